@@ -1,0 +1,32 @@
+"""jaylyrics: character-level RNN language models from scratch, trained on Jay Chou's lyrics.
+
+This module holds the version and the error classes. It imports nothing heavy, so that
+`jaylyrics --help` and every configuration error are instant; MXNet is imported only by
+`jaylyrics.backend`, and only by the commands that need it.
+"""
+
+__version__ = "0.1.0"
+
+
+class JaylyricsError(Exception):
+    """A mistake the user can fix. The CLI prints its message on one line and exits with 1."""
+
+
+class ConfigError(JaylyricsError):
+    """A configuration file, key or value that is missing, malformed or out of range."""
+
+
+class CorpusError(JaylyricsError):
+    """A corpus that cannot be read or is unusable for training."""
+
+
+class CheckpointError(JaylyricsError):
+    """A checkpoint that is missing, corrupt, or does not match its sidecar."""
+
+
+class DeviceError(JaylyricsError):
+    """A device that was asked for but is not there."""
+
+
+class InputError(JaylyricsError):
+    """A bad argument to a command: a prefix outside the vocabulary, a negative length, ..."""

@@ -1,0 +1,225 @@
+"""Checkpoints: weights (`mx.nd.save`) plus a JSON sidecar, written atomically as a pair.
+
+A run directory holds:
+
+    config.yaml                  the resolved configuration of the run
+    metrics.csv                  one row per epoch
+    best.json, last.json         sidecars: format, config, vocabulary, shapes, epoch, metrics,
+                                 and the name and sha256 of their weights file
+    weights-<sha256[:16]>.params the weights, named by their content
+
+Each weights file is written to a temporary name, fsynced and renamed; then the sidecar is
+written the same way. Renaming the sidecar is the commit: a reader always finds the weights its
+sidecar names (and checks their hash), so it never pairs new weights with an old sidecar, and a
+crash at any point leaves the previous checkpoint loadable. Weights files no sidecar names are
+removed afterwards.
+
+`runs/latest` (a symlink, or a text file holding the path where symlinks are not allowed) names
+the run trained last; `sample` and `eval` use it when no --checkpoint is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jaylyrics import CheckpointError, __version__
+from jaylyrics import config as config_mod
+from jaylyrics.corpus import Vocab
+
+FORMAT = 1
+LATEST = Path("runs") / "latest"
+
+
+@dataclass
+class Checkpoint:
+    path: Path           # the sidecar
+    config: "config_mod.Config"
+    vocab: Vocab
+    params: dict         # name -> NDArray
+    meta: dict           # the whole sidecar
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a reader sees either the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save(run_dir: Path, tag: str, params: dict, cfg, vocab: Vocab, epoch: int,
+         metrics: dict, extra: dict | None = None) -> Path:
+    """Write `<tag>.json` and the weights it names into `run_dir`; return the sidecar's path."""
+    from jaylyrics.backend import mx
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / f".weights.tmp{os.getpid()}"
+    try:
+        mx.nd.save(str(tmp), {name: p for name, p in params.items()})
+        data = tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    digest = hashlib.sha256(data).hexdigest()
+    weights = run_dir / f"weights-{digest[:16]}.params"
+    if not weights.exists():
+        atomic_write(weights, data)
+    sidecar = {
+        "format": FORMAT,
+        "jaylyrics": __version__,
+        "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "epoch": epoch,
+        "metrics": metrics,
+        "weights": weights.name,
+        "sha256": digest,
+        "shapes": {name: list(p.shape) for name, p in params.items()},
+        "vocab": vocab.chars,
+        "config": config_mod.to_dict(cfg),
+        **(extra or {}),
+    }
+    path = run_dir / f"{tag}.json"
+    atomic_write(path, (json.dumps(sidecar, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+    _remove_unreferenced(run_dir)
+    return path
+
+
+def _remove_unreferenced(run_dir: Path) -> None:
+    named = set()
+    for sidecar in run_dir.glob("*.json"):
+        try:
+            named.add(json.loads(sidecar.read_text(encoding="utf-8")).get("weights"))
+        except (OSError, ValueError, AttributeError):
+            return                      # leave everything alone if any sidecar is unreadable
+    for weights in run_dir.glob("weights-*.params"):
+        if weights.name not in named:
+            weights.unlink(missing_ok=True)
+
+
+def resolve(path: str | Path | None) -> Path:
+    """--checkpoint: a run directory (its best checkpoint, else its last), a sidecar, a weights
+    file, or None for the run that `runs/latest` names. Returns the sidecar's path."""
+    if path is None:
+        run = latest_run()
+        if run is None:
+            raise CheckpointError(f"no trained run found ({LATEST} does not exist here): run "
+                                  "`jaylyrics train` first or pass --checkpoint PATH")
+        path = run
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint (expected a run directory or a .json "
+                              "checkpoint file)")
+    if path.is_dir():
+        for tag in ("best", "last"):
+            if (path / f"{tag}.json").exists():
+                return path / f"{tag}.json"
+        raise CheckpointError(f"{path}: no checkpoint in this directory (expected best.json or "
+                              "last.json)")
+    if path.suffix == ".params":
+        for sidecar in sorted(path.parent.glob("*.json")):
+            try:
+                if json.loads(sidecar.read_text(encoding="utf-8")).get("weights") == path.name:
+                    return sidecar
+            except (OSError, ValueError, AttributeError):
+                continue
+        raise CheckpointError(f"{path}: no sidecar (.json) in {path.parent} names these weights")
+    return path
+
+
+def load(path: str | Path | None, ctx) -> Checkpoint:
+    """Load and check a checkpoint: sidecar, config, vocabulary, weights hash and shapes."""
+    from jaylyrics import model
+    from jaylyrics.backend import mx
+
+    path = resolve(path)
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint sidecar ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
+        raise CheckpointError(f"{path}: not a jaylyrics checkpoint sidecar (no format number)")
+    if meta["format"] > FORMAT:
+        raise CheckpointError(f"{path}: checkpoint format {meta['format']} is newer than this "
+                              f"jaylyrics ({__version__}) reads (format {FORMAT}); upgrade jaylyrics")
+    for key in ("weights", "sha256", "vocab", "config", "shapes"):
+        if key not in meta:
+            raise CheckpointError(f"{path}: corrupt checkpoint sidecar (no '{key}')")
+    try:
+        cfg = config_mod.from_dict(meta["config"], source=f"{path} (config)")
+    except Exception as e:   # noqa: BLE001 -- any malformed config in a sidecar is corruption
+        raise CheckpointError(f"{path}: corrupt checkpoint config: {e}") from None
+    vocab = Vocab(str(meta["vocab"]))
+    weights = path.parent / str(meta["weights"])
+    if not weights.is_file():
+        raise CheckpointError(f"{path}: its weights file {weights.name} is missing")
+    data = weights.read_bytes()
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise CheckpointError(f"{weights}: truncated or corrupt weights (sha256 does not match "
+                              f"{path.name})")
+    try:
+        loaded = mx.nd.load(str(weights))
+    except mx.base.MXNetError:
+        raise CheckpointError(f"{weights}: unreadable weights file") from None
+    expected = model.param_shapes(cfg.model, len(vocab))
+    if not isinstance(loaded, dict) or set(loaded) != set(expected):
+        got = sorted(loaded) if isinstance(loaded, dict) else "a list"
+        raise CheckpointError(f"{weights}: parameters {got} do not match a {cfg.model.type} model "
+                              f"({sorted(expected)})")
+    for name, shape in expected.items():
+        if tuple(loaded[name].shape) != shape:
+            raise CheckpointError(f"{weights}: parameter {name} has shape {tuple(loaded[name].shape)}, "
+                                  f"the sidecar's model needs {shape}")
+    params = {name: loaded[name].as_in_context(ctx) for name in expected}
+    return Checkpoint(path, cfg, vocab, params, meta)
+
+
+def latest_run() -> Path | None:
+    """The run directory `runs/latest` names, or None."""
+    if LATEST.is_symlink() or LATEST.is_dir():
+        return LATEST.resolve() if LATEST.exists() else None
+    if LATEST.is_file():
+        target = Path(LATEST.read_text(encoding="utf-8").strip())
+        return target if target.exists() else None
+    return None
+
+
+def set_latest(run_dir: Path) -> None:
+    """Point `runs/latest` at `run_dir`, atomically."""
+    LATEST.parent.mkdir(parents=True, exist_ok=True)
+    target = run_dir.resolve()
+    tmp = LATEST.with_name(f".latest.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        relative = os.path.relpath(target, LATEST.parent.resolve())
+        os.symlink(relative if not relative.startswith("..") else str(target), tmp)
+    except OSError:
+        tmp.write_text(str(target) + "\n", encoding="utf-8")
+    if LATEST.is_dir() and not LATEST.is_symlink():
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{LATEST} is a directory; rename it so that it can point at the "
+                              "latest run")
+    os.replace(tmp, LATEST)

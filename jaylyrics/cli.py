@@ -1,0 +1,211 @@
+"""The command line: `jaylyrics train | sample | eval`.
+
+The only module that prints or exits. Every user mistake arrives here as a `JaylyricsError` and
+leaves as a one-line message with exit code 1 (click's usage errors exit with 2; Ctrl-C with
+130). Heavy imports (MXNet, the model) happen inside the commands, so `--help` is instant.
+Results go to stdout (with --json: one JSON object on the last line); progress and logs go to
+stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from jaylyrics import JaylyricsError, __version__
+
+
+class _Group(click.Group):
+    """Turns our errors into clean one-line messages, in one place."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except JaylyricsError as e:
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jaylyrics")
+def main():
+    """Character-level RNN lyric generator, trained from scratch on Jay Chou's lyrics.
+
+    \b
+      jaylyrics train --config configs/default.yaml
+      jaylyrics sample --prefix 分开
+      jaylyrics eval
+    """
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+_device_option = click.option("--device", default="auto", show_default=True,
+                              help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N.")
+_checkpoint_option = click.option(
+    "--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), default=None,
+    help="A run directory (its best checkpoint) or a checkpoint .json file. "
+         "Default: the run trained last (runs/latest).")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="YAML config file. Default: the built-in defaults (configs/default.yaml).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key by its dotted name, e.g. --set train.epochs=5 (repeatable).")
+@_device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
+def train(config_path, overrides, device, as_json):
+    """Train a model and write checkpoints into train.out_dir."""
+    from jaylyrics import config, corpus
+
+    cfg = config.load(config_path, overrides)
+    data = corpus.load(cfg.data)
+    corpus.check_trainable(data, cfg.train)
+
+    from jaylyrics import backend, sample, train as train_mod
+
+    ctx = backend.device(device)
+    _log(f"device: {backend.describe(ctx)}")
+
+    def generate(params, prefix):
+        return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
+                                                cfg.train.sample_length, ctx))
+
+    summary = train_mod.fit(cfg, data, ctx, Path(cfg.train.out_dir), _TrainReporter(cfg),
+                            generate)
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        metric = "val" if summary["metric"] == "val_ppl" else "train"
+        click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
+                   f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+class _TrainReporter:
+    """Progress bar per epoch (stderr, hidden when stderr is not a terminal) and epoch lines."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.bar = None
+
+    def start(self, info):
+        _log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
+             f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
+             f"{info['params']:,} parameters; {info['batches_per_epoch']} batches per epoch; "
+             f"run directory {info['run_dir']}")
+
+    def epoch_start(self, epoch, num_batches):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=num_batches, desc=f"epoch {epoch}/{self.cfg.train.epochs}",
+                        file=sys.stderr, leave=False, disable=None, dynamic_ncols=True)
+
+    def batch(self, loss, chars_per_s):
+        import math
+
+        self.bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
+                             chars_s=f"{chars_per_s:,.0f}", refresh=False)
+        self.bar.update(1)
+
+    def epoch_end(self, r):
+        self.bar.close()
+        val = f"  val ppl {r.val_ppl:8.2f}" if r.val_ppl is not None else ""
+        _log(f"epoch {r.epoch:3d}  train ppl {r.train_ppl:8.2f}{val}  lr {r.lr:g}  "
+             f"{r.chars_per_s:,.0f} chars/s  {r.elapsed:.0f} s{'  *best' if r.best else ''}")
+
+    def samples(self, epoch, texts):
+        for _, text in texts:
+            _log("  - " + text.replace("\n", " / "))
+
+
+@main.command("sample")
+@_checkpoint_option
+@click.option("--prefix", required=True, help="The text the lyrics start with.")
+@click.option("--length", default=100, show_default=True, help="Characters to generate.")
+@click.option("--temperature", default=0.0, show_default=True,
+              help="0 picks the most likely character (greedy); > 0 samples, higher is wilder.")
+@click.option("--top-k", default=0, show_default=True, help="Sample only from the k most likely (0: all).")
+@click.option("--top-p", default=1.0, show_default=True,
+              help="Sample only from the most likely characters whose probabilities sum to p.")
+@click.option("--num-samples", default=1, show_default=True, help="How many samples to write.")
+@click.option("--seed", default=0, show_default=True, help="Seed for sampling.")
+@_device_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def sample_command(checkpoint_path, prefix, length, temperature, top_k, top_p, num_samples, seed,
+                   device, as_json):
+    """Write lyrics that start with --prefix."""
+    import numpy as np
+
+    from jaylyrics import InputError
+    if not prefix:
+        raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
+    if num_samples < 1:
+        raise InputError(f"--num-samples {num_samples}: expected at least 1")
+
+    from jaylyrics import backend, checkpoint, sample
+
+    ctx = backend.device(device)
+    ck = checkpoint.load(checkpoint_path, ctx)
+    ck.vocab.encode(prefix, "--prefix")
+    sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
+    rng = np.random.RandomState(seed)
+    texts = []
+    for i in range(num_samples):
+        text = prefix + "".join(sample.generate(ck.params, ck.config.model, ck.vocab, prefix,
+                                                length, ctx, temperature, top_k, top_p, rng))
+        texts.append(text)
+        if not as_json:
+            if num_samples > 1:
+                click.echo(f"--- sample {i + 1} ---")
+            click.echo(text.rstrip("\n"))
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
+                               "temperature": temperature, "seed": seed}, ensure_ascii=False))
+
+
+@main.command("eval")
+@_checkpoint_option
+@click.option("--split", type=click.Choice(["train", "val"]), default="val", show_default=True,
+              help="Which part of the checkpoint's corpus to score.")
+@click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
+              help="Score this UTF-8 text file (or zip) instead of a split.")
+@_device_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_command(checkpoint_path, split, text_path, device, as_json):
+    """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
+    from jaylyrics import backend, checkpoint, corpus, train as train_mod
+
+    ctx = backend.device(device)
+    ck = checkpoint.load(checkpoint_path, ctx)
+    if text_path is not None:
+        text = corpus.read_text(text_path)
+        if not ck.config.data.keep_newlines:
+            text = text.replace("\n", " ")
+        source = str(text_path)
+    else:
+        data = corpus.load(ck.config.data)
+        text = data.val if split == "val" else data.train
+        source = f"{ck.config.data.corpus} ({split} split)"
+        if not text:
+            raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
+                                 "config): use --split train or --text FILE")
+    ids = ck.vocab.encode(text, source)
+    nll_sum, count = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
+    if count == 0:
+        raise JaylyricsError(f"{source}: needs at least two characters to score")
+    ppl = train_mod.perplexity(nll_sum, count)
+    result = {"checkpoint": str(ck.path), "source": source, "perplexity": ppl,
+              "nll": nll_sum / count, "chars": count, "epoch": ck.meta.get("epoch")}
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        click.echo(f"perplexity {ppl:.2f} (mean NLL {nll_sum / count:.4f} nats over {count:,} "
+                   f"characters) on {source}, checkpoint {ck.path}")

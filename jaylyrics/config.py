@@ -1,0 +1,267 @@
+"""Configuration: YAML files and KEY=VALUE overrides into frozen dataclasses.
+
+The defaults live here and only here (`configs/default.yaml` writes the same values out; a test
+keeps the two equal). Every key is checked by its dotted name (`train.lr`): unknown sections and
+keys are rejected with the closest known name, values must have the right type and range.
+Errors are `ConfigError`s that name the file or `--set`, the key and what was expected.
+
+This module does not import MXNet, so configuration mistakes are reported instantly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jaylyrics import ConfigError
+
+
+def _f(default, help: str, **rules):
+    """A dataclass field with its help text and validation rules (min, max, choices, ...)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: tuple(default), metadata=dict(help=help, **rules))
+    return field(default=default, metadata=dict(help=help, **rules))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    corpus: str = _f("data/jaychou_lyrics.txt.zip",
+                     "a UTF-8 .txt file, or a .zip holding one; relative to the working directory")
+    max_chars: int = _f(0, "use only the first N characters (0: all)", min=0)
+    keep_newlines: bool = _f(True, "keep line breaks as characters (false: replace them by spaces)")
+    val_fraction: float = _f(0.1, "fraction of lines (the last ones) held out for validation",
+                             min=0.0, below=1.0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    type: str = _f("gru", "the recurrent cell", choices=("rnn", "gru", "lstm"))
+    hidden_size: int = _f(256, "H, the size of the hidden state", min=1)
+    num_layers: int = _f(1, "stacked recurrent layers", min=1)
+    embed_size: int = _f(0, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
+    dropout: float = _f(0.0, "dropout between layers and before the output", min=0.0, below=1.0)
+    init_std: float = _f(0.01, "standard deviation of the normal initialisation of weights",
+                         min_exclusive=0.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _f(20, "passes over the training split", min=1)
+    batch_size: int = _f(32, "N, sequences per batch", min=1)
+    num_steps: int = _f(35, "T, characters per sequence (truncated backpropagation length)", min=1)
+    optimizer: str = _f("sgd", "update rule", choices=("sgd", "adam"))
+    lr: float = _f(0.2, "learning rate", min_exclusive=0.0)
+    loss: str = _f("sum", "how a batch's per-character losses are reduced before the gradient "
+                   "(the tutorial sums them)", choices=("sum", "mean"))
+    weight_decay: float = _f(0.0, "L2 penalty on every parameter", min=0.0)
+    clip: float = _f(5.0, "clip the global gradient norm to this (0: no clipping)", min=0.0)
+    sampler: str = _f("random", "how batches are drawn: random (state reset per batch) or "
+                      "consecutive (state carried between batches)",
+                      choices=("random", "consecutive"))
+    seed: int = _f(0, "seed for initialisation, batches and dropout", min=0)
+    out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics")
+    prefixes: tuple = _f(["分开", "不分开", "战争中部队"], "prefixes to sample from during training",
+                         item=str)
+    sample_every: int = _f(5, "sample the prefixes every N epochs (0: never)", min=0)
+    sample_length: int = _f(100, "characters generated for each prefix", min=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+_SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def all_keys() -> list[str]:
+    """Every dotted key, in order: `data.corpus`, ..., `train.sample_length`."""
+    return [f"{s}.{f.name}" for s, cls in _SECTION_CLASSES.items() for f in dataclasses.fields(cls)]
+
+
+def load(path: str | Path | None = None, overrides: tuple[str, ...] | list[str] = ()) -> Config:
+    """Read a YAML config (or the defaults when `path` is None) and apply KEY=VALUE overrides."""
+    raw: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        raw = read_yaml(Path(path))
+        _check_shape(raw, str(path))
+    for item in overrides:
+        key, value = parse_override(item)
+        section, name = key.split(".", 1)
+        raw.setdefault(section, {})[name] = value
+    return from_dict(raw, source=str(path) if path is not None else "defaults",
+                     override_keys={parse_override(o)[0] for o in overrides})
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file, turning every failure into a one-line ConfigError."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}, "
+                          f"got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """`train.lr=0.5` -> ("train.lr", 0.5): the value is typed as YAML types it."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set train.lr=0.5")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if key not in all_keys():
+        raise ConfigError(f"--set {item}: unknown key '{key}'{_suggest(key, all_keys())}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return key, value
+
+
+def _suggest(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(candidates)})"
+
+
+def _check_shape(raw: dict, source: str) -> None:
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section '{section}'{_suggest(str(section), SECTIONS)}")
+        if values is None:
+            raw[section] = {}
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to values")
+        names = [f.name for f in dataclasses.fields(_SECTION_CLASSES[section])]
+        for key in values:
+            if key not in names:
+                elsewhere = [s for s, cls in _SECTION_CLASSES.items()
+                             if key in {f.name for f in dataclasses.fields(cls)}]
+                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
+                hint = (f"; did you mean '{elsewhere[0]}.{key}'?" if elsewhere
+                        else f"; did you mean '{section}.{close[0]}'?" if close
+                        else f" (known: {', '.join(names)})")
+                raise ConfigError(f"{source}: unknown key '{section}.{key}'{hint}")
+
+
+def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> Config:
+    """Build a validated Config from nested dicts (a YAML file, a checkpoint sidecar)."""
+    _check_shape(raw, source)
+    sections = {}
+    for section, cls in _SECTION_CLASSES.items():
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name in raw.get(section, {}):
+                key = f"{section}.{f.name}"
+                where = "--set" if key in override_keys else source
+                values[f.name] = _coerce(raw[section][f.name], f, key, where)
+        sections[section] = cls(**values)
+    return Config(**sections)
+
+
+def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
+    """Check one value against its field's type and rules; return it in canonical form."""
+    rules = f.metadata
+    kind = type(f.default) if f.default is not dataclasses.MISSING else tuple
+
+    def bad(expected: str) -> ConfigError:
+        shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
+        hint = ""
+        if isinstance(value, str) and kind is float:
+            try:
+                float(value)
+                hint = " (YAML reads numbers like 1e2 without a dot as text: write 1.0e2 or 100.0)"
+            except ValueError:
+                pass
+        return ConfigError(f"{where}: {key}: expected {expected}, got {shown}{hint}")
+
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
+                value = int(value)
+            else:
+                raise bad("a whole number")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad("a finite number")
+    elif kind is str:
+        if not isinstance(value, str) or not value:
+            raise bad("a non-empty string")
+    elif kind is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            raise bad("a list of non-empty strings")
+        value = tuple(value)
+
+    if "choices" in rules and value not in rules["choices"]:
+        raise bad("one of " + ", ".join(rules["choices"]))
+    if "min" in rules and value < rules["min"]:
+        raise bad(f"a value >= {rules['min']}")
+    if "min_exclusive" in rules and value <= rules["min_exclusive"]:
+        raise bad(f"a value > {rules['min_exclusive']}")
+    if "below" in rules and value >= rules["below"]:
+        lo = rules.get("min", rules.get("min_exclusive"))
+        raise bad(f"a value in [{lo}, {rules['below']})")
+    return value
+
+
+def to_dict(cfg: Config) -> dict:
+    """Nested plain dicts (lists for tuples), ready for YAML or JSON."""
+    out = {}
+    for section in SECTIONS:
+        values = dataclasses.asdict(getattr(cfg, section))
+        out[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return out
+
+
+def dump(cfg: Config) -> str:
+    """The config as YAML text, sections and keys in their defined order. Characters are written
+    as themselves unless PyYAML would not read them back (a NEL in a prefix, say)."""
+    data = to_dict(cfg)
+    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, allow_unicode=False, sort_keys=False)
+    return text
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every key: the reference table in the README."""
+    rows = []
+    for section, cls in _SECTION_CLASSES.items():
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            rows.append((f"{section}.{f.name}", getattr(defaults, f.name), f.metadata["help"]))
+    return rows

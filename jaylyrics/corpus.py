@@ -1,0 +1,198 @@
+"""The corpus: read text (a .txt file or a .zip holding one), build the vocabulary, split it into
+train and validation parts, and cut it into batches with the tutorial's two samplers.
+
+NumPy only; nothing here knows about MXNet or the model. Shapes: N = batch size, T = steps.
+
+The vocabulary is the *sorted* list of distinct characters, so character ids never depend on the
+hash seed (the tutorial's `list(set(...))` does).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from jaylyrics import CorpusError, InputError
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a UTF-8 .txt file, or of the single text file inside a .zip."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{path}: no such corpus file (data.corpus expects a .txt or .zip file)")
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a directory, expected a .txt or .zip corpus file")
+    try:
+        if zipfile.is_zipfile(path):
+            name, data = _read_zip(path)
+            where = f"{path}:{name}"
+        else:
+            data, where = path.read_bytes(), str(path)
+    except OSError as e:
+        raise CorpusError(f"{path}: cannot read: {e.strerror}") from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(f"{where}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
+                          f"{e.start})") from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    if not text.strip():
+        raise CorpusError(f"{where}: the corpus is empty or only whitespace")
+    return text
+
+
+def _read_zip(path: Path) -> tuple[str, bytes]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [i.filename for i in z.infolist()
+                     if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))]
+            texts = [n for n in names if n.lower().endswith(".txt")] or names
+            if len(texts) != 1:
+                found = ", ".join(texts) if texts else "no files"
+                raise CorpusError(f"{path}: expected exactly one text file in the zip, found {found}")
+            return texts[0], z.read(texts[0])
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise CorpusError(f"{path}: corrupt zip file ({e})") from None
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Characters <-> ids. `chars` is sorted, so ids are stable across runs and machines."""
+
+    chars: str
+
+    @classmethod
+    def build(cls, text: str) -> "Vocab":
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
+    def unknown(self, text: str) -> list[str]:
+        """The distinct characters of `text` that are not in the vocabulary, in order of appearance."""
+        known = set(self.chars)
+        return list(dict.fromkeys(c for c in text if c not in known))
+
+    def encode(self, text: str, what: str = "text") -> np.ndarray:
+        """Ids of `text` (int32). Characters outside the vocabulary are an InputError naming them."""
+        missing = self.unknown(text)
+        if missing:
+            shown = " ".join(repr(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")
+            raise InputError(f"{what} has {len(missing)} character(s) not in the model's vocabulary: "
+                             f"{shown}")
+        index = self.index
+        return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The prepared text: vocabulary over all of it, and its train and validation parts."""
+
+    vocab: Vocab
+    train: str
+    val: str
+
+
+def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
+            val_fraction: float = 0.1) -> Corpus:
+    """Truncate, split by lines (first `1 - val_fraction` of them train, the rest validation),
+    and optionally replace line breaks by spaces as the tutorial does.
+
+    The split protocol: lines = text.split("\\n"); the first int((1 - f) * n) lines are train,
+    the rest validation; each part is its lines joined by "\\n" plus a final "\\n".
+    """
+    if max_chars:
+        text = text[:max_chars]
+    if val_fraction > 0:
+        lines = text.split("\n")
+        k = int((1 - val_fraction) * len(lines))
+        train = "\n".join(lines[:k]) + "\n"
+        val = "\n".join(lines[k:]) + "\n"
+        if k == 0 or not "".join(lines[:k]).strip():
+            raise CorpusError(f"the training split is empty: {len(lines)} line(s) with "
+                              f"data.val_fraction {val_fraction}")
+        if not "".join(lines[k:]).strip():
+            raise CorpusError(f"the validation split has no characters: {len(lines)} line(s) with "
+                              f"data.val_fraction {val_fraction} (use more text or "
+                              "data.val_fraction 0)")
+    else:
+        train, val = text, ""
+    if not keep_newlines:
+        train, val = (s.replace("\n", " ").replace("\r", " ") for s in (train, val))
+        text = text.replace("\n", " ").replace("\r", " ")
+    return Corpus(Vocab.build(train + val), train, val)
+
+
+def load(data_cfg) -> Corpus:
+    """Read and prepare the corpus that a `DataConfig` names."""
+    return prepare(read_text(data_cfg.corpus), data_cfg.max_chars, data_cfg.keep_newlines,
+                   data_cfg.val_fraction)
+
+
+def check_trainable(data: Corpus, train_cfg) -> None:
+    """Everything about the data that would stop training: too short a text for one batch, or
+    a sampling prefix with characters outside the vocabulary."""
+    check_batchable(len(data.train), train_cfg.batch_size, train_cfg.num_steps, train_cfg.sampler)
+    for prefix in train_cfg.prefixes:
+        data.vocab.encode(prefix, f"train.prefixes entry {prefix!r}")
+
+
+def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str) -> None:
+    """Raise a CorpusError if an epoch of this sampler would hold no batch at all."""
+    if num_batches(num_ids, batch_size, num_steps, sampler) == 0:
+        need = batch_size * num_steps + 1 if sampler == "random" else batch_size * (num_steps + 1)
+        raise CorpusError(
+            f"the training text ({num_ids} characters) is too short for one batch of "
+            f"train.batch_size {batch_size} x train.num_steps {num_steps} with the {sampler} "
+            f"sampler; need at least {need} characters: use a longer corpus or a smaller "
+            "batch_size / num_steps")
+
+
+def num_batches(num_ids: int, batch_size: int, num_steps: int, sampler: str) -> int:
+    """How many batches one epoch of a sampler yields."""
+    if sampler == "random":
+        return ((num_ids - 1) // num_steps) // batch_size
+    return (num_ids // batch_size - 1) // num_steps
+
+
+def random_batches(ids: np.ndarray, batch_size: int, num_steps: int,
+                   rng: np.random.RandomState) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The tutorial's random sampler: non-overlapping windows of T ids, in shuffled order.
+
+    Yields (X, Y), each (N, T), Y shifted by one. Neighbouring batches are unrelated in the
+    text, so the hidden state must be reset before each batch.
+    """
+    num_examples = (len(ids) - 1) // num_steps          # minus one: labels are shifted by one
+    order = rng.permutation(num_examples)
+    for b in range(num_examples // batch_size):
+        starts = order[b * batch_size:(b + 1) * batch_size] * num_steps       # (N,)
+        rows = starts[:, None] + np.arange(num_steps)[None, :]               # (N, T)
+        yield ids[rows], ids[rows + 1]
+
+
+def consecutive_batches(ids: np.ndarray, batch_size: int,
+                        num_steps: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The tutorial's consecutive sampler: the text cut into N parallel streams, read T at a time.
+
+    Row i of a batch continues row i of the previous batch, so the hidden state is carried from
+    batch to batch (detached from the graph), and reset only at the start of an epoch.
+    """
+    batch_len = len(ids) // batch_size
+    streams = ids[:batch_size * batch_len].reshape(batch_size, batch_len)     # (N, L)
+    for b in range((batch_len - 1) // num_steps):
+        i = b * num_steps
+        yield streams[:, i:i + num_steps], streams[:, i + 1:i + num_steps + 1]

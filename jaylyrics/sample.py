@@ -1,0 +1,71 @@
+"""Generating text: warm the state up on a prefix, then pick one character at a time.
+
+Greedy (the tutorial's prediction) when the temperature is 0; otherwise a draw from
+softmax(logits / temperature), optionally restricted to the k most likely characters (top-k) or
+to the smallest set whose probability reaches p (top-p, nucleus sampling). Draws come from a
+NumPy generator, so a seed reproduces a sample exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from jaylyrics import InputError, model
+from jaylyrics.backend import nd
+
+
+def check_options(length: int, temperature: float, top_k: int, top_p: float, vocab_size: int) -> None:
+    if length < 0:
+        raise InputError(f"--length {length}: expected a number of characters >= 0")
+    if length > 1_000_000:
+        raise InputError(f"--length {length}: too long; at most 1000000 characters")
+    if temperature < 0:
+        raise InputError(f"--temperature {temperature}: expected 0 (greedy) or a value > 0")
+    if top_k < 0 or top_k > vocab_size:
+        raise InputError(f"--top-k {top_k}: expected 0 (off) to {vocab_size} (the vocabulary size)")
+    if not 0 < top_p <= 1:
+        raise InputError(f"--top-p {top_p}: expected a value in (0, 1]")
+
+
+def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
+             temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
+             rng: np.random.RandomState | None = None, warmup_chunk: int = 512) -> Iterator[str]:
+    """Yield `length` new characters that follow `prefix` (the prefix itself is not yielded)."""
+    if not prefix:
+        raise InputError("the prefix is empty: give at least one character, e.g. --prefix 分开")
+    ids = vocab.encode(prefix, "the prefix")
+    check_options(length, temperature, top_k, top_p, len(vocab))
+    rng = rng or np.random.RandomState(0)
+    state = model.begin_state(model_cfg, 1, ctx)
+    for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
+        chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]
+        _, state = model.hidden(params, nd.array(chunk[None, :], ctx=ctx), state, model_cfg)
+    last = int(ids[-1])
+    for _ in range(length):
+        h, state = model.hidden(params, nd.array([[last]], ctx=ctx), state, model_cfg)
+        logits = model.project(params, h)[0]                                          # (V,)
+        last = pick(logits.asnumpy().astype(np.float64), temperature, top_k, top_p, rng)
+        yield vocab.chars[last]
+
+
+def pick(logits: np.ndarray, temperature: float, top_k: int, top_p: float,
+         rng: np.random.RandomState) -> int:
+    """Choose the next character id from logits (V,)."""
+    if temperature == 0:
+        return int(np.argmax(logits))
+    z = logits / temperature
+    if top_k:
+        kth = np.partition(z, -top_k)[-top_k]
+        z = np.where(z >= kth, z, -np.inf)
+    probs = np.exp(z - z.max())
+    probs /= probs.sum()
+    if top_p < 1:
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = order[:int(np.searchsorted(cumulative, top_p) + 1)]
+        mask = np.zeros_like(probs)
+        mask[keep] = probs[keep]
+        probs = mask / mask.sum()
+    return int(rng.choice(len(probs), p=probs))

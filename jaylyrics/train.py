@@ -1,0 +1,198 @@
+"""The training loop and evaluation (also used by `jaylyrics eval`).
+
+It knows nothing of the model's insides: it calls `model.init_params`, `model.forward`,
+`model.nll` and `model.detach`, and treats the parameters as a dict of NDArrays. It never prints:
+progress goes to a `Reporter` that the CLI supplies.
+
+One iteration: forward and loss under `autograd.record`, backward, clipping by the global norm
+(one host synchronisation), then an SGD or Adam update with MXNet's fused update operators.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from jaylyrics import JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model
+from jaylyrics.backend import autograd, nd
+
+
+class TrainingDiverged(JaylyricsError):
+    """The loss became NaN or infinite."""
+
+
+class Reporter:
+    """What the loop tells the outside world. The CLI subclasses it; the default is silent."""
+
+    def start(self, info: dict) -> None: ...
+    def epoch_start(self, epoch: int, num_batches: int) -> None: ...
+    def batch(self, loss: float, chars_per_s: float) -> None: ...
+    def epoch_end(self, result: "EpochResult") -> None: ...
+    def samples(self, epoch: int, texts: list[tuple[str, str]]) -> None: ...
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    train_ppl: float
+    val_ppl: float | None
+    lr: float
+    chars_per_s: float
+    elapsed: float
+    best: bool = False
+
+
+@dataclass
+class Optimizer:
+    """SGD or Adam over a dict of parameters, with MXNet's fused update operators."""
+
+    kind: str
+    lr: float
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    steps: int = 0
+    moments: dict = field(default_factory=dict)
+
+    def step(self, params: dict) -> None:
+        self.steps += 1
+        if self.kind == "sgd":
+            for p in params.values():
+                nd.sgd_update(p, p.grad, lr=self.lr, wd=self.weight_decay, out=p)
+            return
+        # Adam with bias correction folded into the step size, as gluon's Adam does.
+        t = self.steps
+        lr = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        for name, p in params.items():
+            if name not in self.moments:
+                self.moments[name] = (nd.zeros(p.shape, ctx=p.context), nd.zeros(p.shape, ctx=p.context))
+            mean, var = self.moments[name]
+            nd.adam_update(p, p.grad, mean, var, lr=lr, beta1=self.beta1, beta2=self.beta2,
+                           epsilon=self.eps, wd=self.weight_decay, out=p)
+
+
+def clip_global_norm(params: dict, max_norm: float) -> float:
+    """Scale all gradients so that their joint L2 norm is at most `max_norm` (0: leave them).
+    Returns the norm before clipping; one host synchronisation."""
+    grads = [p.grad for p in params.values()]
+    norm = math.sqrt(nd.add_n(*[nd.sum(g * g) for g in grads]).asscalar())
+    if max_norm > 0 and norm > max_norm:
+        scale = max_norm / norm
+        for g in grads:
+            g *= scale
+    return norm
+
+
+def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> tuple[float, int]:
+    """Sum of the negative log-likelihood of ids[1:] given what precedes them, from a zero state
+    carried through the whole text (batch 1). Returns (nll_sum, count)."""
+    if len(ids) < 2:
+        return 0.0, 0
+    state = model.begin_state(model_cfg, 1, ctx)
+    total = nd.zeros((1,), ctx=ctx)
+    for start in range(0, len(ids) - 1, chunk):
+        y = ids[start + 1:start + 1 + chunk]
+        x = ids[start:start + len(y)]
+        X = nd.array(x[None, :], ctx=ctx)
+        Y = nd.array(y[None, :], ctx=ctx)
+        logits, state = model.forward(params, X, state, model_cfg)
+        total += nd.sum(model.nll(logits, Y))
+    return float(total.asscalar()), len(ids) - 1
+
+
+def perplexity(nll_sum: float, count: int) -> float:
+    return math.exp(nll_sum / count) if count else float("nan")
+
+
+def batches(ids: np.ndarray, train_cfg, rng: np.random.RandomState):
+    if train_cfg.sampler == "random":
+        return corpus_mod.random_batches(ids, train_cfg.batch_size, train_cfg.num_steps, rng)
+    return corpus_mod.consecutive_batches(ids, train_cfg.batch_size, train_cfg.num_steps)
+
+
+def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter | None = None,
+        generate=None) -> dict:
+    """Train a model as `cfg` says, checkpointing into `run_dir`. Returns a summary dict.
+
+    `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
+    """
+    from jaylyrics.backend import seed as seed_backend
+
+    reporter = reporter or Reporter()
+    tc, mc = cfg.train, cfg.model
+    vocab = data.vocab
+    train_ids = vocab.encode(data.train, "the training text")
+    val_ids = vocab.encode(data.val, "the validation text") if data.val else None
+    corpus_mod.check_trainable(data, tc)
+
+    seed_backend(tc.seed)
+    rng = np.random.RandomState(tc.seed)
+    params = model.init_params(mc, len(vocab), ctx, tc.seed)
+    optimizer = Optimizer(tc.optimizer, tc.lr, tc.weight_decay)
+    num_batches = corpus_mod.num_batches(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
+    metrics_path = run_dir / "metrics.csv"
+    with open(metrics_path, "w", newline="") as f:
+        csv.writer(f).writerow(["epoch", "train_ppl", "val_ppl", "lr", "chars_per_s", "elapsed_s"])
+    reporter.start({"vocab_size": len(vocab), "params": model.num_params(params),
+                    "train_chars": len(train_ids), "val_chars": len(val_ids) if val_ids is not None else 0,
+                    "batches_per_epoch": num_batches, "run_dir": str(run_dir)})
+
+    best, best_epoch, started = math.inf, 0, time.time()
+    chars_per_batch = tc.batch_size * tc.num_steps
+    for epoch in range(1, tc.epochs + 1):
+        reporter.epoch_start(epoch, num_batches)
+        state = model.begin_state(mc, tc.batch_size, ctx)
+        loss_sum, count, epoch_start = 0.0, 0, time.time()
+        for X_np, Y_np in batches(train_ids, tc, rng):
+            X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
+            if tc.sampler == "random":
+                state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
+            else:
+                state = model.detach(state)                          # carry, but cut the graph
+            with autograd.record():
+                logits, state = model.forward(params, X, state, mc)
+                losses = model.nll(logits, Y)
+                loss = nd.sum(losses) if tc.loss == "sum" else nd.mean(losses)
+            loss.backward()
+            grad_norm = clip_global_norm(params, tc.clip)
+            batch_nll = float(nd.sum(losses).asscalar())
+            if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
+                raise TrainingDiverged(
+                    f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
+                    f"in epoch {epoch}: lower train.lr (now {optimizer.lr}) or train.clip; the last "
+                    f"good checkpoint in {run_dir} is kept")
+            optimizer.step(params)
+            loss_sum += batch_nll
+            count += chars_per_batch
+            reporter.batch(batch_nll / chars_per_batch,
+                           count / max(time.time() - epoch_start, 1e-9))
+        train_ppl = perplexity(loss_sum, count)
+        chars_per_s = count / max(time.time() - epoch_start, 1e-9)
+        val_ppl = perplexity(*evaluate(params, val_ids, mc, ctx)) if val_ids is not None else None
+        score = val_ppl if val_ppl is not None else train_ppl
+        result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
+                             time.time() - started, best=score < best)
+        metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl}
+        if result.best:
+            best, best_epoch = score, epoch
+            checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
+        checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics)
+        if epoch == 1:
+            checkpoint.set_latest(run_dir)
+        with open(metrics_path, "a", newline="") as f:
+            csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", "" if val_ppl is None else f"{val_ppl:.4f}",
+                                    optimizer.lr, f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
+        reporter.epoch_end(result)
+        if generate and tc.sample_every and (epoch % tc.sample_every == 0 or epoch == tc.epochs):
+            reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
+    return {"best_epoch": best_epoch, "best": best, "metric": "val_ppl" if val_ids is not None else "train_ppl",
+            "epochs": tc.epochs, "elapsed_s": time.time() - started, "run_dir": str(run_dir)}

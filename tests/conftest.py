@@ -1,0 +1,38 @@
+"""Shared fixtures: the repository paths and a tiny trained run made once per session."""
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+ZIP = ROOT / "data" / "jaychou_lyrics.txt.zip"
+TINY = ROOT / "configs" / "tiny.yaml"
+
+
+def run_cli(*args):
+    """Invoke the CLI in-process; stdout and stderr are kept apart."""
+    from jaylyrics.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """Train configs/tiny.yaml once, in a scratch working directory; return that directory."""
+    work = tmp_path_factory.mktemp("work")
+    old = os.getcwd()
+    os.chdir(work)
+    try:
+        result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}")
+        assert result.exit_code == 0, result.output
+    finally:
+        os.chdir(old)
+    return work
+
+
+@pytest.fixture
+def in_tiny_run(tiny_run, monkeypatch):
+    monkeypatch.chdir(tiny_run)
+    return tiny_run

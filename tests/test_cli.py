@@ -1,0 +1,150 @@
+"""The command line end to end: train -> sample -> eval, --json, devices, and user mistakes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import TINY, ZIP, run_cli
+
+
+def assert_clean_error(result, *fragments, code=1):
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_help_does_not_import_mxnet():
+    code = ("import sys; from click.testing import CliRunner; from jaylyrics.cli import main; "
+            "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0; "
+            "[CliRunner().invoke(main, [c, '--help']) for c in ('train', 'sample', 'eval')]; "
+            "print('mxnet' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_python_dash_m_works():
+    out = subprocess.run([sys.executable, "-m", "jaylyrics", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert "jaylyrics" in out.stdout
+
+
+def test_train_writes_a_run_and_points_latest_at_it(in_tiny_run):
+    run = in_tiny_run / "runs" / "tiny"
+    assert {"best.json", "last.json", "config.yaml", "metrics.csv"} <= {p.name for p in run.iterdir()}
+    assert len(list(run.glob("weights-*.params"))) >= 1
+    assert (in_tiny_run / "runs" / "latest").resolve() == run.resolve()
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,train_ppl,val_ppl") and len(rows) == 3
+    meta = json.loads((run / "best.json").read_text())
+    assert meta["format"] == 1 and meta["config"]["model"]["type"] == "gru"
+    assert len(meta["vocab"]) == meta["shapes"]["W_hq"][1]
+
+
+def test_train_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1",
+                     "--set", "train.out_dir=runs/one", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["best_epoch"] == 1 and summary["run_dir"] == "runs/one"
+    assert "device: CPU" in result.stderr
+    assert "epoch   1  train ppl" in result.stderr and "val ppl" in result.stderr
+    assert "  - 分开" in result.stderr
+
+
+def test_sample_greedy_is_deterministic_and_starts_with_the_prefix(in_tiny_run):
+    a = run_cli("sample", "--prefix", "分开", "--length", "30")
+    b = run_cli("sample", "--prefix", "分开", "--length", "30", "--checkpoint", "runs/tiny")
+    assert a.exit_code == 0, a.output
+    assert a.stdout == b.stdout and a.stdout.startswith("分开")
+
+
+def test_sample_with_temperature_is_reproducible_by_seed(in_tiny_run):
+    args = ["sample", "--prefix", "分开", "--length", "40", "--temperature", "1.0", "--json"]
+    a, b = run_cli(*args, "--seed", "1"), run_cli(*args, "--seed", "1")
+    c = run_cli(*args, "--seed", "2")
+    ja = json.loads(a.stdout.strip().splitlines()[-1])
+    assert ja == json.loads(b.stdout.strip().splitlines()[-1])
+    assert ja["samples"] != json.loads(c.stdout.strip().splitlines()[-1])["samples"]
+    assert len(ja["samples"][0]) == 42
+
+
+def test_sample_long_prefix_works(in_tiny_run):
+    result = run_cli("sample", "--prefix", "分开" * 5000, "--length", "5")
+    assert result.exit_code == 0
+    assert len(result.stdout.rstrip("\n")) <= 10005
+
+
+def test_eval_reports_the_checkpoint_val_perplexity(in_tiny_run):
+    result = run_cli("eval", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"perplexity", "nll", "chars"} <= set(out)
+    meta = json.loads((in_tiny_run / "runs" / "tiny" / "best.json").read_text())
+    assert out["perplexity"] == pytest.approx(meta["metrics"]["val_ppl"], rel=1e-5)
+    assert out["nll"] == pytest.approx(__import__("math").log(out["perplexity"]))
+    train = json.loads(run_cli("eval", "--split", "train", "--json").stdout.strip().splitlines()[-1])
+    assert train["chars"] > out["chars"]
+
+
+def test_eval_on_a_text_file(in_tiny_run, tmp_path):
+    text = tmp_path / "lines.txt"
+    text.write_text("分开\n不分开\n", encoding="utf-8")
+    result = run_cli("eval", "--text", text, "--json")
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["chars"] == len("分开\n不分开\n") - 1
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["sample", "--prefix", "分开Ж"], ["--prefix", "'Ж'"]),
+    (["sample", "--prefix", ""], ["--prefix is empty"]),
+    (["sample", "--prefix", "分", "--length", "-1"], ["--length -1"]),
+    (["sample", "--prefix", "分", "--length", "100000000"], ["--length", "too long"]),
+    (["sample", "--prefix", "分", "--temperature", "-1"], ["--temperature"]),
+    (["sample", "--prefix", "分", "--top-k", "100000"], ["--top-k 100000"]),
+    (["sample", "--prefix", "分", "--checkpoint", "nowhere"], ["nowhere", "no such checkpoint"]),
+    (["eval", "--checkpoint", "runs"], ["no checkpoint in this directory"]),
+    (["eval", "--device", "gpu"], ["--device gpu", "no GPU"]),
+    (["eval", "--device", "tpu"], ["expected auto, cpu, gpu or gpu:N"]),
+])
+def test_user_mistakes_on_sample_and_eval(in_tiny_run, args, fragments):
+    assert_clean_error(run_cli(*args), *fragments)
+
+
+def test_no_run_yet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_clean_error(run_cli("sample", "--prefix", "分"), "runs/latest", "jaylyrics train")
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--config", "missing.yaml"], ["missing.yaml", "no such config file"]),
+    (["--set", "train.lrr=1"], ["train.lrr", "did you mean 'train.lr'"]),
+    (["--set", "train.lr"], ["expected KEY=VALUE"]),
+    (["--set", "data.corpus=nope.txt"], ["nope.txt", "no such corpus file"]),
+    (["--set", "train.batch_size=0"], ["train.batch_size", ">= 1"]),
+    (["--set", "train.num_steps=100000"], ["too short for one batch"]),
+    (["--set", "train.prefixes=[分开Ж]"], ["train.prefixes", "'Ж'"]),
+])
+def test_user_mistakes_on_train(tmp_path, monkeypatch, args, fragments):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", *args)
+    assert_clean_error(result, *fragments)
+
+
+def test_gpu_choice_with_a_faked_gpu_count(monkeypatch):
+    from jaylyrics import DeviceError, backend
+
+    monkeypatch.setattr(backend, "num_gpus", lambda: 2)
+    assert backend.device("auto") == backend.mx.gpu(0)
+    assert backend.device("gpu:1") == backend.mx.gpu(1)
+    with pytest.raises(DeviceError, match="sees 2 GPU"):
+        backend.device("gpu:2")
+    monkeypatch.setattr(backend, "num_gpus", lambda: 0)
+    assert backend.device("auto") == backend.mx.cpu()
+    with pytest.raises(DeviceError, match="no GPU"):
+        backend.device("gpu:3")

@@ -1,0 +1,118 @@
+"""config.py: defaults, YAML files, overrides, and the error for every kind of mistake."""
+
+import os
+
+import pytest
+import yaml
+from hypothesis import given, strategies as st
+
+from jaylyrics import ConfigError, config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_default_yaml_equals_the_built_in_defaults():
+    cfg = config.load(os.path.join(ROOT, "configs", "default.yaml"))
+    assert cfg == config.Config()
+
+
+@pytest.mark.parametrize("name", ["default", "tutorial", "tiny"])
+def test_shipped_configs_load_and_round_trip(name):
+    cfg = config.load(os.path.join(ROOT, "configs", f"{name}.yaml"))
+    assert config.from_dict(yaml.safe_load(config.dump(cfg))) == cfg
+
+
+def test_tutorial_config_is_the_tutorials_experiment():
+    cfg = config.load(os.path.join(ROOT, "configs", "tutorial.yaml"))
+    assert (cfg.data.max_chars, cfg.data.keep_newlines, cfg.data.val_fraction) == (20000, False, 0.0)
+    assert (cfg.model.type, cfg.model.hidden_size, cfg.model.embed_size, cfg.model.init_std) == \
+        ("rnn", 256, 0, 0.01)
+    t = cfg.train
+    assert (t.epochs, t.num_steps, t.batch_size, t.lr, t.clip, t.sampler, t.optimizer, t.loss) == \
+        (200, 35, 32, 0.2, 5.0, "random", "sgd", "sum")
+    assert t.prefixes == ("分开", "不分开", "战争中部队")
+
+
+def test_overrides_are_typed_like_yaml():
+    cfg = config.load(None, ["train.epochs=3", "model.type=lstm", "data.keep_newlines=false",
+                             "train.prefixes=[a, b]", "train.lr=1"])
+    assert cfg.train.epochs == 3 and cfg.model.type == "lstm"
+    assert cfg.data.keep_newlines is False and cfg.train.prefixes == ("a", "b")
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("text,message", [
+    ("train:\n  lr: [1,\n", r"line \d+, column \d+: YAML syntax error"),
+    ("- a\n- b\n", "expected a mapping with sections data, model, train, got list"),
+    ("trian:\n  lr: 1.0\n", "unknown section 'trian'; did you mean 'train'"),
+    ("train:\n  lrate: 1.0\n", "unknown key 'train.lrate'; did you mean 'train.lr'"),
+    ("train:\n  hidden_size: 3\n", "unknown key 'train.hidden_size'; did you mean 'model.hidden_size'"),
+    ("train:\n  lr: fast\n", "train.lr: expected a number, got the string 'fast'"),
+    ("train:\n  lr: 1e-3\n", r"1e2 without a dot as text"),
+    ("train:\n  epochs: true\n", "train.epochs: expected a whole number, got True"),
+    ("train:\n  epochs: 2.5\n", "train.epochs: expected a whole number, got 2.5"),
+    ("train:\n  batch_size: 0\n", "train.batch_size: expected a value >= 1, got 0"),
+    ("model:\n  hidden_size: -4\n", "model.hidden_size: expected a value >= 1"),
+    ("data:\n  val_fraction: 1.0\n", r"data.val_fraction: expected a value in \[0.0, 1.0\)"),
+    ("data:\n  val_fraction: -0.1\n", "data.val_fraction: expected a value >= 0.0"),
+    ("train:\n  sampler: shuffled\n", "train.sampler: expected one of random, consecutive"),
+    ("model:\n  type: transformer\n", "model.type: expected one of rnn, gru, lstm"),
+    ("train:\n  lr: 0\n", "train.lr: expected a value > 0.0"),
+    ("data:\n  keep_newlines: 1\n", "data.keep_newlines: expected true or false"),
+    ("train: 3\n", "section 'train' must be a mapping"),
+])
+def test_bad_files(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as e:
+        config.load(path)
+    assert str(path) in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        config.load(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is a directory"):
+        config.load(tmp_path)
+
+
+def test_empty_file_gives_the_defaults(tmp_path):
+    assert config.load(write(tmp_path, "")) == config.Config()
+
+
+@pytest.mark.parametrize("item,message", [
+    ("train.lr", "expected KEY=VALUE"),
+    ("train.lrr=3", "unknown key 'train.lrr'; did you mean 'train.lr'"),
+    ("lr=3", "unknown key 'lr'"),
+    ("train.epochs=many", "--set: train.epochs: expected a whole number"),
+])
+def test_bad_overrides(item, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(None, [item])
+
+
+@given(epochs=st.integers(1, 10**6), lr=st.floats(1e-6, 1e3), kind=st.sampled_from(["rnn", "gru", "lstm"]),
+       frac=st.floats(0, 0.99), prefixes=st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=3))
+def test_valid_values_round_trip_through_yaml(epochs, lr, kind, frac, prefixes):
+    raw = {"train": {"epochs": epochs, "lr": lr, "prefixes": prefixes},
+           "model": {"type": kind}, "data": {"val_fraction": frac}}
+    cfg = config.from_dict(raw)
+    assert (cfg.train.epochs, cfg.train.lr, cfg.model.type) == (epochs, lr, kind)
+    assert config.from_dict(yaml.safe_load(config.dump(cfg))) == cfg
+
+
+@given(value=st.one_of(st.text(), st.booleans(), st.lists(st.integers()), st.none(),
+                       st.floats(allow_nan=True)))
+def test_any_value_is_accepted_or_rejected_cleanly(value):
+    for key in config.all_keys():
+        section, name = key.split(".")
+        try:
+            config.from_dict({section: {name: value}})
+        except ConfigError as e:
+            assert key in str(e) and "\n" not in str(e)

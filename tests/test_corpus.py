@@ -1,0 +1,149 @@
+"""corpus.py: reading, vocabulary, the split protocol and the tutorial's two samplers."""
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from jaylyrics import CorpusError, InputError, corpus
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ZIP = os.path.join(ROOT, "data", "jaychou_lyrics.txt.zip")
+
+
+def test_the_shipped_corpus_reads_straight_from_the_zip():
+    text = corpus.read_text(ZIP)
+    assert len(text) == 63282
+    assert len(set(text)) == 2583
+    assert text.startswith("想要有直升机\n")
+
+
+def test_vocabulary_is_sorted_and_independent_of_the_hash_seed():
+    code = ("from jaylyrics import corpus; import hashlib; "
+            "v = corpus.Vocab.build(corpus.read_text(%r)); "
+            "print(hashlib.sha256(v.chars.encode()).hexdigest())" % ZIP)
+    digests = set()
+    for seed in ("0", "1", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
+    vocab = corpus.Vocab.build("cab\nba")
+    assert vocab.chars == "\nabc"
+
+
+def test_encode_decode_round_trip_and_unknown_characters_are_named():
+    vocab = corpus.Vocab.build("分开不战争\n")
+    ids = vocab.encode("不分开\n")
+    assert ids.dtype == np.int32
+    assert vocab.decode(ids) == "不分开\n"
+    with pytest.raises(InputError, match=r"2 character\(s\).*'X'.*'Y'"):
+        vocab.encode("分X开Y", "the prefix")
+
+
+def test_split_protocol_on_the_corpus():
+    """First int(0.9 n) lines train, the rest val, each joined by \\n plus a final \\n."""
+    text = corpus.read_text(ZIP)
+    data = corpus.prepare(text, val_fraction=0.1)
+    lines = text.split("\n")
+    k = int(0.9 * len(lines))
+    assert data.train == "\n".join(lines[:k]) + "\n"
+    assert data.val == "\n".join(lines[k:]) + "\n"
+    assert len(data.vocab) == 2583
+    assert (len(data.train), len(data.val)) == (55233, 8050)
+
+
+def test_tutorial_preparation_gives_its_vocabulary():
+    data = corpus.prepare(corpus.read_text(ZIP), max_chars=20000, keep_newlines=False,
+                          val_fraction=0.0)
+    assert len(data.train) == 20000 and data.val == ""
+    assert "\n" not in data.train
+    assert len(data.vocab) == 1447
+
+
+def test_empty_validation_split_is_an_error():
+    with pytest.raises(CorpusError, match="validation split has no characters"):
+        corpus.prepare("one line only\n", val_fraction=0.5)
+
+
+def test_random_sampler_on_range_30():
+    """The tutorial's demonstration: windows of 3 starting at multiples of 3, labels shifted by
+    one, 9 windows -> 4 batches of 2, in an order that the seed reproduces."""
+    seq = np.arange(30)
+    got = list(corpus.random_batches(seq, 2, 3, np.random.RandomState(0)))
+    assert len(got) == 4
+    starts = []
+    for X, Y in got:
+        assert X.shape == Y.shape == (2, 3)
+        np.testing.assert_array_equal(Y, X + 1)
+        for row in X:
+            assert row[0] % 3 == 0
+            np.testing.assert_array_equal(row, row[0] + np.arange(3))
+            starts.append(row[0])
+    assert len(set(starts)) == 8 and max(starts) <= 24
+    again = list(corpus.random_batches(seq, 2, 3, np.random.RandomState(0)))
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(got, again))
+    other = list(corpus.random_batches(seq, 2, 3, np.random.RandomState(1)))
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(got, other))
+
+
+def test_consecutive_sampler_on_range_30():
+    """Two streams [0..14] and [15..29]; each batch's rows continue the previous batch's."""
+    got = list(corpus.consecutive_batches(np.arange(30), 2, 3))
+    assert len(got) == 4
+    np.testing.assert_array_equal(got[0][0], [[0, 1, 2], [15, 16, 17]])
+    np.testing.assert_array_equal(got[0][1], [[1, 2, 3], [16, 17, 18]])
+    np.testing.assert_array_equal(got[3][0], [[9, 10, 11], [24, 25, 26]])
+    for (X0, _), (X1, _) in zip(got, got[1:]):
+        np.testing.assert_array_equal(X1[:, 0], X0[:, -1] + 1)
+    assert corpus.num_batches(30, 2, 3, "consecutive") == 4
+    assert corpus.num_batches(30, 2, 3, "random") == 4
+
+
+@pytest.mark.parametrize("sampler", ["random", "consecutive"])
+def test_too_short_for_one_batch(sampler):
+    with pytest.raises(CorpusError, match="too short for one batch"):
+        corpus.check_batchable(20, 4, 5, sampler)
+    corpus.check_batchable(4 * 5 + 4, 4, 5, sampler)
+
+
+def test_plain_text_crlf_and_bom(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_bytes("\ufeffhello\r\nworld\r\n".encode("utf-8"))
+    assert corpus.read_text(path) == "hello\nworld\n"
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty or only whitespace"),
+    (b"  \n\t\n", "empty or only whitespace"),
+    (b"abc\xff\xfedef", r"not UTF-8 \(invalid byte 0xff at offset 3\)"),
+    (b"\x89PNG\x00\x00", "looks binary"),
+])
+def test_bad_text_files(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        corpus.read_text(path)
+
+
+def test_zip_with_none_or_several_text_files(tmp_path):
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w"):
+        pass
+    with pytest.raises(CorpusError, match="found no files"):
+        corpus.read_text(empty)
+    several = tmp_path / "several.zip"
+    with zipfile.ZipFile(several, "w") as z:
+        z.writestr("a.txt", "a")
+        z.writestr("b.txt", "b")
+    with pytest.raises(CorpusError, match="a.txt, b.txt"):
+        corpus.read_text(several)
+
+
+def test_missing_corpus(tmp_path):
+    with pytest.raises(CorpusError, match="no such corpus file"):
+        corpus.read_text(tmp_path / "nope.txt")
