@@ -46,6 +46,8 @@ class ModelConfig:
     num_layers: int = _f(1, "stacked recurrent layers", min=1)
     embed_size: int = _f(0, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
     dropout: float = _f(0.0, "dropout between layers and before the output", min=0.0, below=1.0)
+    tie_weights: bool = _f(False, "share the input embedding with the output layer "
+                           "(needs embed_size == hidden_size)")
     init_std: float = _f(0.01, "standard deviation of the normal initialisation of weights",
                          min_exclusive=0.0)
 
@@ -60,6 +62,8 @@ class TrainConfig:
     loss: str = _f("sum", "how a batch's per-character losses are reduced before the gradient "
                    "(the tutorial sums them)", choices=("sum", "mean"))
     weight_decay: float = _f(0.0, "L2 penalty on every parameter", min=0.0)
+    label_smoothing: float = _f(0.0, "mix this much of the uniform distribution into the targets",
+                                min=0.0, below=1.0)
     clip: float = _f(5.0, "clip the global gradient norm to this (0: no clipping)", min=0.0)
     sampler: str = _f("random", "how batches are drawn: random (state reset per batch) or "
                       "consecutive (state carried between batches)",
@@ -173,7 +177,7 @@ def _check_shape(raw: dict, source: str) -> None:
 def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> Config:
     """Build a validated Config from nested dicts (a YAML file, a checkpoint sidecar)."""
     _check_shape(raw, source)
-    sections = {}
+    sections: dict[str, Any] = {}
     for section, cls in _SECTION_CLASSES.items():
         values = {}
         for f in dataclasses.fields(cls):
@@ -182,6 +186,10 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
                 where = "--set" if key in override_keys else source
                 values[f.name] = _coerce(raw[section][f.name], f, key, where)
         sections[section] = cls(**values)
+    m = sections["model"]
+    if m.tie_weights and m.embed_size != m.hidden_size:
+        raise ConfigError(f"{source}: model.tie_weights needs model.embed_size == model.hidden_size "
+                          f"(got {m.embed_size} and {m.hidden_size})")
     return Config(**sections)
 
 

@@ -12,7 +12,7 @@ The equations (row vectors, as in the tutorial; X_t is the one-hot input or the 
           H_t = (1 - z) * n + z * H_{t-1}
     lstm  [i, f, g, o] = X_t W_xh + H_{t-1} W_hh + b_h;  i, f, o sigmoid, g tanh
           C_t = f * C_{t-1} + i * g;  H_t = o * tanh(C_t)
-    out   Y_t = H_t W_hq + b_q
+    out   Y_t = H_t W_hq + b_q          (with model.tie_weights, W_hq is embed transposed)
 
 The gate blocks sit side by side in the columns of W_xh, W_hh and b_h, in MXNet's (and cuDNN's)
 order, and the GRU applies its reset gate after the recurrent product (with its own bias b_hn),
@@ -47,7 +47,8 @@ def param_shapes(model_cfg, vocab_size: int) -> dict[str, tuple[int, ...]]:
         if model_cfg.type == "gru":
             shapes[f"l{layer}.b_hn"] = (H,)
         width = H
-    shapes["W_hq"] = (H, V)
+    if not model_cfg.tie_weights:
+        shapes["W_hq"] = (H, V)
     shapes["b_q"] = (V,)
     return shapes
 
@@ -92,7 +93,7 @@ def forward(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
 
 def hidden(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
     """X (N, T) ids -> the top layer's states (T*N, H), time-major, and the new state."""
-    V = params["W_hq"].shape[1]
+    V = params["b_q"].shape[0]
     kind, H, p = model_cfg.type, model_cfg.hidden_size, model_cfg.dropout
     ids = X.T                                                            # (T, N)
     if "embed" in params:
@@ -125,14 +126,29 @@ def hidden(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
 
 def project(params: dict, hidden_states):
     """States (M, H) -> logits (M, V)."""
-    V = params["W_hq"].shape[1]
-    return nd.FullyConnected(hidden_states, params["W_hq"].T, params["b_q"], num_hidden=V)
+    V = params["b_q"].shape[0]
+    # Tied weights: the output layer reuses the input embedding (V, H), which is already in
+    # FullyConnected's (out, in) layout.
+    W = params["embed"] if "W_hq" not in params else params["W_hq"].T
+    return nd.FullyConnected(hidden_states, W, params["b_q"], num_hidden=V)
 
 
 def nll(logits, Y):
     """Per-character negative log-likelihood (T*N,) of targets Y (N, T) under logits (T*N, V)."""
+    return loss(logits, Y)[1]
+
+
+def loss(logits, Y, smoothing: float = 0.0):
+    """(training loss, negative log-likelihood), each per character (T*N,), for targets Y (N, T).
+
+    With label smoothing the target is (1 - s) one-hot + s uniform, so every character, even one
+    never seen in training, keeps some probability."""
     labels = Y.T.reshape((-1,))                                  # time-major, like the logits
-    return -nd.pick(nd.log_softmax(logits), labels)
+    logp = nd.log_softmax(logits)
+    nll = -nd.pick(logp, labels)
+    if not smoothing:
+        return nll, nll
+    return (1 - smoothing) * nll - smoothing * nd.mean(logp, axis=1), nll
 
 
 def _dropout(x, p: float):

@@ -160,8 +160,8 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                 state = model.detach(state)                          # carry, but cut the graph
             with autograd.record():
                 logits, state = model.forward(params, X, state, mc)
-                losses = model.nll(logits, Y)
-                loss = nd.sum(losses) if tc.loss == "sum" else nd.mean(losses)
+                train_losses, losses = model.loss(logits, Y, tc.label_smoothing)
+                loss = nd.sum(train_losses) if tc.loss == "sum" else nd.mean(train_losses)
             loss.backward()
             grad_norm = clip_global_norm(params, tc.clip)
             batch_nll = float(nd.sum(losses).asscalar())

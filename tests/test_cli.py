@@ -42,7 +42,7 @@ def test_train_writes_a_run_and_points_latest_at_it(in_tiny_run):
     assert rows[0].startswith("epoch,train_ppl,val_ppl") and len(rows) == 3
     meta = json.loads((run / "best.json").read_text())
     assert meta["format"] == 1 and meta["config"]["model"]["type"] == "gru"
-    assert len(meta["vocab"]) == meta["shapes"]["W_hq"][1]
+    assert len(meta["vocab"]) == meta["shapes"]["b_q"][0]
 
 
 def test_train_output(tmp_path, monkeypatch):

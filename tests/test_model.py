@@ -13,9 +13,9 @@ CTX = mx.cpu()
 KINDS = ["rnn", "gru", "lstm"]
 
 
-def make_cfg(kind, hidden=5, layers=1, embed=0, dropout=0.0, std=0.4):
+def make_cfg(kind, hidden=5, layers=1, embed=0, dropout=0.0, std=0.4, tie=False):
     return SimpleNamespace(type=kind, hidden_size=hidden, num_layers=layers, embed_size=embed,
-                           dropout=dropout, init_std=std)
+                           dropout=dropout, init_std=std, tie_weights=tie)
 
 
 def make_params(cfg, V, dtype="float64", seed=0):
@@ -48,7 +48,7 @@ def reference_forward(P, X, state, cfg):
     """The equations of model.py's docstring, written out step by step in NumPy."""
     P = {k: v.asnumpy().astype(np.float64) for k, v in P.items()}
     state = [s.asnumpy().astype(np.float64).copy() for s in state]
-    V, H = P["W_hq"].shape[1], cfg.hidden_size
+    V, H = P["b_q"].shape[0], cfg.hidden_size
     N, T = X.shape
     logits = np.zeros((T, N, V))
     for t in range(T):
@@ -76,15 +76,16 @@ def reference_forward(P, X, state, cfg):
                 state[1][layer] = c
             state[0][layer] = h
             x = h
-        logits[t] = x @ P["W_hq"] + P["b_q"]
+        W_hq = P["W_hq"] if "W_hq" in P else P["embed"].T
+        logits[t] = x @ W_hq + P["b_q"]
     return logits.reshape(T * N, V), state
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("layers,embed", [(1, 0), (2, 3)])
-def test_forward_matches_numpy_reference(kind, layers, embed):
+@pytest.mark.parametrize("layers,embed,tie", [(1, 0, False), (2, 3, False), (2, 5, True)])
+def test_forward_matches_numpy_reference(kind, layers, embed, tie):
     V, N, T = 7, 3, 4
-    cfg = make_cfg(kind, layers=layers, embed=embed)
+    cfg = make_cfg(kind, layers=layers, embed=embed, tie=tie)
     P = make_params(cfg, V)
     X = np.random.RandomState(3).randint(0, V, (N, T))
     state = random_state(cfg, N)
@@ -121,10 +122,10 @@ def loss_and_grads(P, X, Y, state, cfg, weights):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("layers,embed", [(1, 0), (2, 3)])
-def test_gradients_match_finite_differences(kind, layers, embed):
+@pytest.mark.parametrize("layers,embed,tie", [(1, 0, False), (2, 3, False), (1, 4, True)])
+def test_gradients_match_finite_differences(kind, layers, embed, tie):
     V, N, T = 6, 2, 3
-    cfg = make_cfg(kind, hidden=4, layers=layers, embed=embed)
+    cfg = make_cfg(kind, hidden=4, layers=layers, embed=embed, tie=tie)
     P = make_params(cfg, V)
     rng = np.random.RandomState(5)
     X = nd.array(rng.randint(0, V, (N, T)), dtype="float64")
@@ -273,3 +274,17 @@ def test_detach_returns_arrays_cut_from_the_graph():
         loss = nd.sum(s2[0])
     loss.backward()
     assert not np.allclose(g_detached, P["l0.W_hh"].grad.asnumpy())
+
+
+def test_label_smoothed_loss_matches_numpy():
+    rng = np.random.RandomState(0)
+    logits = rng.normal(size=(6, 5))
+    Y = rng.randint(0, 5, (2, 3))
+    train_loss, nll = model.loss(nd.array(logits, dtype="float64"), nd.array(Y, dtype="float64"), 0.1)
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    labels = Y.T.reshape(-1)
+    want_nll = -logp[np.arange(6), labels]
+    np.testing.assert_allclose(nll.asnumpy(), want_nll, rtol=1e-12)
+    target = np.full((6, 5), 0.1 / 5)
+    target[np.arange(6), labels] += 0.9
+    np.testing.assert_allclose(train_loss.asnumpy(), -(target * logp).sum(axis=1), rtol=1e-12)
