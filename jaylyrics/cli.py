@@ -121,6 +121,9 @@ class _TrainReporter:
         _log(f"epoch {r.epoch:3d}  train ppl {r.train_ppl:8.2f}{val}  lr {r.lr:g}  "
              f"{r.chars_per_s:,.0f} chars/s  {r.elapsed:.0f} s{'  *best' if r.best else ''}")
 
+    def stopped(self, epoch, reason):
+        _log(f"stopping early after epoch {epoch}: {reason}")
+
     def samples(self, epoch, texts):
         for _, text in texts:
             _log("  - " + text.replace("\n", " / "))

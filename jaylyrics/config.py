@@ -64,6 +64,10 @@ class TrainConfig:
     weight_decay: float = _f(0.0, "L2 penalty on every parameter", min=0.0)
     label_smoothing: float = _f(0.0, "mix this much of the uniform distribution into the targets",
                                 min=0.0, below=1.0)
+    lr_decay: float = _f(1.0, "multiply the learning rate by this when val perplexity has not "
+                         "improved for lr_patience epochs (1: never)", min_exclusive=0.0, max=1.0)
+    lr_patience: int = _f(1, "epochs without improvement before the learning rate decays", min=1)
+    patience: int = _f(0, "stop after this many epochs without improvement (0: never)", min=0)
     clip: float = _f(5.0, "clip the global gradient norm to this (0: no clipping)", min=0.0)
     sampler: str = _f("random", "how batches are drawn: random (state reset per batch) or "
                       "consecutive (state carried between batches)",
@@ -240,6 +244,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
         raise bad(f"a value >= {rules['min']}")
     if "min_exclusive" in rules and value <= rules["min_exclusive"]:
         raise bad(f"a value > {rules['min_exclusive']}")
+    if "max" in rules and value > rules["max"]:
+        raise bad(f"a value <= {rules['max']}")
     if "below" in rules and value >= rules["below"]:
         lo = rules.get("min", rules.get("min_exclusive"))
         raise bad(f"a value in [{lo}, {rules['below']})")

@@ -34,6 +34,7 @@ class Reporter:
     def batch(self, loss: float, chars_per_s: float) -> None: ...
     def epoch_end(self, result: "EpochResult") -> None: ...
     def samples(self, epoch: int, texts: list[tuple[str, str]]) -> None: ...
+    def stopped(self, epoch: int, reason: str) -> None: ...
 
 
 @dataclass
@@ -146,7 +147,7 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                     "train_chars": len(train_ids), "val_chars": len(val_ids) if val_ids is not None else 0,
                     "batches_per_epoch": num_batches, "run_dir": str(run_dir)})
 
-    best, best_epoch, started = math.inf, 0, time.time()
+    best, best_epoch, stale, started = math.inf, 0, 0, time.time()
     chars_per_batch = tc.batch_size * tc.num_steps
     for epoch in range(1, tc.epochs + 1):
         reporter.epoch_start(epoch, num_batches)
@@ -183,8 +184,10 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                              time.time() - started, best=score < best)
         metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl}
         if result.best:
-            best, best_epoch = score, epoch
+            best, best_epoch, stale = score, epoch, 0
             checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
+        else:
+            stale += 1
         checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics)
         if epoch == 1:
             checkpoint.set_latest(run_dir)
@@ -194,5 +197,10 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
         reporter.epoch_end(result)
         if generate and tc.sample_every and (epoch % tc.sample_every == 0 or epoch == tc.epochs):
             reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
+        if tc.patience and stale >= tc.patience:
+            reporter.stopped(epoch, f"no improvement for {stale} epochs (train.patience)")
+            break
+        if tc.lr_decay < 1 and stale and stale % tc.lr_patience == 0:
+            optimizer.lr *= tc.lr_decay
     return {"best_epoch": best_epoch, "best": best, "metric": "val_ppl" if val_ids is not None else "train_ppl",
-            "epochs": tc.epochs, "elapsed_s": time.time() - started, "run_dir": str(run_dir)}
+            "epochs": epoch, "elapsed_s": time.time() - started, "run_dir": str(run_dir)}

@@ -51,7 +51,7 @@ def write(tmp_path, text):
     ("train:\n  lr: [1,\n", r"line \d+, column \d+: YAML syntax error"),
     ("- a\n- b\n", "expected a mapping with sections data, model, train, got list"),
     ("trian:\n  lr: 1.0\n", "unknown section 'trian'; did you mean 'train'"),
-    ("train:\n  lrate: 1.0\n", "unknown key 'train.lrate'; did you mean 'train.lr'"),
+    ("train:\n  lrr: 1.0\n", "unknown key 'train.lrr'; did you mean 'train.lr'"),
     ("train:\n  hidden_size: 3\n", "unknown key 'train.hidden_size'; did you mean 'model.hidden_size'"),
     ("train:\n  lr: fast\n", "train.lr: expected a number, got the string 'fast'"),
     ("train:\n  lr: 1e-3\n", r"1e2 without a dot as text"),
