@@ -147,7 +147,7 @@ def check_trainable(data: Corpus, train_cfg) -> None:
     """Everything about the data that would stop training: too short a text for one batch, or
     a sampling prefix with characters outside the vocabulary."""
     check_batchable(len(data.train), train_cfg.batch_size, train_cfg.num_steps, train_cfg.sampler)
-    for prefix in train_cfg.prefixes:
+    for prefix in train_cfg.prefixes if train_cfg.sample_every else ():
         data.vocab.encode(prefix, f"train.prefixes entry {prefix!r}")
 
 

@@ -1,0 +1,172 @@
+"""checkpoint.py: round trip, atomic pairs, and every kind of broken checkpoint."""
+
+import errno
+import json
+import os
+
+import numpy as np
+import pytest
+
+from jaylyrics import CheckpointError, checkpoint, config, model
+from jaylyrics.backend import mx
+from jaylyrics.corpus import Vocab
+
+CTX = mx.cpu()
+VOCAB = Vocab.build("分开不战争中部队\n")
+
+
+def tiny_cfg(**model_keys):
+    return config.from_dict({"model": dict({"type": "gru", "hidden_size": 4, "embed_size": 3},
+                                           **model_keys)})
+
+
+def save(run, params, cfg, tag="best", epoch=1):
+    return checkpoint.save(run, tag, params, cfg, VOCAB, epoch, {"val_ppl": 3.0})
+
+
+def test_round_trip(tmp_path):
+    cfg = tiny_cfg()
+    params = model.init_params(cfg.model, len(VOCAB), CTX, 0)
+    path = save(tmp_path, params, cfg)
+    ck = checkpoint.load(tmp_path, CTX)
+    assert ck.path == path and ck.config == cfg and ck.vocab == VOCAB
+    assert ck.meta["epoch"] == 1 and ck.meta["metrics"] == {"val_ppl": 3.0}
+    for name, p in params.items():
+        np.testing.assert_array_equal(ck.params[name].asnumpy(), p.asnumpy())
+    weights = tmp_path / ck.meta["weights"]
+    assert checkpoint.resolve(weights) == path        # a weights file finds its sidecar
+
+
+def test_run_directory_prefers_best_then_last(tmp_path):
+    cfg = tiny_cfg()
+    params = model.init_params(cfg.model, len(VOCAB), CTX, 0)
+    save(tmp_path, params, cfg, tag="last")
+    assert checkpoint.resolve(tmp_path).name == "last.json"
+    save(tmp_path, params, cfg, tag="best")
+    assert checkpoint.resolve(tmp_path).name == "best.json"
+
+
+def test_old_weights_are_removed_once_no_sidecar_names_them(tmp_path):
+    cfg = tiny_cfg()
+    save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg)
+    save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 1), cfg)
+    assert len(list(tmp_path.glob("weights-*.params"))) == 1
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    cfg = tiny_cfg()
+    old = model.init_params(cfg.model, len(VOCAB), CTX, 0)
+    save(tmp_path, old, cfg)
+    new = model.init_params(cfg.model, len(VOCAB), CTX, 1)
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        if str(dst).endswith(".json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError):
+        save(tmp_path, new, cfg)
+    monkeypatch.undo()
+    ck = checkpoint.load(tmp_path, CTX)
+    for name, p in old.items():
+        np.testing.assert_array_equal(ck.params[name].asnumpy(), p.asnumpy())
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_a_crash_while_writing_weights_keeps_the_old_pair(tmp_path, monkeypatch):
+    cfg = tiny_cfg()
+    old = model.init_params(cfg.model, len(VOCAB), CTX, 0)
+    save(tmp_path, old, cfg)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 1), cfg)
+    monkeypatch.undo()
+    ck = checkpoint.load(tmp_path, CTX)
+    np.testing.assert_array_equal(ck.params["b_q"].asnumpy(), old["b_q"].asnumpy())
+    np.testing.assert_array_equal(ck.params["embed"].asnumpy(), old["embed"].asnumpy())
+
+
+@pytest.fixture
+def saved(tmp_path):
+    cfg = tiny_cfg()
+    save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg)
+    return tmp_path
+
+
+def edit_sidecar(run, change):
+    path = run / "best.json"
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+def test_truncated_weights(saved):
+    weights = next(saved.glob("weights-*.params"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated or corrupt weights"):
+        checkpoint.load(saved, CTX)
+
+
+def test_missing_weights(saved):
+    next(saved.glob("weights-*.params")).unlink()
+    with pytest.raises(CheckpointError, match="weights file .* is missing"):
+        checkpoint.load(saved, CTX)
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "corrupt checkpoint sidecar"),
+    ("", "corrupt checkpoint sidecar"),
+    ("[1, 2]", "not a jaylyrics checkpoint"),
+    ('{"format": 1}', "no 'weights'"),
+])
+def test_corrupt_sidecar(saved, content, message):
+    (saved / "best.json").write_text(content)
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load(saved, CTX)
+
+
+def test_missing_sidecar(saved):
+    (saved / "best.json").unlink()
+    with pytest.raises(CheckpointError, match="no checkpoint in this directory"):
+        checkpoint.load(saved, CTX)
+
+
+def test_newer_format(saved):
+    edit_sidecar(saved, lambda m: m.update(format=99))
+    with pytest.raises(CheckpointError, match="format 99 is newer"):
+        checkpoint.load(saved, CTX)
+
+
+def test_weights_that_do_not_match_the_sidecar_shapes(saved):
+    edit_sidecar(saved, lambda m: m["config"]["model"].update(hidden_size=8))
+    with pytest.raises(CheckpointError, match="has shape .* needs"):
+        checkpoint.load(saved, CTX)
+
+
+def test_a_checkpoint_of_another_model_type(saved):
+    edit_sidecar(saved, lambda m: m["config"]["model"].update(type="lstm"))
+    with pytest.raises(CheckpointError, match="do not match a lstm model"):
+        checkpoint.load(saved, CTX)
+
+
+def test_a_sidecar_with_a_broken_config(saved):
+    edit_sidecar(saved, lambda m: m["config"]["model"].update(type="transformer"))
+    with pytest.raises(CheckpointError, match="corrupt checkpoint config.*model.type"):
+        checkpoint.load(saved, CTX)
+
+
+def test_latest_pointer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert checkpoint.latest_run() is None
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    checkpoint.set_latest(tmp_path / "runs" / "a")
+    assert checkpoint.latest_run() == (tmp_path / "runs" / "a").resolve()
+    checkpoint.set_latest(tmp_path / "elsewhere")
+    assert checkpoint.latest_run() == (tmp_path / "elsewhere").resolve()

@@ -1,0 +1,157 @@
+"""train.py: clipping, the optimisers, evaluation, determinism, and the guards of the loop."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ZIP
+from jaylyrics import config, corpus, model, train
+from jaylyrics.backend import mx, nd
+
+CTX = mx.cpu()
+
+
+def params_with_grads(grads):
+    params = {}
+    for i, g in enumerate(grads):
+        p = nd.zeros(g.shape)
+        p.attach_grad()
+        p.grad[:] = g
+        params[f"p{i}"] = p
+    return params
+
+
+def test_clip_global_norm():
+    rng = np.random.RandomState(0)
+    grads = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
+    norm = math.sqrt(sum((g ** 2).sum() for g in grads))
+    params = params_with_grads(grads)
+    assert train.clip_global_norm(params, norm / 2) == pytest.approx(norm, rel=1e-6)
+    clipped = [p.grad.asnumpy() for p in params.values()]
+    assert math.sqrt(sum((g ** 2).sum() for g in clipped)) == pytest.approx(norm / 2, rel=1e-5)
+    np.testing.assert_allclose(clipped[0], grads[0] / 2, rtol=1e-5)
+    params = params_with_grads(grads)
+    train.clip_global_norm(params, norm * 2)                       # below the threshold: untouched
+    np.testing.assert_allclose(params["p0"].grad.asnumpy(), grads[0], rtol=1e-6)
+    train.clip_global_norm(params, 0)                              # 0: no clipping
+    np.testing.assert_allclose(params["p0"].grad.asnumpy(), grads[0], rtol=1e-6)
+
+
+def test_sgd_step_with_weight_decay():
+    params = params_with_grads([np.array([1.0, -2.0])])
+    params["p0"][:] = np.array([0.5, 0.5])
+    train.Optimizer("sgd", lr=0.1, weight_decay=0.01).step(params)
+    np.testing.assert_allclose(params["p0"].asnumpy(), [0.5 - 0.1 * (1.0 + 0.005),
+                                                        0.5 - 0.1 * (-2.0 + 0.005)], rtol=1e-6)
+
+
+def test_adam_matches_the_textbook_update():
+    rng = np.random.RandomState(1)
+    w = rng.normal(size=5)
+    params = params_with_grads([np.zeros(5)])
+    params["p0"][:] = w
+    opt = train.Optimizer("adam", lr=0.01)
+    m = v = np.zeros(5)
+    for t in range(1, 4):
+        g = rng.normal(size=5)
+        params["p0"].grad[:] = g
+        opt.step(params)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w = w - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    np.testing.assert_allclose(params["p0"].asnumpy(), w, rtol=1e-4, atol=1e-6)
+
+
+def test_evaluate_carries_the_state_through_the_whole_text():
+    """Chunked evaluation equals one pass, and equals the mean NLL of a NumPy softmax."""
+    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "init_std": 0.3}})
+    V = 11
+    params = model.init_params(cfg.model, V, CTX, 0)
+    ids = np.random.RandomState(2).randint(0, V, 50)
+    small = train.evaluate(params, ids, cfg.model, CTX, chunk=7)
+    whole = train.evaluate(params, ids, cfg.model, CTX, chunk=1000)
+    assert small[1] == whole[1] == 49
+    assert small[0] == pytest.approx(whole[0], rel=1e-5)
+    logits, _ = model.forward(params, nd.array(ids[None, :-1]), model.begin_state(cfg.model, 1, CTX),
+                              cfg.model)
+    z = logits.asnumpy().astype(np.float64)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    assert whole[0] == pytest.approx(-logp[np.arange(49), ids[1:]].sum(), rel=1e-5)
+
+
+def tiny(tmp_path, **train_keys):
+    raw = {"data": {"corpus": str(ZIP), "max_chars": 2000},
+           "model": {"type": "gru", "hidden_size": 16, "embed_size": 8, "dropout": 0.2},
+           "train": dict({"epochs": 2, "batch_size": 4, "num_steps": 8, "optimizer": "adam",
+                          "lr": 0.01, "loss": "mean", "sample_every": 0,
+                          "out_dir": str(tmp_path / "run")}, **train_keys)}
+    cfg = config.from_dict(raw)
+    return cfg, corpus.load(cfg.data)
+
+
+@pytest.mark.parametrize("sampler", ["random", "consecutive"])
+def test_same_config_and_seed_give_the_same_run(tmp_path, monkeypatch, sampler):
+    monkeypatch.chdir(tmp_path)
+    results = []
+    for name in ("a", "b"):
+        cfg, data = tiny(tmp_path / name, sampler=sampler)
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+        results.append(json_params(Path(cfg.train.out_dir)))
+    assert results[0] == results[1]
+    cfg, data = tiny(tmp_path / "c", sampler=sampler, seed=1)
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    assert json_params(Path(cfg.train.out_dir)) != results[0]
+
+
+def json_params(run):
+    from jaylyrics import checkpoint
+
+    ck = checkpoint.load(run / "last.json", CTX)
+    return {k: v.asnumpy().tolist() for k, v in ck.params.items()}
+
+
+class Recorder(train.Reporter):
+    def __init__(self):
+        self.results, self.stops = [], []
+
+    def epoch_end(self, result):
+        self.results.append(result)
+
+    def stopped(self, epoch, reason):
+        self.stops.append((epoch, reason))
+
+
+def test_early_stopping_and_learning_rate_decay(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scores = iter([100.0, 90.0, 95.0, 96.0, 97.0, 98.0, 99.0])
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: (math.log(next(scores)), 1))
+    cfg, data = tiny(tmp_path, epochs=7, patience=3, lr_decay=0.5, lr_patience=1)
+    rec = Recorder()
+    summary = train.fit(cfg, data, CTX, Path(cfg.train.out_dir), rec)
+    assert [r.epoch for r in rec.results] == [1, 2, 3, 4, 5]
+    assert rec.stops and rec.stops[0][0] == 5
+    assert [r.lr for r in rec.results] == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.0025])
+    assert summary["best_epoch"] == 2 and summary["best"] == pytest.approx(90.0)
+    from jaylyrics import checkpoint
+    assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 2
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=3)
+    real_forward, calls = model.forward, {"n": 0}
+    batches = corpus.num_batches(len(data.train), 4, 8, "random")
+
+    def poisoned(params, X, state, model_cfg, one_hot=False):
+        logits, state = real_forward(params, X, state, model_cfg, one_hot)
+        calls["n"] += 1
+        return (logits * float("nan") if calls["n"] > batches else logits), state
+
+    monkeypatch.setattr(model, "forward", poisoned)
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: (1.0, 1))
+    with pytest.raises(train.TrainingDiverged, match="NaN in epoch 2: lower train.lr"):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    from jaylyrics import checkpoint
+    assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 1
