@@ -48,6 +48,9 @@ class ModelConfig:
     dropout: float = _f(0.0, "dropout between layers and before the output", min=0.0, below=1.0)
     tie_weights: bool = _f(False, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
+    cache_size: int = _f(0, "mix in the frequencies of the last N characters read (0: no cache)",
+                         min=0)
+    cache_weight: float = _f(0.0, "weight of the cache in the mixture", min=0.0, below=1.0)
     init_std: float = _f(0.01, "standard deviation of the normal initialisation of weights",
                          min_exclusive=0.0)
 

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from jaylyrics import InputError, model
+from jaylyrics import InputError, cache, model
 from jaylyrics.backend import nd
 
 
@@ -42,20 +42,25 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
     for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
         chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]
         _, state = model.hidden(params, nd.array(chunk[None, :], ctx=ctx), state, model_cfg)
+    window = cache.Window(model_cfg.cache_size, len(vocab), ids)
     last = int(ids[-1])
     for _ in range(length):
         h, state = model.hidden(params, nd.array([[last]], ctx=ctx), state, model_cfg)
-        logits = model.project(params, h)[0]                                          # (V,)
-        last = pick(logits.asnumpy().astype(np.float64), temperature, top_k, top_p, rng)
+        logits = model.project(params, h)[0].asnumpy().astype(np.float64)            # (V,)
+        probs = np.exp(logits - logits.max())
+        probs = window.mix(probs / probs.sum(), model_cfg.cache_weight)
+        last = pick(probs, temperature, top_k, top_p, rng)
+        window.push(last)
         yield vocab.chars[last]
 
 
-def pick(logits: np.ndarray, temperature: float, top_k: int, top_p: float,
+def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,
          rng: np.random.RandomState) -> int:
-    """Choose the next character id from logits (V,)."""
+    """Choose the next character id from probabilities (V,)."""
     if temperature == 0:
-        return int(np.argmax(logits))
-    z = logits / temperature
+        return int(np.argmax(probs))
+    with np.errstate(divide="ignore"):
+        z = np.log(probs) / temperature
     if top_k:
         kth = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= kth, z, -np.inf)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model
+from jaylyrics import JaylyricsError, cache, checkpoint, config as config_mod, corpus as corpus_mod, model
 from jaylyrics.backend import autograd, nd
 
 
@@ -90,21 +90,44 @@ def clip_global_norm(params: dict, max_norm: float) -> float:
     return norm
 
 
+def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg):
+    """One training iteration on a batch X, Y (N, T): forward, loss, backward, clipping, update.
+    Returns (final state, summed NLL of the batch, gradient norm before clipping). The update is
+    skipped when the loss or the gradient is not finite, so the caller can stop cleanly."""
+    tc = cfg.train
+    with autograd.record():
+        logits, state = model.forward(params, X, state, cfg.model)
+        train_losses, losses = model.loss(logits, Y, tc.label_smoothing)
+        loss = nd.sum(train_losses) if tc.loss == "sum" else nd.mean(train_losses)
+    loss.backward()
+    grad_norm = clip_global_norm(params, tc.clip)
+    batch_nll = float(nd.sum(losses).asscalar())
+    if math.isfinite(grad_norm) and math.isfinite(batch_nll):
+        optimizer.step(params)
+    return state, batch_nll, grad_norm
+
+
 def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> tuple[float, int]:
     """Sum of the negative log-likelihood of ids[1:] given what precedes them, from a zero state
-    carried through the whole text (batch 1). Returns (nll_sum, count)."""
-    if len(ids) < 2:
-        return 0.0, 0
+    carried through the whole text (batch 1), with the model's cache if it has one.
+    Returns (nll_sum, count)."""
+    nll = cache.mix_nll(model_nll(params, ids, model_cfg, ctx, chunk), ids, model_cfg.cache_size,
+                        model_cfg.cache_weight)
+    return float(nll.sum()), len(nll)
+
+
+def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> np.ndarray:
+    """The network's own per-character NLL of ids[1:] (len-1,), state carried throughout."""
     state = model.begin_state(model_cfg, 1, ctx)
-    total = nd.zeros((1,), ctx=ctx)
+    parts = []
     for start in range(0, len(ids) - 1, chunk):
         y = ids[start + 1:start + 1 + chunk]
         x = ids[start:start + len(y)]
-        X = nd.array(x[None, :], ctx=ctx)
-        Y = nd.array(y[None, :], ctx=ctx)
-        logits, state = model.forward(params, X, state, model_cfg)
-        total += nd.sum(model.nll(logits, Y))
-    return float(total.asscalar()), len(ids) - 1
+        logits, state = model.forward(params, nd.array(x[None, :], ctx=ctx), state, model_cfg)
+        parts.append(model.nll(logits, nd.array(y[None, :], ctx=ctx)))
+    if not parts:
+        return np.zeros(0)
+    return nd.concat(*parts, dim=0).asnumpy().astype(np.float64)
 
 
 def perplexity(nll_sum: float, count: int) -> float:
@@ -159,19 +182,12 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                 state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
             else:
                 state = model.detach(state)                          # carry, but cut the graph
-            with autograd.record():
-                logits, state = model.forward(params, X, state, mc)
-                train_losses, losses = model.loss(logits, Y, tc.label_smoothing)
-                loss = nd.sum(train_losses) if tc.loss == "sum" else nd.mean(train_losses)
-            loss.backward()
-            grad_norm = clip_global_norm(params, tc.clip)
-            batch_nll = float(nd.sum(losses).asscalar())
+            state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg)
             if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
                 raise TrainingDiverged(
                     f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
                     f"in epoch {epoch}: lower train.lr (now {optimizer.lr}) or train.clip; the last "
                     f"good checkpoint in {run_dir} is kept")
-            optimizer.step(params)
             loss_sum += batch_nll
             count += chars_per_batch
             reporter.batch(batch_nll / chars_per_batch,
