@@ -1,15 +1,22 @@
-"""The unigram cache: recently seen characters are likely to come again.
+"""The cache: what was just sung is likely to be sung again.
 
 Lyrics repeat themselves: a chorus comes back, a rare name is sung twice. A cache language model
-(Kuhn and De Mori, 1990; the neural cache of Grave et al., 2017, is its refinement) mixes the
-network's prediction with the frequencies of the last K characters of the text being read:
+(Kuhn and De Mori, 1990; Grave et al., 2017, "Improving neural language models with a continuous
+cache") mixes the network's prediction with statistics of the text being read. Ours has two parts,
+both over the last K characters (model.cache_size):
 
-    p(c) = (1 - w) * p_model(c) + w * count of c in the last K characters / K
+    u(c)  = count of c in the last K characters / K                  (unigram cache)
+    m(c)  = how often c followed the current context of n characters  (match cache,
+            in the last K characters, when that context occurred        n = model.cache_order)
 
-It is still a causal model (each prediction uses only the text before it) and it has no trained
-parameters (K = model.cache_size, w = model.cache_weight). It matters most for characters that
-never occur in the training text: the network gives them almost nothing, the cache gives them
-real probability from their second occurrence on. NumPy only.
+    p(c) = (1 - w_u - w_m) * p_model(c) + w_u * u(c) + w_m * m(c)
+           (w_m counts only when the current context occurred before: otherwise it goes to the model)
+
+It is still a causal model: each prediction uses only the text before it. It has no trained
+parameters (w_u = model.cache_weight, w_m = model.cache_match_weight). It matters most where the
+network is weakest: characters that never occur in the training text get real probability from
+their second occurrence on, and a repeated chorus is predicted from its first time round.
+NumPy only; the same code serves evaluation and generation.
 """
 
 from __future__ import annotations
@@ -19,46 +26,84 @@ from collections import deque
 import numpy as np
 
 
-def target_probs(ids: np.ndarray, size: int) -> np.ndarray:
-    """For each i >= 1, the cache's probability of ids[i] given ids[max(0, i - size):i]. (len-1,)"""
-    out = np.zeros(len(ids) - 1)
-    positions: dict[int, list[int]] = {}
-    for i in range(1, len(ids)):
-        positions.setdefault(int(ids[i - 1]), []).append(i - 1)
-        seen = positions.get(int(ids[i]), [])
-        start = max(0, i - size)
-        count = len(seen) - int(np.searchsorted(seen, start))
-        out[i - 1] = count / min(i, size)
-    return out
+class Cache:
+    """The last `size` characters read, as unigram counts and context -> next-character counts."""
 
-
-def mix_nll(nll: np.ndarray, ids: np.ndarray, size: int, weight: float) -> np.ndarray:
-    """Per-character NLL of the mixture, from the model's NLL of ids[1:] (len-1,)."""
-    if not size or not weight:
-        return nll
-    p = (1 - weight) * np.exp(-nll) + weight * target_probs(ids, size)
-    return -np.log(p)
-
-
-class Window:
-    """The last `size` characters, as counts, for generation."""
-
-    def __init__(self, size: int, vocab_size: int, ids=()):
-        self.size = size
-        self.counts = np.zeros(vocab_size)
-        self.recent: deque[int] = deque()
+    def __init__(self, size: int, order: int, vocab_size: int, ids=()):
+        self.size, self.order, self.vocab_size = size, order, vocab_size
+        self.history: deque[int] = deque()          # the last size characters
+        self.recent: deque[int] = deque(maxlen=order + 1)
+        self.events: deque[tuple] = deque()         # (context, next id), oldest first
+        self.unigram = np.zeros(vocab_size)
+        self.follow: dict[tuple, dict[int, int]] = {}
+        self.seen: dict[tuple, int] = {}
         for i in ids:
             self.push(int(i))
 
     def push(self, i: int) -> None:
         if not self.size:
             return
+        self.history.append(i)
         self.recent.append(i)
-        self.counts[i] += 1
-        if len(self.recent) > self.size:
-            self.counts[self.recent.popleft()] -= 1
+        self.unigram[i] += 1
+        if len(self.history) > self.size:
+            self.unigram[self.history.popleft()] -= 1
+        if self.order and len(self.recent) > self.order:
+            context = tuple(self.recent)[:-1]
+            self.events.append((context, i))
+            self._count(context, i, +1)
+            if len(self.events) > self.size:
+                self._count(*self.events.popleft(), -1)
 
-    def mix(self, probs: np.ndarray, weight: float) -> np.ndarray:
-        if not self.size or not weight or not self.recent:
+    def _count(self, context: tuple, i: int, delta: int) -> None:
+        nexts = self.follow.setdefault(context, {})
+        nexts[i] = nexts.get(i, 0) + delta
+        self.seen[context] = self.seen.get(context, 0) + delta
+        if not self.seen[context]:
+            del self.follow[context], self.seen[context]
+
+    def _context(self):
+        if not self.order or len(self.recent) < self.order:
+            return None
+        return tuple(self.recent)[-self.order:]
+
+    def prob_of(self, i: int) -> tuple[float, float | None]:
+        """(u(i), m(i)) for the next character; m is None when the context has not occurred."""
+        n = len(self.history)
+        u = self.unigram[i] / n if n else 0.0
+        context = self._context()
+        if context is None or context not in self.seen:
+            return u, None
+        return u, self.follow[context].get(i, 0) / self.seen[context]
+
+    def mix(self, probs: np.ndarray, weight: float, match_weight: float) -> np.ndarray:
+        """The mixture for every character, from the model's probabilities (V,)."""
+        n = len(self.history)
+        if not n:
             return probs
-        return (1 - weight) * probs + weight * self.counts / len(self.recent)
+        out = (1 - weight) * probs + weight * self.unigram / n
+        context = self._context()
+        if match_weight and context is not None and context in self.seen:
+            m = np.zeros(self.vocab_size)
+            for i, count in self.follow[context].items():
+                m[i] = count / self.seen[context]
+            out = out - match_weight * probs + match_weight * m
+        return out
+
+
+def mix_nll(nll: np.ndarray, ids: np.ndarray, model_cfg) -> np.ndarray:
+    """Per-character NLL of the mixture for ids[1:], from the model's own NLL (len-1,)."""
+    size, w_u, w_m = model_cfg.cache_size, model_cfg.cache_weight, model_cfg.cache_match_weight
+    if not size or not (w_u or w_m):
+        return nll
+    p_model = np.exp(-nll)
+    out = np.empty_like(nll)
+    cache = Cache(size, model_cfg.cache_order, int(ids.max()) + 1)
+    for k in range(len(nll)):
+        cache.push(int(ids[k]))
+        u, m = cache.prob_of(int(ids[k + 1]))
+        p = (1 - w_u) * p_model[k] + w_u * u
+        if m is not None:
+            p += w_m * (m - p_model[k])
+        out[k] = -np.log(p)
+    return out

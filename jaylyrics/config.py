@@ -48,9 +48,11 @@ class ModelConfig:
     dropout: float = _f(0.0, "dropout between layers and before the output", min=0.0, below=1.0)
     tie_weights: bool = _f(False, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
-    cache_size: int = _f(0, "mix in the frequencies of the last N characters read (0: no cache)",
-                         min=0)
-    cache_weight: float = _f(0.0, "weight of the cache in the mixture", min=0.0, below=1.0)
+    cache_size: int = _f(0, "the cache looks at the last N characters read (0: no cache)", min=0)
+    cache_weight: float = _f(0.0, "weight of the unigram cache in the mixture", min=0.0, below=1.0)
+    cache_order: int = _f(2, "context length of the match cache", min=1)
+    cache_match_weight: float = _f(0.0, "weight of the match cache (when its context occurred)",
+                                   min=0.0, below=1.0)
     init_std: float = _f(0.01, "standard deviation of the normal initialisation of weights",
                          min_exclusive=0.0)
 
@@ -194,6 +196,9 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
                 values[f.name] = _coerce(raw[section][f.name], f, key, where)
         sections[section] = cls(**values)
     m = sections["model"]
+    if m.cache_weight + m.cache_match_weight >= 1:
+        raise ConfigError(f"{source}: model.cache_weight + model.cache_match_weight must be below 1 "
+                          f"(got {m.cache_weight} + {m.cache_match_weight})")
     if m.tie_weights and m.embed_size != m.hidden_size:
         raise ConfigError(f"{source}: model.tie_weights needs model.embed_size == model.hidden_size "
                           f"(got {m.embed_size} and {m.hidden_size})")

@@ -42,13 +42,13 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
     for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
         chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]
         _, state = model.hidden(params, nd.array(chunk[None, :], ctx=ctx), state, model_cfg)
-    window = cache.Window(model_cfg.cache_size, len(vocab), ids)
+    window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
     last = int(ids[-1])
     for _ in range(length):
         h, state = model.hidden(params, nd.array([[last]], ctx=ctx), state, model_cfg)
         logits = model.project(params, h)[0].asnumpy().astype(np.float64)            # (V,)
         probs = np.exp(logits - logits.max())
-        probs = window.mix(probs / probs.sum(), model_cfg.cache_weight)
+        probs = window.mix(probs / probs.sum(), model_cfg.cache_weight, model_cfg.cache_match_weight)
         last = pick(probs, temperature, top_k, top_p, rng)
         window.push(last)
         yield vocab.chars[last]

@@ -111,8 +111,7 @@ def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) ->
     """Sum of the negative log-likelihood of ids[1:] given what precedes them, from a zero state
     carried through the whole text (batch 1), with the model's cache if it has one.
     Returns (nll_sum, count)."""
-    nll = cache.mix_nll(model_nll(params, ids, model_cfg, ctx, chunk), ids, model_cfg.cache_size,
-                        model_cfg.cache_weight)
+    nll = cache.mix_nll(model_nll(params, ids, model_cfg, ctx, chunk), ids, model_cfg)
     return float(nll.sum()), len(nll)
 
 

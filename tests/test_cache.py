@@ -1,34 +1,51 @@
-"""cache.py against a brute-force count over the history."""
+"""cache.py against brute-force counts over the history."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from jaylyrics import cache
+from jaylyrics.cache import Cache, mix_nll
 
 
-def brute(ids, size):
-    return np.array([np.mean(ids[max(0, i - size):i] == ids[i]) for i in range(1, len(ids))])
+def brute(ids, k, size, order):
+    """(u, m) for predicting ids[k] from ids[:k], by scanning the window."""
+    window = ids[max(0, k - size):k]
+    u = np.mean(window == ids[k]) if len(window) else 0.0
+    if k < order:
+        return u, None
+    context = list(ids[k - order:k])
+    nexts = [ids[j] for j in range(max(order, k - size), k) if list(ids[j - order:j]) == context]
+    return u, (np.mean(np.array(nexts) == ids[k]) if nexts else None)
 
 
-@pytest.mark.parametrize("size", [1, 3, 10, 1000])
-def test_target_probs_match_a_brute_force_count(size):
-    ids = np.random.RandomState(size).randint(0, 6, 200)
-    np.testing.assert_allclose(cache.target_probs(ids, size), brute(ids, size))
+@pytest.mark.parametrize("size,order", [(1, 1), (5, 2), (20, 1), (30, 3), (1000, 2)])
+def test_cache_probabilities_match_brute_force(size, order):
+    ids = np.random.RandomState(size).randint(0, 4, 150)
+    cache = Cache(size, order, 4)
+    for k in range(1, len(ids)):
+        cache.push(int(ids[k - 1]))
+        u, m = cache.prob_of(int(ids[k]))
+        bu, bm = brute(ids, k, size, order)
+        assert u == pytest.approx(bu)
+        assert (m is None) == (bm is None)
+        if m is not None:
+            assert m == pytest.approx(bm)
+        full = cache.mix(np.full(4, 0.25), 0.2, 0.3)
+        assert full.sum() == pytest.approx(1.0)
+        want = 0.5 * 0.25 + 0.2 * bu + 0.3 * (bm if bm is not None else 0.25)
+        assert full[ids[k]] == pytest.approx(want)
 
 
-def test_mixture_and_off_switch():
-    ids = np.array([1, 2, 1, 2, 3])
-    nll = np.array([1.0, 2.0, 3.0, 4.0])
-    np.testing.assert_array_equal(cache.mix_nll(nll, ids, 0, 0.5), nll)
-    want = -np.log(0.8 * np.exp(-nll) + 0.2 * brute(ids, 2))
-    np.testing.assert_allclose(cache.mix_nll(nll, ids, 2, 0.2), want)
-
-
-def test_window_counts_the_last_characters():
-    w = cache.Window(3, 5, [0, 1, 1])
-    for i in [4, 4, 2]:
-        w.push(i)
-    np.testing.assert_array_equal(w.counts, [0, 0, 1, 0, 2])
-    probs = np.full(5, 0.2)
-    np.testing.assert_allclose(w.mix(probs, 0.5), 0.5 * probs + 0.5 * np.array([0, 0, 1, 0, 2]) / 3)
-    assert cache.Window(0, 5, [1]).mix(probs, 0.5) is probs
+def test_mixed_nll_and_off_switch():
+    ids = np.array([1, 2, 1, 2, 1, 3])
+    nll = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    off = SimpleNamespace(cache_size=0, cache_weight=0.2, cache_order=1, cache_match_weight=0.3)
+    np.testing.assert_array_equal(mix_nll(nll, ids, off), nll)
+    cfg = SimpleNamespace(cache_size=3, cache_weight=0.2, cache_order=1, cache_match_weight=0.3)
+    want = []
+    for k in range(1, len(ids)):
+        u, m = brute(ids, k, 3, 1)
+        p = np.exp(-nll[k - 1])
+        want.append(-np.log(0.8 * p + 0.2 * u + (0.3 * (m - p) if m is not None else 0)))
+    np.testing.assert_allclose(mix_nll(nll, ids, cfg), want)
