@@ -85,6 +85,29 @@ def detach(state: tuple) -> tuple:
     return tuple(s.detach() for s in state)
 
 
+def for_inference(params: dict) -> dict:
+    """The same parameters plus, computed once, the transposes (and the GRU's padded recurrent
+    bias) that each forward call would otherwise recompute: for evaluation and sampling, where
+    the same weights serve thousands of short calls. Not for training (no gradients flow)."""
+    out = dict(params)
+    for name, p in params.items():
+        if len(p.shape) == 2 and name != "embed":
+            out[name + "^T"] = p.T.copy()
+        if name.endswith(".b_hn"):
+            out[name[:-2] + "hh"] = _padded_b_hh(p)
+    return out
+
+
+def _t(params: dict, name: str):
+    """A weight in FullyConnected's (out, in) layout."""
+    return params[name + "^T"] if name + "^T" in params else params[name].T
+
+
+def _padded_b_hh(b_hn):
+    H = b_hn.shape[0]
+    return nd.concat(nd.zeros((2 * H,), ctx=b_hn.context, dtype=b_hn.dtype), b_hn, dim=0)
+
+
 def forward(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
     """X (N, T) character ids -> logits (T*N, V) in time-major row order, and the new state."""
     hidden_states, state = hidden(params, X, state, model_cfg, one_hot)
@@ -103,21 +126,26 @@ def hidden(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
         layer_in = None
     finals = []
     for layer in range(model_cfg.num_layers):
-        W_xh, W_hh, b_h = (params[f"l{layer}.{n}"] for n in ("W_xh", "W_hh", "b_h"))
+        W_xh, b_h = params[f"l{layer}.W_xh"], params[f"l{layer}.b_h"]
         GH = W_xh.shape[1]
         if layer_in is None and one_hot:
             # The tutorial's input: one-hot vectors times W_xh.
-            xw = nd.FullyConnected(nd.one_hot(ids, V), W_xh.T, b_h, num_hidden=GH, flatten=False)
+            xw = nd.FullyConnected(nd.one_hot(ids, V), _t(params, f"l{layer}.W_xh"), b_h,
+                                   num_hidden=GH, flatten=False)
         elif layer_in is None:
             # The same numbers, without the one-hot matrix: row i of W_xh is one_hot(i) W_xh.
             xw = nd.broadcast_add(nd.Embedding(ids, W_xh, input_dim=V, output_dim=GH),
                                   b_h.reshape((1, 1, GH)))                             # (T, N, GH)
         else:
-            xw = nd.FullyConnected(layer_in, W_xh.T, b_h, num_hidden=GH, flatten=False)  # (T, N, GH)
+            xw = nd.FullyConnected(layer_in, _t(params, f"l{layer}.W_xh"), b_h, num_hidden=GH,
+                                   flatten=False)                                   # (T, N, GH)
         layer_state = tuple(s[layer] for s in state)
-        b_hh = nd.concat(nd.zeros((2 * H,), ctx=b_h.context, dtype=b_h.dtype), params[f"l{layer}.b_hn"], dim=0) \
-            if kind == "gru" else None
-        outputs, layer_state = _recurrence(CELLS[kind], xw, layer_state, W_hh, b_hh)
+        b_hh = None
+        if kind == "gru":        # the reset gate multiplies (H W_hh[n] + b_hn): pad b_hn to GH
+            key = f"l{layer}.b_hh"
+            b_hh = params[key] if key in params else _padded_b_hh(params[f"l{layer}.b_hn"])
+        outputs, layer_state = _recurrence(CELLS[kind], xw, layer_state,
+                                           _t(params, f"l{layer}.W_hh"), b_hh)
         finals.append(layer_state)
         layer_in = _dropout(outputs, p).reshape((xw.shape[0], xw.shape[1], H))       # (T, N, H)
     new_state = tuple(nd.stack(*parts, axis=0) for parts in zip(*finals))          # (L, N, H)
@@ -129,7 +157,7 @@ def project(params: dict, hidden_states):
     V = params["b_q"].shape[0]
     # Tied weights: the output layer reuses the input embedding (V, H), which is already in
     # FullyConnected's (out, in) layout.
-    W = params["embed"] if "W_hq" not in params else params["W_hq"].T
+    W = params["embed"] if "W_hq" not in params else _t(params, "W_hq")
     return nd.FullyConnected(hidden_states, W, params["b_q"], num_hidden=V)
 
 
@@ -155,11 +183,10 @@ def _dropout(x, p: float):
     return nd.Dropout(x, p=p) if p > 0 else x
 
 
-def _recurrence(cell, xw, state: tuple, W_hh, b_hh):
-    """Run one layer over time. xw (T, N, GH) is the input projection with its bias;
-    returns the states (T*N, H) and the final state."""
+def _recurrence(cell, xw, state: tuple, W, b_hh):
+    """Run one layer over time. xw (T, N, GH) is the input projection with its bias, W is W_hh
+    transposed (GH, H); returns the states (T*N, H) and the final state."""
     T, GH = xw.shape[0], xw.shape[2]
-    W = W_hh.T                                  # (GH, H): FullyConnected's weight layout
     steps = nd.split(xw, num_outputs=T, axis=0, squeeze_axis=True) if T > 1 else [xw[0]]
     outputs = []
     for xw_t in steps:                                                       # (N, GH)

@@ -38,6 +38,7 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
     ids = vocab.encode(prefix, "the prefix")
     check_options(length, temperature, top_k, top_p, len(vocab))
     rng = rng or np.random.RandomState(0)
+    params = model.for_inference(params)
     state = model.begin_state(model_cfg, 1, ctx)
     for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
         chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]

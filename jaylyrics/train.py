@@ -118,6 +118,7 @@ def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) ->
 def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> np.ndarray:
     """The network's own per-character NLL of ids[1:] (len-1,), state carried throughout."""
     state = model.begin_state(model_cfg, 1, ctx)
+    params = model.for_inference(params)
     parts = []
     for start in range(0, len(ids) - 1, chunk):
         y = ids[start + 1:start + 1 + chunk]

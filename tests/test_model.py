@@ -288,3 +288,18 @@ def test_label_smoothed_loss_matches_numpy():
     target = np.full((6, 5), 0.1 / 5)
     target[np.arange(6), labels] += 0.9
     np.testing.assert_allclose(train_loss.asnumpy(), -(target * logp).sum(axis=1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_inference_parameters_give_the_same_numbers(kind):
+    cfg = make_cfg(kind, layers=2, embed=4)
+    P = make_params(cfg, 9)
+    X = nd.array(np.random.RandomState(0).randint(0, 9, (3, 5)), dtype="float64")
+    state = random_state(cfg, 3)
+    a, sa = model.forward(P, X, state, cfg)
+    fast = model.for_inference(P)
+    assert set(P) < set(fast)
+    b, sb = model.forward(fast, X, state, cfg)
+    np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+    for x, y in zip(sa, sb):
+        np.testing.assert_array_equal(x.asnumpy(), y.asnumpy())

@@ -1,0 +1,214 @@
+"""Training throughput of jaylyrics against the tutorial's loop and MXNet's fused layers.
+
+    python benchmarks/throughput.py            # the full run (a few minutes on 2 cores)
+    python benchmarks/throughput.py --quick    # fewer repeats, one vocabulary size
+    python benchmarks/throughput.py --json     # ... and one JSON object on the last line
+
+One iteration = forward, backward, clipping by the global norm, parameter update, on a batch of
+N = 32 sequences of T = 35 characters, hidden size H = 256. Implementations:
+
+  jaylyrics  `train.step`, exactly as `jaylyrics train` runs it (SGD, one-hot input as a row gather)
+  tutorial   the tutorial's loop: one-hot inputs, per-step nd.dot, per-step output, gluon's
+             SoftmaxCrossEntropyLoss, clipping with a host sync per parameter, SGD
+  fused      gluon.nn.Embedding + gluon.rnn.RNN/GRU/LSTM + gluon.nn.Dense, hybridized,
+             gluon.Trainer (SGD) and gluon.utils.clip_global_norm
+
+Repeats are interleaved (every implementation once per round) and the median is reported, so
+that a noisy neighbour slows all of them alike. Also reported: sampling latency (microseconds per
+generated character, batch 1) and the peak resident memory of a training run (a subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+from jaylyrics import config, model, train
+from jaylyrics.backend import autograd, mx, nd
+
+N, T, H = 32, 35, 256
+CTX = mx.cpu()
+
+
+def jaylyrics_step(kind, V):
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": H},
+                            "train": {"batch_size": N, "num_steps": T, "optimizer": "sgd",
+                                      "lr": 0.2, "loss": "sum", "clip": 5.0}})
+    params = model.init_params(cfg.model, V, CTX, 0)
+    opt = train.Optimizer("sgd", 0.2)
+
+    def run(X, Y):
+        state = model.begin_state(cfg.model, N, CTX)
+        train.step(params, opt, X, Y, state, cfg)
+    return run
+
+
+def tutorial_step(kind, V):
+    """The tutorial's code for the vanilla RNN (it has no GRU/LSTM of its own)."""
+    from mxnet import gluon
+
+    rng = np.random.RandomState(0)
+    shapes = [(V, H), (H, H), (H,), (H, V), (V,)]
+    params = [nd.array(rng.normal(0, 0.01, s)) for s in shapes]
+    for p in params:
+        p.attach_grad()
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def rnn(inputs, state, W_xh, W_hh, b_h, W_hy, b_y):
+        H_, outputs = state, []
+        for X in inputs:
+            H_ = nd.tanh(nd.dot(X, W_xh) + nd.dot(H_, W_hh) + b_h)
+            outputs.append(nd.dot(H_, W_hy) + b_y)
+        return outputs, H_
+
+    def run(X, Y):
+        state = nd.zeros((N, H))
+        with autograd.record():
+            outputs, state = rnn([nd.one_hot(x, V) for x in X.T], state, *params)
+            loss = loss_fn(nd.concat(*outputs, dim=0), Y.T.reshape((-1,)))
+        loss.backward()
+        norm = 0.0
+        for p in params:                                  # a host sync per parameter
+            norm += nd.sum(p.grad ** 2).asscalar()
+        norm = norm ** 0.5
+        if norm > 5:
+            for p in params:
+                p.grad[:] *= 5 / norm
+        for p in params:
+            p[:] = p - 0.2 * p.grad
+    return run
+
+
+def fused_step(kind, V):
+    from mxnet import gluon
+
+    class Net(gluon.HybridBlock):
+        def __init__(self):
+            super().__init__()
+            with self.name_scope():
+                self.embed = gluon.nn.Embedding(V, H)
+                self.rnn = {"rnn": lambda: gluon.rnn.RNN(H, activation="tanh"),
+                            "gru": lambda: gluon.rnn.GRU(H),
+                            "lstm": lambda: gluon.rnn.LSTM(H)}[kind]()
+                self.out = gluon.nn.Dense(V, flatten=False)
+
+        def hybrid_forward(self, F, x):
+            return self.out(self.rnn(self.embed(x)))                        # (T, N, V)
+
+    net = Net()
+    net.initialize(mx.init.Normal(0.01), ctx=CTX)
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.2})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    params = [p for p in net.collect_params().values()]
+
+    def run(X, Y):
+        with autograd.record():
+            loss = loss_fn(net(X.T), Y.T).sum()
+        loss.backward()
+        grads = [p.grad(CTX) for p in params]
+        gluon.utils.clip_global_norm(grads, 5.0)
+        trainer.step(1)
+    return run
+
+
+IMPLS = {"jaylyrics": jaylyrics_step, "tutorial": tutorial_step, "fused": fused_step}
+
+
+def measure(Vs, kinds, rounds, iters):
+    rng = np.random.RandomState(0)
+    runs = {}
+    for V in Vs:
+        X = nd.array(rng.randint(0, V, (N, T)))
+        Y = nd.array(rng.randint(0, V, (N, T)))
+        for impl, make in IMPLS.items():
+            for kind in kinds:
+                if impl == "tutorial" and kind != "rnn":
+                    continue
+                step = make(kind, V)
+                step(X, Y)
+                step(X, Y)                                       # warm up (allocation, hybridize)
+                nd.waitall()
+                runs[(impl, kind, V)] = (step, X, Y, [])
+    for _ in range(rounds):
+        for key, (step, X, Y, speeds) in runs.items():
+            start = time.perf_counter()
+            for _ in range(iters):
+                step(X, Y)
+            nd.waitall()
+            speeds.append(iters * N * T / (time.perf_counter() - start))
+    return [{"impl": impl, "model": kind, "V": V, "chars_per_s": statistics.median(s[3])}
+            for (impl, kind, V), s in runs.items()]
+
+
+def sampling_latency(V, kind="gru", chars=300):
+    from jaylyrics import sample
+    from jaylyrics.corpus import Vocab
+
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": H}})
+    vocab = Vocab("".join(chr(0x4E00 + i) for i in range(V)))
+    params = model.init_params(cfg.model, V, CTX, 0)
+    list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], 20, CTX))
+    start = time.perf_counter()
+    list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], chars, CTX))
+    return (time.perf_counter() - start) / chars * 1e6
+
+
+def peak_rss_mb(V, kind="gru", iters=20):
+    """Peak resident memory of a process that trains `iters` jaylyrics iterations."""
+    code = (f"import sys; sys.argv=['x']; import benchmarks.throughput as b; from jaylyrics.backend import nd; "
+            f"import numpy as np; s=b.jaylyrics_step({kind!r}, {V}); r=np.random.RandomState(0); "
+            f"X=nd.array(r.randint(0,{V},({N},{T}))); [s(X, X) for _ in range({iters})]; nd.waitall()")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, V = 2583 only")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args()
+    Vs = [2583] if args.quick else [2583, 1447]
+    rounds, iters = (3, 3) if args.quick else (5, 5)
+    results = measure(Vs, ["rnn", "gru", "lstm"], rounds, iters)
+    speed = {(r["impl"], r["model"], r["V"]): r["chars_per_s"] for r in results}
+
+    print(f"{'V':>5} {'model':>5} {'jaylyrics':>10} {'tutorial':>9} {'fused':>9} "
+          f"{'vs tutorial':>11} {'vs fused':>9}   chars/s (median of {rounds} rounds)", file=sys.stderr)
+    ratios = {}
+    bound = {V: 197e9 / (6 * H * V + 6 * H * H) for V in Vs}       # FLOP bound, one core
+    for V in Vs:
+        for kind in ["rnn", "gru", "lstm"]:
+            ours, tut, fused = (speed.get((i, kind, V)) for i in ("jaylyrics", "tutorial", "fused"))
+            r_fused = ours / fused
+            ratios[f"{kind}_vs_fused_V{V}"] = r_fused
+            if tut:
+                ratios[f"{kind}_vs_tutorial_V{V}"] = ours / tut
+            line = f"{V:>5} {kind:>5} {ours:>10,.0f} {tut or float('nan'):>9,.0f} {fused:>9,.0f} " \
+                   f"{(ours / tut if tut else float('nan')):>10.2f}x {r_fused:>8.2f}x"
+            print(line, file=sys.stderr)
+        ratios[f"rnn_fraction_of_flop_bound_V{V}"] = speed[("jaylyrics", "rnn", V)] / bound[V]
+        print(f"      FLOP bound at V={V}: {bound[V]:,.0f} chars/s; jaylyrics rnn reaches "
+              f"{ratios[f'rnn_fraction_of_flop_bound_V{V}']:.2f} of it, fused rnn "
+              f"{speed[('fused', 'rnn', V)] / bound[V]:.2f}", file=sys.stderr)
+    us = sampling_latency(2583)
+    rss = peak_rss_mb(2583)
+    print(f"sampling: {us:,.0f} us per character (gru, H={H}, V=2583, batch 1)", file=sys.stderr)
+    print(f"peak memory of a training process (gru, V=2583): {rss:,.0f} MB", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"train": results, "ratios": ratios, "sample_us_per_char": us,
+                          "peak_rss_mb": rss}))
+
+
+if __name__ == "__main__":
+    main()
