@@ -44,14 +44,14 @@ class ModelConfig:
     type: str = _f("gru", "the recurrent cell", choices=("rnn", "gru", "lstm"))
     hidden_size: int = _f(256, "H, the size of the hidden state", min=1)
     num_layers: int = _f(1, "stacked recurrent layers", min=1)
-    embed_size: int = _f(0, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
-    dropout: float = _f(0.0, "dropout between layers and before the output", min=0.0, below=1.0)
+    embed_size: int = _f(128, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
+    dropout: float = _f(0.3, "dropout between layers and before the output", min=0.0, below=1.0)
     tie_weights: bool = _f(False, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
-    cache_size: int = _f(0, "the cache looks at the last N characters read (0: no cache)", min=0)
-    cache_weight: float = _f(0.0, "weight of the unigram cache in the mixture", min=0.0, below=1.0)
-    cache_order: int = _f(2, "context length of the match cache", min=1)
-    cache_match_weight: float = _f(0.0, "weight of the match cache (when its context occurred)",
+    cache_size: int = _f(1000, "the cache looks at the last N characters read (0: no cache)", min=0)
+    cache_weight: float = _f(0.05, "weight of the unigram cache in the mixture", min=0.0, below=1.0)
+    cache_order: int = _f(3, "context length of the match cache", min=1)
+    cache_match_weight: float = _f(0.6, "weight of the match cache (when its context occurred)",
                                    min=0.0, below=1.0)
     init_std: float = _f(0.01, "standard deviation of the normal initialisation of weights",
                          min_exclusive=0.0)
@@ -59,22 +59,22 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = _f(20, "passes over the training split", min=1)
+    epochs: int = _f(40, "passes over the training split", min=1)
     batch_size: int = _f(32, "N, sequences per batch", min=1)
     num_steps: int = _f(35, "T, characters per sequence (truncated backpropagation length)", min=1)
-    optimizer: str = _f("sgd", "update rule", choices=("sgd", "adam"))
-    lr: float = _f(0.2, "learning rate", min_exclusive=0.0)
-    loss: str = _f("sum", "how a batch's per-character losses are reduced before the gradient "
+    optimizer: str = _f("adam", "update rule", choices=("sgd", "adam"))
+    lr: float = _f(0.002, "learning rate", min_exclusive=0.0)
+    loss: str = _f("mean", "how a batch's per-character losses are reduced before the gradient "
                    "(the tutorial sums them)", choices=("sum", "mean"))
     weight_decay: float = _f(0.0, "L2 penalty on every parameter", min=0.0)
     label_smoothing: float = _f(0.0, "mix this much of the uniform distribution into the targets",
                                 min=0.0, below=1.0)
-    lr_decay: float = _f(1.0, "multiply the learning rate by this when val perplexity has not "
+    lr_decay: float = _f(0.5, "multiply the learning rate by this when val perplexity has not "
                          "improved for lr_patience epochs (1: never)", min_exclusive=0.0, max=1.0)
-    lr_patience: int = _f(1, "epochs without improvement before the learning rate decays", min=1)
-    patience: int = _f(0, "stop after this many epochs without improvement (0: never)", min=0)
-    clip: float = _f(5.0, "clip the global gradient norm to this (0: no clipping)", min=0.0)
-    sampler: str = _f("random", "how batches are drawn: random (state reset per batch) or "
+    lr_patience: int = _f(2, "epochs without improvement before the learning rate decays", min=1)
+    patience: int = _f(6, "stop after this many epochs without improvement (0: never)", min=0)
+    clip: float = _f(1.0, "clip the global gradient norm to this (0: no clipping)", min=0.0)
+    sampler: str = _f("consecutive", "how batches are drawn: random (state reset per batch) or "
                       "consecutive (state carried between batches)",
                       choices=("random", "consecutive"))
     seed: int = _f(0, "seed for initialisation, batches and dropout", min=0)

@@ -41,7 +41,7 @@ def test_top_k_and_top_p_cut_the_tail():
 
 def test_generation_continues_the_state_of_the_prefix():
     """Warming up on the prefix in chunks gives the same text as one chunk."""
-    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "init_std": 0.5}})
+    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "init_std": 0.5, "cache_size": 0}})
     vocab = Vocab.build("abcdefg\n")
     params = model.init_params(cfg.model, len(vocab), CTX, 3)
     prefix = "abcabcgfedcba" * 3

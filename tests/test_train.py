@@ -66,7 +66,8 @@ def test_adam_matches_the_textbook_update():
 
 def test_evaluate_carries_the_state_through_the_whole_text():
     """Chunked evaluation equals one pass, and equals the mean NLL of a NumPy softmax."""
-    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "init_std": 0.3}})
+    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "init_std": 0.3,
+                                      "cache_size": 0}})
     V = 11
     params = model.init_params(cfg.model, V, CTX, 0)
     ids = np.random.RandomState(2).randint(0, V, 50)
@@ -155,3 +156,17 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     from jaylyrics import checkpoint
     assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 1
+
+
+def test_evaluate_with_the_cache_is_the_mixture_of_the_model_nll():
+    from jaylyrics import cache
+
+    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 8, "cache_size": 20,
+                                      "cache_weight": 0.1, "cache_match_weight": 0.4}})
+    params = model.init_params(cfg.model, 5, CTX, 0)
+    ids = np.tile([0, 1, 2, 3, 4, 2], 10)
+    raw = train.model_nll(params, ids, cfg.model, CTX)
+    total, count = train.evaluate(params, ids, cfg.model, CTX)
+    assert count == len(ids) - 1
+    assert total == pytest.approx(cache.mix_nll(raw, ids, cfg.model).sum())
+    assert total < raw.sum()                          # a repeating text is what a cache is for
