@@ -118,6 +118,8 @@ class _TrainReporter:
     def epoch_end(self, r):
         self.bar.close()
         val = f"  val ppl {r.val_ppl:8.2f}" if r.val_ppl is not None else ""
+        if r.val_ppl is not None and r.val_ppl_model != r.val_ppl:
+            val += f" (network alone {r.val_ppl_model:.2f})"
         _log(f"epoch {r.epoch:3d}  train ppl {r.train_ppl:8.2f}{val}  lr {r.lr:g}  "
              f"{r.chars_per_s:,.0f} chars/s  {r.elapsed:.0f} s{'  *best' if r.best else ''}")
 
@@ -184,7 +186,9 @@ def sample_command(checkpoint_path, prefix, length, temperature, top_k, top_p, n
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(checkpoint_path, split, text_path, device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
-    from jaylyrics import backend, checkpoint, corpus, train as train_mod
+    import math
+
+    from jaylyrics import backend, cache, checkpoint, corpus, train as train_mod
 
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
@@ -201,14 +205,17 @@ def eval_command(checkpoint_path, split, text_path, device, as_json):
             raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
                                  "config): use --split train or --text FILE")
     ids = ck.vocab.encode(text, source)
-    nll_sum, count = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
-    if count == 0:
+    if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
-    ppl = train_mod.perplexity(nll_sum, count)
+    raw = train_mod.model_nll(ck.params, ids, ck.config.model, ctx)
+    nll = cache.mix_nll(raw, ids, ck.config.model)
+    ppl = math.exp(nll.mean())
     result = {"checkpoint": str(ck.path), "source": source, "perplexity": ppl,
-              "nll": nll_sum / count, "chars": count, "epoch": ck.meta.get("epoch")}
+              "nll": float(nll.mean()), "chars": len(nll),
+              "perplexity_model": math.exp(raw.mean()), "epoch": ck.meta.get("epoch")}
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        click.echo(f"perplexity {ppl:.2f} (mean NLL {nll_sum / count:.4f} nats over {count:,} "
-                   f"characters) on {source}, checkpoint {ck.path}")
+        alone = f"; the network alone {result['perplexity_model']:.2f}" if raw is not nll else ""
+        click.echo(f"perplexity {ppl:.2f} (mean NLL {result['nll']:.4f} nats over {len(nll):,} "
+                   f"characters{alone}) on {source}, checkpoint {ck.path}")

@@ -46,6 +46,7 @@ class EpochResult:
     chars_per_s: float
     elapsed: float
     best: bool = False
+    val_ppl_model: float | None = None      # the network alone, without the cache
 
 
 @dataclass
@@ -130,6 +131,10 @@ def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -
     return nd.concat(*parts, dim=0).asnumpy().astype(np.float64)
 
 
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 def perplexity(nll_sum: float, count: int) -> float:
     return math.exp(nll_sum / count) if count else float("nan")
 
@@ -165,7 +170,8 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
     metrics_path = run_dir / "metrics.csv"
     with open(metrics_path, "w", newline="") as f:
-        csv.writer(f).writerow(["epoch", "train_ppl", "val_ppl", "lr", "chars_per_s", "elapsed_s"])
+        csv.writer(f).writerow(["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s",
+                                "elapsed_s"])
     reporter.start({"vocab_size": len(vocab), "params": model.num_params(params),
                     "train_chars": len(train_ids), "val_chars": len(val_ids) if val_ids is not None else 0,
                     "batches_per_epoch": num_batches, "run_dir": str(run_dir)})
@@ -194,11 +200,15 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                            count / max(time.time() - epoch_start, 1e-9))
         train_ppl = perplexity(loss_sum, count)
         chars_per_s = count / max(time.time() - epoch_start, 1e-9)
-        val_ppl = perplexity(*evaluate(params, val_ids, mc, ctx)) if val_ids is not None else None
+        val_ppl = val_ppl_model = None
+        if val_ids is not None:
+            raw = model_nll(params, val_ids, mc, ctx)
+            val_ppl_model = math.exp(raw.mean())
+            val_ppl = math.exp(cache.mix_nll(raw, val_ids, mc).mean())
         score = val_ppl if val_ppl is not None else train_ppl
         result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
-                             time.time() - started, best=score < best)
-        metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl}
+                             time.time() - started, best=score < best, val_ppl_model=val_ppl_model)
+        metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
         if result.best:
             best, best_epoch, stale = score, epoch, 0
             checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
@@ -208,7 +218,7 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
         if epoch == 1:
             checkpoint.set_latest(run_dir)
         with open(metrics_path, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", "" if val_ppl is None else f"{val_ppl:.4f}",
+            csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl), _fmt(val_ppl_model),
                                     optimizer.lr, f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
         reporter.epoch_end(result)
         if generate and tc.sample_every and (epoch % tc.sample_every == 0 or epoch == tc.epochs):

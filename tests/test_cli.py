@@ -39,7 +39,7 @@ def test_train_writes_a_run_and_points_latest_at_it(in_tiny_run):
     assert len(list(run.glob("weights-*.params"))) >= 1
     assert (in_tiny_run / "runs" / "latest").resolve() == run.resolve()
     rows = (run / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("epoch,train_ppl,val_ppl") and len(rows) == 3
+    assert rows[0].startswith("epoch,train_ppl,val_ppl,val_ppl_model") and len(rows) == 3
     meta = json.loads((run / "best.json").read_text())
     assert meta["format"] == 1 and meta["config"]["model"]["type"] == "gru"
     assert len(meta["vocab"]) == meta["shapes"]["b_q"][0]

@@ -84,7 +84,8 @@ def test_evaluate_carries_the_state_through_the_whole_text():
 
 def tiny(tmp_path, **train_keys):
     raw = {"data": {"corpus": str(ZIP), "max_chars": 2000},
-           "model": {"type": "gru", "hidden_size": 16, "embed_size": 8, "dropout": 0.2},
+           "model": {"type": "gru", "hidden_size": 16, "embed_size": 8, "dropout": 0.2,
+                     "cache_size": 0},
            "train": dict({"epochs": 2, "batch_size": 4, "num_steps": 8, "optimizer": "adam",
                           "lr": 0.01, "loss": "mean", "sample_every": 0,
                           "out_dir": str(tmp_path / "run")}, **train_keys)}
@@ -127,7 +128,7 @@ class Recorder(train.Reporter):
 def test_early_stopping_and_learning_rate_decay(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     scores = iter([100.0, 90.0, 95.0, 96.0, 97.0, 98.0, 99.0])
-    monkeypatch.setattr(train, "evaluate", lambda *a, **k: (math.log(next(scores)), 1))
+    monkeypatch.setattr(train, "model_nll", lambda *a, **k: np.full(1, math.log(next(scores))))
     cfg, data = tiny(tmp_path, epochs=7, patience=3, lr_decay=0.5, lr_patience=1)
     rec = Recorder()
     summary = train.fit(cfg, data, CTX, Path(cfg.train.out_dir), rec)
@@ -151,7 +152,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
         return (logits * float("nan") if calls["n"] > batches else logits), state
 
     monkeypatch.setattr(model, "forward", poisoned)
-    monkeypatch.setattr(train, "evaluate", lambda *a, **k: (1.0, 1))
+    monkeypatch.setattr(train, "model_nll", lambda *a, **k: np.ones(1))
     with pytest.raises(train.TrainingDiverged, match="NaN in epoch 2: lower train.lr"):
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     from jaylyrics import checkpoint
