@@ -148,3 +148,16 @@ def test_gpu_choice_with_a_faked_gpu_count(monkeypatch):
     assert backend.device("auto") == backend.mx.cpu()
     with pytest.raises(DeviceError, match="no GPU"):
         backend.device("gpu:3")
+
+
+def test_a_corrupt_checkpoint_through_the_cli(in_tiny_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(in_tiny_run / "runs" / "tiny", broken)
+    for weights in broken.glob("weights-*.params"):
+        weights.write_bytes(weights.read_bytes()[:64])
+    assert_clean_error(run_cli("eval", "--checkpoint", broken), "truncated or corrupt weights")
+    (broken / "best.json").write_text("{oops")
+    assert_clean_error(run_cli("sample", "--prefix", "分", "--checkpoint", broken / "best.json"),
+                       "corrupt checkpoint sidecar")
