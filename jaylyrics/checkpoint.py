@@ -20,6 +20,7 @@ the run trained last; `sample` and `eval` use it when no --checkpoint is given.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -195,6 +196,47 @@ def load(path: str | Path | None, ctx) -> Checkpoint:
                                   f"the sidecar's model needs {shape}")
     params = {name: loaded[name].as_in_context(ctx) for name in expected}
     return Checkpoint(path, cfg, vocab, params, meta)
+
+
+@contextlib.contextmanager
+def lock(run_dir: Path):
+    """Hold `run_dir/.lock` while training, so that a second training into the same directory
+    refuses to start instead of overwriting the first one's checkpoints. A lock left by a process
+    that no longer runs is taken over."""
+    path = run_dir / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise CheckpointError(f"{run_dir}: another training (process {pid}) is writing "
+                                      "here; wait for it or choose another train.out_dir") from None
+            path.unlink(missing_ok=True)
+    else:
+        raise CheckpointError(f"{run_dir}: cannot take the lock {path}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def latest_run() -> Path | None:

@@ -26,6 +26,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except JaylyricsError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:          # a directory we cannot write, a full disk, ...
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -69,6 +72,7 @@ def train(config_path, overrides, device, as_json):
     cfg = config.load(config_path, overrides)
     data = corpus.load(cfg.data)
     corpus.check_trainable(data, cfg.train)
+    Path(cfg.train.out_dir).mkdir(parents=True, exist_ok=True)   # fail early if it cannot be
 
     from jaylyrics import backend, sample, train as train_mod
 

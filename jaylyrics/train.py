@@ -167,66 +167,67 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     num_batches = corpus_mod.num_batches(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
-    metrics_path = run_dir / "metrics.csv"
-    with open(metrics_path, "w", newline="") as f:
-        csv.writer(f).writerow(["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s",
-                                "elapsed_s"])
-    reporter.start({"vocab_size": len(vocab), "params": model.num_params(params),
-                    "train_chars": len(train_ids), "val_chars": len(val_ids) if val_ids is not None else 0,
-                    "batches_per_epoch": num_batches, "run_dir": str(run_dir)})
+    with checkpoint.lock(run_dir):      # one training per run directory at a time
+        (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
+        metrics_path = run_dir / "metrics.csv"
+        with open(metrics_path, "w", newline="") as f:
+            csv.writer(f).writerow(["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s",
+                                    "elapsed_s"])
+        reporter.start({"vocab_size": len(vocab), "params": model.num_params(params),
+                        "train_chars": len(train_ids), "val_chars": len(val_ids) if val_ids is not None else 0,
+                        "batches_per_epoch": num_batches, "run_dir": str(run_dir)})
 
-    best, best_epoch, stale, started = math.inf, 0, 0, time.time()
-    chars_per_batch = tc.batch_size * tc.num_steps
-    for epoch in range(1, tc.epochs + 1):
-        reporter.epoch_start(epoch, num_batches)
-        state = model.begin_state(mc, tc.batch_size, ctx)
-        loss_sum, count, epoch_start = 0.0, 0, time.time()
-        for X_np, Y_np in batches(train_ids, tc, rng):
-            X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
-            if tc.sampler == "random":
-                state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
+        best, best_epoch, stale, started = math.inf, 0, 0, time.time()
+        chars_per_batch = tc.batch_size * tc.num_steps
+        for epoch in range(1, tc.epochs + 1):
+            reporter.epoch_start(epoch, num_batches)
+            state = model.begin_state(mc, tc.batch_size, ctx)
+            loss_sum, count, epoch_start = 0.0, 0, time.time()
+            for X_np, Y_np in batches(train_ids, tc, rng):
+                X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
+                if tc.sampler == "random":
+                    state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
+                else:
+                    state = model.detach(state)                          # carry, but cut the graph
+                state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg)
+                if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
+                    raise TrainingDiverged(
+                        f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
+                        f"in epoch {epoch}: lower train.lr (now {optimizer.lr}) or train.clip; the last "
+                        f"good checkpoint in {run_dir} is kept")
+                loss_sum += batch_nll
+                count += chars_per_batch
+                reporter.batch(batch_nll / chars_per_batch,
+                               count / max(time.time() - epoch_start, 1e-9))
+            train_ppl = perplexity(loss_sum, count)
+            chars_per_s = count / max(time.time() - epoch_start, 1e-9)
+            val_ppl = val_ppl_model = None
+            if val_ids is not None:
+                raw = model_nll(params, val_ids, mc, ctx)
+                val_ppl_model = math.exp(raw.mean())
+                val_ppl = math.exp(cache.mix_nll(raw, val_ids, mc).mean())
+            score = val_ppl if val_ppl is not None else train_ppl
+            result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
+                                 time.time() - started, best=score < best, val_ppl_model=val_ppl_model)
+            metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
+            if result.best:
+                best, best_epoch, stale = score, epoch, 0
+                checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
             else:
-                state = model.detach(state)                          # carry, but cut the graph
-            state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg)
-            if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
-                raise TrainingDiverged(
-                    f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
-                    f"in epoch {epoch}: lower train.lr (now {optimizer.lr}) or train.clip; the last "
-                    f"good checkpoint in {run_dir} is kept")
-            loss_sum += batch_nll
-            count += chars_per_batch
-            reporter.batch(batch_nll / chars_per_batch,
-                           count / max(time.time() - epoch_start, 1e-9))
-        train_ppl = perplexity(loss_sum, count)
-        chars_per_s = count / max(time.time() - epoch_start, 1e-9)
-        val_ppl = val_ppl_model = None
-        if val_ids is not None:
-            raw = model_nll(params, val_ids, mc, ctx)
-            val_ppl_model = math.exp(raw.mean())
-            val_ppl = math.exp(cache.mix_nll(raw, val_ids, mc).mean())
-        score = val_ppl if val_ppl is not None else train_ppl
-        result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
-                             time.time() - started, best=score < best, val_ppl_model=val_ppl_model)
-        metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
-        if result.best:
-            best, best_epoch, stale = score, epoch, 0
-            checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
-        else:
-            stale += 1
-        checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics)
-        if epoch == 1:
-            checkpoint.set_latest(run_dir)
-        with open(metrics_path, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl), _fmt(val_ppl_model),
-                                    optimizer.lr, f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
-        reporter.epoch_end(result)
-        if generate and tc.sample_every and (epoch % tc.sample_every == 0 or epoch == tc.epochs):
-            reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
-        if tc.patience and stale >= tc.patience:
-            reporter.stopped(epoch, f"no improvement for {stale} epochs (train.patience)")
-            break
-        if tc.lr_decay < 1 and stale and stale % tc.lr_patience == 0:
-            optimizer.lr *= tc.lr_decay
-    return {"best_epoch": best_epoch, "best": best, "metric": "val_ppl" if val_ids is not None else "train_ppl",
-            "epochs": epoch, "elapsed_s": time.time() - started, "run_dir": str(run_dir)}
+                stale += 1
+            checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics)
+            if epoch == 1:
+                checkpoint.set_latest(run_dir)
+            with open(metrics_path, "a", newline="") as f:
+                csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl), _fmt(val_ppl_model),
+                                        optimizer.lr, f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
+            reporter.epoch_end(result)
+            if generate and tc.sample_every and (epoch % tc.sample_every == 0 or epoch == tc.epochs):
+                reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
+            if tc.patience and stale >= tc.patience:
+                reporter.stopped(epoch, f"no improvement for {stale} epochs (train.patience)")
+                break
+            if tc.lr_decay < 1 and stale and stale % tc.lr_patience == 0:
+                optimizer.lr *= tc.lr_decay
+        return {"best_epoch": best_epoch, "best": best, "metric": "val_ppl" if val_ids is not None else "train_ppl",
+                "epochs": epoch, "elapsed_s": time.time() - started, "run_dir": str(run_dir)}

@@ -170,3 +170,20 @@ def test_latest_pointer(tmp_path, monkeypatch):
     assert checkpoint.latest_run() == (tmp_path / "runs" / "a").resolve()
     checkpoint.set_latest(tmp_path / "elsewhere")
     assert checkpoint.latest_run() == (tmp_path / "elsewhere").resolve()
+
+
+def test_a_second_training_into_the_same_directory_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    with checkpoint.lock(tmp_path):
+        with pytest.raises(CheckpointError, match="another training .* is writing here"):
+            with checkpoint.lock(tmp_path):
+                pass
+    assert not (tmp_path / ".lock").exists()
+    # a lock left behind by a process that has exited is taken over
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / ".lock").write_text(dead)
+    with checkpoint.lock(tmp_path):
+        assert (tmp_path / ".lock").read_text() == str(os.getpid())

@@ -161,3 +161,11 @@ def test_a_corrupt_checkpoint_through_the_cli(in_tiny_run, tmp_path):
     (broken / "best.json").write_text("{oops")
     assert_clean_error(run_cli("sample", "--prefix", "分", "--checkpoint", broken / "best.json"),
                        "corrupt checkpoint sidecar")
+
+
+def test_an_out_dir_that_cannot_be_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("not a directory")
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                     "--set", "train.out_dir=file/run")
+    assert_clean_error(result, "file/run")
