@@ -169,3 +169,16 @@ def test_an_out_dir_that_cannot_be_written(tmp_path, monkeypatch):
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
                      "--set", "train.out_dir=file/run")
     assert_clean_error(result, "file/run")
+
+
+def test_random_prefixes_give_a_clean_error_or_lyrics(in_tiny_run):
+    rng = __import__("random").Random(0)
+    alphabet = "分开不战争中部队我你的爱\nabcЖ🎵 \t"
+    for _ in range(15):
+        prefix = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+        result = run_cli("sample", "--prefix", prefix, "--length", "3")
+        assert result.exit_code in (0, 1), result.output
+        if result.exit_code:
+            assert_clean_error(result)
+        else:
+            assert result.stdout.startswith(prefix.rstrip("\n")[:1])

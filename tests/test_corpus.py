@@ -147,3 +147,25 @@ def test_zip_with_none_or_several_text_files(tmp_path):
 def test_missing_corpus(tmp_path):
     with pytest.raises(CorpusError, match="no such corpus file"):
         corpus.read_text(tmp_path / "nope.txt")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@given(st.text(min_size=1))
+def test_vocabulary_round_trip(text):
+    vocab = corpus.Vocab.build(text)
+    assert vocab.decode(vocab.encode(text)) == text
+    assert list(vocab.chars) == sorted(set(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=300), frac=st.sampled_from([0.0, 0.1, 0.5]))
+def test_random_bytes_as_a_corpus_give_a_clean_error_or_a_corpus(tmp_path_factory, data, frac):
+    path = tmp_path_factory.mktemp("fuzz") / "corpus.txt"
+    path.write_bytes(data)
+    try:
+        prepared = corpus.prepare(corpus.read_text(path), val_fraction=frac)
+        corpus.check_batchable(len(prepared.train), 2, 3, "random")
+    except CorpusError as e:
+        assert str(e) and "\n" not in str(e)
