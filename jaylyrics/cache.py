@@ -81,14 +81,19 @@ class Cache:
         n = len(self.history)
         if not n:
             return probs
-        out = (1 - weight) * probs + weight * self.unigram / n
+        m = None
         context = self._context()
-        if match_weight and context is not None and context in self.seen:
+        if context is not None and context in self.seen:
             m = np.zeros(self.vocab_size)
             for i, count in self.follow[context].items():
                 m[i] = count / self.seen[context]
-            out = out - match_weight * probs + match_weight * m
-        return out
+        return mixture(probs, self.unigram / n, m, weight, match_weight)
+
+
+def mixture(p_model, u, m, weight: float, match_weight: float):
+    """The cache formula, for one probability or an array of them (m None: no match)."""
+    p = (1 - weight) * p_model + weight * u
+    return p if m is None else p + match_weight * (m - p_model)
 
 
 def mix_nll(nll: np.ndarray, ids: np.ndarray, model_cfg) -> np.ndarray:
@@ -102,8 +107,5 @@ def mix_nll(nll: np.ndarray, ids: np.ndarray, model_cfg) -> np.ndarray:
     for k in range(len(nll)):
         cache.push(int(ids[k]))
         u, m = cache.prob_of(int(ids[k + 1]))
-        p = (1 - w_u) * p_model[k] + w_u * u
-        if m is not None:
-            p += w_m * (m - p_model[k])
-        out[k] = -np.log(p)
+        out[k] = -np.log(mixture(p_model[k], u, m, w_u, w_m))
     return out

@@ -190,9 +190,7 @@ def sample_command(checkpoint_path, prefix, length, temperature, top_k, top_p, n
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_command(checkpoint_path, split, text_path, device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
-    import math
-
-    from jaylyrics import backend, cache, checkpoint, corpus, train as train_mod
+    from jaylyrics import backend, checkpoint, corpus, train as train_mod
 
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
@@ -211,15 +209,14 @@ def eval_command(checkpoint_path, split, text_path, device, as_json):
     ids = ck.vocab.encode(text, source)
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
-    raw = train_mod.model_nll(ck.params, ids, ck.config.model, ctx)
-    nll = cache.mix_nll(raw, ids, ck.config.model)
-    ppl = math.exp(nll.mean())
-    result = {"checkpoint": str(ck.path), "source": source, "perplexity": ppl,
-              "nll": float(nll.mean()), "chars": len(nll),
-              "perplexity_model": math.exp(raw.mean()), "epoch": ck.meta.get("epoch")}
+    score = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
+    result = {"checkpoint": str(ck.path), "source": source, "perplexity": score.perplexity,
+              "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
+              "epoch": ck.meta.get("epoch")}
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        alone = f"; the network alone {result['perplexity_model']:.2f}" if raw is not nll else ""
-        click.echo(f"perplexity {ppl:.2f} (mean NLL {result['nll']:.4f} nats over {len(nll):,} "
-                   f"characters{alone}) on {source}, checkpoint {ck.path}")
+        alone = (f"; the network alone {score.perplexity_model:.2f}"
+                 if score.nll_model != score.nll else "")
+        click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
+                   f"{score.chars:,} characters{alone}) on {source}, checkpoint {ck.path}")

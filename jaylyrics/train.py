@@ -108,12 +108,29 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg):
     return state, batch_nll, grad_norm
 
 
-def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> tuple[float, int]:
-    """Sum of the negative log-likelihood of ids[1:] given what precedes them, from a zero state
-    carried through the whole text (batch 1), with the model's cache if it has one.
-    Returns (nll_sum, count)."""
-    nll = cache.mix_nll(model_nll(params, ids, model_cfg, ctx, chunk), ids, model_cfg)
-    return float(nll.sum()), len(nll)
+@dataclass(frozen=True)
+class Score:
+    """How well a model predicts a text: mean NLL per character with the model's cache, and by
+    the network alone (the two are equal when the model has no cache)."""
+
+    nll: float
+    nll_model: float
+    chars: int
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nll)
+
+    @property
+    def perplexity_model(self) -> float:
+        return math.exp(self.nll_model)
+
+
+def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> Score:
+    """Score ids[1:] (at least two ids) given what precedes them, from a zero state carried
+    through the whole text (batch 1): the validation protocol, also used by `jaylyrics eval`."""
+    raw = model_nll(params, ids, model_cfg, ctx, chunk)
+    return Score(float(cache.mix_nll(raw, ids, model_cfg).mean()), float(raw.mean()), len(raw))
 
 
 def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> np.ndarray:
@@ -203,9 +220,8 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
             chars_per_s = count / max(time.time() - epoch_start, 1e-9)
             val_ppl = val_ppl_model = None
             if val_ids is not None:
-                raw = model_nll(params, val_ids, mc, ctx)
-                val_ppl_model = math.exp(raw.mean())
-                val_ppl = math.exp(cache.mix_nll(raw, val_ids, mc).mean())
+                val = evaluate(params, val_ids, mc, ctx)
+                val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
             score = val_ppl if val_ppl is not None else train_ppl
             result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
                                  time.time() - started, best=score < best, val_ppl_model=val_ppl_model)

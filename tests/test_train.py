@@ -73,13 +73,13 @@ def test_evaluate_carries_the_state_through_the_whole_text():
     ids = np.random.RandomState(2).randint(0, V, 50)
     small = train.evaluate(params, ids, cfg.model, CTX, chunk=7)
     whole = train.evaluate(params, ids, cfg.model, CTX, chunk=1000)
-    assert small[1] == whole[1] == 49
-    assert small[0] == pytest.approx(whole[0], rel=1e-5)
+    assert small.chars == whole.chars == 49
+    assert small.nll == pytest.approx(whole.nll, rel=1e-5)
     logits, _ = model.forward(params, nd.array(ids[None, :-1]), model.begin_state(cfg.model, 1, CTX),
                               cfg.model)
     z = logits.asnumpy().astype(np.float64)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    assert whole[0] == pytest.approx(-logp[np.arange(49), ids[1:]].sum(), rel=1e-5)
+    assert whole.nll * whole.chars == pytest.approx(-logp[np.arange(49), ids[1:]].sum(), rel=1e-5)
 
 
 def tiny(tmp_path, **train_keys):
@@ -167,7 +167,8 @@ def test_evaluate_with_the_cache_is_the_mixture_of_the_model_nll():
     params = model.init_params(cfg.model, 5, CTX, 0)
     ids = np.tile([0, 1, 2, 3, 4, 2], 10)
     raw = train.model_nll(params, ids, cfg.model, CTX)
-    total, count = train.evaluate(params, ids, cfg.model, CTX)
-    assert count == len(ids) - 1
-    assert total == pytest.approx(cache.mix_nll(raw, ids, cfg.model).sum())
-    assert total < raw.sum()                          # a repeating text is what a cache is for
+    score = train.evaluate(params, ids, cfg.model, CTX)
+    assert score.chars == len(ids) - 1
+    assert score.nll * score.chars == pytest.approx(cache.mix_nll(raw, ids, cfg.model).sum())
+    assert score.nll_model * score.chars == pytest.approx(raw.sum())
+    assert score.nll < score.nll_model                # a repeating text is what a cache is for
