@@ -92,13 +92,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
-_SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def all_keys() -> list[str]:
     """Every dotted key, in order: `data.corpus`, ..., `train.sample_length`."""
-    return [f"{s}.{f.name}" for s, cls in _SECTION_CLASSES.items() for f in dataclasses.fields(cls)]
+    return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 
 def load(path: str | Path | None = None, overrides: tuple[str, ...] | list[str] = ()) -> Config:
@@ -171,10 +170,10 @@ def _check_shape(raw: dict, source: str) -> None:
             continue
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to values")
-        names = [f.name for f in dataclasses.fields(_SECTION_CLASSES[section])]
+        names = [f.name for f in dataclasses.fields(SECTIONS[section])]
         for key in values:
             if key not in names:
-                elsewhere = [s for s, cls in _SECTION_CLASSES.items()
+                elsewhere = [s for s, cls in SECTIONS.items()
                              if key in {f.name for f in dataclasses.fields(cls)}]
                 close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
                 hint = (f"; did you mean '{elsewhere[0]}.{key}'?" if elsewhere
@@ -187,7 +186,7 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
     """Build a validated Config from nested dicts (a YAML file, a checkpoint sidecar)."""
     _check_shape(raw, source)
     sections: dict[str, Any] = {}
-    for section, cls in _SECTION_CLASSES.items():
+    for section, cls in SECTIONS.items():
         values = {}
         for f in dataclasses.fields(cls):
             if f.name in raw.get(section, {}):
@@ -282,7 +281,7 @@ def dump(cfg: Config) -> str:
 def describe() -> list[tuple[str, Any, str]]:
     """(dotted key, default, help) for every key: the reference table in the README."""
     rows = []
-    for section, cls in _SECTION_CLASSES.items():
+    for section, cls in SECTIONS.items():
         defaults = cls()
         for f in dataclasses.fields(cls):
             rows.append((f"{section}.{f.name}", getattr(defaults, f.name), f.metadata["help"]))
