@@ -85,29 +85,6 @@ def detach(state: tuple) -> tuple:
     return tuple(s.detach() for s in state)
 
 
-def for_inference(params: dict) -> dict:
-    """The same parameters plus, computed once, the transposes (and the GRU's padded recurrent
-    bias) that each forward call would otherwise recompute: for evaluation and sampling, where
-    the same weights serve thousands of short calls. Not for training (no gradients flow)."""
-    out = dict(params)
-    for name, p in params.items():
-        if len(p.shape) == 2 and name != "embed":
-            out[name + "^T"] = p.T.copy()
-        if name.endswith(".b_hn"):
-            out[name[:-2] + "hh"] = _padded_b_hh(p)
-    return out
-
-
-def _t(params: dict, name: str):
-    """A weight in FullyConnected's (out, in) layout."""
-    return params[name + "^T"] if name + "^T" in params else params[name].T
-
-
-def _padded_b_hh(b_hn):
-    H = b_hn.shape[0]
-    return nd.concat(nd.zeros((2 * H,), ctx=b_hn.context, dtype=b_hn.dtype), b_hn, dim=0)
-
-
 def forward(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
     """X (N, T) character ids -> logits (T*N, V) in time-major row order, and the new state."""
     hidden_states, state = hidden(params, X, state, model_cfg, one_hot)
@@ -116,49 +93,13 @@ def forward(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
 
 def hidden(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
     """X (N, T) ids -> the top layer's states (T*N, H), time-major, and the new state."""
-    V = params["b_q"].shape[0]
-    kind, H, p = model_cfg.type, model_cfg.hidden_size, model_cfg.dropout
-    ids = X.T                                                            # (T, N)
-    if "embed" in params:
-        layer_in = _dropout(nd.Embedding(ids, params["embed"], input_dim=V,
-                                         output_dim=model_cfg.embed_size), p)   # (T, N, E)
-    else:
-        layer_in = None
-    finals = []
-    for layer in range(model_cfg.num_layers):
-        W_xh, b_h = params[f"l{layer}.W_xh"], params[f"l{layer}.b_h"]
-        GH = W_xh.shape[1]
-        if layer_in is None and one_hot:
-            # The tutorial's input: one-hot vectors times W_xh.
-            xw = nd.FullyConnected(nd.one_hot(ids, V), _t(params, f"l{layer}.W_xh"), b_h,
-                                   num_hidden=GH, flatten=False)
-        elif layer_in is None:
-            # The same numbers, without the one-hot matrix: row i of W_xh is one_hot(i) W_xh.
-            xw = nd.broadcast_add(nd.Embedding(ids, W_xh, input_dim=V, output_dim=GH),
-                                  b_h.reshape((1, 1, GH)))                             # (T, N, GH)
-        else:
-            xw = nd.FullyConnected(layer_in, _t(params, f"l{layer}.W_xh"), b_h, num_hidden=GH,
-                                   flatten=False)                                   # (T, N, GH)
-        layer_state = tuple(s[layer] for s in state)
-        b_hh = None
-        if kind == "gru":        # the reset gate multiplies (H W_hh[n] + b_hn): pad b_hn to GH
-            key = f"l{layer}.b_hh"
-            b_hh = params[key] if key in params else _padded_b_hh(params[f"l{layer}.b_hn"])
-        outputs, layer_state = _recurrence(CELLS[kind], xw, layer_state,
-                                           _t(params, f"l{layer}.W_hh"), b_hh)
-        finals.append(layer_state)
-        layer_in = _dropout(outputs, p).reshape((xw.shape[0], xw.shape[1], H))       # (T, N, H)
-    new_state = tuple(nd.stack(*parts, axis=0) for parts in zip(*finals))          # (L, N, H)
-    return layer_in.reshape((-1, H)), new_state                                    # (T*N, H)
+    N, T = X.shape
+    return _hidden(nd, params, X, state, model_cfg, (N, T, params["b_q"].shape[0]), one_hot)
 
 
 def project(params: dict, hidden_states):
     """States (M, H) -> logits (M, V)."""
-    V = params["b_q"].shape[0]
-    # Tied weights: the output layer reuses the input embedding (V, H), which is already in
-    # FullyConnected's (out, in) layout.
-    W = params["embed"] if "W_hq" not in params else _t(params, "W_hq")
-    return nd.FullyConnected(hidden_states, W, params["b_q"], num_hidden=V)
+    return _project(nd, params, hidden_states, params["b_q"].shape[0])
 
 
 def nll(logits, Y):
@@ -171,57 +112,163 @@ def loss(logits, Y, smoothing: float = 0.0):
 
     With label smoothing the target is (1 - s) one-hot + s uniform, so every character, even one
     never seen in training, keeps some probability."""
-    labels = Y.T.reshape((-1,))                                  # time-major, like the logits
-    logp = nd.log_softmax(logits)
-    nll = -nd.pick(logp, labels)
+    return _loss(nd, logits, Y, smoothing)
+
+
+_GRAPHS: dict = {}
+
+
+def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_spec=None):
+    """The forward pass (and, with loss_spec = (smoothing, "sum" | "mean"), the loss) as one
+    hybridized MXNet graph for a fixed N and T: the same equations as `forward` and `loss`,
+    without the Python cost of each small operator (a dozen per cell and time step).
+
+    Returns run(params, X, state, Y=None): (logits, state) without a loss spec, else
+    (loss, summed NLL, state). Gradients reach the parameters as with `forward`. Graphs are
+    built once per configuration and shape, and kept."""
+    key = (tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size, num_steps, loss_spec)
+    if key not in _GRAPHS:
+        _GRAPHS[key] = _build(model_cfg, vocab_size, batch_size, num_steps, loss_spec)
+    return _GRAPHS[key]
+
+
+def _build(model_cfg, V, N, T, loss_spec):
+    from mxnet import gluon
+
+    names = list(param_shapes(model_cfg, V))
+    parts = 2 if model_cfg.type == "lstm" else 1
+
+    class Graph(gluon.HybridBlock):
+        def hybrid_forward(self, F, X, *args):
+            if loss_spec:
+                Y, args = args[0], args[1:]
+            state, params = args[:parts], dict(zip(names, args[parts:]))
+            h, new_state = _hidden(F, params, X, state, model_cfg, (N, T, V))
+            logits = _project(F, params, h, V)
+            if not loss_spec:
+                return (logits,) + new_state
+            smoothing, reduction = loss_spec
+            train_losses, nll = _loss(F, logits, Y, smoothing)
+            loss = F.sum(train_losses) if reduction == "sum" else F.mean(train_losses)
+            return (loss, F.sum(nll)) + new_state
+
+    graph = Graph()
+    graph.hybridize(static_alloc=True, static_shape=True)
+
+    def run(params, X, state, Y=None):
+        inputs = (X,) + ((Y,) if loss_spec else ()) + tuple(state) + tuple(params[n] for n in names)
+        out = graph(*inputs)
+        if not loss_spec:
+            return out[0], tuple(out[1:])
+        return out[0], out[1], tuple(out[2:])
+    return run
+
+
+# The equations, written once against F: `mxnet.nd` runs them op by op (the functions above),
+# `mxnet.sym` builds a graph of the same ops (`compiled` below). Sizes come in as Python ints
+# (dims = N, T, V) because a symbol has no shape.
+
+def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
+    N, T, V = dims
+    kind, H, L, p = model_cfg.type, model_cfg.hidden_size, model_cfg.num_layers, model_cfg.dropout
+    GH = GATES[kind] * H
+    ids = F.transpose(X)                                                           # (T, N)
+    layer_in = None
+    if "embed" in params:
+        layer_in = _dropout(F, F.Embedding(ids, params["embed"], input_dim=V,
+                                           output_dim=model_cfg.embed_size), p)   # (T, N, E)
+    per_layer = [_split(F, s, L, axis=0) for s in state]              # L x (N, H) per state part
+    finals = []
+    for layer in range(L):
+        W_xh, W_hh, b_h = (params[f"l{layer}.{n}"] for n in ("W_xh", "W_hh", "b_h"))
+        if layer_in is None and one_hot:
+            # The tutorial's input: one-hot vectors times W_xh.
+            xw = F.FullyConnected(F.one_hot(ids, V), F.transpose(W_xh), b_h, num_hidden=GH,
+                                  flatten=False)
+        elif layer_in is None:
+            # The same numbers, without the one-hot matrix: row i of W_xh is one_hot(i) W_xh.
+            xw = F.broadcast_add(F.Embedding(ids, W_xh, input_dim=V, output_dim=GH),
+                                 F.reshape(b_h, shape=(1, 1, GH)))
+        else:
+            xw = F.FullyConnected(layer_in, F.transpose(W_xh), b_h, num_hidden=GH, flatten=False)
+        b_hh = None                                                                # xw: (T, N, GH)
+        if kind == "gru":        # the reset gate multiplies (H W_hh[n] + b_hn): pad b_hn to GH
+            b_hn = params[f"l{layer}.b_hn"]
+            b_hh = F.concat(F.zeros_like(b_hn), F.zeros_like(b_hn), b_hn, dim=0)
+        layer_state = tuple(parts[layer] for parts in per_layer)
+        outputs, layer_state = _recurrence(F, CELLS[kind], xw, layer_state, F.transpose(W_hh),
+                                           b_hh, T, GH, H)
+        finals.append(layer_state)
+        layer_in = F.reshape(_dropout(F, outputs, p), shape=(T, N, H))              # (T, N, H)
+    new_state = tuple(F.stack(*parts, axis=0) for parts in zip(*finals))          # (L, N, H)
+    return F.reshape(layer_in, shape=(T * N, H)), new_state                        # (T*N, H)
+
+
+def _project(F, params, hidden_states, V):
+    # Tied weights: the output layer reuses the input embedding (V, H), which is already in
+    # FullyConnected's (out, in) layout.
+    W = params["embed"] if "W_hq" not in params else F.transpose(params["W_hq"])
+    return F.FullyConnected(hidden_states, W, params["b_q"], num_hidden=V)
+
+
+def _loss(F, logits, Y, smoothing):
+    labels = F.reshape(F.transpose(Y), shape=(-1,))               # time-major, like the logits
+    logp = F.log_softmax(logits)
+    nll = -F.pick(logp, labels)
     if not smoothing:
         return nll, nll
-    return (1 - smoothing) * nll - smoothing * nd.mean(logp, axis=1), nll
+    return (1 - smoothing) * nll - smoothing * F.mean(logp, axis=1), nll
 
 
-def _dropout(x, p: float):
-    return nd.Dropout(x, p=p) if p > 0 else x
+def _split(F, x, n, axis):
+    """x split into n parts along axis, that axis dropped, always as a list."""
+    if n == 1:
+        return [F.squeeze(x, axis=axis)]
+    return list(F.split(x, num_outputs=n, axis=axis, squeeze_axis=True))
 
 
-def _recurrence(cell, xw, state: tuple, W, b_hh):
+def _dropout(F, x, p: float):
+    return F.Dropout(x, p=p) if p > 0 else x
+
+
+def _recurrence(F, cell, xw, state: tuple, W, b_hh, T, GH, H):
     """Run one layer over time. xw (T, N, GH) is the input projection with its bias, W is W_hh
     transposed (GH, H); returns the states (T*N, H) and the final state."""
-    T, GH = xw.shape[0], xw.shape[2]
-    steps = nd.split(xw, num_outputs=T, axis=0, squeeze_axis=True) if T > 1 else [xw[0]]
     outputs = []
-    for xw_t in steps:                                                       # (N, GH)
+    for xw_t in _split(F, xw, T, axis=0):                                    # (N, GH)
         if b_hh is None:
-            hw_t = nd.FullyConnected(state[0], W, no_bias=True, num_hidden=GH)
+            hw_t = F.FullyConnected(state[0], W, no_bias=True, num_hidden=GH)
         else:
-            hw_t = nd.FullyConnected(state[0], W, b_hh, num_hidden=GH)
-        state = cell(xw_t, hw_t, state)
+            hw_t = F.FullyConnected(state[0], W, b_hh, num_hidden=GH)
+        state = cell(F, xw_t, hw_t, state, H)
         outputs.append(state[0])
-    return nd.concat(*outputs, dim=0), state                                 # (T*N, H)
+    return F.concat(*outputs, dim=0), state                                  # (T*N, H)
 
 
-def rnn_cell(xw_t, hw_t, state):
-    h = nd.Activation(xw_t + hw_t, act_type="tanh")
-    return (h,)
+def rnn_cell(F, xw_t, hw_t, state, H):
+    return (F.Activation(xw_t + hw_t, act_type="tanh"),)
 
 
-def gru_cell(xw_t, hw_t, state):
+def gru_cell(F, xw_t, hw_t, state, H):
     (h,) = state
-    H = h.shape[1]
-    rz = nd.Activation(nd.slice_axis(xw_t, axis=1, begin=0, end=2 * H)
-                       + nd.slice_axis(hw_t, axis=1, begin=0, end=2 * H), act_type="sigmoid")
-    r, z = nd.split(rz, num_outputs=2, axis=1)
-    n = nd.Activation(nd.slice_axis(xw_t, axis=1, begin=2 * H, end=3 * H)
-                      + r * nd.slice_axis(hw_t, axis=1, begin=2 * H, end=3 * H), act_type="tanh")
+    rz = F.Activation(F.slice_axis(xw_t, axis=1, begin=0, end=2 * H)
+                      + F.slice_axis(hw_t, axis=1, begin=0, end=2 * H), act_type="sigmoid")
+    r, z = F.split(rz, num_outputs=2, axis=1)
+    n = F.Activation(F.slice_axis(xw_t, axis=1, begin=2 * H, end=3 * H)
+                     + r * F.slice_axis(hw_t, axis=1, begin=2 * H, end=3 * H), act_type="tanh")
     return (n + z * (h - n),)                   # (1 - z) * n + z * h
 
 
-def lstm_cell(xw_t, hw_t, state):
+def lstm_cell(F, xw_t, hw_t, state, H):
     h, c = state
-    i, f, g, o = nd.split(xw_t + hw_t, num_outputs=4, axis=1)
-    c = nd.Activation(f, act_type="sigmoid") * c \
-        + nd.Activation(i, act_type="sigmoid") * nd.Activation(g, act_type="tanh")
-    h = nd.Activation(o, act_type="sigmoid") * nd.Activation(c, act_type="tanh")
-    return (h, c)
+    gates = xw_t + hw_t
+    ifo = F.Activation(F.concat(F.slice_axis(gates, axis=1, begin=0, end=2 * H),
+                                F.slice_axis(gates, axis=1, begin=3 * H, end=4 * H), dim=1),
+                       act_type="sigmoid")
+    i, f, o = F.split(ifo, num_outputs=3, axis=1)
+    g = F.Activation(F.slice_axis(gates, axis=1, begin=2 * H, end=3 * H), act_type="tanh")
+    c = f * c + i * g
+    return (o * F.Activation(c, act_type="tanh"), c)
 
 
 CELLS = {"rnn": rnn_cell, "gru": gru_cell, "lstm": lstm_cell}

@@ -38,16 +38,16 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
     ids = vocab.encode(prefix, "the prefix")
     check_options(length, temperature, top_k, top_p, len(vocab))
     rng = rng or np.random.RandomState(0)
-    params = model.for_inference(params)
     state = model.begin_state(model_cfg, 1, ctx)
     for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
         chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]
         _, state = model.hidden(params, nd.array(chunk[None, :], ctx=ctx), state, model_cfg)
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
     last = int(ids[-1])
+    step = model.compiled(model_cfg, len(vocab), 1, 1)             # one character at a time
     for _ in range(length):
-        h, state = model.hidden(params, nd.array([[last]], ctx=ctx), state, model_cfg)
-        logits = model.project(params, h)[0].asnumpy().astype(np.float64)            # (V,)
+        logits, state = step(params, nd.array([[last]], ctx=ctx), state)
+        logits = logits[0].asnumpy().astype(np.float64)                              # (V,)
         probs = np.exp(logits - logits.max())
         probs = window.mix(probs / probs.sum(), model_cfg.cache_weight, model_cfg.cache_match_weight)
         last = pick(probs, temperature, top_k, top_p, rng)

@@ -96,13 +96,13 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg):
     Returns (final state, summed NLL of the batch, gradient norm before clipping). The update is
     skipped when the loss or the gradient is not finite, so the caller can stop cleanly."""
     tc = cfg.train
+    run = model.compiled(cfg.model, params["b_q"].shape[0], X.shape[0], X.shape[1],
+                         (tc.label_smoothing, tc.loss))
     with autograd.record():
-        logits, state = model.forward(params, X, state, cfg.model)
-        train_losses, losses = model.loss(logits, Y, tc.label_smoothing)
-        loss = nd.sum(train_losses) if tc.loss == "sum" else nd.mean(train_losses)
+        loss, nll_sum, state = run(params, X, state, Y)
     loss.backward()
     grad_norm = clip_global_norm(params, tc.clip)
-    batch_nll = float(nd.sum(losses).asscalar())
+    batch_nll = float(nll_sum.asscalar())
     if math.isfinite(grad_norm) and math.isfinite(batch_nll):
         optimizer.step(params)
     return state, batch_nll, grad_norm
@@ -136,7 +136,6 @@ def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) ->
 def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> np.ndarray:
     """The network's own per-character NLL of ids[1:] (len-1,), state carried throughout."""
     state = model.begin_state(model_cfg, 1, ctx)
-    params = model.for_inference(params)
     parts = []
     for start in range(0, len(ids) - 1, chunk):
         y = ids[start + 1:start + 1 + chunk]

@@ -291,15 +291,43 @@ def test_label_smoothed_loss_matches_numpy():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_inference_parameters_give_the_same_numbers(kind):
-    cfg = make_cfg(kind, layers=2, embed=4)
-    P = make_params(cfg, 9)
-    X = nd.array(np.random.RandomState(0).randint(0, 9, (3, 5)), dtype="float64")
-    state = random_state(cfg, 3)
-    a, sa = model.forward(P, X, state, cfg)
-    fast = model.for_inference(P)
-    assert set(P) < set(fast)
-    b, sb = model.forward(fast, X, state, cfg)
-    np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
-    for x, y in zip(sa, sb):
-        np.testing.assert_array_equal(x.asnumpy(), y.asnumpy())
+@pytest.mark.parametrize("layers,embed,tie", [(1, 0, False), (2, 4, False), (1, 5, True)])
+def test_compiled_graph_equals_the_op_by_op_forward_and_gradients(kind, layers, embed, tie):
+    """The hybridized graph runs the same equations: same logits, state, loss and gradients,
+    also when its output state is fed back in (as the consecutive sampler does)."""
+    V, N, T = 9, 3, 5
+    cfg = make_cfg(kind, layers=layers, embed=embed, tie=tie)
+    P = make_params(cfg, V, dtype="float32")
+    rng = np.random.RandomState(0)
+    X1, Y1, X2, Y2 = (nd.array(rng.randint(0, V, (N, T))) for _ in range(4))
+    state = random_state(cfg, N, dtype="float32")
+
+    def op_by_op(X, Y, state):
+        with autograd.record():
+            logits, state = model.forward(P, X, state, cfg)
+            train_loss, nll = model.loss(logits, Y, 0.1)
+            loss = nd.mean(train_loss)
+        loss.backward()
+        return loss.asscalar(), nd.sum(nll).asscalar(), state, {k: p.grad.asnumpy().copy()
+                                                                 for k, p in P.items()}
+
+    run = model.compiled(cfg, V, N, T, (0.1, "mean"))
+
+    def graph(X, Y, state):
+        with autograd.record():
+            loss, nll_sum, state = run(P, X, state, Y)
+        loss.backward()
+        return loss.asscalar(), nll_sum.asscalar(), state, {k: p.grad.asnumpy().copy()
+                                                            for k, p in P.items()}
+
+    a1, b1 = op_by_op(X1, Y1, state), graph(X1, Y1, state)
+    a2, b2 = op_by_op(X2, Y2, model.detach(a1[2])), graph(X2, Y2, model.detach(b1[2]))
+    for a, b in ((a1, b1), (a2, b2)):
+        assert b[0] == pytest.approx(a[0], rel=1e-5) and b[1] == pytest.approx(a[1], rel=1e-5)
+        for x, y in zip(a[2], b[2]):
+            np.testing.assert_allclose(y.asnumpy(), x.asnumpy(), rtol=1e-5, atol=1e-6)
+        for k in P:
+            np.testing.assert_allclose(b[3][k], a[3][k], rtol=1e-4, atol=1e-6)
+    logits, st = model.compiled(cfg, V, N, T)(P, X1, state)
+    ref, ref_state = model.forward(P, X1, state, cfg)
+    np.testing.assert_allclose(logits.asnumpy(), ref.asnumpy(), rtol=1e-5, atol=1e-6)

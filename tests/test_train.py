@@ -143,15 +143,20 @@ def test_early_stopping_and_learning_rate_decay(tmp_path, monkeypatch):
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg, data = tiny(tmp_path, epochs=3)
-    real_forward, calls = model.forward, {"n": 0}
+    real_compiled, calls = model.compiled, {"n": 0}
     batches = corpus.num_batches(len(data.train), 4, 8, "random")
 
-    def poisoned(params, X, state, model_cfg, one_hot=False):
-        logits, state = real_forward(params, X, state, model_cfg, one_hot)
-        calls["n"] += 1
-        return (logits * float("nan") if calls["n"] > batches else logits), state
+    def poisoned(*args, **kwargs):
+        run = real_compiled(*args, **kwargs)
 
-    monkeypatch.setattr(model, "forward", poisoned)
+        def wrapped(params, X, state, Y=None):
+            loss, nll_sum, state = run(params, X, state, Y)
+            calls["n"] += 1
+            scale = float("nan") if calls["n"] > batches else 1.0
+            return loss * scale, nll_sum * scale, state
+        return wrapped
+
+    monkeypatch.setattr(model, "compiled", poisoned)
     monkeypatch.setattr(train, "model_nll", lambda *a, **k: np.ones(1))
     with pytest.raises(train.TrainingDiverged, match="NaN in epoch 2: lower train.lr"):
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
