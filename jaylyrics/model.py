@@ -118,24 +118,46 @@ def loss(logits, Y, smoothing: float = 0.0):
 _GRAPHS: dict = {}
 
 
-def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_spec=None):
+def for_inference(params: dict) -> dict:
+    """The same parameters with the matrices that enter `FullyConnected` stored transposed
+    (key name + "^T"), so that a graph run thousands of times on the same weights (sampling,
+    one character per call) does not transpose W_hq (H x V) on every call. Not for training."""
+    out = {}
+    for name, p in params.items():
+        if len(p.shape) == 2 and name != "embed" and not (name == "l0.W_xh" and "embed" not in params):
+            out[name + "^T"] = p.T.copy()
+        else:
+            out[name] = p
+    return out
+
+
+def _fc_weight(F, params, name):
+    """A weight in FullyConnected's (out, in) layout."""
+    return params[name + "^T"] if name + "^T" in params else F.transpose(params[name])
+
+
+def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_spec=None,
+             names: tuple | None = None):
     """The forward pass (and, with loss_spec = (smoothing, "sum" | "mean"), the loss) as one
     hybridized MXNet graph for a fixed N and T: the same equations as `forward` and `loss`,
     without the Python cost of each small operator (a dozen per cell and time step).
 
     Returns run(params, X, state, Y=None): (logits, state) without a loss spec, else
-    (loss, summed NLL, state). Gradients reach the parameters as with `forward`. Graphs are
-    built once per configuration and shape, and kept."""
-    key = (tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size, num_steps, loss_spec)
+    (loss, summed NLL, state). Gradients reach the parameters as with `forward`. `names` are
+    the parameter keys the graph takes (default: those of `init_params`; pass the keys of
+    `for_inference(params)` to run on those). Graphs are built once per configuration and
+    shape, and kept."""
+    names = tuple(names or param_shapes(model_cfg, vocab_size))
+    key = (tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size, num_steps, loss_spec,
+           names)
     if key not in _GRAPHS:
-        _GRAPHS[key] = _build(model_cfg, vocab_size, batch_size, num_steps, loss_spec)
+        _GRAPHS[key] = _build(model_cfg, vocab_size, batch_size, num_steps, loss_spec, names)
     return _GRAPHS[key]
 
 
-def _build(model_cfg, V, N, T, loss_spec):
+def _build(model_cfg, V, N, T, loss_spec, names):
     from mxnet import gluon
 
-    names = list(param_shapes(model_cfg, V))
     parts = 2 if model_cfg.type == "lstm" else 1
 
     class Graph(gluon.HybridBlock):
@@ -180,24 +202,26 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
     per_layer = [_split(F, s, L, axis=0) for s in state]              # L x (N, H) per state part
     finals = []
     for layer in range(L):
-        W_xh, W_hh, b_h = (params[f"l{layer}.{n}"] for n in ("W_xh", "W_hh", "b_h"))
+        b_h = params[f"l{layer}.b_h"]
         if layer_in is None and one_hot:
             # The tutorial's input: one-hot vectors times W_xh.
-            xw = F.FullyConnected(F.one_hot(ids, V), F.transpose(W_xh), b_h, num_hidden=GH,
-                                  flatten=False)
+            xw = F.FullyConnected(F.one_hot(ids, V), _fc_weight(F, params, f"l{layer}.W_xh"), b_h,
+                                  num_hidden=GH, flatten=False)
         elif layer_in is None:
             # The same numbers, without the one-hot matrix: row i of W_xh is one_hot(i) W_xh.
-            xw = F.broadcast_add(F.Embedding(ids, W_xh, input_dim=V, output_dim=GH),
+            xw = F.broadcast_add(F.Embedding(ids, params[f"l{layer}.W_xh"], input_dim=V,
+                                             output_dim=GH),
                                  F.reshape(b_h, shape=(1, 1, GH)))
         else:
-            xw = F.FullyConnected(layer_in, F.transpose(W_xh), b_h, num_hidden=GH, flatten=False)
+            xw = F.FullyConnected(layer_in, _fc_weight(F, params, f"l{layer}.W_xh"), b_h,
+                                  num_hidden=GH, flatten=False)
         b_hh = None                                                                # xw: (T, N, GH)
         if kind == "gru":        # the reset gate multiplies (H W_hh[n] + b_hn): pad b_hn to GH
             b_hn = params[f"l{layer}.b_hn"]
             b_hh = F.concat(F.zeros_like(b_hn), F.zeros_like(b_hn), b_hn, dim=0)
         layer_state = tuple(parts[layer] for parts in per_layer)
-        outputs, layer_state = _recurrence(F, CELLS[kind], xw, layer_state, F.transpose(W_hh),
-                                           b_hh, T, GH, H)
+        outputs, layer_state = _recurrence(F, CELLS[kind], xw, layer_state,
+                                           _fc_weight(F, params, f"l{layer}.W_hh"), b_hh, T, GH, H)
         finals.append(layer_state)
         layer_in = F.reshape(_dropout(F, outputs, p), shape=(T, N, H))              # (T, N, H)
     new_state = tuple(F.stack(*parts, axis=0) for parts in zip(*finals))          # (L, N, H)
@@ -207,7 +231,8 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
 def _project(F, params, hidden_states, V):
     # Tied weights: the output layer reuses the input embedding (V, H), which is already in
     # FullyConnected's (out, in) layout.
-    W = params["embed"] if "W_hq" not in params else F.transpose(params["W_hq"])
+    tied = "W_hq" not in params and "W_hq^T" not in params
+    W = params["embed"] if tied else _fc_weight(F, params, "W_hq")
     return F.FullyConnected(hidden_states, W, params["b_q"], num_hidden=V)
 
 

@@ -44,7 +44,8 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
         _, state = model.hidden(params, nd.array(chunk[None, :], ctx=ctx), state, model_cfg)
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
     last = int(ids[-1])
-    step = model.compiled(model_cfg, len(vocab), 1, 1)             # one character at a time
+    params = model.for_inference(params)
+    step = model.compiled(model_cfg, len(vocab), 1, 1, names=tuple(params))   # one character
     for _ in range(length):
         logits, state = step(params, nd.array([[last]], ctx=ctx), state)
         logits = logits[0].asnumpy().astype(np.float64)                              # (V,)

@@ -331,3 +331,21 @@ def test_compiled_graph_equals_the_op_by_op_forward_and_gradients(kind, layers, 
     logits, st = model.compiled(cfg, V, N, T)(P, X1, state)
     ref, ref_state = model.forward(P, X1, state, cfg)
     np.testing.assert_allclose(logits.asnumpy(), ref.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("layers,embed,tie", [(1, 0, False), (2, 4, False), (1, 5, True)])
+def test_inference_parameters_give_the_same_numbers(kind, layers, embed, tie):
+    cfg = make_cfg(kind, layers=layers, embed=embed, tie=tie)
+    P = make_params(cfg, 9, dtype="float32")
+    X = nd.array(np.random.RandomState(0).randint(0, 9, (1, 1)))
+    state = random_state(cfg, 1, dtype="float32")
+    fast = model.for_inference(P)
+    a, sa = model.forward(P, X, state, cfg)
+    b, sb = model.forward(fast, X, state, cfg)
+    c, sc = model.compiled(cfg, 9, 1, 1, names=tuple(fast))(fast, X, state)
+    for got in (b, c):
+        np.testing.assert_allclose(got.asnumpy(), a.asnumpy(), rtol=1e-5, atol=1e-6)
+    for x, y, z in zip(sa, sb, sc):
+        np.testing.assert_allclose(y.asnumpy(), x.asnumpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(z.asnumpy(), x.asnumpy(), rtol=1e-5, atol=1e-6)
