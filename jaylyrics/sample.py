@@ -31,21 +31,23 @@ def check_options(length: int, temperature: float, top_k: int, top_p: float, voc
 
 def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
              temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-             rng: np.random.RandomState | None = None, warmup_chunk: int = 512) -> Iterator[str]:
+             rng: np.random.RandomState | None = None, warmup_chunk: int = 64) -> Iterator[str]:
     """Yield `length` new characters that follow `prefix` (the prefix itself is not yielded)."""
     if not prefix:
         raise InputError("the prefix is empty: give at least one character, e.g. --prefix 分开")
     ids = vocab.encode(prefix, "the prefix")
     check_options(length, temperature, top_k, top_p, len(vocab))
     rng = rng or np.random.RandomState(0)
+    params = model.for_inference(params)
+    names = tuple(params)
     state = model.begin_state(model_cfg, 1, ctx)
     for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
         chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]
-        _, state = model.hidden(params, nd.array(chunk[None, :], ctx=ctx), state, model_cfg)
+        run = model.compiled(model_cfg, len(vocab), 1, len(chunk), names=names)
+        _, state = run(params, nd.array(chunk[None, :], ctx=ctx), state)
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
     last = int(ids[-1])
-    params = model.for_inference(params)
-    step = model.compiled(model_cfg, len(vocab), 1, 1, names=tuple(params))   # one character
+    step = model.compiled(model_cfg, len(vocab), 1, 1, names=names)     # one character at a time
     for _ in range(length):
         logits, state = step(params, nd.array([[last]], ctx=ctx), state)
         logits = logits[0].asnumpy().astype(np.float64)                              # (V,)

@@ -126,21 +126,24 @@ class Score:
         return math.exp(self.nll_model)
 
 
-def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> Score:
+def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> Score:
     """Score ids[1:] (at least two ids) given what precedes them, from a zero state carried
     through the whole text (batch 1): the validation protocol, also used by `jaylyrics eval`."""
     raw = model_nll(params, ids, model_cfg, ctx, chunk)
     return Score(float(cache.mix_nll(raw, ids, model_cfg).mean()), float(raw.mean()), len(raw))
 
 
-def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 512) -> np.ndarray:
-    """The network's own per-character NLL of ids[1:] (len-1,), state carried throughout."""
+def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> np.ndarray:
+    """The network's own per-character NLL of ids[1:] (len-1,), state carried throughout, read
+    in chunks of `chunk` characters by the compiled graph."""
     state = model.begin_state(model_cfg, 1, ctx)
+    fast = model.for_inference(params)
     parts = []
     for start in range(0, len(ids) - 1, chunk):
         y = ids[start + 1:start + 1 + chunk]
         x = ids[start:start + len(y)]
-        logits, state = model.forward(params, nd.array(x[None, :], ctx=ctx), state, model_cfg)
+        run = model.compiled(model_cfg, params["b_q"].shape[0], 1, len(x), names=tuple(fast))
+        logits, state = run(fast, nd.array(x[None, :], ctx=ctx), state)
         parts.append(model.nll(logits, nd.array(y[None, :], ctx=ctx)))
     if not parts:
         return np.zeros(0)
