@@ -21,7 +21,9 @@ as cuDNN does; so the fused `gluon.rnn` layers are an exact reference (see the t
 Speed (measured by benchmarks/throughput.py): the input projection of a one-hot X_t is a row
 gather of W_xh, done for all T steps at once; products use `FullyConnected` (oneDNN) rather than
 `dot` (a slow generic OpenBLAS kernel here), non-linearities `Activation`; the output projection
-is one product over all T*N states.
+is one product over all T*N states. The equations are written once against `F`: with `mxnet.nd`
+they run op by op (`forward`, the readable reference the tests check), with `mxnet.sym` the same
+code builds one graph per shape (`compiled`), which training, evaluation and sampling use.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ It knows nothing of the model's insides: it calls `model.init_params`, `model.fo
 `model.nll` and `model.detach`, and treats the parameters as a dict of NDArrays. It never prints:
 progress goes to a `Reporter` that the CLI supplies.
 
-One iteration: forward and loss under `autograd.record`, backward, clipping by the global norm
-(one host synchronisation), then an SGD or Adam update with MXNet's fused update operators.
+One iteration: forward and loss under `autograd.record`, backward, the global gradient norm
+(one host synchronisation), then an SGD or Adam update with MXNet's fused update operators,
+which apply the clipping scale as they go.
 """
 
 from __future__ import annotations
@@ -62,11 +63,13 @@ class Optimizer:
     steps: int = 0
     moments: dict = field(default_factory=dict)
 
-    def step(self, params: dict) -> None:
+    def step(self, params: dict, rescale_grad: float = 1.0) -> None:
+        """Update every parameter from its gradient times `rescale_grad` (the clipping scale)."""
         self.steps += 1
         if self.kind == "sgd":
             for p in params.values():
-                nd.sgd_update(p, p.grad, lr=self.lr, wd=self.weight_decay, out=p)
+                nd.sgd_update(p, p.grad, lr=self.lr, wd=self.weight_decay,
+                              rescale_grad=rescale_grad, out=p)
             return
         # Adam with bias correction folded into the step size, as gluon's Adam does.
         t = self.steps
@@ -76,19 +79,20 @@ class Optimizer:
                 self.moments[name] = (nd.zeros(p.shape, ctx=p.context), nd.zeros(p.shape, ctx=p.context))
             mean, var = self.moments[name]
             nd.adam_update(p, p.grad, mean, var, lr=lr, beta1=self.beta1, beta2=self.beta2,
-                           epsilon=self.eps, wd=self.weight_decay, out=p)
+                           epsilon=self.eps, wd=self.weight_decay, rescale_grad=rescale_grad,
+                           out=p)
 
 
-def clip_global_norm(params: dict, max_norm: float) -> float:
-    """Scale all gradients so that their joint L2 norm is at most `max_norm` (0: leave them).
-    Returns the norm before clipping; one host synchronisation."""
+def global_norm(params: dict) -> float:
+    """The L2 norm of all gradients together: one fused operator, one host synchronisation."""
     grads = [p.grad for p in params.values()]
-    norm = math.sqrt(nd.add_n(*[nd.sum(g * g) for g in grads]).asscalar())
-    if max_norm > 0 and norm > max_norm:
-        scale = max_norm / norm
-        for g in grads:
-            g *= scale
-    return norm
+    return math.sqrt(float(nd.multi_sum_sq(*grads, num_arrays=len(grads)).sum().asscalar()))
+
+
+def clip_scale(norm: float, max_norm: float) -> float:
+    """The factor that brings a gradient of this norm down to `max_norm` (0: no clipping).
+    The optimiser applies it while updating, so the gradients are not rewritten first."""
+    return max_norm / norm if max_norm > 0 and norm > max_norm else 1.0
 
 
 def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg):
@@ -101,10 +105,10 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg):
     with autograd.record():
         loss, nll_sum, state = run(params, X, state, Y)
     loss.backward()
-    grad_norm = clip_global_norm(params, tc.clip)
+    grad_norm = global_norm(params)
     batch_nll = float(nll_sum.asscalar())
     if math.isfinite(grad_norm) and math.isfinite(batch_nll):
-        optimizer.step(params)
+        optimizer.step(params, clip_scale(grad_norm, tc.clip))
     return state, batch_nll, grad_norm
 
 

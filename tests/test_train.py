@@ -23,20 +23,20 @@ def params_with_grads(grads):
     return params
 
 
-def test_clip_global_norm():
+def test_clipping_by_the_global_norm():
     rng = np.random.RandomState(0)
     grads = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
     norm = math.sqrt(sum((g ** 2).sum() for g in grads))
     params = params_with_grads(grads)
-    assert train.clip_global_norm(params, norm / 2) == pytest.approx(norm, rel=1e-6)
-    clipped = [p.grad.asnumpy() for p in params.values()]
+    assert train.global_norm(params) == pytest.approx(norm, rel=1e-6)
+    assert train.clip_scale(norm, norm / 2) == pytest.approx(0.5)
+    assert train.clip_scale(norm, norm * 2) == 1.0                 # below the threshold: untouched
+    assert train.clip_scale(norm, 0) == 1.0                        # 0: no clipping
+    # the update applies the scale: the same as SGD on gradients clipped to norm / 2
+    train.Optimizer("sgd", lr=1.0).step(params, train.clip_scale(norm, norm / 2))
+    clipped = [-p.asnumpy() for p in params.values()]
     assert math.sqrt(sum((g ** 2).sum() for g in clipped)) == pytest.approx(norm / 2, rel=1e-5)
     np.testing.assert_allclose(clipped[0], grads[0] / 2, rtol=1e-5)
-    params = params_with_grads(grads)
-    train.clip_global_norm(params, norm * 2)                       # below the threshold: untouched
-    np.testing.assert_allclose(params["p0"].grad.asnumpy(), grads[0], rtol=1e-6)
-    train.clip_global_norm(params, 0)                              # 0: no clipping
-    np.testing.assert_allclose(params["p0"].grad.asnumpy(), grads[0], rtol=1e-6)
 
 
 def test_sgd_step_with_weight_decay():
