@@ -278,24 +278,22 @@ def rnn_cell(F, xw_t, hw_t, state, H):
 
 def gru_cell(F, xw_t, hw_t, state, H):
     (h,) = state
-    rz = F.Activation(F.slice_axis(xw_t, axis=1, begin=0, end=2 * H)
-                      + F.slice_axis(hw_t, axis=1, begin=0, end=2 * H), act_type="sigmoid")
-    r, z = F.split(rz, num_outputs=2, axis=1)
-    n = F.Activation(F.slice_axis(xw_t, axis=1, begin=2 * H, end=3 * H)
-                     + r * F.slice_axis(hw_t, axis=1, begin=2 * H, end=3 * H), act_type="tanh")
+    # split, not slice: the backward of a split is one concatenation, while each slice's
+    # backward writes a zero-padded copy of the whole input
+    x_r, x_z, x_n = F.split(xw_t, num_outputs=3, axis=1)
+    h_r, h_z, h_n = F.split(hw_t, num_outputs=3, axis=1)
+    r = F.Activation(x_r + h_r, act_type="sigmoid")
+    z = F.Activation(x_z + h_z, act_type="sigmoid")
+    n = F.Activation(x_n + r * h_n, act_type="tanh")
     return (n + z * (h - n),)                   # (1 - z) * n + z * h
 
 
 def lstm_cell(F, xw_t, hw_t, state, H):
     h, c = state
-    gates = xw_t + hw_t
-    ifo = F.Activation(F.concat(F.slice_axis(gates, axis=1, begin=0, end=2 * H),
-                                F.slice_axis(gates, axis=1, begin=3 * H, end=4 * H), dim=1),
-                       act_type="sigmoid")
-    i, f, o = F.split(ifo, num_outputs=3, axis=1)
-    g = F.Activation(F.slice_axis(gates, axis=1, begin=2 * H, end=3 * H), act_type="tanh")
-    c = f * c + i * g
-    return (o * F.Activation(c, act_type="tanh"), c)
+    i, f, g, o = F.split(xw_t + hw_t, num_outputs=4, axis=1)
+    c = F.Activation(f, act_type="sigmoid") * c \
+        + F.Activation(i, act_type="sigmoid") * F.Activation(g, act_type="tanh")
+    return (F.Activation(o, act_type="sigmoid") * F.Activation(c, act_type="tanh"), c)
 
 
 CELLS = {"rnn": rnn_cell, "gru": gru_cell, "lstm": lstm_cell}
