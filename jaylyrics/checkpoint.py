@@ -7,6 +7,7 @@ A run directory holds:
     best.json, last.json         sidecars: format, config, vocabulary, shapes, epoch, metrics,
                                  and the name and sha256 of their weights file
     weights-<sha256[:16]>.params the weights, named by their content
+    optimizer-<sha256[:16]>.params  the optimiser's moments, named by last.json (for --resume)
 
 Each weights file is written to a temporary name, fsynced and renamed; then the sidecar is
 written the same way. Renaming the sidecar is the commit: a reader always finds the weights its
@@ -73,35 +74,46 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def save(run_dir: Path, tag: str, params: dict, cfg, vocab: Vocab, epoch: int,
-         metrics: dict, extra: dict | None = None) -> Path:
-    """Write `<tag>.json` and the weights it names into `run_dir`; return the sidecar's path."""
+def _write_arrays(run_dir: Path, prefix: str, arrays: dict) -> tuple[str, str]:
+    """Save NDArrays to `<prefix>-<sha256[:16]>.params` (atomically; content-named, so an
+    unchanged file is not rewritten). Returns (file name, sha256)."""
     from jaylyrics.backend import mx
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".weights.tmp{os.getpid()}"
+    tmp = run_dir / f".{prefix}.tmp{os.getpid()}"
     try:
-        mx.nd.save(str(tmp), {name: p for name, p in params.items()})
+        mx.nd.save(str(tmp), dict(arrays))
         data = tmp.read_bytes()
     finally:
         tmp.unlink(missing_ok=True)
     digest = hashlib.sha256(data).hexdigest()
-    weights = run_dir / f"weights-{digest[:16]}.params"
-    if not weights.exists():
-        atomic_write(weights, data)
+    path = run_dir / f"{prefix}-{digest[:16]}.params"
+    if not path.exists():
+        atomic_write(path, data)
+    return path.name, digest
+
+
+def save(run_dir: Path, tag: str, params: dict, cfg, vocab: Vocab, epoch: int,
+         metrics: dict, resume: dict | None = None, optimizer_arrays: dict | None = None) -> Path:
+    """Write `<tag>.json` and the weights it names into `run_dir`; return the sidecar's path.
+    With `resume` (the loop's progress) and `optimizer_arrays` (its moments), the checkpoint
+    also holds what `train --resume` needs to continue exactly."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    weights, digest = _write_arrays(run_dir, "weights", params)
     sidecar = {
         "format": FORMAT,
         "jaylyrics": __version__,
         "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "epoch": epoch,
         "metrics": metrics,
-        "weights": weights.name,
+        "weights": weights,
         "sha256": digest,
         "shapes": {name: list(p.shape) for name, p in params.items()},
         "vocab": vocab.chars,
         "config": config_mod.to_dict(cfg),
-        **(extra or {}),
     }
+    if resume is not None:
+        name, sha = _write_arrays(run_dir, "optimizer", optimizer_arrays or {})
+        sidecar["resume"] = dict(resume, optimizer=name, optimizer_sha256=sha)
     path = run_dir / f"{tag}.json"
     atomic_write(path, (json.dumps(sidecar, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
     _remove_unreferenced(run_dir)
@@ -112,12 +124,39 @@ def _remove_unreferenced(run_dir: Path) -> None:
     named = set()
     for sidecar in run_dir.glob("*.json"):
         try:
-            named.add(json.loads(sidecar.read_text(encoding="utf-8")).get("weights"))
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            named.update((meta.get("weights"), (meta.get("resume") or {}).get("optimizer")))
         except (OSError, ValueError, AttributeError):
             return                      # leave everything alone if any sidecar is unreadable
-    for weights in run_dir.glob("weights-*.params"):
-        if weights.name not in named:
-            weights.unlink(missing_ok=True)
+    for pattern in ("weights-*.params", "optimizer-*.params"):
+        for path in run_dir.glob(pattern):
+            if path.name not in named:
+                path.unlink(missing_ok=True)
+
+
+def load_resume(run: str | Path | None, ctx) -> tuple[Checkpoint, dict]:
+    """The last checkpoint of a run (default: runs/latest) and its optimiser arrays, for
+    `train --resume`."""
+    from jaylyrics.backend import mx
+
+    run_dir = resolve(run).parent
+    if not (run_dir / "last.json").exists():
+        raise CheckpointError(f"{run_dir}: no last.json to resume from")
+    ck = load(run_dir / "last.json", ctx)
+    info = ck.meta.get("resume")
+    if not isinstance(info, dict) or "optimizer" not in info:
+        raise CheckpointError(f"{ck.path}: this checkpoint cannot be resumed (no training state "
+                              "in it; it was written by an older jaylyrics)")
+    path = run_dir / str(info["optimizer"])
+    if not path.is_file():
+        raise CheckpointError(f"{ck.path}: its optimiser state {path.name} is missing")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != info.get("optimizer_sha256"):
+        raise CheckpointError(f"{path}: truncated or corrupt optimiser state")
+    try:
+        arrays = mx.nd.load(str(path))
+    except mx.base.MXNetError:
+        raise CheckpointError(f"{path}: unreadable optimiser state") from None
+    return ck, {k: v.as_in_context(ctx) for k, v in (arrays or {}).items()}
 
 
 def resolve(path: str | Path | None) -> Path:

@@ -25,6 +25,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except JaylyricsError as e:
+            if getattr(e, "exit_code", 1) != 1:          # an interrupted training: 130
+                click.echo(str(e), err=True)
+                sys.exit(e.exit_code)
             raise click.ClickException(str(e)) from None
         except OSError as e:          # a directory we cannot write, a full disk, ...
             where = f"{e.filename}: " if e.filename else ""
@@ -64,27 +67,53 @@ _checkpoint_option = click.option(
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key by its dotted name, e.g. --set train.epochs=5 (repeatable).")
 @_device_option
+@click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
+              metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
+              "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
-def train(config_path, overrides, device, as_json):
+def train(config_path, overrides, device, resume_run, as_json):
     """Train a model and write checkpoints into train.out_dir."""
-    from jaylyrics import config, corpus
+    import signal
 
-    cfg = config.load(config_path, overrides)
+    from jaylyrics import InputError, config, corpus
+
+    resume = ctx = None
+    if resume_run is None:                   # config mistakes are reported before MXNet loads
+        cfg = config.load(config_path, overrides)
+        run_dir = Path(cfg.train.out_dir)
+    else:
+        if config_path is not None:
+            raise InputError("--resume continues a run with the config it was started with: drop "
+                             "--config (use --set train.epochs=N to train longer)")
+        from jaylyrics import backend, checkpoint
+
+        ctx = backend.device(device)
+        ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, ctx)
+        cfg = config.override(ck.config, overrides, allowed="train.")
+        run_dir = ck.path.parent
     data = corpus.load(cfg.data)
     corpus.check_trainable(data, cfg.train)
-    Path(cfg.train.out_dir).mkdir(parents=True, exist_ok=True)   # fail early if it cannot be
+    run_dir.mkdir(parents=True, exist_ok=True)          # fail early if it cannot be
 
     from jaylyrics import backend, sample, train as train_mod
 
-    ctx = backend.device(device)
+    ctx = ctx or backend.device(device)
     _log(f"device: {backend.describe(ctx)}")
+    if resume_run is not None:
+        if data.vocab != ck.vocab:
+            raise InputError(f"{cfg.data.corpus}: the corpus has changed since {run_dir} was "
+                             "trained (its vocabulary differs); cannot resume")
+        resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
+
+    def stop_on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
 
     def generate(params, prefix):
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
                                                 cfg.train.sample_length, ctx))
 
-    summary = train_mod.fit(cfg, data, ctx, Path(cfg.train.out_dir), _TrainReporter(cfg),
-                            generate)
+    summary = train_mod.fit(cfg, data, ctx, run_dir, _TrainReporter(cfg), generate, resume)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:
@@ -101,6 +130,8 @@ class _TrainReporter:
         self.bar = None
 
     def start(self, info):
+        if info["first_epoch"] > 1:
+            _log(f"resuming after epoch {info['first_epoch'] - 1}")
         _log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
              f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
              f"{info['params']:,} parameters; {info['batches_per_epoch']} batches per epoch; "

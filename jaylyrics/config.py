@@ -106,12 +106,30 @@ def load(path: str | Path | None = None, overrides: tuple[str, ...] | list[str] 
     if path is not None:
         raw = read_yaml(Path(path))
         _check_shape(raw, str(path))
+    keys = _merge(raw, overrides)
+    return from_dict(raw, source=str(path) if path is not None else "defaults", override_keys=keys)
+
+
+def override(cfg: Config, overrides, allowed: str = "") -> Config:
+    """`cfg` with KEY=VALUE overrides applied (only keys starting with `allowed`, if given)."""
+    for item in overrides:
+        key = parse_override(item)[0]
+        if not key.startswith(allowed):
+            raise ConfigError(f"--set {item}: only {allowed}* keys can change here")
+    raw = to_dict(cfg)
+    keys = _merge(raw, overrides)
+    return from_dict(raw, source="config", override_keys=keys)
+
+
+def _merge(raw: dict, overrides) -> set[str]:
+    """Write KEY=VALUE overrides into nested dicts; return the keys they set."""
+    keys = set()
     for item in overrides:
         key, value = parse_override(item)
         section, name = key.split(".", 1)
         raw.setdefault(section, {})[name] = value
-    return from_dict(raw, source=str(path) if path is not None else "defaults",
-                     override_keys={parse_override(o)[0] for o in overrides})
+        keys.add(key)
+    return keys
 
 
 def read_yaml(path: Path) -> Any:

@@ -27,6 +27,12 @@ class TrainingDiverged(JaylyricsError):
     """The loss became NaN or infinite."""
 
 
+class Interrupted(JaylyricsError):
+    """Ctrl-C or SIGTERM during training; the last finished epoch's checkpoint is kept."""
+
+    exit_code = 130
+
+
 class Reporter:
     """What the loop tells the outside world. The CLI subclasses it; the default is silent."""
 
@@ -62,6 +68,15 @@ class Optimizer:
     eps: float = 1e-8
     steps: int = 0
     moments: dict = field(default_factory=dict)
+
+    def arrays(self) -> dict:
+        """The optimiser's moments as named arrays, for a resumable checkpoint."""
+        return {f"{name}.{part}": m for name, pair in self.moments.items()
+                for part, m in zip(("mean", "var"), pair)}
+
+    def restore(self, arrays: dict) -> None:
+        names = {key.rsplit(".", 1)[0] for key in arrays}
+        self.moments = {n: (arrays[f"{n}.mean"], arrays[f"{n}.var"]) for n in names}
 
     def step(self, params: dict, rescale_grad: float = 1.0) -> None:
         """Update every parameter from its gradient times `rescale_grad` (the clipping scale)."""
@@ -168,88 +183,161 @@ def batches(ids: np.ndarray, train_cfg, rng: np.random.RandomState):
     return corpus_mod.consecutive_batches(ids, train_cfg.batch_size, train_cfg.num_steps)
 
 
+@dataclass
+class Progress:
+    """Where a run stands after its last finished epoch: what `train --resume` restores."""
+
+    epoch: int = 0
+    best: float = math.inf
+    best_epoch: int = 0
+    stale: int = 0
+    elapsed: float = 0.0
+
+
 def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter | None = None,
-        generate=None) -> dict:
+        generate=None, resume: tuple | None = None) -> dict:
     """Train a model as `cfg` says, checkpointing into `run_dir`. Returns a summary dict.
 
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
+    `resume` = (params, optimizer, progress), from `resume_state`, continues a run after its
+    last finished epoch; batches and dropout are seeded per epoch, so a resumed run ends with the
+    same parameters as one that was never interrupted.
     """
-    from jaylyrics.backend import seed as seed_backend
-
     reporter = reporter or Reporter()
     tc, mc = cfg.train, cfg.model
     vocab = data.vocab
     train_ids = vocab.encode(data.train, "the training text")
     val_ids = vocab.encode(data.val, "the validation text") if data.val else None
     corpus_mod.check_trainable(data, tc)
-
-    seed_backend(tc.seed)
-    rng = np.random.RandomState(tc.seed)
-    params = model.init_params(mc, len(vocab), ctx, tc.seed)
-    optimizer = Optimizer(tc.optimizer, tc.lr, tc.weight_decay)
+    if resume is None:
+        params = model.init_params(mc, len(vocab), ctx, tc.seed)
+        optimizer, progress = Optimizer(tc.optimizer, tc.lr, tc.weight_decay), Progress()
+    else:
+        params, optimizer, progress = resume
     num_batches = corpus_mod.num_batches(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with checkpoint.lock(run_dir):      # one training per run directory at a time
         (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
         metrics_path = run_dir / "metrics.csv"
-        with open(metrics_path, "w", newline="") as f:
-            csv.writer(f).writerow(["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s",
-                                    "elapsed_s"])
+        _start_metrics(metrics_path, progress.epoch)
         reporter.start({"vocab_size": len(vocab), "params": model.num_params(params),
-                        "train_chars": len(train_ids), "val_chars": len(val_ids) if val_ids is not None else 0,
-                        "batches_per_epoch": num_batches, "run_dir": str(run_dir)})
-
-        best, best_epoch, stale, started = math.inf, 0, 0, time.time()
-        chars_per_batch = tc.batch_size * tc.num_steps
-        for epoch in range(1, tc.epochs + 1):
-            reporter.epoch_start(epoch, num_batches)
-            state = model.begin_state(mc, tc.batch_size, ctx)
-            loss_sum, count, epoch_start = 0.0, 0, time.time()
-            for X_np, Y_np in batches(train_ids, tc, rng):
-                X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
-                if tc.sampler == "random":
-                    state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
+                        "train_chars": len(train_ids),
+                        "val_chars": len(val_ids) if val_ids is not None else 0,
+                        "batches_per_epoch": num_batches, "run_dir": str(run_dir),
+                        "first_epoch": progress.epoch + 1})
+        started = time.time() - progress.elapsed
+        epoch = progress.epoch
+        try:
+            for epoch in range(progress.epoch + 1, tc.epochs + 1):
+                reporter.epoch_start(epoch, num_batches)
+                train_ppl, chars_per_s = _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch,
+                                                      reporter, run_dir)
+                val_ppl = val_ppl_model = None
+                if val_ids is not None:
+                    val = evaluate(params, val_ids, mc, ctx)
+                    val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
+                score = val_ppl if val_ppl is not None else train_ppl
+                result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
+                                     time.time() - started, best=score < progress.best,
+                                     val_ppl_model=val_ppl_model)
+                metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
+                if result.best:
+                    progress.best, progress.best_epoch, progress.stale = score, epoch, 0
+                    checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
                 else:
-                    state = model.detach(state)                          # carry, but cut the graph
-                state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg)
-                if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
-                    raise TrainingDiverged(
-                        f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
-                        f"in epoch {epoch}: lower train.lr (now {optimizer.lr}) or train.clip; the last "
-                        f"good checkpoint in {run_dir} is kept")
-                loss_sum += batch_nll
-                count += chars_per_batch
-                reporter.batch(batch_nll / chars_per_batch,
-                               count / max(time.time() - epoch_start, 1e-9))
-            train_ppl = perplexity(loss_sum, count)
-            chars_per_s = count / max(time.time() - epoch_start, 1e-9)
-            val_ppl = val_ppl_model = None
-            if val_ids is not None:
-                val = evaluate(params, val_ids, mc, ctx)
-                val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
-            score = val_ppl if val_ppl is not None else train_ppl
-            result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
-                                 time.time() - started, best=score < best, val_ppl_model=val_ppl_model)
-            metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
-            if result.best:
-                best, best_epoch, stale = score, epoch, 0
-                checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
-            else:
-                stale += 1
-            checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics)
-            if epoch == 1:
-                checkpoint.set_latest(run_dir)
-            with open(metrics_path, "a", newline="") as f:
-                csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl), _fmt(val_ppl_model),
-                                        optimizer.lr, f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
-            reporter.epoch_end(result)
-            if generate and tc.sample_every and (epoch % tc.sample_every == 0 or epoch == tc.epochs):
-                reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
-            if tc.patience and stale >= tc.patience:
-                reporter.stopped(epoch, f"no improvement for {stale} epochs (train.patience)")
-                break
-            if tc.lr_decay < 1 and stale and stale % tc.lr_patience == 0:
-                optimizer.lr *= tc.lr_decay
-        return {"best_epoch": best_epoch, "best": best, "metric": "val_ppl" if val_ids is not None else "train_ppl",
-                "epochs": epoch, "elapsed_s": time.time() - started, "run_dir": str(run_dir)}
+                    progress.stale += 1
+                stop = bool(tc.patience and progress.stale >= tc.patience)
+                if not stop and tc.lr_decay < 1 and progress.stale \
+                        and progress.stale % tc.lr_patience == 0:
+                    optimizer.lr *= tc.lr_decay
+                progress.epoch, progress.elapsed = epoch, time.time() - started
+                checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics,
+                                resume=_progress_dict(progress, optimizer),
+                                optimizer_arrays=optimizer.arrays())
+                if epoch == 1:
+                    checkpoint.set_latest(run_dir)
+                with open(metrics_path, "a", newline="") as f:
+                    csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
+                                            _fmt(val_ppl_model), result.lr, f"{chars_per_s:.0f}",
+                                            f"{result.elapsed:.1f}"])
+                reporter.epoch_end(result)
+                if generate and tc.sample_every and (epoch % tc.sample_every == 0
+                                                     or epoch == tc.epochs):
+                    reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
+                if stop:
+                    reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
+                                            "(train.patience)")
+                    break
+        except KeyboardInterrupt:
+            if progress.epoch == 0:
+                raise Interrupted("interrupted in epoch 1, before the first checkpoint: nothing "
+                                  "to resume") from None
+            raise Interrupted(f"interrupted in epoch {progress.epoch + 1}; the checkpoint of epoch "
+                              f"{progress.epoch} is kept: continue with `jaylyrics train --resume "
+                              f"{run_dir}`") from None
+        return {"best_epoch": progress.best_epoch, "best": progress.best,
+                "metric": "val_ppl" if val_ids is not None else "train_ppl",
+                "epochs": progress.epoch, "elapsed_s": time.time() - started,
+                "run_dir": str(run_dir)}
+
+
+def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_dir):
+    """One pass over the training ids; returns (train perplexity, characters per second).
+    Batch order and dropout masks are seeded from (seed, epoch), never from earlier epochs."""
+    from jaylyrics.backend import seed as seed_backend
+
+    tc, mc = cfg.train, cfg.model
+    seed_backend((tc.seed * 1_000_003 + epoch) % 2 ** 31)
+    rng = np.random.RandomState([tc.seed, epoch])
+    state = model.begin_state(mc, tc.batch_size, ctx)
+    chars_per_batch = tc.batch_size * tc.num_steps
+    loss_sum, count, start = 0.0, 0, time.time()
+    for X_np, Y_np in batches(train_ids, tc, rng):
+        X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
+        if tc.sampler == "random":
+            state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
+        else:
+            state = model.detach(state)                          # carry, but cut the graph
+        state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg)
+        if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
+            raise TrainingDiverged(
+                f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
+                f"in epoch {epoch}: lower train.lr (now {optimizer.lr}) or train.clip; the last "
+                f"good checkpoint in {run_dir} is kept")
+        loss_sum += batch_nll
+        count += chars_per_batch
+        reporter.batch(batch_nll / chars_per_batch, count / max(time.time() - start, 1e-9))
+    return perplexity(loss_sum, count), count / max(time.time() - start, 1e-9)
+
+
+def _start_metrics(path: Path, after_epoch: int) -> None:
+    """A fresh metrics.csv, or (when resuming) the existing one cut after `after_epoch`."""
+    header = ["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s", "elapsed_s"]
+    rows = []
+    if after_epoch and path.exists():
+        with open(path, newline="") as f:
+            rows = [r for r in csv.reader(f) if r and r[0].isdigit() and int(r[0]) <= after_epoch]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([header] + rows)
+
+
+def _progress_dict(progress: Progress, optimizer: Optimizer) -> dict:
+    return {"epoch": progress.epoch, "best": progress.best if math.isfinite(progress.best) else None,
+            "best_epoch": progress.best_epoch, "stale": progress.stale,
+            "elapsed": progress.elapsed, "lr": optimizer.lr, "steps": optimizer.steps}
+
+
+def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
+    """(params, optimizer, progress) from a checkpoint loaded by `checkpoint.load_resume`."""
+    info = ck.meta["resume"]
+    params = ck.params
+    for p in params.values():
+        p.attach_grad()
+    optimizer = Optimizer(cfg.train.optimizer, float(info["lr"]), cfg.train.weight_decay,
+                          steps=int(info["steps"]))
+    optimizer.restore(optimizer_arrays)
+    best = info["best"] if info["best"] is not None else math.inf
+    progress = Progress(int(info["epoch"]), float(best), int(info["best_epoch"]),
+                        int(info["stale"]), float(info["elapsed"]))
+    return params, optimizer, progress

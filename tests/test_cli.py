@@ -182,3 +182,47 @@ def test_random_prefixes_give_a_clean_error_or_lyrics(in_tiny_run):
             assert_clean_error(result)
         else:
             assert result.stdout.startswith(prefix.rstrip("\n")[:1])
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_training_says_how_to_resume_and_can(tmp_path, signum):
+    import os
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = [sys.executable, "-m", "jaylyrics", "train", "--config", str(TINY), "--set",
+            f"data.corpus={ZIP}", "--set", "train.epochs=500", "--set", "train.sample_every=0"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "runs" / "tiny" / "last.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        proc.send_signal(getattr(signal, signum))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "jaylyrics train --resume runs/tiny" in err.strip().splitlines()[-1]
+    meta = json.loads((tmp_path / "runs" / "tiny" / "last.json").read_text())
+    done = meta["resume"]["epoch"]
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", "train", "--resume", "runs/tiny",
+                             "--set", f"train.epochs={done + 1}"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"resuming after epoch {done}" in result.stderr
+    assert json.loads((tmp_path / "runs" / "tiny" / "last.json").read_text())["epoch"] == done + 1
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--resume", "runs/tiny", "--config", str(TINY)], ["--resume continues a run", "drop --config"]),
+    (["--resume", "runs/tiny", "--set", "model.type=lstm"], ["model.type=lstm", "only train.*"]),
+    (["--resume", "nowhere"], ["nowhere", "no such checkpoint"]),
+])
+def test_resume_mistakes(in_tiny_run, args, fragments):
+    assert_clean_error(run_cli("train", *args), *fragments)

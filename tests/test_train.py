@@ -177,3 +177,26 @@ def test_evaluate_with_the_cache_is_the_mixture_of_the_model_nll():
     assert score.nll * score.chars == pytest.approx(cache.mix_nll(raw, ids, cfg.model).sum())
     assert score.nll_model * score.chars == pytest.approx(raw.sum())
     assert score.nll < score.nll_model                # a repeating text is what a cache is for
+
+
+@pytest.mark.parametrize("sampler", ["random", "consecutive"])
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch, sampler):
+    """Adam moments, learning rate, best-so-far and the per-epoch seeds all come back."""
+    from jaylyrics import checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path / "whole", sampler=sampler, epochs=4, lr_decay=0.5, lr_patience=1)
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    whole = json_params(Path(cfg.train.out_dir))
+
+    short, _ = tiny(tmp_path / "split", sampler=sampler, epochs=2, lr_decay=0.5, lr_patience=1)
+    train.fit(short, data, CTX, Path(short.train.out_dir))
+    ck, arrays = checkpoint.load_resume(short.train.out_dir, CTX)
+    assert ck.meta["resume"]["epoch"] == 2 and arrays          # Adam moments are saved
+    longer = config.override(ck.config, ["train.epochs=4"], allowed="train.")
+    train.fit(longer, data, CTX, Path(short.train.out_dir), resume=train.resume_state(ck, arrays, longer))
+    resumed = json_params(Path(short.train.out_dir))
+    for name in whole:
+        np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
+    rows = (Path(short.train.out_dir) / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]
