@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -276,6 +277,36 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def list_runs(root: Path) -> list[dict]:
+    """A summary of every run directory under `root`, newest first, read from the sidecars
+    (no weights are loaded)."""
+    latest = latest_run()
+    runs = []
+    for run in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []:
+        metas = {}
+        for tag in ("best", "last"):
+            try:
+                metas[tag] = json.loads((run / f"{tag}.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                pass
+        if not metas:
+            continue
+        any_meta = metas.get("last") or metas["best"]
+        best = metas.get("best", {})
+        metrics = best.get("metrics") or {}
+        score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
+        model = any_meta.get("config", {}).get("model", {})
+        runs.append({
+            "name": run.name, "path": str(run),
+            "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
+            "params": int(sum(math.prod(s) for s in any_meta.get("shapes", {}).values())),
+            "best": score, "best_epoch": best.get("epoch"), "epochs": any_meta.get("epoch", 0),
+            "saved": any_meta.get("saved", ""),
+            "latest": latest is not None and run.resolve() == latest.resolve(),
+        })
+    return sorted(runs, key=lambda r: r["saved"], reverse=True)
 
 
 def latest_run() -> Path | None:

@@ -46,11 +46,33 @@ def main():
       jaylyrics train --config configs/default.yaml
       jaylyrics sample --prefix 分开
       jaylyrics eval
+      jaylyrics runs
+      jaylyrics plot
     """
+    _VERBOSITY["level"] = 1
 
 
-def _log(message: str) -> None:
-    click.echo(message, err=True)
+_VERBOSITY = {"level": 1}          # 0 quiet, 1 normal, 2 verbose; set per command by -q / -v
+
+
+def _log(message: str, level: int = 1) -> None:
+    """A progress or log line on stderr, if the verbosity asks for it."""
+    if _VERBOSITY["level"] >= level:
+        click.echo(message, err=True)
+
+
+def _set_verbosity(ctx, param, value):
+    if value:
+        _VERBOSITY["level"] = 0 if param.name == "quiet" else 2
+    return value
+
+
+def _verbosity(command):
+    """-q/--quiet (results only) and -v/--verbose (more detail) for a command."""
+    command = click.option("-v", "--verbose", is_flag=True, expose_value=False, is_eager=True,
+                           callback=_set_verbosity, help="Say more on stderr.")(command)
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
+                        callback=_set_verbosity, help="Print results only, no progress.")(command)
 
 
 _device_option = click.option("--device", default="auto", show_default=True,
@@ -71,6 +93,7 @@ _checkpoint_option = click.option(
               metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
               "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
+@_verbosity
 def train(config_path, overrides, device, resume_run, as_json):
     """Train a model and write checkpoints into train.out_dir."""
     import signal
@@ -99,6 +122,7 @@ def train(config_path, overrides, device, resume_run, as_json):
 
     ctx = ctx or backend.device(device)
     _log(f"device: {backend.describe(ctx)}")
+    _log("config:\n" + config.dump(cfg).rstrip(), level=2)
     if resume_run is not None:
         if data.vocab != ck.vocab:
             raise InputError(f"{cfg.data.corpus}: the corpus has changed since {run_dir} was "
@@ -114,6 +138,10 @@ def train(config_path, overrides, device, resume_run, as_json):
                                                 cfg.train.sample_length, ctx))
 
     summary = train_mod.fit(cfg, data, ctx, run_dir, _TrainReporter(cfg), generate, resume)
+    from jaylyrics import plot
+    if plot.available():
+        plot.write_png([run_dir], run_dir / "perplexity.png")
+        _log(f"curves: {run_dir / 'perplexity.png'}")
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:
@@ -141,7 +169,8 @@ class _TrainReporter:
         from tqdm import tqdm
 
         self.bar = tqdm(total=num_batches, desc=f"epoch {epoch}/{self.cfg.train.epochs}",
-                        file=sys.stderr, leave=False, disable=None, dynamic_ncols=True)
+                        file=sys.stderr, leave=False, dynamic_ncols=True,
+                        disable=None if _VERBOSITY["level"] else True)   # None: off if no TTY
 
     def batch(self, loss, chars_per_s):
         import math
@@ -169,7 +198,9 @@ class _TrainReporter:
 @main.command("sample")
 @_checkpoint_option
 @click.option("--prefix", required=True, help="The text the lyrics start with.")
-@click.option("--length", default=100, show_default=True, help="Characters to generate.")
+@click.option("--length", type=int, default=None,
+              help="Characters to generate (default 100; with --lines, at most 2000).")
+@click.option("--lines", type=int, default=None, help="Stop after N lyric lines.")
 @click.option("--temperature", default=0.0, show_default=True,
               help="0 picks the most likely character (greedy); > 0 samples, higher is wilder.")
 @click.option("--top-k", default=0, show_default=True, help="Sample only from the k most likely (0: all).")
@@ -177,10 +208,13 @@ class _TrainReporter:
               help="Sample only from the most likely characters whose probabilities sum to p.")
 @click.option("--num-samples", default=1, show_default=True, help="How many samples to write.")
 @click.option("--seed", default=0, show_default=True, help="Seed for sampling.")
+@click.option("--stream/--no-stream", default=None,
+              help="Print characters as they are generated (default: when stdout is a terminal).")
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def sample_command(checkpoint_path, prefix, length, temperature, top_k, top_p, num_samples, seed,
-                   device, as_json):
+@_verbosity
+def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, top_p, num_samples,
+                   seed, stream, device, as_json):
     """Write lyrics that start with --prefix."""
     import numpy as np
 
@@ -189,6 +223,11 @@ def sample_command(checkpoint_path, prefix, length, temperature, top_k, top_p, n
         raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
     if num_samples < 1:
         raise InputError(f"--num-samples {num_samples}: expected at least 1")
+    if lines is not None and lines < 1:
+        raise InputError(f"--lines {lines}: expected at least 1")
+    if length is None:
+        length = 100 if lines is None else 2000
+    stream = sys.stdout.isatty() if stream is None else stream
 
     from jaylyrics import backend, checkpoint, sample
 
@@ -199,13 +238,26 @@ def sample_command(checkpoint_path, prefix, length, temperature, top_k, top_p, n
     rng = np.random.RandomState(seed)
     texts = []
     for i in range(num_samples):
-        text = prefix + "".join(sample.generate(ck.params, ck.config.model, ck.vocab, prefix,
-                                                length, ctx, temperature, top_k, top_p, rng))
+        chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length, ctx,
+                                temperature, top_k, top_p, rng)
+        if lines is not None:
+            chars = sample.until_lines(chars, prefix, lines)
+        if not as_json and num_samples > 1:
+            click.echo(f"--- sample {i + 1} ---")
+        if stream and not as_json:
+            click.echo(prefix, nl=False)
+            generated = []
+            for c in chars:
+                generated.append(c)
+                click.echo(c, nl=False)
+                sys.stdout.flush()
+            text = prefix + "".join(generated)
+            click.echo("" if text.endswith("\n") else "\n", nl=False)
+        else:
+            text = prefix + "".join(chars)
+            if not as_json:
+                click.echo(text.rstrip("\n"))
         texts.append(text)
-        if not as_json:
-            if num_samples > 1:
-                click.echo(f"--- sample {i + 1} ---")
-            click.echo(text.rstrip("\n"))
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
                                "temperature": temperature, "seed": seed}, ensure_ascii=False))
@@ -217,9 +269,12 @@ def sample_command(checkpoint_path, prefix, length, temperature, top_k, top_p, n
               help="Which part of the checkpoint's corpus to score.")
 @click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
               help="Score this UTF-8 text file (or zip) instead of a split.")
+@click.option("--per-line", is_flag=True,
+              help="Score each line on its own, sorted: which lines sound most like the lyrics.")
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def eval_command(checkpoint_path, split, text_path, device, as_json):
+@_verbosity
+def eval_command(checkpoint_path, split, text_path, per_line, device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
     from jaylyrics import backend, checkpoint, corpus, train as train_mod
 
@@ -238,6 +293,8 @@ def eval_command(checkpoint_path, split, text_path, device, as_json):
             raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
                                  "config): use --split train or --text FILE")
     ids = ck.vocab.encode(text, source)
+    if per_line:
+        return _eval_per_line(ck, text, source, ctx, as_json)
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
     score = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
@@ -251,3 +308,73 @@ def eval_command(checkpoint_path, split, text_path, device, as_json):
                  if score.nll_model != score.nll else "")
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{score.chars:,} characters{alone}) on {source}, checkpoint {ck.path}")
+
+
+def _eval_per_line(ck, text, source, ctx, as_json):
+    """Each non-empty line scored from a fresh state as it would start a lyric line: the
+    line and its end, after a line break."""
+    from jaylyrics import train as train_mod
+
+    sep = "\n" if ck.config.data.keep_newlines else " "
+    lines = [line for line in text.split("\n") if line.strip()]
+    if not lines:
+        raise JaylyricsError(f"{source}: no non-empty line to score")
+    scored = []
+    for line in lines:
+        score = train_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model,
+                                   ctx)
+        scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
+    scored.sort(key=lambda r: r["perplexity"])
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(ck.path), "source": source, "lines": scored},
+                              ensure_ascii=False))
+    else:
+        for r in scored:
+            click.echo(f"{r['perplexity']:10.2f}  {r['line']}")
+
+
+@main.command("runs")
+@click.option("--dir", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"),
+              show_default=True, help="Where the runs are.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_verbosity
+def runs_command(runs_dir, as_json):
+    """List the trained runs: model, size, best perplexity, epochs, date."""
+    from jaylyrics import checkpoint
+
+    runs = checkpoint.list_runs(runs_dir)
+    if as_json:
+        click.echo(json.dumps({"runs": runs}, ensure_ascii=False))
+        return
+    if not runs:
+        click.echo(f"no runs in {runs_dir}")
+        return
+    click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'at':>4} "
+               f"{'epochs':>6}  saved")
+    for r in runs:
+        best = f"{r['best']:.2f}" if r["best"] is not None else "-"
+        click.echo(f"{'*' if r['latest'] else ' '} {r['name']:<24} {r['model']:<14} "
+                   f"{r['params']:>10,} {best:>9} {r['best_epoch'] or '-':>4} {r['epochs']:>6}  "
+                   f"{r['saved']}")
+    if any(r["latest"] for r in runs):
+        _log("* runs/latest (what sample and eval use without --checkpoint)")
+
+
+@main.command("plot")
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="The PNG to write (default: RUN/perplexity.png for one run, "
+                   "perplexity.png for several).")
+@_verbosity
+def plot_command(runs, out):
+    """Draw train and val perplexity per epoch of one or more runs (default: runs/latest)."""
+    from jaylyrics import checkpoint, plot
+
+    if not runs:
+        latest = checkpoint.latest_run()
+        if latest is None:
+            raise JaylyricsError("no run given and no runs/latest here: jaylyrics plot RUN...")
+        runs = (latest,)
+    out = out or (Path(runs[0]) / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
+    plot.write_png([Path(r) for r in runs], out)
+    click.echo(str(out))

@@ -78,3 +78,17 @@ def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,
         mask[keep] = probs[keep]
         probs = mask / mask.sum()
     return int(rng.choice(len(probs), p=probs))
+
+
+def until_lines(chars: Iterator[str], prefix: str, lines: int) -> Iterator[str]:
+    """Pass characters on until prefix + generated text holds `lines` complete lines (the
+    line break that ends the last of them is not passed on)."""
+    done = prefix.count("\n")
+    if done >= lines:
+        return
+    for c in chars:
+        if c == "\n":
+            done += 1
+            if done >= lines:
+                return
+        yield c

@@ -1,0 +1,62 @@
+"""Pictures of training: train and val perplexity per epoch, from the runs' metrics.csv.
+
+matplotlib is optional (`pip install "jaylyrics[plot]"`); without it, `write_png` raises a
+JaylyricsError that says so. Nothing else in jaylyrics imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from jaylyrics import JaylyricsError
+
+
+def available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def read_metrics(run: Path) -> dict[str, list[float]]:
+    """Columns of RUN/metrics.csv as lists (empty cells dropped with their epoch)."""
+    path = run / "metrics.csv"
+    if not path.is_file():
+        raise JaylyricsError(f"{run}: no metrics.csv (is it a run directory?)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise JaylyricsError(f"{path}: no epoch recorded yet")
+    return {key: [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
+            for key in ("train_ppl", "val_ppl")}
+
+
+def write_png(runs: list[Path], out: Path) -> None:
+    """One figure: a line per run and split, perplexity on a log scale against the epoch."""
+    if not available():
+        raise JaylyricsError('plotting needs matplotlib: pip install "jaylyrics[plot]"')
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for i, run in enumerate(runs):
+        metrics = read_metrics(run)
+        colour = f"C{i}"
+        for key, style in (("train_ppl", "--"), ("val_ppl", "-")):
+            if metrics[key]:
+                epochs, values = zip(*metrics[key])
+                ax.plot(epochs, values, style, color=colour,
+                        label=f"{run.name} {key.split('_')[0]}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("perplexity")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)

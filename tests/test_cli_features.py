@@ -1,0 +1,108 @@
+"""The friendlier commands: sample --lines/--stream, eval --per-line, runs, plot, -q/-v, and
+training on one's own corpus (traditional Chinese, English)."""
+
+import json
+import sys
+
+import pytest
+
+from conftest import TINY, ZIP, run_cli
+
+
+def last_json(result):
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_sample_stops_after_n_lines(in_tiny_run):
+    result = run_cli("sample", "--prefix", "分开", "--lines", "3", "--temperature", "1.0", "--json")
+    text = last_json(result)["samples"][0]
+    assert text.count("\n") <= 2 and not text.endswith("\n")
+    plain = run_cli("sample", "--prefix", "分开", "--lines", "3", "--temperature", "1.0")
+    assert plain.stdout.rstrip("\n") == text
+
+
+def test_streaming_prints_the_same_text(in_tiny_run):
+    args = ["sample", "--prefix", "分开", "--length", "40", "--temperature", "0.8"]
+    streamed, plain = run_cli(*args, "--stream"), run_cli(*args, "--no-stream")
+    assert streamed.exit_code == plain.exit_code == 0
+    assert streamed.stdout.rstrip("\n") == plain.stdout.rstrip("\n")
+
+
+def test_num_samples_are_separated(in_tiny_run):
+    result = run_cli("sample", "--prefix", "分开", "--num-samples", "3", "--temperature", "1.0",
+                     "--length", "10")
+    assert [line for line in result.stdout.splitlines() if line.startswith("--- sample")] == \
+        ["--- sample 1 ---", "--- sample 2 ---", "--- sample 3 ---"]
+
+
+def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
+    text = tmp_path / "lines.txt"
+    text.write_text("想要有直升机\n\n想要和你飞到宇宙去\n机升直有要想\n", encoding="utf-8")
+    out = last_json(run_cli("eval", "--text", text, "--per-line", "--json"))
+    lines = out["lines"]
+    assert sorted(r["line"] for r in lines) == sorted(["想要有直升机", "想要和你飞到宇宙去", "机升直有要想"])
+    assert [r["perplexity"] for r in lines] == sorted(r["perplexity"] for r in lines)
+    # each line is scored from a fresh state: alone in a file, it gets the same number
+    single = tmp_path / "one.txt"
+    single.write_text("机升直有要想\n", encoding="utf-8")
+    alone = last_json(run_cli("eval", "--text", single, "--per-line", "--json"))["lines"][0]
+    assert alone["perplexity"] == pytest.approx(
+        next(r["perplexity"] for r in lines if r["line"] == "机升直有要想"), rel=1e-5)
+    plain = run_cli("eval", "--text", text, "--per-line")
+    assert len(plain.stdout.strip().splitlines()) == 3
+
+
+def test_runs_lists_the_latest_run(in_tiny_run):
+    result = run_cli("runs", "--json")
+    runs = last_json(result)["runs"]
+    tiny = next(r for r in runs if r["name"] == "tiny")
+    assert tiny["latest"] and tiny["model"] == "gru 1x32" and tiny["epochs"] == 2
+    assert tiny["params"] > 0 and tiny["best"] > 1
+    table = run_cli("runs")
+    assert any(line.startswith("* tiny") for line in table.stdout.splitlines())
+
+
+def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    out = tmp_path / "curves.png"
+    result = run_cli("plot", "runs/tiny", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.image.imread(out).shape[:2] == (450, 700)
+    assert (in_tiny_run / "runs" / "tiny" / "perplexity.png").exists()      # written by train
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(in_tiny_run, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = run_cli("plot", "runs/tiny", "--out", "x.png")
+    assert result.exit_code == 1 and 'pip install "jaylyrics[plot]"' in result.stderr
+
+
+def test_quiet_and_verbose(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1"]
+    quiet = run_cli(*base, "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert "best val perplexity" in quiet.stdout
+    verbose = run_cli(*base, "-v", "--set", "train.out_dir=runs/v")
+    assert "config:" in verbose.stderr and "hidden_size: 32" in verbose.stderr
+    normal = run_cli(*base, "--set", "train.out_dir=runs/n")
+    assert "epoch   1" in normal.stderr and "config:" not in normal.stderr
+
+
+@pytest.mark.parametrize("text,prefix", [
+    ("月亮代表我的心\n你問我愛你有多深\n我愛你有幾分\n" * 20, "我愛"),
+    ("the night is young and so are we\nwe sing until the morning comes\n" * 20, "we "),
+])
+def test_training_on_ones_own_lyrics(tmp_path, monkeypatch, text, prefix):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text(text, encoding="utf-8")
+    result = run_cli("train", "--config", TINY, "--set", "data.corpus=mine.txt",
+                     "--set", "train.out_dir=runs/mine", "--set", f"train.prefixes=[{prefix!r}]",
+                     "--set", "train.batch_size=4")
+    assert result.exit_code == 0, result.output
+    sample = run_cli("sample", "--prefix", prefix, "--length", "30")
+    assert sample.exit_code == 0 and sample.stdout.startswith(prefix)
+    assert set(sample.stdout.rstrip("\n")) <= set(text)
