@@ -284,7 +284,8 @@ def list_runs(root: Path) -> list[dict]:
     (no weights are loaded)."""
     latest = latest_run()
     runs = []
-    for run in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []:
+    for run in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.is_symlink()) \
+            if Path(root).is_dir() else []:
         metas = {}
         for tag in ("best", "last"):
             try:

@@ -21,7 +21,7 @@ def available() -> bool:
 
 
 def read_metrics(run: Path) -> dict[str, list[float]]:
-    """Columns of RUN/metrics.csv as lists (empty cells dropped with their epoch)."""
+    """(epoch, value) pairs of RUN/metrics.csv's perplexity columns (empty cells dropped)."""
     path = run / "metrics.csv"
     if not path.is_file():
         raise JaylyricsError(f"{run}: no metrics.csv (is it a run directory?)")
@@ -30,7 +30,7 @@ def read_metrics(run: Path) -> dict[str, list[float]]:
     if not rows:
         raise JaylyricsError(f"{path}: no epoch recorded yet")
     return {key: [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
-            for key in ("train_ppl", "val_ppl")}
+            for key in ("train_ppl", "val_ppl", "val_ppl_model")}
 
 
 def write_png(runs: list[Path], out: Path) -> None:
@@ -46,11 +46,13 @@ def write_png(runs: list[Path], out: Path) -> None:
     for i, run in enumerate(runs):
         metrics = read_metrics(run)
         colour = f"C{i}"
-        for key, style in (("train_ppl", "--"), ("val_ppl", "-")):
+        if metrics["val_ppl_model"] == metrics["val_ppl"]:
+            metrics["val_ppl_model"] = []                  # no cache: the same line twice
+        for key, style, what in (("train_ppl", "--", "train"), ("val_ppl", "-", "val"),
+                                 ("val_ppl_model", ":", "val, network alone")):
             if metrics[key]:
                 epochs, values = zip(*metrics[key])
-                ax.plot(epochs, values, style, color=colour,
-                        label=f"{run.name} {key.split('_')[0]}")
+                ax.plot(epochs, values, style, color=colour, label=f"{run.name} {what}")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity")
