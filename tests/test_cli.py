@@ -226,3 +226,21 @@ def test_an_interrupted_training_says_how_to_resume_and_can(tmp_path, signum):
 ])
 def test_resume_mistakes(in_tiny_run, args, fragments):
     assert_clean_error(run_cli("train", *args), *fragments)
+
+
+@pytest.mark.parametrize("edit,fragment", [
+    (lambda m: m.update(format=99), "format 99 is newer"),
+    (lambda m: m["config"]["model"].update(hidden_size=64), "has shape"),
+    (lambda m: m["config"]["model"].update(type="lstm"), "do not match a lstm model"),
+    (lambda m: m.pop("vocab"), "no 'vocab'"),
+])
+def test_broken_checkpoints_through_the_cli(in_tiny_run, tmp_path, edit, fragment):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(in_tiny_run / "runs" / "tiny", run)
+    meta = json.loads((run / "best.json").read_text())
+    edit(meta)
+    (run / "best.json").write_text(json.dumps(meta))
+    assert_clean_error(run_cli("eval", "--checkpoint", run), fragment)
+    assert_clean_error(run_cli("sample", "--checkpoint", run, "--prefix", "分"), fragment)
