@@ -92,9 +92,12 @@ _checkpoint_option = click.option(
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
               metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
               "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
+@click.option("--kvstore", type=click.Choice(["local", "dist_sync", "dist_async"]), default=None,
+              help="Train as one data-parallel worker, gradients summed through this MXNet "
+                   "KVStore (see `jaylyrics launch`). Default: a single process.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
 @_verbosity
-def train(config_path, overrides, device, resume_run, as_json):
+def train(config_path, overrides, device, resume_run, kvstore, as_json):
     """Train a model and write checkpoints into train.out_dir."""
     import signal
 
@@ -137,7 +140,9 @@ def train(config_path, overrides, device, resume_run, as_json):
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
                                                 cfg.train.sample_length, ctx))
 
-    summary = train_mod.fit(cfg, data, ctx, run_dir, _TrainReporter(cfg), generate, resume)
+    summary = train_mod.fit(cfg, data, ctx, run_dir, _TrainReporter(cfg), generate, resume, kvstore)
+    if not summary["rank0"]:
+        return
     from jaylyrics import plot
     if plot.available():
         plot.write_png([run_dir], run_dir / "perplexity.png")
@@ -358,6 +363,27 @@ def runs_command(runs_dir, as_json):
                    f"{r['saved']}")
     if any(r["latest"] for r in runs):
         _log("* runs/latest (what sample and eval use without --checkpoint)")
+
+
+@main.command("launch", context_settings={"ignore_unknown_options": True,
+                                          "allow_interspersed_args": False})
+@click.option("-n", "--workers", default=2, show_default=True, help="Worker processes.")
+@click.option("-s", "--servers", default=1, show_default=True, help="Parameter-server processes.")
+@click.option("--timeout", default=3600.0, show_default=True,
+              help="Stop everything if the workers have not finished after this many seconds.")
+@click.argument("train_args", nargs=-1, type=click.UNPROCESSED)
+def launch_command(workers, servers, timeout, train_args):
+    """Run `train` as WORKERS data-parallel processes on this machine (dist_sync).
+
+    \b
+      jaylyrics launch -n 2 -- train --config configs/default.yaml --set train.batch_size=16
+    """
+    from jaylyrics import launch
+
+    code = launch.run(workers, servers, list(train_args), timeout,
+                      sink=click.get_text_stream("stderr"))
+    if code:
+        sys.exit(code)
 
 
 @main.command("plot")

@@ -11,6 +11,7 @@ which apply the clipping scale as they go.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import time
@@ -110,7 +111,7 @@ def clip_scale(norm: float, max_norm: float) -> float:
     return max_norm / norm if max_norm > 0 and norm > max_norm else 1.0
 
 
-def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg):
+def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg, aggregator=None):
     """One training iteration on a batch X, Y (N, T): forward, loss, backward, clipping, update.
     Returns (final state, summed NLL of the batch, gradient norm before clipping). The update is
     skipped when the loss or the gradient is not finite, so the caller can stop cleanly."""
@@ -120,6 +121,8 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg):
     with autograd.record():
         loss, nll_sum, state = run(params, X, state, Y)
     loss.backward()
+    if aggregator is not None:                     # data-parallel: the gradient of all workers
+        aggregator.sum_gradients(params, mean=tc.loss == "mean")
     grad_norm = global_norm(params)
     batch_nll = float(nll_sum.asscalar())
     if math.isfinite(grad_norm) and math.isfinite(batch_nll):
@@ -195,13 +198,15 @@ class Progress:
 
 
 def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter | None = None,
-        generate=None, resume: tuple | None = None) -> dict:
+        generate=None, resume: tuple | None = None, kvstore: str | None = None) -> dict:
     """Train a model as `cfg` says, checkpointing into `run_dir`. Returns a summary dict.
 
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
     `resume` = (params, optimizer, progress), from `resume_state`, continues a run after its
     last finished epoch; batches and dropout are seeded per epoch, so a resumed run ends with the
-    same parameters as one that was never interrupted.
+    same parameters as one that was never interrupted. With `kvstore` (local, dist_sync) this
+    process is one of several data-parallel workers: it trains on its shard of the training text,
+    gradients are summed across workers, and only rank 0 evaluates, reports and writes.
     """
     reporter = reporter or Reporter()
     tc, mc = cfg.train, cfg.model
@@ -214,13 +219,26 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
         optimizer, progress = Optimizer(tc.optimizer, tc.lr, tc.weight_decay), Progress()
     else:
         params, optimizer, progress = resume
+    aggregator = None
+    if kvstore is not None:
+        from jaylyrics import distributed
+
+        aggregator = distributed.Aggregator(kvstore, params)
+        train_ids = distributed.shard(train_ids, aggregator.rank, aggregator.num_workers)
+        corpus_mod.check_batchable(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
+    rank0 = aggregator is None or aggregator.rank == 0
+    if not rank0:
+        reporter, generate = Reporter(), None
     num_batches = corpus_mod.num_batches(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with checkpoint.lock(run_dir):      # one training per run directory at a time
-        (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
+    if rank0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    with checkpoint.lock(run_dir) if rank0 else contextlib.nullcontext():
+        # one training per run directory at a time; other workers write nothing
         metrics_path = run_dir / "metrics.csv"
-        _start_metrics(metrics_path, progress.epoch)
+        if rank0:
+            (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
+            _start_metrics(metrics_path, progress.epoch)
         reporter.start({"vocab_size": len(vocab), "params": model.num_params(params),
                         "train_chars": len(train_ids),
                         "val_chars": len(val_ids) if val_ids is not None else 0,
@@ -232,19 +250,22 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
             for epoch in range(progress.epoch + 1, tc.epochs + 1):
                 reporter.epoch_start(epoch, num_batches)
                 train_ppl, chars_per_s = _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch,
-                                                      reporter, run_dir)
+                                                      reporter, run_dir, aggregator)
                 val_ppl = val_ppl_model = None
-                if val_ids is not None:
+                if val_ids is not None and rank0:
                     val = evaluate(params, val_ids, mc, ctx)
                     val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
-                score = val_ppl if val_ppl is not None else train_ppl
+                score = val_ppl if val_ids is not None else train_ppl
+                if aggregator is not None:          # every worker decides on rank 0's number
+                    score = aggregator.from_rank0(score)
                 result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
                                      time.time() - started, best=score < progress.best,
                                      val_ppl_model=val_ppl_model)
                 metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
                 if result.best:
                     progress.best, progress.best_epoch, progress.stale = score, epoch, 0
-                    checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
+                    if rank0:
+                        checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
                 else:
                     progress.stale += 1
                 stop = bool(tc.patience and progress.stale >= tc.patience)
@@ -252,15 +273,16 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                         and progress.stale % tc.lr_patience == 0:
                     optimizer.lr *= tc.lr_decay
                 progress.epoch, progress.elapsed = epoch, time.time() - started
-                checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics,
-                                resume=_progress_dict(progress, optimizer),
-                                optimizer_arrays=optimizer.arrays())
-                if epoch == 1:
-                    checkpoint.set_latest(run_dir)
-                with open(metrics_path, "a", newline="") as f:
-                    csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
-                                            _fmt(val_ppl_model), result.lr, f"{chars_per_s:.0f}",
-                                            f"{result.elapsed:.1f}"])
+                if rank0:
+                    checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics,
+                                    resume=_progress_dict(progress, optimizer),
+                                    optimizer_arrays=optimizer.arrays())
+                    if epoch == 1:
+                        checkpoint.set_latest(run_dir)
+                    with open(metrics_path, "a", newline="") as f:
+                        csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
+                                                _fmt(val_ppl_model), result.lr,
+                                                f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
                 reporter.epoch_end(result)
                 if generate and tc.sample_every and (epoch % tc.sample_every == 0
                                                      or epoch == tc.epochs):
@@ -279,10 +301,10 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
         return {"best_epoch": progress.best_epoch, "best": progress.best,
                 "metric": "val_ppl" if val_ids is not None else "train_ppl",
                 "epochs": progress.epoch, "elapsed_s": time.time() - started,
-                "run_dir": str(run_dir)}
+                "run_dir": str(run_dir), "rank0": rank0}
 
 
-def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_dir):
+def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_dir, aggregator=None):
     """One pass over the training ids; returns (train perplexity, characters per second).
     Batch order and dropout masks are seeded from (seed, epoch), never from earlier epochs."""
     from jaylyrics.backend import seed as seed_backend
@@ -299,7 +321,7 @@ def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_di
             state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
         else:
             state = model.detach(state)                          # carry, but cut the graph
-        state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg)
+        state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg, aggregator)
         if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
             raise TrainingDiverged(
                 f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "

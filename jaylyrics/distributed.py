@@ -1,0 +1,70 @@
+"""Data-parallel training on MXNet's KVStore (`local`, or the `dist_sync` parameter server).
+
+Every worker holds the whole model, trains on its own contiguous shard of the training text and,
+after each backward pass, sums its gradients with everyone else's through the KVStore: push the
+gradients, pull the sum back. With the same initial weights (rank 0's, pulled by all), the same
+summed gradients and the same update rule, every worker ends each step with the same parameters,
+so nothing else needs to travel but one number per epoch (rank 0's validation score, which drives
+best-checkpoint, learning-rate decay and early-stopping decisions on every worker).
+
+The scheduler, servers and workers are started by `jaylyrics launch` (`launch.py`), or by hand
+with the DMLC_* environment variables (see the README).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaylyrics import JaylyricsError
+from jaylyrics.backend import mx, nd
+
+KINDS = ("local", "dist_sync", "dist_async")
+
+
+class Aggregator:
+    """Gradient all-reduce and scalar broadcast through one KVStore."""
+
+    def __init__(self, kind: str, params: dict):
+        if kind == "dist_async":
+            raise JaylyricsError("--kvstore dist_async is not supported yet: with our own optimiser "
+                                 "the parameter server only sums gradients, which needs dist_sync")
+        if kind not in KINDS:
+            raise JaylyricsError(f"--kvstore {kind}: expected one of {', '.join(KINDS)}")
+        try:
+            self.kv = mx.kv.create(kind)
+        except mx.base.MXNetError as e:
+            raise JaylyricsError(f"--kvstore {kind}: cannot start ({str(e).splitlines()[0]}); "
+                                 "start workers with `jaylyrics launch`") from None
+        self.rank, self.num_workers = self.kv.rank, self.kv.num_workers
+        self.names = sorted(params)
+        self.keys = list(range(len(self.names)))
+        self.scalar_key = len(self.names)
+        values = [params[n] for n in self.names]
+        self.kv.init(self.keys, values)          # the server keeps rank 0's initial weights
+        self.kv.pull(self.keys, out=values)      # and every worker starts from them
+        self.kv.init(self.scalar_key, nd.zeros((1,), ctx=values[0].context))
+
+    def sum_gradients(self, params: dict, mean: bool) -> None:
+        """Replace every gradient by its sum over workers (or mean, for a mean-reduced loss)."""
+        grads = [params[n].grad for n in self.names]
+        self.kv.push(self.keys, grads)
+        self.kv.pull(self.keys, out=grads)
+        if mean and self.num_workers > 1:
+            for g in grads:
+                g /= self.num_workers
+
+    def from_rank0(self, value: float | None) -> float | None:
+        """Rank 0's value on every worker (None travels as NaN)."""
+        ctx = mx.cpu()
+        mine = value if self.rank == 0 and value is not None else (np.nan if self.rank == 0 else 0.0)
+        out = nd.zeros((1,), ctx=ctx)
+        self.kv.push(self.scalar_key, nd.array([mine], ctx=ctx))
+        self.kv.pull(self.scalar_key, out=out)
+        result = float(out.asscalar())
+        return None if np.isnan(result) else result
+
+
+def shard(ids: np.ndarray, rank: int, num_workers: int) -> np.ndarray:
+    """Worker `rank`'s contiguous, equal-length part of the training ids."""
+    size = len(ids) // num_workers
+    return ids[rank * size:(rank + 1) * size]

@@ -1,0 +1,117 @@
+"""`jaylyrics launch`: the scheduler, servers and workers of a dist_sync run, on this machine.
+
+Each role is a process of this Python with the DMLC_* variables that MXNet's parameter server
+(ps-lite) reads: the scheduler and servers only `import mxnet` (which, for those roles, serves
+until the workers finish); the workers run `jaylyrics train ... --kvstore dist_sync`. Everything
+listens on 127.0.0.1 at a free port. Their output is prefixed with the role and index. When a
+worker fails, or on Ctrl-C, every process is stopped; nothing is left running. No MXNet here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from jaylyrics import JaylyricsError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def role_env(role: str, port: int, num_workers: int, num_servers: int, host: str = "127.0.0.1"):
+    """The environment of one process of the run (see the README for running them by hand)."""
+    return dict(os.environ, JAYLYRICS_LAUNCH_PORT=str(port), DMLC_ROLE=role, DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port),
+                DMLC_NUM_WORKER=str(num_workers), DMLC_NUM_SERVER=str(num_servers),
+                DMLC_NODE_HOST=host, PYTHONUNBUFFERED="1")
+
+
+def _pipe(proc: subprocess.Popen, prefix: str, sink) -> threading.Thread:
+    def copy():
+        for line in proc.stdout:
+            sink.write(f"[{prefix}] {line}")
+            sink.flush()
+    thread = threading.Thread(target=copy, daemon=True)
+    thread.start()
+    return thread
+
+
+def run(num_workers: int, num_servers: int, train_args: list[str], timeout: float = 3600.0,
+        sink=None, cwd=None) -> int:
+    """Start everything, wait for the workers, stop the rest. Returns the exit code of the run:
+    0 when every worker succeeded, else the first failure's (130 on Ctrl-C)."""
+    if num_workers < 1 or num_servers < 1:
+        raise JaylyricsError("launch needs at least one worker (-n) and one server (-s)")
+    if not train_args or train_args[0] != "train":
+        raise JaylyricsError("launch runs training: jaylyrics launch -n 2 -- train [OPTIONS]")
+    args = list(train_args)
+    if "--kvstore" not in args:
+        args += ["--kvstore", "dist_sync"]
+    sink = sink or sys.stderr
+    port = free_port()
+    python = sys.executable
+    serve = [python, "-c", "import jaylyrics.backend"]       # serves until the workers finish
+    procs: list[tuple[str, subprocess.Popen]] = []
+    threads = []
+
+    def start(name, role, command):
+        proc = subprocess.Popen(command, env=role_env(role, port, num_workers, num_servers),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=cwd, start_new_session=True)
+        procs.append((name, proc))
+        threads.append(_pipe(proc, name, sink))
+
+    code = 0
+    try:
+        start("scheduler", "scheduler", serve)
+        for i in range(num_servers):
+            start(f"server {i}", "server", serve)
+        workers = []
+        for i in range(num_workers):
+            start(f"worker {i}", "worker", [python, "-m", "jaylyrics", *args])
+            workers.append(procs[-1])
+        deadline = time.time() + timeout
+        while True:
+            codes = [p.poll() for _, p in workers]
+            failed = [(n, c) for (n, _), c in zip(workers, codes) if c not in (None, 0)]
+            if failed:
+                name, code = failed[0]
+                sink.write(f"[launch] {name} exited with code {code}; stopping every process\n")
+                break
+            if all(c == 0 for c in codes):
+                break
+            if time.time() > deadline:
+                sink.write(f"[launch] the workers did not finish within {timeout:.0f} s; "
+                           "stopping every process\n")
+                code = 1
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        sink.write("[launch] interrupted; stopping every process\n")
+        code = 130
+    finally:
+        _stop([p for _, p in procs])
+        for thread in threads:
+            thread.join(timeout=5)
+    return code
+
+
+def _stop(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """Ask politely (SIGTERM; the servers end on their own once the workers are done), then
+    kill what is left after `grace` seconds."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.time() + grace
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -1,0 +1,104 @@
+"""Data-parallel training on MXNet's parameter server, on loopback: the same parameters as one
+process, and a failed worker stops everything without leaving processes behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TINY, ZIP
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+
+COMMON = ["--config", str(TINY), "--set", f"data.corpus={ZIP}", "--set", "data.max_chars=3200",
+          "--set", "data.val_fraction=0.0", "--set", "model.dropout=0.0",
+          "--set", "train.sampler=consecutive", "--set", "train.sample_every=0",
+          "--set", "train.epochs=2", "--set", "train.patience=0"]
+
+
+def jaylyrics(*args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "jaylyrics", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def weights(run: Path) -> dict:
+    from jaylyrics import checkpoint
+    from jaylyrics.backend import mx
+
+    ck = checkpoint.load(run / "last.json", mx.cpu())
+    return {k: v.asnumpy() for k, v in ck.params.items()}
+
+
+def launched_processes(port=None):
+    """PIDs of processes started by `jaylyrics launch` (all of them, or of one run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        marks = [e for e in env if e.startswith(b"JAYLYRICS_LAUNCH_PORT=")]
+        if marks and (port is None or marks[0] == f"JAYLYRICS_LAUNCH_PORT={port}".encode()):
+            found.append(int(entry.name))
+    return found
+
+
+def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path):
+    one = jaylyrics("train", *COMMON, "--set", "train.batch_size=32",
+                    "--set", "train.out_dir=runs/one", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    two = jaylyrics("launch", "-n", "2", "--timeout", "240", "--", "train", *COMMON,
+                    "--set", "train.batch_size=16", "--set", "train.out_dir=runs/two", cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert "[worker 0]" in two.stderr and "[worker 1]" in two.stderr
+    a, b = weights(tmp_path / "runs" / "one"), weights(tmp_path / "runs" / "two")
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5)
+    assert not any((tmp_path / "runs" / "two").glob("*.tmp*"))
+    assert launched_processes() == []
+
+
+def test_a_killed_worker_stops_the_whole_run(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--timeout",
+                             "240", "--", "train", *COMMON, "--set", "train.epochs=100000",
+                             "--set", "train.out_dir=runs/killed"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        last = tmp_path / "runs" / "killed" / "last.json"
+        while not last.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert last.exists()
+        port = None
+        while port is None and time.time() < deadline:
+            for pid in launched_processes():
+                env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                if b"DMLC_ROLE=worker" in env:
+                    port = [e for e in env if e.startswith(b"JAYLYRICS_LAUNCH_PORT=")][0].split(b"=")[1]
+                    os.kill(pid, signal.SIGKILL)
+                    break
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode not in (0, None)
+    assert "exited with code -9; stopping every process" in err
+    assert "Traceback" not in err
+    meta = json.loads(last.read_text())
+    assert weights(tmp_path / "runs" / "killed") and meta["epoch"] >= 1
+    assert launched_processes(int(port)) == []
+
+
+def test_launch_usage_errors(tmp_path):
+    result = jaylyrics("launch", "-n", "2", "--", "sample", "--prefix", "x", cwd=tmp_path)
+    assert result.returncode == 1 and "launch runs training" in result.stderr
+    assert launched_processes() == []
