@@ -15,7 +15,8 @@ N = 32 sequences of T = 35 characters, hidden size H = 256. Implementations:
 
 Repeats are interleaved (every implementation once per round) and the median is reported, so
 that a noisy neighbour slows all of them alike. Also reported: sampling latency (microseconds per
-generated character, batch 1) and the peak resident memory of a training run (a subprocess).
+generated character, batch 1), the peak resident memory of a training run (a subprocess), and the
+throughput of `jaylyrics launch` with 1 and 2 data-parallel workers.
 """
 
 from __future__ import annotations
@@ -173,6 +174,24 @@ def peak_rss_mb(V, kind="gru", iters=20):
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def distributed_chars_per_s(workers: int, epochs: int = 2) -> float:
+    """Training throughput of `jaylyrics launch -n workers` (all workers together): rank 0's
+    chars/s of the last epoch (from metrics.csv) times the number of workers."""
+    import csv
+    import tempfile
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "jaylyrics", "launch", "-n", str(workers), "--",
+                        "train", "--set", f"data.corpus={root}/data/jaychou_lyrics.txt.zip",
+                        "--set", "data.max_chars=20000", "--set", f"train.epochs={epochs}",
+                        "--set", "train.sample_every=0", "--set", f"train.batch_size={32 // workers}",
+                        "--set", "train.out_dir=run"], cwd=tmp, check=True, capture_output=True)
+        with open(os.path.join(tmp, "run", "metrics.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+    return float(rows[-1]["chars_per_s"]) * workers
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, V = 2583 only")
@@ -201,13 +220,17 @@ def main():
         print(f"      FLOP bound at V={V}: {bound[V]:,.0f} chars/s; jaylyrics rnn reaches "
               f"{ratios[f'rnn_fraction_of_flop_bound_V{V}']:.2f} of it, fused rnn "
               f"{speed[('fused', 'rnn', V)] / bound[V]:.2f}", file=sys.stderr)
+    dist = [{"workers": n, "chars_per_s": distributed_chars_per_s(n)} for n in (1, 2)]
+    print("data-parallel (launch, dist_sync, gru 256, global batch 32): " + ", ".join(
+        f"{d['workers']} worker(s) {d['chars_per_s']:,.0f} chars/s" for d in dist) +
+        " -- on 2 cores this measures the parameter server's cost, not a speed-up", file=sys.stderr)
     us = sampling_latency(2583)
     rss = peak_rss_mb(2583)
     print(f"sampling: {us:,.0f} us per character (gru, H={H}, V=2583, batch 1)", file=sys.stderr)
     print(f"peak memory of a training process (gru, V=2583): {rss:,.0f} MB", file=sys.stderr)
     if args.json:
         print(json.dumps({"train": results, "ratios": ratios, "sample_us_per_char": us,
-                          "peak_rss_mb": rss}))
+                          "peak_rss_mb": rss, "distributed": dist}))
 
 
 if __name__ == "__main__":
