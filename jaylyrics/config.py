@@ -45,7 +45,7 @@ class ModelConfig:
     hidden_size: int = _f(256, "H, the size of the hidden state", min=1)
     num_layers: int = _f(1, "stacked recurrent layers", min=1)
     embed_size: int = _f(128, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
-    dropout: float = _f(0.3, "dropout between layers and before the output", min=0.0, below=1.0)
+    dropout: float = _f(0.6, "dropout between layers and before the output", min=0.0, below=1.0)
     tie_weights: bool = _f(False, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
     cache_size: int = _f(1000, "the cache looks at the last N characters read (0: no cache)", min=0)
@@ -53,7 +53,7 @@ class ModelConfig:
     cache_order: int = _f(3, "context length of the match cache", min=1)
     cache_match_weight: float = _f(0.6, "weight of the match cache (when its context occurred)",
                                    min=0.0, below=1.0)
-    init_std: float = _f(0.01, "standard deviation of the normal initialisation of weights",
+    init_std: float = _f(0.1, "standard deviation of the normal initialisation of weights",
                          min_exclusive=0.0)
 
 
@@ -67,7 +67,7 @@ class TrainConfig:
     loss: str = _f("mean", "how a batch's per-character losses are reduced before the gradient "
                    "(the tutorial sums them)", choices=("sum", "mean"))
     weight_decay: float = _f(0.0, "L2 penalty on every parameter", min=0.0)
-    label_smoothing: float = _f(0.0, "mix this much of the uniform distribution into the targets",
+    label_smoothing: float = _f(0.15, "mix this much of the uniform distribution into the targets",
                                 min=0.0, below=1.0)
     lr_decay: float = _f(0.5, "multiply the learning rate by this when val perplexity has not "
                          "improved for lr_patience epochs (1: never)", min_exclusive=0.0, max=1.0)
