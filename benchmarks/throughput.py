@@ -7,7 +7,8 @@
 One iteration = forward, backward, clipping by the global norm, parameter update, on a batch of
 N = 32 sequences of T = 35 characters, hidden size H = 256. Implementations:
 
-  jaylyrics  `train.step`, exactly as `jaylyrics train` runs it (SGD, one-hot input as a row gather)
+  jaylyrics  `train.step`, exactly as `jaylyrics train` runs it, on the fused baseline's model
+             (embedding of size H, SGD, no dropout)
   tutorial   the tutorial's loop: one-hot inputs, per-step nd.dot, per-step output, gluon's
              SoftmaxCrossEntropyLoss, clipping with a host sync per parameter, SGD
   fused      gluon.nn.Embedding + gluon.rnn.RNN/GRU/LSTM + gluon.nn.Dense, hybridized,
@@ -41,9 +42,13 @@ CTX = mx.cpu()
 
 
 def jaylyrics_step(kind, V):
-    cfg = config.from_dict({"model": {"type": kind, "hidden_size": H},
+    """`train.step` on the same model as the fused baseline: an embedding of size H, no dropout,
+    no label smoothing, SGD on the summed loss, clipping at 5."""
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": H, "embed_size": H,
+                                      "dropout": 0.0, "cache_size": 0},
                             "train": {"batch_size": N, "num_steps": T, "optimizer": "sgd",
-                                      "lr": 0.2, "loss": "sum", "clip": 5.0}})
+                                      "lr": 0.2, "loss": "sum", "clip": 5.0,
+                                      "label_smoothing": 0.0}})
     params = model.init_params(cfg.model, V, CTX, 0)
     opt = train.Optimizer("sgd", 0.2)
 
