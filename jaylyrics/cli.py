@@ -206,8 +206,9 @@ class _TrainReporter:
 @click.option("--length", type=int, default=None,
               help="Characters to generate (default 100; with --lines, at most 2000).")
 @click.option("--lines", type=int, default=None, help="Stop after N lyric lines.")
-@click.option("--temperature", default=0.0, show_default=True,
-              help="0 picks the most likely character (greedy); > 0 samples, higher is wilder.")
+@click.option("--temperature", type=float, default=None,
+              help="Sample with this temperature (> 0; higher is wilder). Without it: greedy, "
+                   "the most likely character each time.")
 @click.option("--top-k", default=0, show_default=True, help="Sample only from the k most likely (0: all).")
 @click.option("--top-p", default=1.0, show_default=True,
               help="Sample only from the most likely characters whose probabilities sum to p.")
@@ -230,6 +231,10 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
         raise InputError(f"--num-samples {num_samples}: expected at least 1")
     if lines is not None and lines < 1:
         raise InputError(f"--lines {lines}: expected at least 1")
+    if temperature is not None and not temperature > 0:
+        raise InputError(f"--temperature {temperature}: expected a value > 0 (leave it out for "
+                         "greedy decoding)")
+    temperature = temperature or 0.0                         # 0: greedy
     if length is None:
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream

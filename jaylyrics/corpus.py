@@ -153,7 +153,7 @@ def check_trainable(data: Corpus, train_cfg) -> None:
 
 def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str) -> None:
     """Raise a CorpusError if an epoch of this sampler would hold no batch at all."""
-    if num_batches(num_ids, batch_size, num_steps, sampler) == 0:
+    if num_batches(num_ids, batch_size, num_steps, sampler) <= 0:
         need = batch_size * num_steps + 1 if sampler == "random" else batch_size * (num_steps + 1)
         raise CorpusError(
             f"the training text ({num_ids} characters) is too short for one batch of "
@@ -165,8 +165,8 @@ def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str)
 def num_batches(num_ids: int, batch_size: int, num_steps: int, sampler: str) -> int:
     """How many batches one epoch of a sampler yields."""
     if sampler == "random":
-        return ((num_ids - 1) // num_steps) // batch_size
-    return (num_ids // batch_size - 1) // num_steps
+        return max(0, ((num_ids - 1) // num_steps) // batch_size)
+    return max(0, (num_ids // batch_size - 1) // num_steps)
 
 
 def random_batches(ids: np.ndarray, batch_size: int, num_steps: int,

@@ -105,7 +105,8 @@ def test_eval_on_a_text_file(in_tiny_run, tmp_path):
     (["sample", "--prefix", ""], ["--prefix is empty"]),
     (["sample", "--prefix", "分", "--length", "-1"], ["--length -1"]),
     (["sample", "--prefix", "分", "--length", "100000000"], ["--length", "too long"]),
-    (["sample", "--prefix", "分", "--temperature", "-1"], ["--temperature"]),
+    (["sample", "--prefix", "分", "--temperature", "-1"], ["--temperature -1.0", "> 0"]),
+    (["sample", "--prefix", "分", "--temperature", "0"], ["--temperature 0.0", "greedy"]),
     (["sample", "--prefix", "分", "--top-k", "100000"], ["--top-k 100000"]),
     (["sample", "--prefix", "分", "--checkpoint", "nowhere"], ["nowhere", "no such checkpoint"]),
     (["eval", "--checkpoint", "runs"], ["no checkpoint in this directory"]),
@@ -244,3 +245,35 @@ def test_broken_checkpoints_through_the_cli(in_tiny_run, tmp_path, edit, fragmen
     (run / "best.json").write_text(json.dumps(meta))
     assert_clean_error(run_cli("eval", "--checkpoint", run), fragment)
     assert_clean_error(run_cli("sample", "--checkpoint", run, "--prefix", "分"), fragment)
+
+
+
+@pytest.mark.parametrize("content,extra,fragments", [
+    (b"", [], ["the corpus is empty or only whitespace"]),
+    (b"   \n\t\n", [], ["the corpus is empty or only whitespace"]),
+    (b"abc\xff\xfe", [], ["not UTF-8", "offset 3"]),
+    (b"\x89PNG\r\n\x00\x00", [], ["looks binary"]),
+    ("短\n".encode(), ["data.val_fraction=0.0"], ["too short for one batch"]),
+    ("一二三四五六七八九十\n".encode() * 40, ["data.val_fraction=0.01"],
+     ["validation split has no characters"]),
+])
+def test_bad_corpora_through_the_cli(tmp_path, monkeypatch, content, extra, fragments):
+    monkeypatch.chdir(tmp_path)
+    corpus = tmp_path / "mine.txt"
+    corpus.write_bytes(content)
+    sets = [arg for key in extra for arg in ("--set", key)]
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={corpus}", *sets)
+    assert_clean_error(result, *fragments)
+
+
+def test_zips_with_no_or_several_text_files_through_the_cli(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
+        z.writestr("a.txt", "a")
+        z.writestr("b.txt", "b")
+    with zipfile.ZipFile(tmp_path / "none.zip", "w"):
+        pass
+    assert_clean_error(run_cli("train", "--set", "data.corpus=two.zip"), "a.txt, b.txt")
+    assert_clean_error(run_cli("train", "--set", "data.corpus=none.zip"), "found no files")

@@ -169,3 +169,10 @@ def test_random_bytes_as_a_corpus_give_a_clean_error_or_a_corpus(tmp_path_factor
         corpus.check_batchable(len(prepared.train), 2, 3, "random")
     except CorpusError as e:
         assert str(e) and "\n" not in str(e)
+
+
+@pytest.mark.parametrize("sampler", ["random", "consecutive"])
+def test_a_text_shorter_than_the_batch_size_has_no_batch(sampler):
+    assert corpus.num_batches(2, 8, 10, sampler) == 0
+    with pytest.raises(CorpusError, match="too short for one batch"):
+        corpus.check_batchable(2, 8, 10, sampler)
