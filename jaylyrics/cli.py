@@ -99,8 +99,6 @@ _checkpoint_option = click.option(
 @_verbosity
 def train(config_path, overrides, device, resume_run, kvstore, as_json):
     """Train a model and write checkpoints into train.out_dir."""
-    import signal
-
     from jaylyrics import InputError, config, corpus
 
     resume = ctx = None
@@ -131,10 +129,6 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
             raise InputError(f"{cfg.data.corpus}: the corpus has changed since {run_dir} was "
                              "trained (its vocabulary differs); cannot resume")
         resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
-
-    def stop_on_sigterm(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
 
     def generate(params, prefix):
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,

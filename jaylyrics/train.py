@@ -195,6 +195,52 @@ class Progress:
     best_epoch: int = 0
     stale: int = 0
     elapsed: float = 0.0
+    partial: "Partial | None" = None         # the unfinished next epoch, when interrupted
+    metrics: dict = field(default_factory=dict)   # of the last finished epoch
+
+
+@dataclass
+class Partial:
+    """How far an interrupted epoch got: batches done, their loss, and the carried state."""
+
+    batches: int
+    loss_sum: float
+    count: int
+    state: tuple
+
+
+class _StopRequested(Exception):
+    """Raised between batches after Ctrl-C or SIGTERM; carries the epoch's progress."""
+
+    def __init__(self, partial: Partial | None):
+        super().__init__()
+        self.partial = partial
+
+
+@contextlib.contextmanager
+def _stop_between_batches(immediate: bool = False):
+    """While training, Ctrl-C and SIGTERM only ask the loop to stop at the next batch boundary
+    (so that no update is half done); a second one stops at once. With `immediate` (one of
+    several data-parallel workers, which cannot stop alone at a boundary) the first one does."""
+    import signal
+    import threading
+
+    flag = {"stop": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def ask(signum, frame):
+        if flag["stop"] or immediate:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    old = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter | None = None,
@@ -247,51 +293,65 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
         started = time.time() - progress.elapsed
         epoch = progress.epoch
         try:
-            for epoch in range(progress.epoch + 1, tc.epochs + 1):
-                reporter.epoch_start(epoch, num_batches)
-                train_ppl, chars_per_s = _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch,
-                                                      reporter, run_dir, aggregator)
-                val_ppl = val_ppl_model = None
-                if val_ids is not None and rank0:
-                    val = evaluate(params, val_ids, mc, ctx)
-                    val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
-                score = val_ppl if val_ids is not None else train_ppl
-                if aggregator is not None:          # every worker decides on rank 0's number
-                    score = aggregator.from_rank0(score)
-                result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
-                                     time.time() - started, best=score < progress.best,
-                                     val_ppl_model=val_ppl_model)
-                metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
-                if result.best:
-                    progress.best, progress.best_epoch, progress.stale = score, epoch, 0
+            alone = aggregator is None or aggregator.num_workers == 1
+            with _stop_between_batches(immediate=not alone) as signalled:
+                for epoch in range(progress.epoch + 1, tc.epochs + 1):
+                    reporter.epoch_start(epoch, num_batches)
+                    partial, progress.partial = progress.partial, None
+                    train_ppl, chars_per_s = _train_epoch(params, optimizer, train_ids, cfg, ctx,
+                                                          epoch, reporter, run_dir, aggregator,
+                                                          partial, signalled)
+                    val_ppl = val_ppl_model = None
+                    if val_ids is not None and rank0:
+                        val = evaluate(params, val_ids, mc, ctx)
+                        val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
+                    score = val_ppl if val_ids is not None else train_ppl
+                    if aggregator is not None:          # every worker decides on rank 0's number
+                        score = aggregator.from_rank0(score)
+                    result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
+                                         time.time() - started, best=score < progress.best,
+                                         val_ppl_model=val_ppl_model)
+                    metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
+                    if result.best:
+                        progress.best, progress.best_epoch, progress.stale = score, epoch, 0
+                        if rank0:
+                            checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
+                    else:
+                        progress.stale += 1
+                    early_stop = bool(tc.patience and progress.stale >= tc.patience)
+                    if not early_stop and tc.lr_decay < 1 and progress.stale \
+                            and progress.stale % tc.lr_patience == 0:
+                        optimizer.lr *= tc.lr_decay
+                    progress.epoch, progress.elapsed = epoch, time.time() - started
+                    progress.metrics = metrics
                     if rank0:
-                        checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
-                else:
-                    progress.stale += 1
-                stop = bool(tc.patience and progress.stale >= tc.patience)
-                if not stop and tc.lr_decay < 1 and progress.stale \
-                        and progress.stale % tc.lr_patience == 0:
-                    optimizer.lr *= tc.lr_decay
-                progress.epoch, progress.elapsed = epoch, time.time() - started
-                if rank0:
-                    checkpoint.save(run_dir, "last", params, cfg, vocab, epoch, metrics,
-                                    resume=_progress_dict(progress, optimizer),
-                                    optimizer_arrays=optimizer.arrays())
-                    if epoch == 1:
-                        checkpoint.set_latest(run_dir)
-                    with open(metrics_path, "a", newline="") as f:
-                        csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
-                                                _fmt(val_ppl_model), result.lr,
-                                                f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
-                reporter.epoch_end(result)
-                if generate and tc.sample_every and (epoch % tc.sample_every == 0
-                                                     or epoch == tc.epochs):
-                    reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
-                if stop:
-                    reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
-                                            "(train.patience)")
-                    break
-        except KeyboardInterrupt:
+                        _save_last(run_dir, params, cfg, vocab, progress, optimizer)
+                        if epoch == 1:
+                            checkpoint.set_latest(run_dir)
+                        with open(metrics_path, "a", newline="") as f:
+                            csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
+                                                    _fmt(val_ppl_model), result.lr,
+                                                    f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
+                    reporter.epoch_end(result)
+                    if generate and tc.sample_every and (epoch % tc.sample_every == 0
+                                                         or epoch == tc.epochs):
+                        reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
+                    if early_stop:
+                        reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
+                                                "(train.patience)")
+                        break
+        except _StopRequested as e:
+            progress.partial, progress.elapsed = e.partial, time.time() - started
+            if rank0 and (progress.epoch or e.partial):
+                _save_last(run_dir, params, cfg, vocab, progress, optimizer)
+                checkpoint.set_latest(run_dir)
+            where = (f"after batch {e.partial.batches} of epoch {progress.epoch + 1}" if e.partial
+                     else f"after epoch {progress.epoch}")
+            if not (progress.epoch or e.partial):
+                raise Interrupted("interrupted before the first batch: nothing to resume") from None
+            raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train "
+                              f"--resume {run_dir}`") from None
+        except KeyboardInterrupt:                 # a second Ctrl-C: stop at once
             if progress.epoch == 0:
                 raise Interrupted("interrupted in epoch 1, before the first checkpoint: nothing "
                                   "to resume") from None
@@ -304,18 +364,26 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                 "run_dir": str(run_dir), "rank0": rank0}
 
 
-def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_dir, aggregator=None):
-    """One pass over the training ids; returns (train perplexity, characters per second).
-    Batch order and dropout masks are seeded from (seed, epoch), never from earlier epochs."""
+def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_dir, aggregator=None,
+                 partial: Partial | None = None, stop: dict | None = None):
+    """One pass over the training ids (or the rest of one, after `partial`); returns (train
+    perplexity, characters per second). The batch order is seeded from (seed, epoch) and the
+    dropout masks from (seed, epoch, batch), so any batch can be the first after a resume.
+    Raises _StopRequested between batches when `stop["stop"]` is set."""
     from jaylyrics.backend import seed as seed_backend
 
     tc, mc = cfg.train, cfg.model
-    seed_backend((tc.seed * 1_000_003 + epoch) % 2 ** 31)
     rng = np.random.RandomState([tc.seed, epoch])
-    state = model.begin_state(mc, tc.batch_size, ctx)
+    done, loss_sum, count = (partial.batches, partial.loss_sum, partial.count) if partial else (0, 0.0, 0)
+    state = partial.state if partial else model.begin_state(mc, tc.batch_size, ctx)
     chars_per_batch = tc.batch_size * tc.num_steps
-    loss_sum, count, start = 0.0, 0, time.time()
-    for X_np, Y_np in batches(train_ids, tc, rng):
+    start, counted = time.time(), 0
+    for b, (X_np, Y_np) in enumerate(batches(train_ids, tc, rng)):
+        if b < done:
+            continue
+        if stop and stop["stop"]:
+            raise _StopRequested(Partial(b, loss_sum, count, state) if b else None)
+        seed_backend((tc.seed * 1_000_003 + epoch * 10_007 + b) % 2 ** 31)
         X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
         if tc.sampler == "random":
             state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
@@ -329,8 +397,9 @@ def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_di
                 f"good checkpoint in {run_dir} is kept")
         loss_sum += batch_nll
         count += chars_per_batch
-        reporter.batch(batch_nll / chars_per_batch, count / max(time.time() - start, 1e-9))
-    return perplexity(loss_sum, count), count / max(time.time() - start, 1e-9)
+        counted += chars_per_batch
+        reporter.batch(batch_nll / chars_per_batch, counted / max(time.time() - start, 1e-9))
+    return perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9)
 
 
 def _start_metrics(path: Path, after_epoch: int) -> None:
@@ -344,10 +413,20 @@ def _start_metrics(path: Path, after_epoch: int) -> None:
         csv.writer(f).writerows([header] + rows)
 
 
-def _progress_dict(progress: Progress, optimizer: Optimizer) -> dict:
-    return {"epoch": progress.epoch, "best": progress.best if math.isfinite(progress.best) else None,
+def _save_last(run_dir, params, cfg, vocab, progress: Progress, optimizer: Optimizer) -> None:
+    """last.json: the weights now, and everything `--resume` needs to go on from here."""
+    info = {"epoch": progress.epoch,
+            "best": progress.best if math.isfinite(progress.best) else None,
             "best_epoch": progress.best_epoch, "stale": progress.stale,
             "elapsed": progress.elapsed, "lr": optimizer.lr, "steps": optimizer.steps}
+    arrays = optimizer.arrays()
+    if progress.partial is not None:
+        p = progress.partial
+        info["partial"] = {"batches": p.batches, "loss_sum": p.loss_sum, "count": p.count,
+                           "state": len(p.state)}
+        arrays.update({f"state:{i}": s for i, s in enumerate(p.state)})
+    checkpoint.save(run_dir, "last", params, cfg, vocab, progress.epoch, progress.metrics,
+                    resume=info, optimizer_arrays=arrays)
 
 
 def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
@@ -358,8 +437,15 @@ def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
         p.attach_grad()
     optimizer = Optimizer(cfg.train.optimizer, float(info["lr"]), cfg.train.weight_decay,
                           steps=int(info["steps"]))
-    optimizer.restore(optimizer_arrays)
+    arrays = dict(optimizer_arrays)
+    state = tuple(arrays.pop(f"state:{i}") for i in range(int((info.get("partial") or {}).get("state", 0))))
+    optimizer.restore(arrays)
     best = info["best"] if info["best"] is not None else math.inf
+    partial = None
+    if info.get("partial"):
+        p = info["partial"]
+        partial = Partial(int(p["batches"]), float(p["loss_sum"]), int(p["count"]), state)
     progress = Progress(int(info["epoch"]), float(best), int(info["best_epoch"]),
-                        int(info["stale"]), float(info["elapsed"]))
+                        int(info["stale"]), float(info["elapsed"]), partial,
+                        dict(ck.meta.get("metrics") or {}))
     return params, optimizer, progress

@@ -200,3 +200,40 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatc
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
     rows = (Path(short.train.out_dir) / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize("sampler", ["random", "consecutive"])
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, sampler):
+    """SIGINT after batch 7 of epoch 2: the loop stops at the batch boundary, saves the weights,
+    the optimiser, the carried state and the epoch's progress, and a resume ends where an
+    uninterrupted run ends."""
+    import os
+    import signal
+
+    from jaylyrics import checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path / "whole", sampler=sampler, epochs=3)
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    whole = json_params(Path(cfg.train.out_dir))
+
+    cut, _ = tiny(tmp_path / "cut", sampler=sampler, epochs=3)
+    batches = corpus.num_batches(len(data.train), 4, 8, sampler)
+    real_step, calls = train.step, {"n": 0}
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == batches + 7:
+            os.kill(os.getpid(), signal.SIGINT)       # arrives mid-step; honoured after it
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "step", interrupting)
+    with pytest.raises(train.Interrupted, match="saved after batch 7 of epoch 2: continue with"):
+        train.fit(cut, data, CTX, Path(cut.train.out_dir))
+    monkeypatch.setattr(train, "step", real_step)
+    ck, arrays = checkpoint.load_resume(cut.train.out_dir, CTX)
+    assert ck.meta["resume"]["partial"]["batches"] == 7 and ck.meta["epoch"] == 1
+    train.fit(cut, data, CTX, Path(cut.train.out_dir), resume=train.resume_state(ck, arrays, cut))
+    resumed = json_params(Path(cut.train.out_dir))
+    for name in whole:
+        np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
