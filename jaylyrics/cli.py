@@ -157,7 +157,9 @@ class _TrainReporter:
         self.bar = None
 
     def start(self, info):
-        if info["first_epoch"] > 1:
+        if info["first_batch"]:
+            _log(f"resuming epoch {info['first_epoch']} after batch {info['first_batch']}")
+        elif info["first_epoch"] > 1:
             _log(f"resuming after epoch {info['first_epoch'] - 1}")
         _log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
              f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "

@@ -289,7 +289,8 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                         "train_chars": len(train_ids),
                         "val_chars": len(val_ids) if val_ids is not None else 0,
                         "batches_per_epoch": num_batches, "run_dir": str(run_dir),
-                        "first_epoch": progress.epoch + 1})
+                        "first_epoch": progress.epoch + 1,
+                        "first_batch": progress.partial.batches if progress.partial else 0})
         started = time.time() - progress.elapsed
         epoch = progress.epoch
         try:
