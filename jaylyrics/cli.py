@@ -373,6 +373,7 @@ def runs_command(runs_dir, as_json):
 @click.option("--timeout", default=3600.0, show_default=True,
               help="Stop everything if the workers have not finished after this many seconds.")
 @click.argument("train_args", nargs=-1, type=click.UNPROCESSED)
+@_verbosity
 def launch_command(workers, servers, timeout, train_args):
     """Run `train` as WORKERS data-parallel processes on this machine (dist_sync).
 
@@ -381,8 +382,8 @@ def launch_command(workers, servers, timeout, train_args):
     """
     from jaylyrics import launch
 
-    code = launch.run(workers, servers, list(train_args), timeout,
-                      sink=click.get_text_stream("stderr"))
+    args = list(train_args) + {0: ["-q"], 1: [], 2: ["-v"]}[_VERBOSITY["level"]]
+    code = launch.run(workers, servers, args, timeout, sink=click.get_text_stream("stderr"))
     if code:
         sys.exit(code)
 

@@ -278,3 +278,29 @@ def test_zips_with_no_or_several_text_files_through_the_cli(tmp_path, monkeypatc
         pass
     assert_clean_error(run_cli("train", "--set", "data.corpus=two.zip"), "a.txt, b.txt")
     assert_clean_error(run_cli("train", "--set", "data.corpus=none.zip"), "found no files")
+
+
+
+@pytest.mark.parametrize("text,fragments", [
+    ("train:\n  lr: [1,\n", ["YAML syntax error", "line 3"]),
+    ("- a\n- b\n", ["expected a mapping"]),
+    ("trian:\n  lr: 1.0\n", ["unknown section 'trian'", "did you mean 'train'"]),
+    ("train:\n  lr: fast\n", ["train.lr", "expected a number"]),
+    ("train:\n  lr: 1e-3\n", ["train.lr", "write 1.0e2"]),
+    ("train:\n  epochs: true\n", ["train.epochs", "whole number"]),
+    ("model:\n  hidden_size: -4\n", ["model.hidden_size", ">= 1"]),
+    ("data:\n  val_fraction: 1.0\n", ["data.val_fraction", "[0.0, 1.0)"]),
+    ("train:\n  sampler: shuffled\n", ["train.sampler", "random, consecutive"]),
+    ("model:\n  type: transformer\n", ["model.type", "rnn, gru, lstm"]),
+])
+def test_config_mistakes_through_the_cli(tmp_path, monkeypatch, text, fragments):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text(text, encoding="utf-8")
+    assert_clean_error(run_cli("train", "--config", "bad.yaml"), "bad.yaml", *fragments)
+
+
+def test_a_directory_as_config_and_a_missing_gpu_through_the_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_clean_error(run_cli("train", "--config", tmp_path), "is a directory")
+    assert_clean_error(run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                               "--device", "gpu:3"), "--device gpu:3", "no GPU")
