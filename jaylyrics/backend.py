@@ -48,8 +48,24 @@ def device(spec: str = "auto") -> "mx.Context":
     raise DeviceError(f"--device {spec}: expected auto, cpu, gpu or gpu:N")
 
 
-def describe(ctx: "mx.Context") -> str:
-    return "GPU %d" % ctx.device_id if ctx.device_type == "gpu" else "CPU"
+def devices(spec: str = "auto") -> list:
+    """Like `device`, also for several devices of one kind: `cpu:0,1` or `gpu:0,1`."""
+    kind, _, indices = spec.strip().lower().partition(":")
+    if "," not in indices:
+        return [device(spec)]
+    if kind not in ("cpu", "gpu") or not all(i.strip().isdigit() for i in indices.split(",")):
+        raise DeviceError(f"--device {spec}: expected cpu:I,J,... or gpu:I,J,...")
+    if kind == "cpu":
+        return [mx.cpu(int(i)) for i in indices.split(",")]
+    return [device(f"gpu:{i.strip()}") for i in indices.split(",")]
+
+
+def describe(ctx) -> str:
+    if isinstance(ctx, (list, tuple)):
+        return ", ".join(describe(c) for c in ctx)
+    if ctx.device_type == "gpu":
+        return "GPU %d" % ctx.device_id
+    return "CPU" if ctx.device_id == 0 else "CPU %d" % ctx.device_id
 
 
 def seed(value: int) -> None:

@@ -76,7 +76,8 @@ def _verbosity(command):
 
 
 _device_option = click.option("--device", default="auto", show_default=True,
-                              help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N.")
+                              help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N; "
+                                   "for train also several: gpu:0,1 (or cpu:0,1).")
 _checkpoint_option = click.option(
     "--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), default=None,
     help="A run directory (its best checkpoint) or a checkpoint .json file. "
@@ -101,7 +102,7 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus
 
-    resume = ctx = None
+    resume = ctx = contexts = None
     if resume_run is None:                   # config mistakes are reported before MXNet loads
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
@@ -111,7 +112,8 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
                              "--config (use --set train.epochs=N to train longer)")
         from jaylyrics import backend, checkpoint
 
-        ctx = backend.device(device)
+        contexts = backend.devices(device)
+        ctx = contexts[0]
         ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, ctx)
         cfg = config.override(ck.config, overrides, allowed="train.")
         run_dir = ck.path.parent
@@ -121,8 +123,9 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
 
     from jaylyrics import backend, sample, train as train_mod
 
-    ctx = ctx or backend.device(device)
-    _log(f"device: {backend.describe(ctx)}")
+    contexts = contexts or backend.devices(device)
+    ctx = contexts[0]
+    _log(f"device: {backend.describe(contexts)}")
     _log("config:\n" + config.dump(cfg).rstrip(), level=2)
     if resume_run is not None:
         if data.vocab != ck.vocab:
@@ -134,7 +137,8 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
                                                 cfg.train.sample_length, ctx))
 
-    summary = train_mod.fit(cfg, data, ctx, run_dir, _TrainReporter(cfg), generate, resume, kvstore)
+    summary = train_mod.fit(cfg, data, contexts if len(contexts) > 1 else ctx, run_dir,
+                            _TrainReporter(cfg), generate, resume, kvstore)
     if not summary["rank0"]:
         return
     from jaylyrics import plot

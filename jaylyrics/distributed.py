@@ -68,3 +68,32 @@ def shard(ids: np.ndarray, rank: int, num_workers: int) -> np.ndarray:
     """Worker `rank`'s contiguous, equal-length part of the training ids."""
     size = len(ids) // num_workers
     return ids[rank * size:(rank + 1) * size]
+
+
+class Replicas:
+    """Data parallel over several devices of one process (`--device cpu:0,1`, `gpu:0,1`): a copy
+    of the parameters on each device, the batch split between them, and the gradients summed
+    through a local KVStore, so that every copy takes the same update."""
+
+    def __init__(self, params: dict, contexts: list):
+        self.contexts = contexts
+        self.copies = [params]
+        for ctx in contexts[1:]:
+            copy = {name: p.copyto(ctx) for name, p in params.items()}
+            for p in copy.values():
+                p.attach_grad()
+            self.copies.append(copy)
+        self.names = sorted(params)
+        self.kv = mx.kv.create("local")
+        for i, name in enumerate(self.names):
+            self.kv.init(i, params[name])
+
+    def sum_gradients(self, mean: bool) -> None:
+        """Every copy's gradients become the sum (or mean) over copies."""
+        for i, name in enumerate(self.names):
+            grads = [copy[name].grad for copy in self.copies]
+            self.kv.push(i, grads)
+            self.kv.pull(i, out=grads)
+            if mean:
+                for g in grads:
+                    g /= len(self.copies)

@@ -99,6 +99,36 @@ class Optimizer:
                            out=p)
 
 
+def step_replicas(replicas, optimizers: list, X, Y, state: tuple, cfg):
+    """`step` with the batch split over the devices of `replicas` (rows in order, so the result
+    equals one device with the whole batch). Same return values."""
+    tc, k = cfg.train, len(replicas.copies)
+    N, T = X.shape
+    V = replicas.copies[0]["b_q"].shape[0]
+    run = {}
+    parts_x = nd.split(X, num_outputs=k, axis=0)
+    parts_y = nd.split(Y, num_outputs=k, axis=0)
+    parts_s = [nd.split(s, num_outputs=k, axis=1) for s in state]              # (L, N/k, H) each
+    outs = []
+    with autograd.record():
+        for i, (params, ctx) in enumerate(zip(replicas.copies, replicas.contexts)):
+            run = model.compiled(cfg.model, V, N // k, T, (tc.label_smoothing, tc.loss))
+            outs.append(run(params, parts_x[i].as_in_context(ctx),
+                            tuple(p[i].as_in_context(ctx) for p in parts_s),
+                            parts_y[i].as_in_context(ctx)))
+    autograd.backward([o[0] for o in outs])
+    replicas.sum_gradients(mean=tc.loss == "mean")
+    grad_norm = global_norm(replicas.copies[0])
+    batch_nll = sum(float(o[1].asscalar()) for o in outs)
+    if math.isfinite(grad_norm) and math.isfinite(batch_nll):
+        for params, opt in zip(replicas.copies, optimizers):
+            opt.step(params, clip_scale(grad_norm, tc.clip))
+    ctx0 = replicas.contexts[0]
+    new_state = tuple(nd.concat(*[o[2][j].as_in_context(ctx0) for o in outs], dim=1)
+                      for j in range(len(state)))
+    return new_state, batch_nll, grad_norm
+
+
 def global_norm(params: dict) -> float:
     """The L2 norm of all gradients together: one fused operator, one host synchronisation."""
     grads = [p.grad for p in params.values()]
@@ -250,13 +280,19 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
     `resume` = (params, optimizer, progress), from `resume_state`, continues a run after its
     last finished epoch; batches and dropout are seeded per epoch, so a resumed run ends with the
-    same parameters as one that was never interrupted. With `kvstore` (local, dist_sync) this
+    same parameters as one that was never interrupted. `ctx` may be a list of devices: the batch
+    is then split between them (data parallel in one process). With `kvstore` (local, dist_sync) this
     process is one of several data-parallel workers: it trains on its shard of the training text,
     gradients are summed across workers, and only rank 0 evaluates, reports and writes.
     """
     reporter = reporter or Reporter()
     tc, mc = cfg.train, cfg.model
     vocab = data.vocab
+    contexts = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+    ctx = contexts[0]
+    if len(contexts) > 1 and tc.batch_size % len(contexts):
+        raise JaylyricsError(f"train.batch_size {tc.batch_size} must be a multiple of the "
+                             f"{len(contexts)} devices it is split over")
     train_ids = vocab.encode(data.train, "the training text")
     val_ids = vocab.encode(data.val, "the validation text") if data.val else None
     corpus_mod.check_trainable(data, tc)
@@ -272,6 +308,14 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
         aggregator = distributed.Aggregator(kvstore, params)
         train_ids = distributed.shard(train_ids, aggregator.rank, aggregator.num_workers)
         corpus_mod.check_batchable(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
+    replicas = None
+    if len(contexts) > 1:
+        if aggregator is not None:
+            raise JaylyricsError("several devices and --kvstore together are not supported yet")
+        from jaylyrics import distributed
+
+        replicas = distributed.Replicas(params, contexts)
+    optimizers = [optimizer] + [_copy_optimizer(optimizer, c) for c in contexts[1:]]
     rank0 = aggregator is None or aggregator.rank == 0
     if not rank0:
         reporter, generate = Reporter(), None
@@ -299,9 +343,9 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                 for epoch in range(progress.epoch + 1, tc.epochs + 1):
                     reporter.epoch_start(epoch, num_batches)
                     partial, progress.partial = progress.partial, None
-                    train_ppl, chars_per_s = _train_epoch(params, optimizer, train_ids, cfg, ctx,
+                    train_ppl, chars_per_s = _train_epoch(params, optimizers, train_ids, cfg, ctx,
                                                           epoch, reporter, run_dir, aggregator,
-                                                          partial, signalled)
+                                                          partial, signalled, replicas)
                     val_ppl = val_ppl_model = None
                     if val_ids is not None and rank0:
                         val = evaluate(params, val_ids, mc, ctx)
@@ -322,7 +366,8 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                     early_stop = bool(tc.patience and progress.stale >= tc.patience)
                     if not early_stop and tc.lr_decay < 1 and progress.stale \
                             and progress.stale % tc.lr_patience == 0:
-                        optimizer.lr *= tc.lr_decay
+                        for opt in optimizers:              # one per device
+                            opt.lr *= tc.lr_decay
                     progress.epoch, progress.elapsed = epoch, time.time() - started
                     progress.metrics = metrics
                     if rank0:
@@ -365,8 +410,8 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                 "run_dir": str(run_dir), "rank0": rank0}
 
 
-def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_dir, aggregator=None,
-                 partial: Partial | None = None, stop: dict | None = None):
+def _train_epoch(params, optimizers, train_ids, cfg, ctx, epoch, reporter, run_dir, aggregator=None,
+                 partial: Partial | None = None, stop: dict | None = None, replicas=None):
     """One pass over the training ids (or the rest of one, after `partial`); returns (train
     perplexity, characters per second). The batch order is seeded from (seed, epoch) and the
     dropout masks from (seed, epoch, batch), so any batch can be the first after a resume.
@@ -390,17 +435,27 @@ def _train_epoch(params, optimizer, train_ids, cfg, ctx, epoch, reporter, run_di
             state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
         else:
             state = model.detach(state)                          # carry, but cut the graph
-        state, batch_nll, grad_norm = step(params, optimizer, X, Y, state, cfg, aggregator)
+        if replicas is None:
+            state, batch_nll, grad_norm = step(params, optimizers[0], X, Y, state, cfg, aggregator)
+        else:
+            state, batch_nll, grad_norm = step_replicas(replicas, optimizers, X, Y, state, cfg)
         if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
             raise TrainingDiverged(
                 f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
-                f"in epoch {epoch}: lower train.lr (now {optimizer.lr}) or train.clip; the last "
+                f"in epoch {epoch}: lower train.lr (now {optimizers[0].lr}) or train.clip; the last "
                 f"good checkpoint in {run_dir} is kept")
         loss_sum += batch_nll
         count += chars_per_batch
         counted += chars_per_batch
         reporter.batch(batch_nll / chars_per_batch, counted / max(time.time() - start, 1e-9))
     return perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9)
+
+
+def _copy_optimizer(optimizer: Optimizer, ctx) -> Optimizer:
+    """The same optimiser, its moments on another device."""
+    copy = Optimizer(optimizer.kind, optimizer.lr, optimizer.weight_decay, steps=optimizer.steps)
+    copy.restore({k: v.copyto(ctx) for k, v in optimizer.arrays().items()})
+    return copy
 
 
 def _start_metrics(path: Path, after_epoch: int) -> None:

@@ -304,3 +304,22 @@ def test_a_directory_as_config_and_a_missing_gpu_through_the_cli(tmp_path, monke
     assert_clean_error(run_cli("train", "--config", tmp_path), "is a directory")
     assert_clean_error(run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
                                "--device", "gpu:3"), "--device gpu:3", "no GPU")
+
+
+def test_training_on_two_cpu_contexts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1",
+                     "--device", "cpu:0,1")
+    assert result.exit_code == 0, result.output
+    assert "device: CPU, CPU 1" in result.stderr
+    assert_clean_error(run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                               "--device", "tpu:0,1"), "expected cpu:I,J")
+
+
+def test_several_gpus_with_a_faked_gpu_count(monkeypatch):
+    from jaylyrics import DeviceError, backend
+
+    monkeypatch.setattr(backend, "num_gpus", lambda: 2)
+    assert backend.devices("gpu:0,1") == [backend.mx.gpu(0), backend.mx.gpu(1)]
+    with pytest.raises(DeviceError, match="sees 2 GPU"):
+        backend.devices("gpu:1,2")

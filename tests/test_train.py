@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ZIP
-from jaylyrics import config, corpus, model, train
+from jaylyrics import JaylyricsError, config, corpus, model, train
 from jaylyrics.backend import mx, nd
 
 CTX = mx.cpu()
@@ -237,3 +237,27 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monk
     resumed = json_params(Path(cut.train.out_dir))
     for name in whole:
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss,optimizer,lr", [("mean", "adam", 0.01), ("sum", "sgd", 0.05)])
+def test_two_devices_in_one_process_equal_one_device(tmp_path, monkeypatch, loss, optimizer, lr):
+    """--device cpu:0,1: the batch split over two contexts, gradients summed through a local
+    KVStore; the parameters end as with the whole batch on one device."""
+    monkeypatch.chdir(tmp_path)
+    ends = []
+    for name, ctx in (("one", CTX), ("two", [mx.cpu(0), mx.cpu(1)])):
+        cfg, data = tiny(tmp_path / name, loss=loss, sampler="consecutive", optimizer=optimizer,
+                         lr=lr)
+        cfg = config.from_dict(dict(config.to_dict(cfg), model=dict(config.to_dict(cfg)["model"],
+                                                                     dropout=0.0)))
+        train.fit(cfg, data, ctx, Path(cfg.train.out_dir))
+        ends.append(json_params(Path(cfg.train.out_dir)))
+    for name in ends[0]:
+        np.testing.assert_allclose(ends[1][name], ends[0][name], rtol=1e-5, atol=1e-5)
+
+
+def test_devices_must_divide_the_batch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, batch_size=5)
+    with pytest.raises(JaylyricsError, match="multiple of the 2 devices"):
+        train.fit(cfg, data, [mx.cpu(0), mx.cpu(1)], Path(cfg.train.out_dir))
