@@ -29,7 +29,7 @@ class TrainingDiverged(JaylyricsError):
 
 
 class Interrupted(JaylyricsError):
-    """Ctrl-C or SIGTERM during training; the last finished epoch's checkpoint is kept."""
+    """Ctrl-C or SIGTERM during training; a resumable checkpoint has been saved (exit code 130)."""
 
     exit_code = 130
 
@@ -104,29 +104,35 @@ def step_replicas(replicas, optimizers: list, X, Y, state: tuple, cfg):
     equals one device with the whole batch). Same return values."""
     tc, k = cfg.train, len(replicas.copies)
     N, T = X.shape
-    V = replicas.copies[0]["b_q"].shape[0]
-    run = {}
+    run = model.compiled(cfg.model, replicas.copies[0]["b_q"].shape[0], N // k, T,
+                         (tc.label_smoothing, tc.loss))
     parts_x = nd.split(X, num_outputs=k, axis=0)
     parts_y = nd.split(Y, num_outputs=k, axis=0)
     parts_s = [nd.split(s, num_outputs=k, axis=1) for s in state]              # (L, N/k, H) each
     outs = []
     with autograd.record():
         for i, (params, ctx) in enumerate(zip(replicas.copies, replicas.contexts)):
-            run = model.compiled(cfg.model, V, N // k, T, (tc.label_smoothing, tc.loss))
             outs.append(run(params, parts_x[i].as_in_context(ctx),
                             tuple(p[i].as_in_context(ctx) for p in parts_s),
                             parts_y[i].as_in_context(ctx)))
     autograd.backward([o[0] for o in outs])
     replicas.sum_gradients(mean=tc.loss == "mean")
-    grad_norm = global_norm(replicas.copies[0])
     batch_nll = sum(float(o[1].asscalar()) for o in outs)
-    if math.isfinite(grad_norm) and math.isfinite(batch_nll):
-        for params, opt in zip(replicas.copies, optimizers):
-            opt.step(params, clip_scale(grad_norm, tc.clip))
+    grad_norm = _clip_and_update(replicas.copies, optimizers, batch_nll, tc.clip)
     ctx0 = replicas.contexts[0]
     new_state = tuple(nd.concat(*[o[2][j].as_in_context(ctx0) for o in outs], dim=1)
                       for j in range(len(state)))
     return new_state, batch_nll, grad_norm
+
+
+def _clip_and_update(copies: list, optimizers: list, batch_nll: float, clip: float) -> float:
+    """The global gradient norm (of the first copy; all copies hold the same gradients), then the
+    clipped update of every copy, unless the loss or the norm is not finite. Returns the norm."""
+    grad_norm = global_norm(copies[0])
+    if math.isfinite(grad_norm) and math.isfinite(batch_nll):
+        for params, optimizer in zip(copies, optimizers):
+            optimizer.step(params, clip_scale(grad_norm, clip))
+    return grad_norm
 
 
 def global_norm(params: dict) -> float:
@@ -153,11 +159,8 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg, aggregator
     loss.backward()
     if aggregator is not None:                     # data-parallel: the gradient of all workers
         aggregator.sum_gradients(params, mean=tc.loss == "mean")
-    grad_norm = global_norm(params)
     batch_nll = float(nll_sum.asscalar())
-    if math.isfinite(grad_norm) and math.isfinite(batch_nll):
-        optimizer.step(params, clip_scale(grad_norm, tc.clip))
-    return state, batch_nll, grad_norm
+    return state, batch_nll, _clip_and_update([params], [optimizer], batch_nll, tc.clip)
 
 
 @dataclass(frozen=True)
@@ -278,9 +281,9 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     """Train a model as `cfg` says, checkpointing into `run_dir`. Returns a summary dict.
 
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
-    `resume` = (params, optimizer, progress), from `resume_state`, continues a run after its
-    last finished epoch; batches and dropout are seeded per epoch, so a resumed run ends with the
-    same parameters as one that was never interrupted. `ctx` may be a list of devices: the batch
+    `resume` = (params, optimizer, progress), from `resume_state`, continues a run where it was
+    saved (after an epoch, or inside one after an interrupt); batches are seeded per epoch and
+    dropout per batch, so a resumed run ends with the same parameters as an uninterrupted one. `ctx` may be a list of devices: the batch
     is then split between them (data parallel in one process). With `kvstore` (local, dist_sync) this
     process is one of several data-parallel workers: it trains on its shard of the training text,
     gradients are summed across workers, and only rank 0 evaluates, reports and writes.
