@@ -102,7 +102,7 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus
 
-    resume = ctx = contexts = None
+    resume = contexts = None
     if resume_run is None:                   # config mistakes are reported before MXNet loads
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
@@ -113,8 +113,7 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         from jaylyrics import backend, checkpoint
 
         contexts = backend.devices(device)
-        ctx = contexts[0]
-        ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, ctx)
+        ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
         cfg = config.override(ck.config, overrides, allowed="train.")
         run_dir = ck.path.parent
     data = corpus.load(cfg.data)
@@ -137,8 +136,8 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
                                                 cfg.train.sample_length, ctx))
 
-    summary = train_mod.fit(cfg, data, contexts if len(contexts) > 1 else ctx, run_dir,
-                            _TrainReporter(cfg), generate, resume, kvstore)
+    summary = train_mod.fit(cfg, data, contexts, run_dir, _TrainReporter(cfg), generate, resume,
+                            kvstore)
     if not summary["rank0"]:
         return
     from jaylyrics import plot
