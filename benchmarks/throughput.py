@@ -34,7 +34,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from jaylyrics import config, model, train
+from jaylyrics import config, model, optim, train
 from jaylyrics.backend import autograd, mx, nd
 
 N, T, H = 32, 35, 256
@@ -50,7 +50,7 @@ def jaylyrics_step(kind, V):
                                       "lr": 0.2, "loss": "sum", "clip": 5.0,
                                       "label_smoothing": 0.0}})
     params = model.init_params(cfg.model, V, CTX, 0)
-    opt = train.Optimizer("sgd", 0.2)
+    opt = optim.Optimizer("sgd", 0.2)
 
     def run(X, Y):
         state = model.begin_state(cfg.model, N, CTX)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ZIP
-from jaylyrics import JaylyricsError, config, corpus, model, train
+from jaylyrics import JaylyricsError, config, corpus, model, optim, train
 from jaylyrics.backend import mx, nd
 
 CTX = mx.cpu()
@@ -28,12 +28,12 @@ def test_clipping_by_the_global_norm():
     grads = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
     norm = math.sqrt(sum((g ** 2).sum() for g in grads))
     params = params_with_grads(grads)
-    assert train.global_norm(params) == pytest.approx(norm, rel=1e-6)
-    assert train.clip_scale(norm, norm / 2) == pytest.approx(0.5)
-    assert train.clip_scale(norm, norm * 2) == 1.0                 # below the threshold: untouched
-    assert train.clip_scale(norm, 0) == 1.0                        # 0: no clipping
+    assert optim.global_norm(params) == pytest.approx(norm, rel=1e-6)
+    assert optim.clip_scale(norm, norm / 2) == pytest.approx(0.5)
+    assert optim.clip_scale(norm, norm * 2) == 1.0                 # below the threshold: untouched
+    assert optim.clip_scale(norm, 0) == 1.0                        # 0: no clipping
     # the update applies the scale: the same as SGD on gradients clipped to norm / 2
-    train.Optimizer("sgd", lr=1.0).step(params, train.clip_scale(norm, norm / 2))
+    optim.Optimizer("sgd", lr=1.0).step(params, optim.clip_scale(norm, norm / 2))
     clipped = [-p.asnumpy() for p in params.values()]
     assert math.sqrt(sum((g ** 2).sum() for g in clipped)) == pytest.approx(norm / 2, rel=1e-5)
     np.testing.assert_allclose(clipped[0], grads[0] / 2, rtol=1e-5)
@@ -42,7 +42,7 @@ def test_clipping_by_the_global_norm():
 def test_sgd_step_with_weight_decay():
     params = params_with_grads([np.array([1.0, -2.0])])
     params["p0"][:] = np.array([0.5, 0.5])
-    train.Optimizer("sgd", lr=0.1, weight_decay=0.01).step(params)
+    optim.Optimizer("sgd", lr=0.1, weight_decay=0.01).step(params)
     np.testing.assert_allclose(params["p0"].asnumpy(), [0.5 - 0.1 * (1.0 + 0.005),
                                                         0.5 - 0.1 * (-2.0 + 0.005)], rtol=1e-6)
 
@@ -52,7 +52,7 @@ def test_adam_matches_the_textbook_update():
     w = rng.normal(size=5)
     params = params_with_grads([np.zeros(5)])
     params["p0"][:] = w
-    opt = train.Optimizer("adam", lr=0.01)
+    opt = optim.Optimizer("adam", lr=0.01)
     m = v = np.zeros(5)
     for t in range(1, 4):
         g = rng.normal(size=5)
