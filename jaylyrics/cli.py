@@ -160,6 +160,8 @@ class _TrainReporter:
         self.bar = None
 
     def start(self, info):
+        if info["workers"] > 1:
+            _log(f"rank 0 of {info['workers']} data-parallel workers: this one evaluates and writes")
         if info["first_batch"]:
             _log(f"resuming epoch {info['first_epoch']} after batch {info['first_batch']}")
         elif info["first_epoch"] > 1:

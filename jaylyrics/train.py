@@ -284,7 +284,9 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                         "val_chars": len(val_ids) if val_ids is not None else 0,
                         "batches_per_epoch": num_batches, "run_dir": str(run_dir),
                         "first_epoch": progress.epoch + 1,
-                        "first_batch": progress.partial.batches if progress.partial else 0})
+                        "first_batch": progress.partial.batches if progress.partial else 0,
+                        "workers": aggregator.num_workers if aggregator else 1,
+                        "devices": len(contexts)})
         started = time.time() - progress.elapsed
         epoch = progress.epoch
         try:
