@@ -230,177 +230,231 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
     `resume` = (params, optimizer, progress), from `resume_state`, continues a run where it was
     saved (after an epoch, or inside one after an interrupt); batches are seeded per epoch and
-    dropout per batch, so a resumed run ends with the same parameters as an uninterrupted one. `ctx` may be a list of devices: the batch
-    is then split between them (data parallel in one process). With `kvstore` (local, dist_sync) this
-    process is one of several data-parallel workers: it trains on its shard of the training text,
-    gradients are summed across workers, and only rank 0 evaluates, reports and writes.
+    dropout per batch, so a resumed run ends with the same parameters as an uninterrupted one.
+    `ctx` may be a list of devices: the batch is then split between them (data parallel in one
+    process). With `kvstore` (local, dist_sync) this process is one of several data-parallel
+    workers: it trains on its shard of the training text, gradients are summed across workers,
+    and only rank 0 evaluates, reports and writes.
     """
-    reporter = reporter or Reporter()
-    tc, mc = cfg.train, cfg.model
-    vocab = data.vocab
-    contexts = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
-    ctx = contexts[0]
-    if len(contexts) > 1 and tc.batch_size % len(contexts):
-        raise JaylyricsError(f"train.batch_size {tc.batch_size} must be a multiple of the "
-                             f"{len(contexts)} devices it is split over")
-    train_ids = vocab.encode(data.train, "the training text")
-    val_ids = vocab.encode(data.val, "the validation text") if data.val else None
-    corpus_mod.check_trainable(data, tc)
-    if resume is None:
-        params = model.init_params(mc, len(vocab), ctx, tc.seed)
-        optimizer, progress = Optimizer(tc.optimizer, tc.lr, tc.weight_decay), Progress()
-    else:
-        params, optimizer, progress = resume
-    aggregator = None
-    if kvstore is not None:
-        from jaylyrics import distributed
-
-        aggregator = distributed.Aggregator(kvstore, params)
-        train_ids = distributed.shard(train_ids, aggregator.rank, aggregator.num_workers)
-        corpus_mod.check_batchable(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
-    replicas = None
-    if len(contexts) > 1:
-        if aggregator is not None:
-            raise JaylyricsError("several devices and --kvstore together are not supported yet")
-        from jaylyrics import distributed
-
-        replicas = distributed.Replicas(params, contexts)
-    optimizers = [optimizer] + [_copy_optimizer(optimizer, c) for c in contexts[1:]]
-    rank0 = aggregator is None or aggregator.rank == 0
-    if not rank0:
-        reporter, generate = Reporter(), None
-    num_batches = corpus_mod.num_batches(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
-
-    if rank0:
+    run = _Run.start(cfg, data, ctx, run_dir, reporter or Reporter(), generate, resume, kvstore)
+    if run.rank0:
         run_dir.mkdir(parents=True, exist_ok=True)
-    with checkpoint.lock(run_dir) if rank0 else contextlib.nullcontext():
+    with checkpoint.lock(run_dir) if run.rank0 else contextlib.nullcontext():
         # one training per run directory at a time; other workers write nothing
-        metrics_path = run_dir / "metrics.csv"
-        if rank0:
-            (run_dir / "config.yaml").write_text(config_mod.dump(cfg), encoding="utf-8")
-            _start_metrics(metrics_path, progress.epoch)
-        reporter.start({"vocab_size": len(vocab), "params": model.num_params(params),
-                        "train_chars": len(train_ids),
-                        "val_chars": len(val_ids) if val_ids is not None else 0,
-                        "batches_per_epoch": num_batches, "run_dir": str(run_dir),
-                        "first_epoch": progress.epoch + 1,
-                        "first_batch": progress.partial.batches if progress.partial else 0,
-                        "workers": aggregator.num_workers if aggregator else 1,
-                        "devices": len(contexts)})
-        started = time.time() - progress.elapsed
-        epoch = progress.epoch
+        run.begin()
+        alone = run.aggregator is None or run.aggregator.num_workers == 1
         try:
-            alone = aggregator is None or aggregator.num_workers == 1
             with _stop_between_batches(immediate=not alone) as signalled:
-                for epoch in range(progress.epoch + 1, tc.epochs + 1):
-                    reporter.epoch_start(epoch, num_batches)
-                    partial, progress.partial = progress.partial, None
-                    train_ppl, chars_per_s = _train_epoch(params, optimizers, train_ids, cfg, ctx,
-                                                          epoch, reporter, run_dir, aggregator,
-                                                          partial, signalled, replicas)
-                    val_ppl = val_ppl_model = None
-                    if val_ids is not None and rank0:
-                        val = evaluate(params, val_ids, mc, ctx)
-                        val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
-                    score = val_ppl if val_ids is not None else train_ppl
-                    if aggregator is not None:          # every worker decides on rank 0's number
-                        score = aggregator.from_rank0(score)
-                    result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
-                                         time.time() - started, best=score < progress.best,
-                                         val_ppl_model=val_ppl_model)
-                    metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
-                    if result.best:
-                        progress.best, progress.best_epoch, progress.stale = score, epoch, 0
-                        if rank0:
-                            checkpoint.save(run_dir, "best", params, cfg, vocab, epoch, metrics)
-                    else:
-                        progress.stale += 1
-                    early_stop = bool(tc.patience and progress.stale >= tc.patience)
-                    if not early_stop and tc.lr_decay < 1 and progress.stale \
-                            and progress.stale % tc.lr_patience == 0:
-                        for opt in optimizers:              # one per device
-                            opt.lr *= tc.lr_decay
-                    progress.epoch, progress.elapsed = epoch, time.time() - started
-                    progress.metrics = metrics
-                    if rank0:
-                        _save_last(run_dir, params, cfg, vocab, progress, optimizer)
-                        if epoch == 1:
-                            checkpoint.set_latest(run_dir)
-                        with open(metrics_path, "a", newline="") as f:
-                            csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
-                                                    _fmt(val_ppl_model), result.lr,
-                                                    f"{chars_per_s:.0f}", f"{result.elapsed:.1f}"])
-                    reporter.epoch_end(result)
-                    if generate and tc.sample_every and (epoch % tc.sample_every == 0
-                                                         or epoch == tc.epochs):
-                        reporter.samples(epoch, [(p, generate(params, p)) for p in tc.prefixes])
-                    if early_stop:
-                        reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
-                                                "(train.patience)")
+                for epoch in range(run.progress.epoch + 1, cfg.train.epochs + 1):
+                    partial, run.progress.partial = run.progress.partial, None
+                    train_ppl, chars_per_s = run.train_epoch(epoch, partial, signalled)
+                    if run.end_epoch(epoch, train_ppl, chars_per_s):
                         break
         except _StopRequested as e:
-            progress.partial, progress.elapsed = e.partial, time.time() - started
-            if rank0 and (progress.epoch or e.partial):
-                _save_last(run_dir, params, cfg, vocab, progress, optimizer)
-                checkpoint.set_latest(run_dir)
-            where = (f"after batch {e.partial.batches} of epoch {progress.epoch + 1}" if e.partial
-                     else f"after epoch {progress.epoch}")
-            if not (progress.epoch or e.partial):
-                raise Interrupted("interrupted before the first batch: nothing to resume") from None
-            raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train "
-                              f"--resume {run_dir}`") from None
+            run.save_interrupted(e.partial)
         except KeyboardInterrupt:                 # a second Ctrl-C: stop at once
-            if progress.epoch == 0:
-                raise Interrupted("interrupted in epoch 1, before the first checkpoint: nothing "
-                                  "to resume") from None
-            raise Interrupted(f"interrupted in epoch {progress.epoch + 1}; the checkpoint of epoch "
-                              f"{progress.epoch} is kept: continue with `jaylyrics train --resume "
-                              f"{run_dir}`") from None
-        return {"best_epoch": progress.best_epoch, "best": progress.best,
-                "metric": "val_ppl" if val_ids is not None else "train_ppl",
-                "epochs": progress.epoch, "elapsed_s": time.time() - started,
-                "run_dir": str(run_dir), "rank0": rank0}
+            run.stop_now()
+        return run.summary()
 
 
-def _train_epoch(params, optimizers, train_ids, cfg, ctx, epoch, reporter, run_dir, aggregator=None,
-                 partial: Partial | None = None, stop: dict | None = None, replicas=None):
-    """One pass over the training ids (or the rest of one, after `partial`); returns (train
-    perplexity, characters per second). The batch order is seeded from (seed, epoch) and the
-    dropout masks from (seed, epoch, batch), so any batch can be the first after a resume.
-    Raises _StopRequested between batches when `stop["stop"]` is set."""
-    from jaylyrics.backend import seed as seed_backend
+@dataclass
+class _Run:
+    """One training run's moving parts, so that the loop's steps need not pass a dozen of them."""
 
-    tc, mc = cfg.train, cfg.model
-    rng = np.random.RandomState([tc.seed, epoch])
-    done, loss_sum, count = (partial.batches, partial.loss_sum, partial.count) if partial else (0, 0.0, 0)
-    state = partial.state if partial else model.begin_state(mc, tc.batch_size, ctx)
-    chars_per_batch = tc.batch_size * tc.num_steps
-    start, counted = time.time(), 0
-    for b, (X_np, Y_np) in enumerate(batches(train_ids, tc, rng)):
-        if b < done:
-            continue
-        if stop and stop["stop"]:
-            raise _StopRequested(Partial(b, loss_sum, count, state) if b else None)
-        seed_backend((tc.seed * 1_000_003 + epoch * 10_007 + b) % 2 ** 31)
-        X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
-        if tc.sampler == "random":
-            state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
+    cfg: object
+    vocab: object
+    params: dict
+    optimizers: list                  # one per device; optimizers[0] goes into checkpoints
+    progress: Progress
+    run_dir: Path
+    reporter: Reporter
+    generate: object
+    contexts: list
+    train_ids: np.ndarray
+    val_ids: np.ndarray | None
+    aggregator: object = None         # several worker processes (distributed.Aggregator)
+    replicas: object = None           # several devices in this process (distributed.Replicas)
+    started: float = 0.0
+
+    @classmethod
+    def start(cls, cfg, data, ctx, run_dir, reporter, generate, resume, kvstore) -> "_Run":
+        """Check the data, build or restore parameters and optimiser, join the workers."""
+        tc, vocab = cfg.train, data.vocab
+        contexts = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
+        if len(contexts) > 1 and tc.batch_size % len(contexts):
+            raise JaylyricsError(f"train.batch_size {tc.batch_size} must be a multiple of the "
+                                 f"{len(contexts)} devices it is split over")
+        train_ids = vocab.encode(data.train, "the training text")
+        val_ids = vocab.encode(data.val, "the validation text") if data.val else None
+        corpus_mod.check_trainable(data, tc)
+        if resume is None:
+            params = model.init_params(cfg.model, len(vocab), contexts[0], tc.seed)
+            optimizer, progress = Optimizer(tc.optimizer, tc.lr, tc.weight_decay), Progress()
         else:
-            state = model.detach(state)                          # carry, but cut the graph
-        if replicas is None:
-            state, batch_nll, grad_norm = step(params, optimizers[0], X, Y, state, cfg, aggregator)
+            params, optimizer, progress = resume
+        aggregator = replicas = None
+        if kvstore is not None or len(contexts) > 1:
+            from jaylyrics import distributed
+
+            if kvstore is not None and len(contexts) > 1:
+                raise JaylyricsError("several devices and --kvstore together are not supported yet")
+            if kvstore is not None:
+                aggregator = distributed.Aggregator(kvstore, params)
+                train_ids = distributed.shard(train_ids, aggregator.rank, aggregator.num_workers)
+                corpus_mod.check_batchable(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
+            else:
+                replicas = distributed.Replicas(params, contexts)
+        optimizers = [optimizer] + [_copy_optimizer(optimizer, c) for c in contexts[1:]]
+        run = cls(cfg, vocab, params, optimizers, progress, run_dir, reporter, generate, contexts,
+                  train_ids, val_ids, aggregator, replicas)
+        if not run.rank0:
+            run.reporter, run.generate = Reporter(), None
+        return run
+
+    @property
+    def rank0(self) -> bool:
+        return self.aggregator is None or self.aggregator.rank == 0
+
+    @property
+    def num_batches(self) -> int:
+        tc = self.cfg.train
+        return corpus_mod.num_batches(len(self.train_ids), tc.batch_size, tc.num_steps, tc.sampler)
+
+    def begin(self) -> None:
+        """Write the config and metrics header (rank 0) and announce the run."""
+        progress = self.progress
+        if self.rank0:
+            (self.run_dir / "config.yaml").write_text(config_mod.dump(self.cfg), encoding="utf-8")
+            _start_metrics(self.run_dir / "metrics.csv", progress.epoch)
+        self.reporter.start({
+            "vocab_size": len(self.vocab), "params": model.num_params(self.params),
+            "train_chars": len(self.train_ids),
+            "val_chars": len(self.val_ids) if self.val_ids is not None else 0,
+            "batches_per_epoch": self.num_batches, "run_dir": str(self.run_dir),
+            "first_epoch": progress.epoch + 1,
+            "first_batch": progress.partial.batches if progress.partial else 0,
+            "workers": self.aggregator.num_workers if self.aggregator else 1,
+            "devices": len(self.contexts)})
+        self.started = time.time() - progress.elapsed
+
+    def train_epoch(self, epoch: int, partial: Partial | None, stop: dict) -> tuple[float, float]:
+        """One pass over the training ids (or the rest of one, after `partial`); returns (train
+        perplexity, characters per second). The batch order is seeded from (seed, epoch) and the
+        dropout masks from (seed, epoch, batch), so any batch can be the first after a resume.
+        Raises _StopRequested between batches when `stop["stop"]` is set."""
+        from jaylyrics.backend import seed as seed_backend
+
+        tc, mc, ctx = self.cfg.train, self.cfg.model, self.contexts[0]
+        self.reporter.epoch_start(epoch, self.num_batches)
+        rng = np.random.RandomState([tc.seed, epoch])
+        done, loss_sum, count = (partial.batches, partial.loss_sum, partial.count) if partial \
+            else (0, 0.0, 0)
+        state = partial.state if partial else model.begin_state(mc, tc.batch_size, ctx)
+        chars_per_batch = tc.batch_size * tc.num_steps
+        start, counted = time.time(), 0
+        for b, (X_np, Y_np) in enumerate(batches(self.train_ids, tc, rng)):
+            if b < done:
+                continue
+            if stop["stop"]:
+                raise _StopRequested(Partial(b, loss_sum, count, state) if b else None)
+            seed_backend((tc.seed * 1_000_003 + epoch * 10_007 + b) % 2 ** 31)
+            X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
+            if tc.sampler == "random":
+                state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
+            else:
+                state = model.detach(state)                          # carry, but cut the graph
+            if self.replicas is None:
+                state, batch_nll, grad_norm = step(self.params, self.optimizers[0], X, Y, state,
+                                                   self.cfg, self.aggregator)
+            else:
+                state, batch_nll, grad_norm = step_replicas(self.replicas, self.optimizers, X, Y,
+                                                            state, self.cfg)
+            if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
+                raise TrainingDiverged(
+                    f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
+                    f"in epoch {epoch}: lower train.lr (now {self.optimizers[0].lr}) or train.clip; "
+                    f"the last good checkpoint in {self.run_dir} is kept")
+            loss_sum += batch_nll
+            count += chars_per_batch
+            counted += chars_per_batch
+            self.reporter.batch(batch_nll / chars_per_batch,
+                                counted / max(time.time() - start, 1e-9))
+        return perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9)
+
+    def end_epoch(self, epoch: int, train_ppl: float, chars_per_s: float) -> bool:
+        """Validate, keep the best, decay the learning rate, save, report. True: stop early."""
+        tc, progress, optimizer = self.cfg.train, self.progress, self.optimizers[0]
+        val_ppl = val_ppl_model = None
+        if self.val_ids is not None and self.rank0:
+            val = evaluate(self.params, self.val_ids, self.cfg.model, self.contexts[0])
+            val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
+        score = val_ppl if self.val_ids is not None else train_ppl
+        if self.aggregator is not None:           # every worker decides on rank 0's number
+            score = self.aggregator.from_rank0(score)
+        result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
+                             time.time() - self.started, best=score < progress.best,
+                             val_ppl_model=val_ppl_model)
+        metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
+        if result.best:
+            progress.best, progress.best_epoch, progress.stale = score, epoch, 0
+            if self.rank0:
+                checkpoint.save(self.run_dir, "best", self.params, self.cfg, self.vocab, epoch,
+                                metrics)
         else:
-            state, batch_nll, grad_norm = step_replicas(replicas, optimizers, X, Y, state, cfg)
-        if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
-            raise TrainingDiverged(
-                f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
-                f"in epoch {epoch}: lower train.lr (now {optimizers[0].lr}) or train.clip; the last "
-                f"good checkpoint in {run_dir} is kept")
-        loss_sum += batch_nll
-        count += chars_per_batch
-        counted += chars_per_batch
-        reporter.batch(batch_nll / chars_per_batch, counted / max(time.time() - start, 1e-9))
-    return perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9)
+            progress.stale += 1
+        early_stop = bool(tc.patience and progress.stale >= tc.patience)
+        if not early_stop and tc.lr_decay < 1 and progress.stale \
+                and progress.stale % tc.lr_patience == 0:
+            for opt in self.optimizers:               # one per device
+                opt.lr *= tc.lr_decay
+        progress.epoch, progress.elapsed = epoch, time.time() - self.started
+        progress.metrics = metrics
+        if self.rank0:
+            _save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
+            if epoch == 1:
+                checkpoint.set_latest(self.run_dir)
+            with open(self.run_dir / "metrics.csv", "a", newline="") as f:
+                csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
+                                        _fmt(val_ppl_model), result.lr, f"{chars_per_s:.0f}",
+                                        f"{result.elapsed:.1f}"])
+        self.reporter.epoch_end(result)
+        if self.generate and tc.sample_every and (epoch % tc.sample_every == 0
+                                                  or epoch == tc.epochs):
+            self.reporter.samples(epoch, [(p, self.generate(self.params, p)) for p in tc.prefixes])
+        if early_stop:
+            self.reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
+                                         "(train.patience)")
+        return early_stop
+
+    def save_interrupted(self, partial: Partial | None):
+        """Ctrl-C or SIGTERM at a batch boundary: save what is there, say how to go on."""
+        progress = self.progress
+        progress.partial, progress.elapsed = partial, time.time() - self.started
+        if not (progress.epoch or partial):
+            raise Interrupted("interrupted before the first batch: nothing to resume")
+        if self.rank0:
+            _save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
+                       self.optimizers[0])
+            checkpoint.set_latest(self.run_dir)
+        where = (f"after batch {partial.batches} of epoch {progress.epoch + 1}" if partial
+                 else f"after epoch {progress.epoch}")
+        raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "
+                          f"{self.run_dir}`")
+
+    def stop_now(self):
+        """A second Ctrl-C (or one, for several workers): stop, keeping the last checkpoint."""
+        epoch = self.progress.epoch
+        if epoch == 0:
+            raise Interrupted("interrupted in epoch 1, before the first checkpoint: nothing to "
+                              "resume")
+        raise Interrupted(f"interrupted in epoch {epoch + 1}; the checkpoint of epoch {epoch} is "
+                          f"kept: continue with `jaylyrics train --resume {self.run_dir}`")
+
+    def summary(self) -> dict:
+        return {"best_epoch": self.progress.best_epoch, "best": self.progress.best,
+                "metric": "val_ppl" if self.val_ids is not None else "train_ppl",
+                "epochs": self.progress.epoch, "elapsed_s": time.time() - self.started,
+                "run_dir": str(self.run_dir), "rank0": self.rank0}
 
 
 def _copy_optimizer(optimizer: Optimizer, ctx) -> Optimizer:
