@@ -17,17 +17,16 @@ import numpy as np
 
 from jaylyrics import JaylyricsError
 from jaylyrics.backend import mx, nd
+from jaylyrics.server_update import AddChange
 
 KINDS = ("local", "dist_sync", "dist_async")
 
 
 class Aggregator:
-    """Gradient all-reduce and scalar broadcast through one KVStore."""
+    """Gradient all-reduce and scalar broadcast through one KVStore (dist_sync, local), or, with
+    dist_async, each worker's parameter changes added to the server's weights as they come."""
 
     def __init__(self, kind: str, params: dict):
-        if kind == "dist_async":
-            raise JaylyricsError("--kvstore dist_async is not supported yet: with our own optimiser "
-                                 "the parameter server only sums gradients, which needs dist_sync")
         if kind not in KINDS:
             raise JaylyricsError(f"--kvstore {kind}: expected one of {', '.join(KINDS)}")
         try:
@@ -36,13 +35,28 @@ class Aggregator:
             raise JaylyricsError(f"--kvstore {kind}: cannot start ({str(e).splitlines()[0]}); "
                                  "start workers with `jaylyrics launch`") from None
         self.rank, self.num_workers = self.kv.rank, self.kv.num_workers
+        self.asynchronous = kind == "dist_async"
+        if self.asynchronous:
+            self.kv.set_optimizer(AddChange())
         self.names = sorted(params)
         self.keys = list(range(len(self.names)))
         self.scalar_key = len(self.names)
         values = [params[n] for n in self.names]
         self.kv.init(self.keys, values)          # the server keeps rank 0's initial weights
         self.kv.pull(self.keys, out=values)      # and every worker starts from them
-        self.kv.init(self.scalar_key, nd.zeros((1,), ctx=values[0].context))
+        if not self.asynchronous:
+            self.kv.init(self.scalar_key, nd.zeros((1,), ctx=values[0].context))
+
+    def share_changes(self, params: dict, before: dict) -> None:
+        """dist_async: push this worker's change of every parameter since `before`, and take the
+        server's weights (everyone's changes so far) back."""
+        keys, changes, values = [], [], []
+        for i, name in enumerate(self.names):
+            keys.append(i)
+            changes.append(params[name] - before[name])
+            values.append(params[name])
+        self.kv.push(keys, changes)
+        self.kv.pull(keys, out=values)
 
     def sum_gradients(self, params: dict, mean: bool) -> None:
         """Replace every gradient by its sum over workers (or mean, for a mean-reduced loss)."""
@@ -54,7 +68,10 @@ class Aggregator:
                 g /= self.num_workers
 
     def from_rank0(self, value: float | None) -> float | None:
-        """Rank 0's value on every worker (None travels as NaN)."""
+        """Rank 0's value on every worker (None travels as NaN). dist_async workers do not wait
+        for each other: each keeps its own value."""
+        if self.asynchronous:
+            return value
         ctx = mx.cpu()
         mine = value if self.rank == 0 and value is not None else (np.nan if self.rank == 0 else 0.0)
         out = nd.zeros((1,), ctx=ctx)

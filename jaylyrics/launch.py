@@ -67,6 +67,11 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         procs.append((name, proc))
         threads.append(_pipe(proc, name, sink))
 
+    def stop_on_sigterm(signum, frame):          # `kill`, `timeout`: clean up like Ctrl-C
+        raise KeyboardInterrupt
+
+    import signal
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     code = 0
     try:
         start("scheduler", "scheduler", serve)
@@ -99,6 +104,7 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         _stop([p for _, p in procs])
         for thread in threads:
             thread.join(timeout=5)
+        signal.signal(signal.SIGTERM, previous)
     return code
 
 

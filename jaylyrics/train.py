@@ -104,9 +104,14 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg, aggregator
     with autograd.record():
         loss, nll_sum, state = run(params, X, state, Y)
     loss.backward()
+    batch_nll = float(nll_sum.asscalar())
+    if aggregator is not None and aggregator.asynchronous:     # update here, share the change
+        before = {name: p.copy() for name, p in params.items()}
+        grad_norm = _clip_and_update([params], [optimizer], batch_nll, tc.clip)
+        aggregator.share_changes(params, before)
+        return state, batch_nll, grad_norm
     if aggregator is not None:                     # data-parallel: the gradient of all workers
         aggregator.sum_gradients(params, mean=tc.loss == "mean")
-    batch_nll = float(nll_sum.asscalar())
     return state, batch_nll, _clip_and_update([params], [optimizer], batch_nll, tc.clip)
 
 
@@ -391,6 +396,8 @@ class _Run:
         score = val_ppl if self.val_ids is not None else train_ppl
         if self.aggregator is not None:           # every worker decides on rank 0's number
             score = self.aggregator.from_rank0(score)
+        if score is None:                         # dist_async, not rank 0: its own train score
+            score = train_ppl
         result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
                              time.time() - self.started, best=score < progress.best,
                              val_ppl_model=val_ppl_model)

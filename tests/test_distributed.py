@@ -35,14 +35,16 @@ def weights(run: Path) -> dict:
     return {k: v.asnumpy() for k, v in ck.params.items()}
 
 
-def launched_processes(port=None):
-    """PIDs of processes started by `jaylyrics launch` (all of them, or of one run)."""
+def launched_processes(port=None, cwd=None):
+    """PIDs of processes started by `jaylyrics launch` (all, of one run, or in one directory)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             env = (entry / "environ").read_bytes().split(b"\0")
+            if cwd is not None and Path(os.readlink(entry / "cwd")) != Path(cwd):
+                continue
         except OSError:
             continue
         marks = [e for e in env if e.startswith(b"JAYLYRICS_LAUNCH_PORT=")]
@@ -63,7 +65,7 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path):
     for name in a:
         np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5)
     assert not any((tmp_path / "runs" / "two").glob("*.tmp*"))
-    assert launched_processes() == []
+    assert launched_processes(cwd=tmp_path) == []
 
 
 def test_a_killed_worker_stops_the_whole_run(tmp_path):
@@ -79,7 +81,7 @@ def test_a_killed_worker_stops_the_whole_run(tmp_path):
         assert last.exists()
         port = None
         while port is None and time.time() < deadline:
-            for pid in launched_processes():
+            for pid in launched_processes(cwd=tmp_path):
                 env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
                 if b"DMLC_ROLE=worker" in env:
                     port = [e for e in env if e.startswith(b"JAYLYRICS_LAUNCH_PORT=")][0].split(b"=")[1]
@@ -101,4 +103,47 @@ def test_a_killed_worker_stops_the_whole_run(tmp_path):
 def test_launch_usage_errors(tmp_path):
     result = jaylyrics("launch", "-n", "2", "--", "sample", "--prefix", "x", cwd=tmp_path)
     assert result.returncode == 1 and "launch runs training" in result.stderr
-    assert launched_processes() == []
+    assert launched_processes(cwd=tmp_path) == []
+
+
+def test_one_asynchronous_worker_equals_one_process(tmp_path):
+    """dist_async: each worker updates with its own optimiser and pushes the change, which the
+    servers add up; with one worker that is exactly local training."""
+    one = jaylyrics("train", *COMMON, "--set", "train.batch_size=32", "--set", "train.out_dir=runs/one",
+                    cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    run = jaylyrics("launch", "-n", "1", "--timeout", "240", "--", "train", *COMMON,
+                    "--set", "train.batch_size=32", "--set", "train.out_dir=runs/async",
+                    "--kvstore", "dist_async", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    a, b = weights(tmp_path / "runs" / "one"), weights(tmp_path / "runs" / "async")
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5)
+
+
+def test_two_asynchronous_workers_learn(tmp_path):
+    run = jaylyrics("launch", "-n", "2", "--timeout", "240", "--", "train", "--config", str(TINY),
+                    "--set", f"data.corpus={ZIP}", "--set", "train.sample_every=0",
+                    "--set", "train.batch_size=4", "--kvstore", "dist_async", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    meta = json.loads((tmp_path / "runs" / "tiny" / "last.json").read_text())
+    assert meta["epoch"] == 2 and meta["metrics"]["val_ppl_model"] < len(meta["vocab"]) / 2
+    assert launched_processes(cwd=tmp_path) == []
+
+
+def test_a_terminated_launcher_stops_its_processes(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--", "train",
+                             *COMMON, "--set", "train.epochs=100000", "--set", "train.out_dir=runs/t"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "runs" / "t" / "last.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        proc.terminate()                                  # what `kill` or `timeout` sends
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "interrupted; stopping every process" in err
+    assert launched_processes(cwd=tmp_path) == []
