@@ -48,8 +48,10 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
     last = int(ids[-1])
     step = model.compiled(model_cfg, len(vocab), 1, 1, names=names)     # one character at a time
+    X = nd.zeros((1, 1), ctx=ctx)
     for _ in range(length):
-        logits, state = step(params, nd.array([[last]], ctx=ctx), state)
+        X[:] = last                                     # no new array per character
+        logits, state = step(params, X, state)
         logits = logits[0].asnumpy().astype(np.float64)                              # (V,)
         probs = np.exp(logits - logits.max())
         probs = window.mix(probs / probs.sum(), model_cfg.cache_weight, model_cfg.cache_match_weight)
