@@ -218,8 +218,9 @@ def main():
             ratios[f"{kind}_vs_fused_V{V}"] = r_fused
             if tut:
                 ratios[f"{kind}_vs_tutorial_V{V}"] = ours / tut
-            line = f"{V:>5} {kind:>5} {ours:>10,.0f} {tut or float('nan'):>9,.0f} {fused:>9,.0f} " \
-                   f"{(ours / tut if tut else float('nan')):>10.2f}x {r_fused:>8.2f}x"
+            tut_speed, tut_ratio = (f"{tut:,.0f}", f"{ours / tut:.2f}x") if tut else ("-", "-")
+            line = f"{V:>5} {kind:>5} {ours:>10,.0f} {tut_speed:>9} {fused:>9,.0f} " \
+                   f"{tut_ratio:>11} {r_fused:>8.2f}x"      # the tutorial has only the vanilla RNN
             print(line, file=sys.stderr)
         ratios[f"rnn_fraction_of_flop_bound_V{V}"] = speed[("jaylyrics", "rnn", V)] / bound[V]
         print(f"      FLOP bound at V={V}: {bound[V]:,.0f} chars/s; jaylyrics rnn reaches "
