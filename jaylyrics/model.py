@@ -272,16 +272,22 @@ def _recurrence(F, cell, xw, state: tuple, W, b_hh, T, GH, H):
     return F.concat(*outputs, dim=0), state                                  # (T*N, H)
 
 
+def _gates(F, x, G, H):
+    """The G gate blocks (N, H) of x (N, G*H). Split, not slice: the backward of a split is one
+    concatenation, while each slice's backward writes a zero-padded copy of the whole input. And
+    split as (N, G, H) along the middle axis: MXNet splits the last axis of a matrix element by
+    element, about twice as slow for the whole cell (measured in a GRU step)."""
+    return F.split(F.reshape(x, shape=(0, G, H)), num_outputs=G, axis=1, squeeze_axis=True)
+
+
 def rnn_cell(F, xw_t, hw_t, state, H):
     return (F.Activation(xw_t + hw_t, act_type="tanh"),)
 
 
 def gru_cell(F, xw_t, hw_t, state, H):
     (h,) = state
-    # split, not slice: the backward of a split is one concatenation, while each slice's
-    # backward writes a zero-padded copy of the whole input
-    x_r, x_z, x_n = F.split(xw_t, num_outputs=3, axis=1)
-    h_r, h_z, h_n = F.split(hw_t, num_outputs=3, axis=1)
+    x_r, x_z, x_n = _gates(F, xw_t, 3, H)
+    h_r, h_z, h_n = _gates(F, hw_t, 3, H)
     r = F.Activation(x_r + h_r, act_type="sigmoid")
     z = F.Activation(x_z + h_z, act_type="sigmoid")
     n = F.Activation(x_n + r * h_n, act_type="tanh")
@@ -290,7 +296,7 @@ def gru_cell(F, xw_t, hw_t, state, H):
 
 def lstm_cell(F, xw_t, hw_t, state, H):
     h, c = state
-    i, f, g, o = F.split(xw_t + hw_t, num_outputs=4, axis=1)
+    i, f, g, o = _gates(F, xw_t + hw_t, 4, H)
     c = F.Activation(f, act_type="sigmoid") * c \
         + F.Activation(i, act_type="sigmoid") * F.Activation(g, act_type="tanh")
     return (F.Activation(o, act_type="sigmoid") * F.Activation(c, act_type="tanh"), c)
