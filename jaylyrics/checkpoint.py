@@ -34,7 +34,7 @@ from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod
 from jaylyrics.corpus import Vocab
 
-FORMAT = 1
+FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
 LATEST = Path("runs") / "latest"
 
 
@@ -157,7 +157,21 @@ def load_resume(run: str | Path | None, ctx) -> tuple[Checkpoint, dict]:
         arrays = mx.nd.load(str(path))
     except mx.base.MXNetError:
         raise CheckpointError(f"{path}: unreadable optimiser state") from None
-    return ck, {k: v.as_in_context(ctx) for k, v in (arrays or {}).items()}
+    arrays = _to_current_layout(arrays or {}, ck.meta["format"])
+    return ck, {k: v.as_in_context(ctx) for k, v in arrays.items()}
+
+
+def _to_current_layout(arrays: dict, fmt: int) -> dict:
+    """Arrays (weights, or optimiser moments named `<weight>.mean` / `.var`) of a checkpoint of
+    format `fmt`, in this version's layout: format 1 stored W_xh, W_hh and W_hq transposed."""
+    from jaylyrics import model
+
+    if fmt >= 2 or not isinstance(arrays, dict):
+        return arrays
+    def legacy(key: str) -> bool:
+        base = key.rsplit(".", 1)[0] if key.endswith((".mean", ".var")) else key
+        return base.endswith(model.TRANSPOSED_SINCE_FORMAT_2)
+    return {k: v.T.copy() if legacy(k) and v.ndim == 2 else v for k, v in arrays.items()}
 
 
 def resolve(path: str | Path | None) -> Path:
@@ -222,7 +236,7 @@ def load(path: str | Path | None, ctx) -> Checkpoint:
         raise CheckpointError(f"{weights}: truncated or corrupt weights (sha256 does not match "
                               f"{path.name})")
     try:
-        loaded = mx.nd.load(str(weights))
+        loaded = _to_current_layout(mx.nd.load(str(weights)), meta["format"])
     except mx.base.MXNetError:
         raise CheckpointError(f"{weights}: unreadable weights file") from None
     expected = model.param_shapes(cfg.model, len(vocab))

@@ -6,22 +6,26 @@ G gates per cell (rnn 1, gru 3, lstm 4), L layers.
 
 The equations (row vectors, as in the tutorial; X_t is the one-hot input or the embedding):
 
-    rnn   H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)
-    gru   [r, z] = sigmoid(X_t W_xh[r,z] + H_{t-1} W_hh[r,z] + b_h[r,z])
-          n = tanh(X_t W_xh[n] + b_h[n] + r * (H_{t-1} W_hh[n] + b_hn))
+    rnn   H_t = tanh(X_t W_xh' + H_{t-1} W_hh' + b_h)
+    gru   [r, z] = sigmoid(X_t W_xh[r,z]' + H_{t-1} W_hh[r,z]' + b_h[r,z])
+          n = tanh(X_t W_xh[n]' + b_h[n] + r * (H_{t-1} W_hh[n]' + b_hn))
           H_t = (1 - z) * n + z * H_{t-1}
-    lstm  [i, f, g, o] = X_t W_xh + H_{t-1} W_hh + b_h;  i, f, o sigmoid, g tanh
+    lstm  [i, f, g, o] = X_t W_xh' + H_{t-1} W_hh' + b_h;  i, f, o sigmoid, g tanh
           C_t = f * C_{t-1} + i * g;  H_t = o * tanh(C_t)
-    out   Y_t = H_t W_hq + b_q          (with model.tie_weights, W_hq is embed transposed)
+    out   Y_t = H_t W_hq' + b_q         (with model.tie_weights, W_hq is the embedding)
 
-The gate blocks sit side by side in the columns of W_xh, W_hh and b_h, in MXNet's (and cuDNN's)
-order, and the GRU applies its reset gate after the recurrent product (with its own bias b_hn),
-as cuDNN does; so the fused `gluon.rnn` layers are an exact reference (see the tests).
+' is the transpose: a weight is stored as (out, in), one row per output unit, as `gluon` and
+`FullyConnected` store it (the tutorial stores (in, out); checkpoint format 1 did too). The gate
+blocks sit one below the other in the rows of W_xh and W_hh (and side by side in b_h) in MXNet's
+(and cuDNN's) order, and the GRU applies its reset gate after the recurrent product (with its
+own bias b_hn), as cuDNN does; so the fused `gluon.rnn` layers are an exact reference (see the
+tests).
 
-Speed (measured by benchmarks/throughput.py): the input projection of a one-hot X_t is a row
-gather of W_xh, done for all T steps at once; products use `FullyConnected` (oneDNN) rather than
-`dot` (a slow generic OpenBLAS kernel here), non-linearities `Activation`; the output projection
-is one product over all T*N states. The equations are written once against `F`: with `mxnet.nd`
+Speed (measured by benchmarks/throughput.py): the input projection of a one-hot X_t is a gather
+of W_xh's columns, done for all T steps at once; products use `FullyConnected` (oneDNN) rather
+than `dot` (a slow generic OpenBLAS kernel here), which takes weights as (out, in) as stored, so
+no weight is transposed in a step; non-linearities `Activation`; the output projection is one
+product over all T*N states. The equations are written once against `F`: with `mxnet.nd`
 they run op by op (`forward`, the readable reference the tests check), with `mxnet.sym` the same
 code builds one graph per shape (`compiled`), which training, evaluation and sampling use.
 """
@@ -34,6 +38,9 @@ from jaylyrics.backend import nd
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
+# The weights that checkpoint format 1 stored as (in, out). Names end with one of these.
+TRANSPOSED_SINCE_FORMAT_2 = (".W_xh", ".W_hh", "W_hq")
+
 
 def param_shapes(model_cfg, vocab_size: int) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every parameter. The names are the checkpoint keys."""
@@ -43,14 +50,14 @@ def param_shapes(model_cfg, vocab_size: int) -> dict[str, tuple[int, ...]]:
         shapes["embed"] = (V, E)
     width = E or V
     for layer in range(model_cfg.num_layers):
-        shapes[f"l{layer}.W_xh"] = (width, G * H)
-        shapes[f"l{layer}.W_hh"] = (H, G * H)
+        shapes[f"l{layer}.W_xh"] = (G * H, width)
+        shapes[f"l{layer}.W_hh"] = (G * H, H)
         shapes[f"l{layer}.b_h"] = (G * H,)
         if model_cfg.type == "gru":
             shapes[f"l{layer}.b_hn"] = (H,)
         width = H
     if not model_cfg.tie_weights:
-        shapes["W_hq"] = (H, V)
+        shapes["W_hq"] = (V, H)
     shapes["b_q"] = (V,)
     return shapes
 
@@ -63,6 +70,10 @@ def init_params(model_cfg, vocab_size: int, ctx, seed: int) -> dict:
     for name, shape in param_shapes(model_cfg, vocab_size).items():
         if len(shape) == 1:
             value = np.zeros(shape, dtype=np.float32)
+        elif name.endswith(TRANSPOSED_SINCE_FORMAT_2):
+            # drawn as (in, out) and transposed: the same numbers as before the layout changed,
+            # so a seed still gives the run it gave with format-1 checkpoints
+            value = rng.normal(0.0, model_cfg.init_std, size=shape[::-1]).T.astype(np.float32)
         else:
             value = rng.normal(0.0, model_cfg.init_std, size=shape).astype(np.float32)
         params[name] = nd.array(value, ctx=ctx)
@@ -120,38 +131,16 @@ def loss(logits, Y, smoothing: float = 0.0):
 _GRAPHS: dict = {}
 
 
-def for_inference(params: dict) -> dict:
-    """The same parameters with the matrices that enter `FullyConnected` stored transposed
-    (key name + "^T"), so that a graph run thousands of times on the same weights (sampling,
-    one character per call) does not transpose W_hq (H x V) on every call. Not for training."""
-    out = {}
-    for name, p in params.items():
-        if len(p.shape) == 2 and name != "embed" and not (name == "l0.W_xh" and "embed" not in params):
-            out[name + "^T"] = p.T.copy()
-        else:
-            out[name] = p
-    return out
-
-
-def _fc_weight(F, params, name):
-    """A weight in FullyConnected's (out, in) layout."""
-    return params[name + "^T"] if name + "^T" in params else F.transpose(params[name])
-
-
-def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_spec=None,
-             names: tuple | None = None):
+def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_spec=None):
     """The forward pass (and, with loss_spec = (smoothing, "sum" | "mean"), the loss) as one
     hybridized MXNet graph for a fixed N and T: the same equations as `forward` and `loss`,
     without the Python cost of each small operator (a dozen per cell and time step).
 
     Returns run(params, X, state, Y=None): (logits, state) without a loss spec, else
-    (loss, summed NLL, state). Gradients reach the parameters as with `forward`. `names` are
-    the parameter keys the graph takes (default: those of `init_params`; pass the keys of
-    `for_inference(params)` to run on those). Graphs are built once per configuration and
-    shape, and kept."""
-    names = tuple(names or param_shapes(model_cfg, vocab_size))
-    key = (tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size, num_steps, loss_spec,
-           names)
+    (loss, summed NLL, state). Gradients reach the parameters as with `forward`. Graphs are
+    built once per configuration and shape, and kept."""
+    names = tuple(param_shapes(model_cfg, vocab_size))
+    key = (tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size, num_steps, loss_spec)
     if key not in _GRAPHS:
         _GRAPHS[key] = _build(model_cfg, vocab_size, batch_size, num_steps, loss_spec, names)
     return _GRAPHS[key]
@@ -207,15 +196,15 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
         b_h = params[f"l{layer}.b_h"]
         if layer_in is None and one_hot:
             # The tutorial's input: one-hot vectors times W_xh.
-            xw = F.FullyConnected(F.one_hot(ids, V), _fc_weight(F, params, f"l{layer}.W_xh"), b_h,
+            xw = F.FullyConnected(F.one_hot(ids, V), params[f"l{layer}.W_xh"], b_h,
                                   num_hidden=GH, flatten=False)
         elif layer_in is None:
-            # The same numbers, without the one-hot matrix: row i of W_xh is one_hot(i) W_xh.
-            xw = F.broadcast_add(F.Embedding(ids, params[f"l{layer}.W_xh"], input_dim=V,
-                                             output_dim=GH),
+            # The same numbers, without the one-hot matrix: one_hot(i) W_xh' is column i of W_xh.
+            xw = F.broadcast_add(F.Embedding(ids, F.transpose(params[f"l{layer}.W_xh"]),
+                                             input_dim=V, output_dim=GH),
                                  F.reshape(b_h, shape=(1, 1, GH)))
         else:
-            xw = F.FullyConnected(layer_in, _fc_weight(F, params, f"l{layer}.W_xh"), b_h,
+            xw = F.FullyConnected(layer_in, params[f"l{layer}.W_xh"], b_h,
                                   num_hidden=GH, flatten=False)
         b_hh = None                                                                # xw: (T, N, GH)
         if kind == "gru":        # the reset gate multiplies (H W_hh[n] + b_hn): pad b_hn to GH
@@ -223,7 +212,7 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
             b_hh = F.concat(F.zeros_like(b_hn), F.zeros_like(b_hn), b_hn, dim=0)
         layer_state = tuple(parts[layer] for parts in per_layer)
         outputs, layer_state = _recurrence(F, CELLS[kind], xw, layer_state,
-                                           _fc_weight(F, params, f"l{layer}.W_hh"), b_hh, T, GH, H)
+                                           params[f"l{layer}.W_hh"], b_hh, T, GH, H)
         finals.append(layer_state)
         layer_in = F.reshape(_dropout(F, outputs, p), shape=(T, N, H))              # (T, N, H)
     new_state = tuple(F.stack(*parts, axis=0) for parts in zip(*finals))          # (L, N, H)
@@ -231,10 +220,8 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
 
 
 def _project(F, params, hidden_states, V):
-    # Tied weights: the output layer reuses the input embedding (V, H), which is already in
-    # FullyConnected's (out, in) layout.
-    tied = "W_hq" not in params and "W_hq^T" not in params
-    W = params["embed"] if tied else _fc_weight(F, params, "W_hq")
+    # Tied weights: the output layer reuses the input embedding (V, H).
+    W = params["W_hq"] if "W_hq" in params else params["embed"]
     return F.FullyConnected(hidden_states, W, params["b_q"], num_hidden=V)
 
 
@@ -260,7 +247,7 @@ def _dropout(F, x, p: float):
 
 def _recurrence(F, cell, xw, state: tuple, W, b_hh, T, GH, H):
     """Run one layer over time. xw (T, N, GH) is the input projection with its bias, W is W_hh
-    transposed (GH, H); returns the states (T*N, H) and the final state."""
+    (GH, H); returns the states (T*N, H) and the final state."""
     outputs = []
     for xw_t in _split(F, xw, T, axis=0):                                    # (N, GH)
         if b_hh is None:

@@ -38,16 +38,14 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
     ids = vocab.encode(prefix, "the prefix")
     check_options(length, temperature, top_k, top_p, len(vocab))
     rng = rng or np.random.RandomState(0)
-    params = model.for_inference(params)
-    names = tuple(params)
     state = model.begin_state(model_cfg, 1, ctx)
     for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
         chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]
-        run = model.compiled(model_cfg, len(vocab), 1, len(chunk), names=names)
+        run = model.compiled(model_cfg, len(vocab), 1, len(chunk))
         _, state = run(params, nd.array(chunk[None, :], ctx=ctx), state)
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
     last = int(ids[-1])
-    step = model.compiled(model_cfg, len(vocab), 1, 1, names=names)     # one character at a time
+    step = model.compiled(model_cfg, len(vocab), 1, 1)     # one character at a time
     X = nd.zeros((1, 1), ctx=ctx)
     for _ in range(length):
         X[:] = last                                     # no new array per character

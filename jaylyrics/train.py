@@ -144,13 +144,12 @@ def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) ->
     """The network's own per-character NLL of ids[1:] (len-1,), state carried throughout, read
     in chunks of `chunk` characters by the compiled graph."""
     state = model.begin_state(model_cfg, 1, ctx)
-    fast = model.for_inference(params)
     parts = []
     for start in range(0, len(ids) - 1, chunk):
         y = ids[start + 1:start + 1 + chunk]
         x = ids[start:start + len(y)]
-        run = model.compiled(model_cfg, params["b_q"].shape[0], 1, len(x), names=tuple(fast))
-        logits, state = run(fast, nd.array(x[None, :], ctx=ctx), state)
+        run = model.compiled(model_cfg, params["b_q"].shape[0], 1, len(x))
+        logits, state = run(params, nd.array(x[None, :], ctx=ctx), state)
         parts.append(model.nll(logits, nd.array(y[None, :], ctx=ctx)))
     if not parts:
         return np.zeros(0)

@@ -143,6 +143,33 @@ def test_newer_format(saved):
         checkpoint.load(saved, CTX)
 
 
+@pytest.mark.parametrize("tie", [False, True])
+def test_a_format_1_checkpoint_is_read_in_todays_layout(tmp_path, tie):
+    """Format 1 stored W_xh, W_hh and W_hq as (in, out); loading (and resuming) one gives the
+    same model as today's layout. The old files are written here by hand, transposed."""
+    cfg = tiny_cfg(num_layers=2, tie_weights=tie, embed_size=4 if tie else 3)
+    params = model.init_params(cfg.model, len(VOCAB), CTX, 0)
+    moments = {f"{name}.{part}": p * (2 if part == "mean" else 3)
+               for name, p in params.items() for part in ("mean", "var")}
+
+    def old(arrays):                     # "l0.W_xh", "l0.W_xh.mean", "W_hq.var", ... transposed
+        legacy = {"W_xh", "W_hh", "W_hq"}
+        return {k: v.T if legacy & set(k.split(".")) else v for k, v in arrays.items()}
+    assert sum(v.shape != p.shape for v, p in zip(old(params).values(), params.values())) >= 4
+    checkpoint.save(tmp_path, "last", old(params), cfg, VOCAB, 1, {}, resume={"epoch": 1},
+                    optimizer_arrays=old(moments))
+    path = tmp_path / "last.json"
+    meta = json.loads(path.read_text())
+    meta["format"] = 1
+    path.write_text(json.dumps(meta))
+    ck, arrays = checkpoint.load_resume(tmp_path, CTX)
+    for name, p in params.items():
+        np.testing.assert_array_equal(ck.params[name].asnumpy(), p.asnumpy())
+    assert set(arrays) == set(moments)
+    for name, m in moments.items():
+        np.testing.assert_array_equal(arrays[name].asnumpy(), m.asnumpy())
+
+
 def test_weights_that_do_not_match_the_sidecar_shapes(saved):
     edit_sidecar(saved, lambda m: m["config"]["model"].update(hidden_size=8))
     with pytest.raises(CheckpointError, match="has shape .* needs"):

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import TINY, ZIP, run_cli
 
+from jaylyrics import checkpoint
+
 
 def assert_clean_error(result, *fragments, code=1):
     assert result.exit_code == code, result.output
@@ -41,7 +43,7 @@ def test_train_writes_a_run_and_points_latest_at_it(in_tiny_run):
     rows = (run / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,train_ppl,val_ppl,val_ppl_model") and len(rows) == 3
     meta = json.loads((run / "best.json").read_text())
-    assert meta["format"] == 1 and meta["config"]["model"]["type"] == "gru"
+    assert meta["format"] == checkpoint.FORMAT == 2 and meta["config"]["model"]["type"] == "gru"
     assert len(meta["vocab"]) == meta["shapes"]["b_q"][0]
 
 
