@@ -163,9 +163,9 @@ def sampling_latency(V, kind="gru", chars=300):
     cfg = config.from_dict({"model": {"type": kind, "hidden_size": H}})
     vocab = Vocab("".join(chr(0x4E00 + i) for i in range(V)))
     params = model.init_params(cfg.model, V, CTX, 0)
-    list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], 20, CTX))
+    list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], 20))
     start = time.perf_counter()
-    list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], chars, CTX))
+    list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], chars))
     return (time.perf_counter() - start) / chars * 1e6
 
 

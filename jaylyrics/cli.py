@@ -134,7 +134,7 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
 
     def generate(params, prefix):
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
-                                                cfg.train.sample_length, ctx))
+                                                cfg.train.sample_length))
 
     summary = train_mod.fit(cfg, data, contexts, run_dir, _TrainReporter(cfg), generate, resume,
                             kvstore)
@@ -249,7 +249,7 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     rng = np.random.RandomState(seed)
     texts = []
     for i in range(num_samples):
-        chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length, ctx,
+        chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
                                 temperature, top_k, top_p, rng)
         if lines is not None:
             chars = sample.until_lines(chars, prefix, lines)

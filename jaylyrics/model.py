@@ -27,7 +27,8 @@ than `dot` (a slow generic OpenBLAS kernel here), which takes weights as (out, i
 no weight is transposed in a step; non-linearities `Activation`; the output projection is one
 product over all T*N states. The equations are written once against `F`: with `mxnet.nd`
 they run op by op (`forward`, the readable reference the tests check), with `mxnet.sym` the same
-code builds one graph per shape (`compiled`), which training, evaluation and sampling use.
+code builds one graph per shape (`compiled`), which training and evaluation use; sampling runs
+the same code on NumPy arrays (`decoder`, `numpy_ops`).
 """
 
 from __future__ import annotations
@@ -128,6 +129,27 @@ def loss(logits, Y, smoothing: float = 0.0):
     return _loss(nd, logits, Y, smoothing)
 
 
+def decoder(params: dict, model_cfg):
+    """The network as a NumPy function, for generating text: returns run(X, state) -> (logits
+    (T*N, V), state) on NumPy arrays, the same equations as `forward` (`_hidden` and `_project`
+    with `numpy_ops` as F), and the zero state for batch 1. One character at a time with batch 1
+    is all fixed cost in MXNet (dozens of operators and a host synchronisation per character);
+    NumPy does the same arithmetic several times faster there (benchmarks/throughput.py)."""
+    from jaylyrics import numpy_ops
+
+    weights = {name: p.asnumpy() for name, p in params.items()}
+    V = weights["b_q"].shape[0]
+
+    def run(X, state):
+        N, T = X.shape
+        hidden_states, state = _hidden(numpy_ops, weights, X, state, model_cfg, (N, T, V))
+        return _project(numpy_ops, weights, hidden_states, V), state
+
+    shape = (model_cfg.num_layers, 1, model_cfg.hidden_size)
+    zero = tuple(np.zeros(shape, np.float32) for _ in range(2 if model_cfg.type == "lstm" else 1))
+    return run, zero
+
+
 _GRAPHS: dict = {}
 
 
@@ -178,8 +200,9 @@ def _build(model_cfg, V, N, T, loss_spec, names):
 
 
 # The equations, written once against F: `mxnet.nd` runs them op by op (the functions above),
-# `mxnet.sym` builds a graph of the same ops (`compiled` below). Sizes come in as Python ints
-# (dims = N, T, V) because a symbol has no shape.
+# `mxnet.sym` builds a graph of the same ops (`compiled` above), and `numpy_ops` runs them on
+# NumPy arrays (`decoder` above, for sampling). Sizes come in as Python ints (dims = N, T, V)
+# because a symbol has no shape.
 
 def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
     N, T, V = dims

@@ -13,7 +13,6 @@ from typing import Iterator
 import numpy as np
 
 from jaylyrics import InputError, cache, model
-from jaylyrics.backend import nd
 
 
 def check_options(length: int, temperature: float, top_k: int, top_p: float, vocab_size: int) -> None:
@@ -29,33 +28,29 @@ def check_options(length: int, temperature: float, top_k: int, top_p: float, voc
         raise InputError(f"--top-p {top_p}: expected a value in (0, 1]")
 
 
-def generate(params: dict, model_cfg, vocab, prefix: str, length: int, ctx,
+def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
              temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-             rng: np.random.RandomState | None = None, warmup_chunk: int = 64) -> Iterator[str]:
-    """Yield `length` new characters that follow `prefix` (the prefix itself is not yielded)."""
+             rng: np.random.RandomState | None = None) -> Iterator[str]:
+    """Yield `length` new characters that follow `prefix` (the prefix itself is not yielded).
+    The network runs as `model.decoder`, on NumPy arrays, wherever it was trained."""
     if not prefix:
         raise InputError("the prefix is empty: give at least one character, e.g. --prefix 分开")
     ids = vocab.encode(prefix, "the prefix")
     check_options(length, temperature, top_k, top_p, len(vocab))
     rng = rng or np.random.RandomState(0)
-    state = model.begin_state(model_cfg, 1, ctx)
-    for start in range(0, len(ids) - 1, warmup_chunk):               # all but the last character
-        chunk = ids[start:min(start + warmup_chunk, len(ids) - 1)]
-        run = model.compiled(model_cfg, len(vocab), 1, len(chunk))
-        _, state = run(params, nd.array(chunk[None, :], ctx=ctx), state)
+    run, state = model.decoder(params, model_cfg)
+    if len(ids) > 1:
+        _, state = run(ids[None, :-1], state)           # all but the last character, at once
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
-    last = int(ids[-1])
-    step = model.compiled(model_cfg, len(vocab), 1, 1)     # one character at a time
-    X = nd.zeros((1, 1), ctx=ctx)
+    X = np.array([[ids[-1]]])
     for _ in range(length):
-        X[:] = last                                     # no new array per character
-        logits, state = step(params, X, state)
-        logits = logits[0].asnumpy().astype(np.float64)                              # (V,)
+        logits, state = run(X, state)
+        logits = logits[0].astype(np.float64)                                         # (V,)
         probs = np.exp(logits - logits.max())
         probs = window.mix(probs / probs.sum(), model_cfg.cache_weight, model_cfg.cache_match_weight)
-        last = pick(probs, temperature, top_k, top_p, rng)
-        window.push(last)
-        yield vocab.chars[last]
+        X[0, 0] = pick(probs, temperature, top_k, top_p, rng)
+        window.push(int(X[0, 0]))
+        yield vocab.chars[X[0, 0]]
 
 
 def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,

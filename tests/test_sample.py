@@ -39,20 +39,41 @@ def test_top_k_and_top_p_cut_the_tail():
     assert f[0] == f[2] == 0 and f[1] > 0 and f[3] > 0
 
 
-def test_generation_continues_the_state_of_the_prefix():
-    """Warming up on the prefix in chunks gives the same text as one chunk."""
-    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "init_std": 0.5, "cache_size": 0}})
+@pytest.mark.parametrize("kind,layers,embed,tie", [("rnn", 1, 0, False), ("gru", 2, 4, False),
+                                                   ("lstm", 1, 8, True)])
+def test_greedy_generation_equals_mxnet_step_by_step(kind, layers, embed, tie):
+    """The NumPy decoder continues the prefix's state and picks what MXNet's own forward pass,
+    run character by character, would pick."""
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": 8, "num_layers": layers,
+                                      "embed_size": embed, "tie_weights": tie, "init_std": 0.5,
+                                      "cache_size": 0, "dropout": 0.3}})
     vocab = Vocab.build("abcdefg\n")
     params = model.init_params(cfg.model, len(vocab), CTX, 3)
     prefix = "abcabcgfedcba" * 3
-    a = "".join(sample.generate(params, cfg.model, vocab, prefix, 30, CTX, warmup_chunk=4))
-    b = "".join(sample.generate(params, cfg.model, vocab, prefix, 30, CTX, warmup_chunk=1000))
-    assert a == b and len(a) == 30
-    # greedy by hand: forward the whole prefix, then argmax step by step
+    got = "".join(sample.generate(params, cfg.model, vocab, prefix, 30))
     state = model.begin_state(cfg.model, 1, CTX)
     logits, state = model.forward(params, nd.array(vocab.encode(prefix)[None, :]), state, cfg.model)
-    first = int(np.argmax(logits.asnumpy()[-1]))
-    assert a[0] == vocab.chars[first]
+    want = ""
+    for _ in range(30):
+        last = int(np.argmax(logits.asnumpy()[-1]))
+        want += vocab.chars[last]
+        logits, state = model.forward(params, nd.array([[last]]), state, cfg.model)
+    assert got == want and len(set(got)) > 1
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_the_numpy_decoder_gives_mxnets_logits_and_state(kind):
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": 6, "num_layers": 2,
+                                      "embed_size": 5, "init_std": 0.5}})
+    params = model.init_params(cfg.model, 9, CTX, 1)
+    X = np.random.RandomState(0).randint(0, 9, (1, 7))
+    run, zero = model.decoder(params, cfg.model)
+    logits, state = run(X, zero)
+    ref, ref_state = model.forward(params, nd.array(X), model.begin_state(cfg.model, 1, CTX), cfg.model)
+    assert logits.dtype == np.float32 and len(state) == len(ref_state)
+    np.testing.assert_allclose(logits, ref.asnumpy(), rtol=1e-5, atol=1e-6)
+    for s, r in zip(state, ref_state):
+        np.testing.assert_allclose(s, r.asnumpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("kw,message", [

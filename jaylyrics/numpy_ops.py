@@ -1,0 +1,74 @@
+"""The few MXNet operators that the model's equations use, as NumPy functions with MXNet's
+signatures, so that `model._hidden` and `model._project` run unchanged on NumPy arrays
+(`model.decoder`).
+
+Why: generating text feeds the network one character at a time with batch 1. There the cost is
+not arithmetic but MXNet's fixed cost per operator and per host synchronisation (tens of
+microseconds each, a few dozen operators per character), which NumPy does not have. Inference
+only: `Dropout` is the identity, as MXNet's is outside training, and there are no gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def FullyConnected(data, weight, bias=None, num_hidden=None, no_bias=False, flatten=True):
+    if flatten:
+        data = data.reshape(data.shape[0], -1)
+    out = data @ weight.T
+    return out if no_bias or bias is None else out + bias
+
+
+def Embedding(data, weight, input_dim=None, output_dim=None):
+    return weight[data.astype(np.int64)]
+
+
+def Activation(data, act_type):
+    if act_type == "tanh":
+        return np.tanh(data)
+    if act_type == "sigmoid":
+        return 0.5 * (1 + np.tanh(0.5 * data))       # = 1 / (1 + exp(-x)), without overflow
+    raise ValueError(f"unsupported activation {act_type!r}")
+
+
+def Dropout(data, p=0.5):
+    return data
+
+
+def split(data, num_outputs, axis=1, squeeze_axis=False):
+    parts = np.split(data, num_outputs, axis=axis)
+    return [p.squeeze(axis) for p in parts] if squeeze_axis else parts
+
+
+def reshape(data, shape):
+    """MXNet's reshape: 0 keeps the input's size on that axis, -1 is inferred."""
+    return data.reshape(tuple(data.shape[i] if s == 0 else s for i, s in enumerate(shape)))
+
+
+def transpose(data, axes=None):
+    return np.transpose(data, axes)
+
+
+def squeeze(data, axis=None):
+    return np.squeeze(data, axis)
+
+
+def stack(*data, axis=0):
+    return np.stack(data, axis)
+
+
+def concat(*data, dim=1):
+    return np.concatenate(data, dim)
+
+
+def zeros_like(data):
+    return np.zeros_like(data)
+
+
+def broadcast_add(lhs, rhs):
+    return lhs + rhs
+
+
+def one_hot(indices, depth):
+    return np.eye(depth, dtype=np.float32)[indices.astype(np.int64)]
