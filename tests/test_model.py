@@ -290,6 +290,23 @@ def test_label_smoothed_loss_matches_numpy():
     np.testing.assert_allclose(train_loss.asnumpy(), -(target * logp).sum(axis=1), rtol=1e-12)
 
 
+def test_label_smoothed_loss_gradient_is_softmax_minus_target():
+    """The closed form: d/dz of -sum(target * log softmax(z)) is softmax(z) - target."""
+    rng = np.random.RandomState(1)
+    logits = nd.array(rng.normal(size=(6, 5)), dtype="float64")
+    Y = rng.randint(0, 5, (2, 3))
+    logits.attach_grad()
+    with autograd.record():
+        train_loss, _ = model.loss(logits, nd.array(Y, dtype="float64"), 0.2)
+        total = nd.sum(train_loss)
+    total.backward()
+    z = logits.asnumpy()
+    softmax = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    target = np.full((6, 5), 0.2 / 5)
+    target[np.arange(6), Y.T.reshape(-1)] += 0.8
+    np.testing.assert_allclose(logits.grad.asnumpy(), softmax - target, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("layers,embed,tie", [(1, 0, False), (2, 4, False), (1, 5, True)])
 def test_compiled_graph_equals_the_op_by_op_forward_and_gradients(kind, layers, embed, tie):
