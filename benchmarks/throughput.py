@@ -1,7 +1,7 @@
 """Training throughput of jaylyrics against the tutorial's loop and MXNet's fused layers.
 
-    python benchmarks/throughput.py            # the full run (a few minutes on 2 cores)
-    python benchmarks/throughput.py --quick    # fewer repeats, one vocabulary size
+    python benchmarks/throughput.py            # the full run (about 3 minutes on 2 cores)
+    python benchmarks/throughput.py --quick    # one process, fewer repeats, one vocabulary size
     python benchmarks/throughput.py --json     # ... and one JSON object on the last line
 
 One iteration = forward, backward, clipping by the global norm, parameter update, on a batch of
@@ -14,8 +14,10 @@ N = 32 sequences of T = 35 characters, hidden size H = 256. Implementations:
   fused      gluon.nn.Embedding + gluon.rnn.RNN/GRU/LSTM + gluon.nn.Dense, hybridized,
              gluon.Trainer (SGD) and gluon.utils.clip_global_norm
 
-Repeats are interleaved (every implementation once per round) and the median is reported, so
-that a noisy neighbour slows all of them alike. Also reported: sampling latency (microseconds per
+Repeats are interleaved (every implementation once per round) and the median is taken, so that
+a noisy neighbour slows all of them alike; and this is done in several fresh processes (the
+fused layers' speed varies by about 15% from one process to the next, ours by about 5%), whose
+medians are reported. Also reported: sampling latency (microseconds per
 generated character, batch 1), the peak resident memory of a training run (a subprocess), and the
 throughput of `jaylyrics launch` with 1 and 2 data-parallel workers.
 """
@@ -156,6 +158,22 @@ def measure(Vs, kinds, rounds, iters):
             for (impl, kind, V), s in runs.items()]
 
 
+def measure_in_processes(processes: int, quick: bool) -> list[dict]:
+    """`measure` in fresh processes, then for each implementation the median over them."""
+    per_process = []
+    for _ in range(processes):
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"] +
+                             (["--quick"] if quick else []), check=True, capture_output=True,
+                             text=True).stdout
+        per_process.append(json.loads(out.splitlines()[-1]))
+    speeds: dict = {}
+    for results in per_process:
+        for r in results:
+            speeds.setdefault((r["impl"], r["model"], r["V"]), []).append(r["chars_per_s"])
+    return [{"impl": impl, "model": kind, "V": V, "chars_per_s": statistics.median(s)}
+            for (impl, kind, V), s in speeds.items()]
+
+
 def sampling_latency(V, kind="gru", chars=300):
     from jaylyrics import sample
     from jaylyrics.corpus import Vocab
@@ -201,14 +219,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, V = 2583 only")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--processes", type=int, help="fresh processes to measure training in "
+                        "(default 3, 1 with --quick); each one's median, then their median")
+    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     Vs = [2583] if args.quick else [2583, 1447]
     rounds, iters = (3, 3) if args.quick else (5, 5)
-    results = measure(Vs, ["rnn", "gru", "lstm"], rounds, iters)
+    if args.measure_only:                         # one process of measure_in_processes
+        print(json.dumps(measure(Vs, ["rnn", "gru", "lstm"], rounds, iters)))
+        return
+    processes = args.processes or (1 if args.quick else 3)
+    results = measure_in_processes(processes, args.quick)
     speed = {(r["impl"], r["model"], r["V"]): r["chars_per_s"] for r in results}
 
+    where = f"{processes} process{'es' if processes > 1 else ''} x {rounds} rounds"
     print(f"{'V':>5} {'model':>5} {'jaylyrics':>10} {'tutorial':>9} {'fused':>9} "
-          f"{'vs tutorial':>11} {'vs fused':>9}   chars/s (median of {rounds} rounds)", file=sys.stderr)
+          f"{'vs tutorial':>11} {'vs fused':>9}   chars/s (median of {where})", file=sys.stderr)
     ratios = {}
     bound = {V: 197e9 / (6 * H * V + 6 * H * H) for V in Vs}       # FLOP bound, one core
     for V in Vs:
