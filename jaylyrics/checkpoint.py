@@ -168,10 +168,11 @@ def _to_current_layout(arrays: dict, fmt: int) -> dict:
 
     if fmt >= 2 or not isinstance(arrays, dict):
         return arrays
+
     def legacy(key: str) -> bool:
         base = key.rsplit(".", 1)[0] if key.endswith((".mean", ".var")) else key
         return base.endswith(model.TRANSPOSED_SINCE_FORMAT_2)
-    return {k: v.T.copy() if legacy(k) and v.ndim == 2 else v for k, v in arrays.items()}
+    return {k: v.T if legacy(k) and v.ndim == 2 else v for k, v in arrays.items()}
 
 
 def resolve(path: str | Path | None) -> Path:
