@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -187,14 +186,18 @@ def sampling_latency(V, kind="gru", chars=300):
     return (time.perf_counter() - start) / chars * 1e6
 
 
-def peak_rss_mb(V, kind="gru", iters=20):
-    """Peak resident memory of a process that trains `iters` jaylyrics iterations."""
+def peak_rss_mb(V, kind="gru", iters=20, impl="jaylyrics"):
+    """Peak resident memory of a process that trains `iters` iterations of `impl`, as that
+    process reports it (RUSAGE_CHILDREN would be the largest of all children so far, such as
+    the measuring processes that hold every implementation at once)."""
     code = (f"import sys; sys.argv=['x']; import benchmarks.throughput as b; from jaylyrics.backend import nd; "
-            f"import numpy as np; s=b.jaylyrics_step({kind!r}, {V}); r=np.random.RandomState(0); "
-            f"X=nd.array(r.randint(0,{V},({N},{T}))); [s(X, X) for _ in range({iters})]; nd.waitall()")
+            f"import numpy as np, resource; s=b.IMPLS[{impl!r}]({kind!r}, {V}); r=np.random.RandomState(0); "
+            f"X=nd.array(r.randint(0,{V},({N},{T}))); [s(X, X) for _ in range({iters})]; nd.waitall(); "
+            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root,
+                         text=True).stdout
+    return int(out.splitlines()[-1]) / 1024
 
 
 def distributed_chars_per_s(workers: int, epochs: int = 2) -> float:
@@ -258,12 +261,14 @@ def main():
         f" ({dist[1]['chars_per_s'] / dist[0]['chars_per_s']:.2f}x; the workers, server and "
         "scheduler share this machine's cores)", file=sys.stderr)
     us = sampling_latency(2583)
-    rss = peak_rss_mb(2583)
+    rss, rss_fused = peak_rss_mb(2583), peak_rss_mb(2583, impl="fused")
     print(f"sampling: {us:,.0f} us per character (gru, H={H}, V=2583, batch 1)", file=sys.stderr)
-    print(f"peak memory of a training process (gru, V=2583): {rss:,.0f} MB", file=sys.stderr)
+    print(f"peak memory of a training process (gru, V=2583): {rss:,.0f} MB "
+          f"(the fused layers: {rss_fused:,.0f} MB)", file=sys.stderr)
     if args.json:
         print(json.dumps({"train": results, "ratios": ratios, "sample_us_per_char": us,
-                          "peak_rss_mb": rss, "distributed": dist}))
+                          "peak_rss_mb": rss, "peak_rss_mb_fused": rss_fused,
+                          "distributed": dist}))
 
 
 if __name__ == "__main__":
