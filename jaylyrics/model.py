@@ -132,7 +132,8 @@ def loss(logits, Y, smoothing: float = 0.0):
 def decoder(params: dict, model_cfg):
     """The network as a NumPy function, for generating text: returns run(X, state) -> (logits
     (T*N, V), state) on NumPy arrays, the same equations as `forward` (`_hidden` and `_project`
-    with `numpy_ops` as F), and the zero state for batch 1. One character at a time with batch 1
+    with `numpy_ops` as F), and the zero state for batch 1. run(X, state, project=False) skips
+    the output layer (logits None), to warm the state up on a prefix. One character at a time with batch 1
     is all fixed cost in MXNet (dozens of operators and a host synchronisation per character);
     NumPy does the same arithmetic several times faster there (benchmarks/throughput.py)."""
     from jaylyrics import numpy_ops
@@ -140,10 +141,10 @@ def decoder(params: dict, model_cfg):
     weights = {name: p.asnumpy() for name, p in params.items()}
     V = weights["b_q"].shape[0]
 
-    def run(X, state):
+    def run(X, state, project=True):
         N, T = X.shape
         hidden_states, state = _hidden(numpy_ops, weights, X, state, model_cfg, (N, T, V))
-        return _project(numpy_ops, weights, hidden_states, V), state
+        return (_project(numpy_ops, weights, hidden_states, V) if project else None), state
 
     shape = (model_cfg.num_layers, 1, model_cfg.hidden_size)
     zero = tuple(np.zeros(shape, np.float32) for _ in range(2 if model_cfg.type == "lstm" else 1))

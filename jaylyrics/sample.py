@@ -40,7 +40,7 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
     rng = rng or np.random.RandomState(0)
     run, state = model.decoder(params, model_cfg)
     if len(ids) > 1:
-        _, state = run(ids[None, :-1], state)           # all but the last character, at once
+        _, state = run(ids[None, :-1], state, project=False)     # all but the last character
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
     X = np.array([[ids[-1]]])
     for _ in range(length):
