@@ -138,8 +138,6 @@ def _remove_unreferenced(run_dir: Path) -> None:
 def load_resume(run: str | Path | None, ctx) -> tuple[Checkpoint, dict]:
     """The last checkpoint of a run (default: runs/latest) and its optimiser arrays, for
     `train --resume`."""
-    from jaylyrics.backend import mx
-
     run_dir = resolve(run).parent
     if not (run_dir / "last.json").exists():
         raise CheckpointError(f"{run_dir}: no last.json to resume from")
@@ -148,17 +146,27 @@ def load_resume(run: str | Path | None, ctx) -> tuple[Checkpoint, dict]:
     if not isinstance(info, dict) or "optimizer" not in info:
         raise CheckpointError(f"{ck.path}: this checkpoint cannot be resumed (no training state "
                               "in it; it was written by an older jaylyrics)")
-    path = run_dir / str(info["optimizer"])
-    if not path.is_file():
-        raise CheckpointError(f"{ck.path}: its optimiser state {path.name} is missing")
-    if hashlib.sha256(path.read_bytes()).hexdigest() != info.get("optimizer_sha256"):
-        raise CheckpointError(f"{path}: truncated or corrupt optimiser state")
-    try:
-        arrays = mx.nd.load(str(path))
-    except mx.base.MXNetError:
-        raise CheckpointError(f"{path}: unreadable optimiser state") from None
+    arrays = _read_arrays(run_dir / str(info["optimizer"]), info.get("optimizer_sha256"),
+                          "optimiser state", ck.path)
     arrays = _to_current_layout(arrays or {}, ck.meta["format"])
     return ck, {k: v.as_in_context(ctx) for k, v in arrays.items()}
+
+
+def _read_arrays(path: Path, sha256: str | None, what: str, sidecar: Path):
+    """The arrays `mx.nd.save` wrote to `path`, once its bytes match the sidecar's sha256. The
+    file is read once: what is checked is what is loaded."""
+    from jaylyrics.backend import mx
+
+    if not path.is_file():
+        raise CheckpointError(f"{sidecar}: its {what} file {path.name} is missing")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CheckpointError(f"{path}: truncated or corrupt {what} (sha256 does not match "
+                              f"{sidecar.name})")
+    try:
+        return mx.nd.load_frombuffer(data)
+    except mx.base.MXNetError:
+        raise CheckpointError(f"{path}: unreadable {what} file") from None
 
 
 def _to_current_layout(arrays: dict, fmt: int) -> dict:
@@ -208,7 +216,6 @@ def resolve(path: str | Path | None) -> Path:
 def load(path: str | Path | None, ctx) -> Checkpoint:
     """Load and check a checkpoint: sidecar, config, vocabulary, weights hash and shapes."""
     from jaylyrics import model
-    from jaylyrics.backend import mx
 
     path = resolve(path)
     try:
@@ -230,16 +237,8 @@ def load(path: str | Path | None, ctx) -> Checkpoint:
         raise CheckpointError(f"{path}: corrupt checkpoint config: {e}") from None
     vocab = Vocab(str(meta["vocab"]))
     weights = path.parent / str(meta["weights"])
-    if not weights.is_file():
-        raise CheckpointError(f"{path}: its weights file {weights.name} is missing")
-    data = weights.read_bytes()
-    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
-        raise CheckpointError(f"{weights}: truncated or corrupt weights (sha256 does not match "
-                              f"{path.name})")
-    try:
-        loaded = _to_current_layout(mx.nd.load(str(weights)), meta["format"])
-    except mx.base.MXNetError:
-        raise CheckpointError(f"{weights}: unreadable weights file") from None
+    loaded = _to_current_layout(_read_arrays(weights, meta["sha256"], "weights", path),
+                                meta["format"])
     expected = model.param_shapes(cfg.model, len(vocab))
     if not isinstance(loaded, dict) or set(loaded) != set(expected):
         got = sorted(loaded) if isinstance(loaded, dict) else "a list"

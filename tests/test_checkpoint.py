@@ -1,6 +1,7 @@
 """checkpoint.py: round trip, atomic pairs, and every kind of broken checkpoint."""
 
 import errno
+import hashlib
 import json
 import os
 
@@ -117,6 +118,36 @@ def test_missing_weights(saved):
     next(saved.glob("weights-*.params")).unlink()
     with pytest.raises(CheckpointError, match="weights file .* is missing"):
         checkpoint.load(saved, CTX)
+
+
+def test_weights_whose_hash_matches_but_that_mx_cannot_read(saved):
+    weights = next(saved.glob("weights-*.params"))
+    weights.write_bytes(b"not an mx.nd.save file")
+    edit_sidecar(saved, lambda m: m.update(sha256=hashlib.sha256(weights.read_bytes()).hexdigest()))
+    with pytest.raises(CheckpointError, match="unreadable weights file"):
+        checkpoint.load(saved, CTX)
+
+
+@pytest.fixture
+def resumable(tmp_path):
+    cfg = tiny_cfg()
+    params = model.init_params(cfg.model, len(VOCAB), CTX, 0)
+    checkpoint.save(tmp_path, "last", params, cfg, VOCAB, 1, {}, resume={"epoch": 1},
+                    optimizer_arrays={"b_q.mean": params["b_q"] + 1})
+    return tmp_path, next(tmp_path.glob("optimizer-*.params"))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda f: f.unlink(), "optimiser state file optimizer-.* is missing"),
+    (lambda f: f.write_bytes(f.read_bytes()[:50]),
+     "truncated or corrupt optimiser state .sha256 does not match last.json"),
+])
+def test_a_damaged_optimiser_state(resumable, damage, message):
+    run, optimizer_file = resumable
+    np.testing.assert_array_equal(checkpoint.load_resume(run, CTX)[1]["b_q.mean"].asnumpy(), 1)
+    damage(optimizer_file)
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load_resume(run, CTX)
 
 
 @pytest.mark.parametrize("content,message", [
