@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import numpy as np
 

@@ -123,7 +123,6 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
     from jaylyrics import backend, sample, train as train_mod
 
     contexts = contexts or backend.devices(device)
-    ctx = contexts[0]
     _log(f"device: {backend.describe(contexts)}")
     _log("config:\n" + config.dump(cfg).rstrip(), level=2)
     if resume_run is not None:

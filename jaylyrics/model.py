@@ -86,11 +86,15 @@ def num_params(params: dict) -> int:
     return int(sum(np.prod(p.shape) for p in params.values()))
 
 
+def state_parts(model_cfg) -> int:
+    """How many arrays the state has: (H,) for rnn and gru, (H, C) for lstm."""
+    return 2 if model_cfg.type == "lstm" else 1
+
+
 def begin_state(model_cfg, batch_size: int, ctx) -> tuple:
     """The zero state: (H,) for rnn and gru, (H, C) for lstm, each (L, N, H)."""
     shape = (model_cfg.num_layers, batch_size, model_cfg.hidden_size)
-    count = 2 if model_cfg.type == "lstm" else 1
-    return tuple(nd.zeros(shape, ctx=ctx) for _ in range(count))
+    return tuple(nd.zeros(shape, ctx=ctx) for _ in range(state_parts(model_cfg)))
 
 
 def detach(state: tuple) -> tuple:
@@ -133,9 +137,10 @@ def decoder(params: dict, model_cfg):
     """The network as a NumPy function, for generating text: returns run(X, state) -> (logits
     (T*N, V), state) on NumPy arrays, the same equations as `forward` (`_hidden` and `_project`
     with `numpy_ops` as F), and the zero state for batch 1. run(X, state, project=False) skips
-    the output layer (logits None), to warm the state up on a prefix. One character at a time with batch 1
-    is all fixed cost in MXNet (dozens of operators and a host synchronisation per character);
-    NumPy does the same arithmetic several times faster there (benchmarks/throughput.py)."""
+    the output layer (logits None), to warm the state up on a prefix. One character at a time
+    with batch 1 is all fixed cost in MXNet (dozens of operators and a host synchronisation per
+    character); NumPy does the same arithmetic several times faster there
+    (benchmarks/throughput.py)."""
     from jaylyrics import numpy_ops
 
     weights = {name: p.asnumpy() for name, p in params.items()}
@@ -147,7 +152,7 @@ def decoder(params: dict, model_cfg):
         return (_project(numpy_ops, weights, hidden_states, V) if project else None), state
 
     shape = (model_cfg.num_layers, 1, model_cfg.hidden_size)
-    zero = tuple(np.zeros(shape, np.float32) for _ in range(2 if model_cfg.type == "lstm" else 1))
+    zero = tuple(np.zeros(shape, np.float32) for _ in range(state_parts(model_cfg)))
     return run, zero
 
 
@@ -162,9 +167,9 @@ def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_s
     Returns run(params, X, state, Y=None): (logits, state) without a loss spec, else
     (loss, summed NLL, state). Gradients reach the parameters as with `forward`. Graphs are
     built once per configuration and shape, and kept."""
-    names = tuple(param_shapes(model_cfg, vocab_size))
     key = (tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size, num_steps, loss_spec)
-    if key not in _GRAPHS:
+    if key not in _GRAPHS:                   # looked up every training step: build only once
+        names = tuple(param_shapes(model_cfg, vocab_size))
         _GRAPHS[key] = _build(model_cfg, vocab_size, batch_size, num_steps, loss_spec, names)
     return _GRAPHS[key]
 
@@ -172,7 +177,7 @@ def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_s
 def _build(model_cfg, V, N, T, loss_spec, names):
     from mxnet import gluon
 
-    parts = 2 if model_cfg.type == "lstm" else 1
+    parts = state_parts(model_cfg)
 
     class Graph(gluon.HybridBlock):
         def hybrid_forward(self, F, X, *args):
