@@ -7,6 +7,8 @@ Everything else in jaylyrics gets MXNet from here: `from jaylyrics.backend impor
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from jaylyrics import DeviceError
@@ -17,8 +19,66 @@ for _name, _type in _REMOVED_ALIASES.items():
     if _name not in np.__dict__:      # a plain getattr would warn or raise on NumPy >= 1.20
         setattr(np, _name, _type)
 
-import mxnet as mx  # noqa: E402  (the aliases must be in place first)
-from mxnet import autograd, nd  # noqa: E402,F401
+
+
+def engine_settings(environ, cpus: int, cpu_build: bool) -> dict:
+    """The MXNet settings jaylyrics runs under, given the environment: {} (MXNet's own defaults),
+    or, for the CPU build in a process of its own, the synchronous engine with one OpenMP
+    thread per CPU.
+
+    Why: MXNet's defaults on the CPU are an engine thread that runs operators behind the
+    Python thread, with oneDNN at one thread per operator (MXNet takes half the CPUs, counting
+    hyperthreads). A training step here is hundreds of small operators plus a few big products;
+    with the synchronous engine (operators run in the calling thread, no hand-over) and oneDNN on
+    every CPU, the default config trains about 1.5x faster on 2 CPUs, with the same numbers
+    (benchmarks/throughput.py, README). More OpenMP threads under the threaded engine are
+    slower instead: its worker thread, its OpenMP team and the Python thread then fight over
+    the cores. Left alone: a GPU build (its engine overlaps host and device), a process of a
+    parameter-server run (DMLC_ROLE: its push/pull needs the threaded engine), and a user who
+    set MXNET_ENGINE_TYPE or OMP_NUM_THREADS."""
+    if not cpu_build or any(k in environ for k in ("MXNET_ENGINE_TYPE", "OMP_NUM_THREADS", "DMLC_ROLE")):
+        return {}
+    return {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": str(max(1, cpus))}
+
+
+def _cpu_build() -> bool:
+    """Whether the installed MXNet is the CPU wheel `mxnet` (GPU wheels are `mxnet-cuXXX`)."""
+    from importlib import metadata
+    try:
+        metadata.version("mxnet")
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                       # not on Linux
+        return os.cpu_count() or 1
+
+
+# Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
+# by the first operator, run here), then taken out again, so that processes started from this
+# one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
+SETTINGS = engine_settings(os.environ, _available_cpus(), _cpu_build())
+os.environ.update(SETTINGS)
+try:
+    import mxnet as mx  # noqa: E402  (the aliases and settings must be in place first)
+    from mxnet import autograd, nd  # noqa: E402,F401
+    if SETTINGS:                    # the engine's "start using engine" note is not the user's concern
+        _saved_stderr = os.dup(2)
+        _devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(_devnull, 2)
+        try:
+            nd.zeros((1,)).wait_to_read()
+        finally:
+            os.dup2(_saved_stderr, 2)
+            os.close(_saved_stderr)
+            os.close(_devnull)
+finally:
+    for _key in SETTINGS:
+        del os.environ[_key]
 
 
 def num_gpus() -> int:

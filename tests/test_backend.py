@@ -1,0 +1,74 @@
+"""The MXNet settings jaylyrics chooses at import (engine and threads), and that they change the
+speed only, not the numbers."""
+
+import json
+import os
+import subprocess
+import sys
+
+from jaylyrics.backend import engine_settings
+
+from conftest import ROOT
+
+MXNET_DEFAULTS = {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}
+
+
+def test_cpu_build_in_a_process_of_its_own_gets_the_synchronous_engine_and_every_cpu():
+    assert engine_settings({}, 2, cpu_build=True) == {"MXNET_ENGINE_TYPE": "NaiveEngine",
+                                                      "OMP_NUM_THREADS": "2"}
+    assert engine_settings({"PATH": "/bin"}, 8, cpu_build=True)["OMP_NUM_THREADS"] == "8"
+    assert engine_settings({}, 0, cpu_build=True)["OMP_NUM_THREADS"] == "1"
+
+
+def test_the_user_a_gpu_build_and_parameter_server_processes_keep_mxnets_defaults():
+    assert engine_settings({"OMP_NUM_THREADS": "1"}, 2, cpu_build=True) == {}
+    assert engine_settings({"MXNET_ENGINE_TYPE": "ThreadedEngine"}, 2, cpu_build=True) == {}
+    assert engine_settings({"DMLC_ROLE": "worker"}, 2, cpu_build=True) == {}
+    assert engine_settings({}, 2, cpu_build=False) == {}
+
+
+def _python(code, **env):
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("MXNET_ENGINE_TYPE", "OMP_NUM_THREADS", "DMLC_ROLE")}
+    return subprocess.run([sys.executable, "-c", code], env=dict(base, **env), cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+
+
+def test_import_applies_the_settings_quietly_and_does_not_pass_them_to_child_processes():
+    out = _python("import os, json, jaylyrics.backend as b; "
+                  "print(json.dumps([b.SETTINGS, {k: os.environ.get(k) for k in b.SETTINGS}]))")
+    settings, left_in_environ = json.loads(out.stdout.splitlines()[-1])
+    assert settings["MXNET_ENGINE_TYPE"] == "NaiveEngine"
+    assert left_in_environ == {"MXNET_ENGINE_TYPE": None, "OMP_NUM_THREADS": None}
+    assert "engine" not in out.stderr                  # MXNet's "start using engine" note
+    out = _python("import jaylyrics.backend as b; print(b.SETTINGS)", OMP_NUM_THREADS="1")
+    assert out.stdout.splitlines()[-1] == "{}"
+
+
+TRAIN_A_LITTLE = """
+import json
+from jaylyrics import config, model, optim, train
+from jaylyrics.backend import SETTINGS, mx, nd
+import numpy as np
+cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 256, "embed_size": 64,
+                                  "dropout": 0.0, "cache_size": 0},
+                        "train": {"batch_size": 32, "num_steps": 10, "optimizer": "adam"}})
+params = model.init_params(cfg.model, 1000, mx.cpu(), 0)
+opt = optim.Optimizer("adam", 0.01)
+rng = np.random.RandomState(0)
+state = model.begin_state(cfg.model, 32, mx.cpu())
+for _ in range(5):
+    X, Y = (nd.array(rng.randint(0, 1000, (32, 10))) for _ in range(2))
+    state, nll, norm = train.step(params, opt, X, Y, model.detach(state), cfg)
+print(json.dumps({"settings": SETTINGS,
+                  "params": {n: p.asnumpy().ravel()[::97].tolist() for n, p in params.items()}}))
+"""
+
+
+def test_the_engine_settings_give_the_same_numbers_as_mxnets_defaults():
+    tuned = json.loads(_python(TRAIN_A_LITTLE).stdout.splitlines()[-1])
+    default = json.loads(_python(TRAIN_A_LITTLE, **MXNET_DEFAULTS).stdout.splitlines()[-1])
+    assert tuned["settings"]["MXNET_ENGINE_TYPE"] == "NaiveEngine" and default["settings"] == {}
+    assert tuned["params"].keys() == default["params"].keys()
+    for name, values in tuned["params"].items():
+        assert values == default["params"][name], name          # bit for bit
