@@ -17,9 +17,17 @@ N = 32 sequences of T = 35 characters, hidden size H = 256. Implementations:
 Repeats are interleaved (every implementation once per round) and the median is taken, so that
 a noisy neighbour slows all of them alike; and this is done in several fresh processes (the
 fused layers' speed varies by about 15% from one process to the next, ours by about 5%), whose
-medians are reported. Also reported: sampling latency (microseconds per
-generated character, batch 1), the peak resident memory of a training run (a subprocess), and the
-throughput of `jaylyrics launch` with 1 and 2 data-parallel workers.
+medians are reported.
+
+Every implementation is measured twice, in separate processes: under the MXNet settings that
+`import jaylyrics` chooses (the synchronous engine, one OpenMP thread per CPU; see
+jaylyrics/backend.py), where the ratios compare like with like, and under MXNet's own defaults
+(the threaded engine, one OpenMP thread per operator), which is how a gluon user runs the fused
+layers unless they change them.
+
+Also reported: sampling latency (microseconds per generated character, batch 1), the peak
+resident memory of a training run (a subprocess), and the throughput of `jaylyrics launch` with
+1 and 2 data-parallel workers.
 """
 
 from __future__ import annotations
@@ -35,10 +43,12 @@ import time
 import numpy as np
 
 from jaylyrics import config, model, optim, train
-from jaylyrics.backend import autograd, mx, nd
+from jaylyrics.backend import SETTINGS, autograd, mx, nd
 
 N, T, H = 32, 35, 256
 CTX = mx.cpu()
+# The environment that makes `import jaylyrics` leave MXNet's defaults alone (backend.py).
+MXNET_DEFAULTS = {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}
 
 
 def jaylyrics_step(kind, V):
@@ -157,19 +167,21 @@ def measure(Vs, kinds, rounds, iters):
 
 
 def measure_in_processes(processes: int, quick: bool) -> list[dict]:
-    """`measure` in fresh processes, then for each implementation the median over them."""
-    per_process = []
-    for _ in range(processes):
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"] +
-                             (["--quick"] if quick else []), check=True, capture_output=True,
-                             text=True).stdout
-        per_process.append(json.loads(out.splitlines()[-1]))
+    """`measure` in fresh processes, under jaylyrics' MXNet settings and under MXNet's defaults
+    (alternately), then for each implementation and settings the median over the processes."""
     speeds: dict = {}
-    for results in per_process:
-        for r in results:
-            speeds.setdefault((r["impl"], r["model"], r["V"]), []).append(r["chars_per_s"])
-    return [{"impl": impl, "model": kind, "V": V, "chars_per_s": statistics.median(s)}
-            for (impl, kind, V), s in speeds.items()]
+    defaults = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    defaults.update(MXNET_DEFAULTS)
+    for _ in range(processes):
+        for settings, env in (("jaylyrics", dict(os.environ)), ("mxnet_defaults", defaults)):
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"] +
+                                 (["--quick"] if quick else []), check=True, capture_output=True,
+                                 text=True, env=env).stdout
+            for r in json.loads(out.splitlines()[-1]):
+                speeds.setdefault((r["impl"], r["model"], r["V"], settings), []).append(r["chars_per_s"])
+    return [{"impl": impl, "model": kind, "V": V, "settings": settings,
+             "chars_per_s": statistics.median(s)}
+            for (impl, kind, V, settings), s in speeds.items()]
 
 
 def sampling_latency(V, kind="gru", chars=300):
@@ -232,28 +244,37 @@ def main():
         return
     processes = args.processes or (1 if args.quick else 3)
     results = measure_in_processes(processes, args.quick)
-    speed = {(r["impl"], r["model"], r["V"]): r["chars_per_s"] for r in results}
+    speed = {(r["impl"], r["model"], r["V"], r["settings"]): r["chars_per_s"] for r in results}
 
     where = f"{processes} process{'es' if processes > 1 else ''} x {rounds} rounds"
+    chosen = ", ".join(f"{k}={v}" for k, v in SETTINGS.items()) or "none: MXNet's defaults or yours"
+    print(f"under the MXNet settings jaylyrics chooses ({chosen}) | under MXNet's defaults; "
+          f"chars/s, median of {where}", file=sys.stderr)
     print(f"{'V':>5} {'model':>5} {'jaylyrics':>10} {'tutorial':>9} {'fused':>9} "
-          f"{'vs tutorial':>11} {'vs fused':>9}   chars/s (median of {where})", file=sys.stderr)
+          f"{'vs tutorial':>11} {'vs fused':>9} | {'jaylyrics':>10} {'fused':>9} {'vs fused':>9}"
+          f" | jaylyrics vs fused at MXNet's defaults", file=sys.stderr)
     ratios = {}
     bound = {V: 197e9 / (6 * H * V + 6 * H * H) for V in Vs}       # FLOP bound, one core
     for V in Vs:
         for kind in ["rnn", "gru", "lstm"]:
-            ours, tut, fused = (speed.get((i, kind, V)) for i in ("jaylyrics", "tutorial", "fused"))
-            r_fused = ours / fused
-            ratios[f"{kind}_vs_fused_V{V}"] = r_fused
+            ours, tut, fused = (speed.get((i, kind, V, "jaylyrics"))
+                                for i in ("jaylyrics", "tutorial", "fused"))
+            ours_d, fused_d = (speed[(i, kind, V, "mxnet_defaults")] for i in ("jaylyrics", "fused"))
+            ratios[f"{kind}_vs_fused_V{V}"] = ours / fused
+            ratios[f"{kind}_vs_fused_at_mxnet_defaults_V{V}"] = ours / fused_d
             if tut:
                 ratios[f"{kind}_vs_tutorial_V{V}"] = ours / tut
             tut_speed, tut_ratio = (f"{tut:,.0f}", f"{ours / tut:.2f}x") if tut else ("-", "-")
             line = f"{V:>5} {kind:>5} {ours:>10,.0f} {tut_speed:>9} {fused:>9,.0f} " \
-                   f"{tut_ratio:>11} {r_fused:>8.2f}x"      # the tutorial has only the vanilla RNN
+                   f"{tut_ratio:>11} {ours / fused:>8.2f}x | {ours_d:>10,.0f} {fused_d:>9,.0f} " \
+                   f"{ours_d / fused_d:>8.2f}x | {ours / fused_d:.2f}x"   # the tutorial: only rnn
             print(line, file=sys.stderr)
-        ratios[f"rnn_fraction_of_flop_bound_V{V}"] = speed[("jaylyrics", "rnn", V)] / bound[V]
-        print(f"      FLOP bound at V={V}: {bound[V]:,.0f} chars/s; jaylyrics rnn reaches "
+        ratios[f"rnn_fraction_of_flop_bound_V{V}"] = speed[("jaylyrics", "rnn", V, "jaylyrics")] / bound[V]
+        print(f"      FLOP bound (one core) at V={V}: {bound[V]:,.0f} chars/s; jaylyrics rnn reaches "
               f"{ratios[f'rnn_fraction_of_flop_bound_V{V}']:.2f} of it, fused rnn "
-              f"{speed[('fused', 'rnn', V)] / bound[V]:.2f}", file=sys.stderr)
+              f"{speed[('fused', 'rnn', V, 'jaylyrics')] / bound[V]:.2f} (at MXNet's defaults: "
+              f"{speed[('jaylyrics', 'rnn', V, 'mxnet_defaults')] / bound[V]:.2f} and "
+              f"{speed[('fused', 'rnn', V, 'mxnet_defaults')] / bound[V]:.2f})", file=sys.stderr)
     dist = [{"workers": n, "chars_per_s": distributed_chars_per_s(n)} for n in (1, 2)]
     print("data-parallel (launch, dist_sync, gru 256, global batch 32): " + ", ".join(
         f"{d['workers']} worker(s) {d['chars_per_s']:,.0f} chars/s" for d in dist) +
