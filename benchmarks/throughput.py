@@ -1,6 +1,6 @@
 """Training throughput of jaylyrics against the tutorial's loop and MXNet's fused layers.
 
-    python benchmarks/throughput.py            # the full run (about 2 minutes on 2 cores)
+    python benchmarks/throughput.py            # the full run (about 3 minutes on 2 cores)
     python benchmarks/throughput.py --quick    # one process, fewer repeats, one vocabulary size
     python benchmarks/throughput.py --json     # ... and one JSON object on the last line
 
