@@ -20,7 +20,7 @@ fused layers' speed varies by about 15% from one process to the next, ours by ab
 medians are reported.
 
 Every implementation is measured twice, in separate processes: under the MXNet settings that
-`import jaylyrics` chooses (the synchronous engine, one OpenMP thread per CPU; see
+`import jaylyrics` chooses (the synchronous engine, one OpenMP thread per core; see
 jaylyrics/backend.py), where the ratios compare like with like, and under MXNet's own defaults
 (the threaded engine, one OpenMP thread per operator), which is how a gluon user runs the fused
 layers unless they change them.

@@ -21,16 +21,16 @@ for _name, _type in _REMOVED_ALIASES.items():
 
 
 
-def engine_settings(environ, cpus: int, cpu_build: bool) -> dict:
+def engine_settings(environ, cores: int, cpu_build: bool) -> dict:
     """The MXNet settings jaylyrics runs under, given the environment: {} (MXNet's own defaults),
     or, for the CPU build in a process of its own, the synchronous engine with one OpenMP
-    thread per CPU.
+    thread per physical core.
 
     Why: MXNet's defaults on the CPU are an engine thread that runs operators behind the
     Python thread, with oneDNN at one thread per operator (MXNet takes half the CPUs, counting
     hyperthreads). A training step here is hundreds of small operators plus a few big products;
     with the synchronous engine (operators run in the calling thread, no hand-over) and oneDNN on
-    every CPU, the default config trains about 1.5x faster on 2 CPUs, with the same numbers
+    every core, the default config trains about 1.5x faster on 2 cores, with the same numbers
     (benchmarks/throughput.py, README). More OpenMP threads under the threaded engine are
     slower instead: its worker thread, its OpenMP team and the Python thread then fight over
     the cores. Left alone: a GPU build (its engine overlaps host and device), a process of a
@@ -38,7 +38,7 @@ def engine_settings(environ, cpus: int, cpu_build: bool) -> dict:
     set MXNET_ENGINE_TYPE or OMP_NUM_THREADS."""
     if not cpu_build or any(k in environ for k in ("MXNET_ENGINE_TYPE", "OMP_NUM_THREADS", "DMLC_ROLE")):
         return {}
-    return {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": str(max(1, cpus))}
+    return {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": str(max(1, cores))}
 
 
 def _cpu_build() -> bool:
@@ -51,17 +51,30 @@ def _cpu_build() -> bool:
         return False
 
 
-def _available_cpus() -> int:
+def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
+    """The physical cores among the CPUs this process may run on: hyperthreads of one core share
+    its arithmetic units, and an extra OpenMP thread on them costs more than it brings. Read from
+    Linux's CPU topology; elsewhere, or if it is unreadable, the number of CPUs."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:                       # not on Linux
         return os.cpu_count() or 1
+    cores = set()
+    try:
+        for cpu in cpus:
+            topology = os.path.join(sysfs, f"cpu{cpu}", "topology")
+            with open(os.path.join(topology, "physical_package_id")) as f, \
+                    open(os.path.join(topology, "core_id")) as g:
+                cores.add((f.read().strip(), g.read().strip()))
+    except OSError:
+        return len(cpus)
+    return len(cores) or len(cpus)
 
 
 # Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
 # by the first operator, run here), then taken out again, so that processes started from this
 # one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
-SETTINGS = engine_settings(os.environ, _available_cpus(), _cpu_build())
+SETTINGS = engine_settings(os.environ, physical_cores(), _cpu_build())
 os.environ.update(SETTINGS)
 try:
     import mxnet as mx  # noqa: E402  (the aliases and settings must be in place first)

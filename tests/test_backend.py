@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from jaylyrics.backend import engine_settings
+from jaylyrics.backend import engine_settings, physical_cores
 
 from conftest import ROOT
 
@@ -25,6 +25,23 @@ def test_the_user_a_gpu_build_and_parameter_server_processes_keep_mxnets_default
     assert engine_settings({"MXNET_ENGINE_TYPE": "ThreadedEngine"}, 2, cpu_build=True) == {}
     assert engine_settings({"DMLC_ROLE": "worker"}, 2, cpu_build=True) == {}
     assert engine_settings({}, 2, cpu_build=False) == {}
+
+
+def _fake_topology(root, core_of):
+    for cpu in os.sched_getaffinity(0):
+        topology = root / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text("0\n")
+        (topology / "core_id").write_text(f"{core_of(cpu)}\n")
+
+
+def test_threads_go_to_physical_cores_not_hyperthreads(tmp_path):
+    cpus = os.sched_getaffinity(0)
+    _fake_topology(tmp_path / "paired", lambda cpu: cpu // 2)            # two threads per core
+    assert physical_cores(str(tmp_path / "paired")) == len({cpu // 2 for cpu in cpus})
+    _fake_topology(tmp_path / "single", lambda cpu: cpu)
+    assert physical_cores(str(tmp_path / "single")) == len(cpus)
+    assert physical_cores(str(tmp_path / "missing")) == len(cpus)      # unreadable: count CPUs
 
 
 def _python(code, **env):
