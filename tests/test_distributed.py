@@ -127,7 +127,10 @@ def test_two_asynchronous_workers_learn(tmp_path):
                     "--set", "train.batch_size=4", "--kvstore", "dist_async", "--json", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     meta = json.loads((tmp_path / "runs" / "tiny" / "last.json").read_text())
-    assert meta["epoch"] == 2 and meta["metrics"]["val_ppl_model"] < len(meta["vocab"]) / 2
+    # An untrained model scores about V (405). Asynchronous updates land in whatever order the
+    # workers happen to push them, so the result varies from run to run: 13 runs on 2 cores gave
+    # 174 to 222 (V/2 = 202 was too tight a bar and failed once in CI).
+    assert meta["epoch"] == 2 and meta["metrics"]["val_ppl_model"] < 0.7 * len(meta["vocab"])
     assert launched_processes(cwd=tmp_path) == []
 
 
