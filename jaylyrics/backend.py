@@ -134,8 +134,18 @@ def devices(spec: str = "auto") -> list:
 
 
 def describe(ctx) -> str:
+    """`CPU`, `GPU 1`, ...; with the thread count when jaylyrics chose MXNet's settings."""
     if isinstance(ctx, (list, tuple)):
-        return ", ".join(describe(c) for c in ctx)
+        text = ", ".join(_name(c) for c in ctx)
+        cpu = any(c.device_type == "cpu" for c in ctx)
+    else:
+        text, cpu = _name(ctx), ctx.device_type == "cpu"
+    if cpu and SETTINGS:
+        text += f" ({SETTINGS['OMP_NUM_THREADS']} threads)"
+    return text
+
+
+def _name(ctx) -> str:
     if ctx.device_type == "gpu":
         return "GPU %d" % ctx.device_id
     return "CPU" if ctx.device_id == 0 else "CPU %d" % ctx.device_id

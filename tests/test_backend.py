@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from jaylyrics import backend
 from jaylyrics.backend import engine_settings, physical_cores
 
 from conftest import ROOT
@@ -89,3 +90,12 @@ def test_the_engine_settings_give_the_same_numbers_as_mxnets_defaults():
     assert tuned["params"].keys() == default["params"].keys()
     for name, values in tuned["params"].items():
         assert values == default["params"][name], name          # bit for bit
+
+
+def test_the_device_line_says_how_many_threads_jaylyrics_chose(monkeypatch):
+    monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "4"})
+    assert backend.describe(backend.mx.cpu()) == "CPU (4 threads)"
+    assert backend.describe([backend.mx.cpu(0), backend.mx.cpu(1)]) == "CPU, CPU 1 (4 threads)"
+    assert backend.describe(backend.mx.gpu(1)) == "GPU 1"
+    monkeypatch.setattr(backend, "SETTINGS", {})
+    assert backend.describe(backend.mx.cpu()) == "CPU"
