@@ -1,7 +1,9 @@
-"""The one module that imports MXNet, and the choice of device.
+"""The one module that imports MXNet: how it is imported (NumPy aliases, engine and threads),
+and the choice of device.
 
 MXNet 1.9.1 (the last release) still uses NumPy aliases that NumPy 1.24 removed (`np.bool`,
 `np.object`, ...). They are restored here, before `import mxnet`, so that every NumPy < 2 works.
+The engine and thread settings are chosen here too, before the import (`engine_settings`).
 Everything else in jaylyrics gets MXNet from here: `from jaylyrics.backend import mx, nd`.
 """
 
@@ -18,7 +20,6 @@ _REMOVED_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex
 for _name, _type in _REMOVED_ALIASES.items():
     if _name not in np.__dict__:      # a plain getattr would warn or raise on NumPy >= 1.20
         setattr(np, _name, _type)
-
 
 
 def engine_settings(environ, cores: int, cpu_build: bool) -> dict:
@@ -71,10 +72,36 @@ def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
     return len(cores) or len(cpus)
 
 
+def cpu_quota(cgroup: str = "/sys/fs/cgroup") -> int | None:
+    """The CPUs a container's CPU quota allows (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`
+    over `cpu.cfs_period_us`), rounded up; None without a quota. A container limited to 2 CPUs
+    on a 64-core host still sees 64 CPUs, and 64 spinning threads would crawl."""
+    for quota_file, period_file in (("cpu.max", None),
+                                    ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
+        try:
+            with open(os.path.join(cgroup, quota_file)) as f:
+                fields = f.read().split()
+            if period_file:
+                with open(os.path.join(cgroup, period_file)) as f:
+                    fields.append(f.read().strip())
+            quota, period = fields[0], float(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if quota in ("max", "-1") or period <= 0:
+            return None
+        return max(1, -(-int(quota) // int(period)))
+    return None
+
+
+def _cores() -> int:
+    quota = cpu_quota()
+    return physical_cores() if quota is None else min(physical_cores(), quota)
+
+
 # Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
 # by the first operator, run here), then taken out again, so that processes started from this
 # one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
-SETTINGS = engine_settings(os.environ, physical_cores(), _cpu_build())
+SETTINGS = engine_settings(os.environ, _cores(), _cpu_build())
 os.environ.update(SETTINGS)
 try:
     import mxnet as mx  # noqa: E402  (the aliases and settings must be in place first)

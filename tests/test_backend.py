@@ -7,14 +7,14 @@ import subprocess
 import sys
 
 from jaylyrics import backend
-from jaylyrics.backend import engine_settings, physical_cores
+from jaylyrics.backend import cpu_quota, engine_settings, physical_cores
 
 from conftest import ROOT
 
 MXNET_DEFAULTS = {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}
 
 
-def test_cpu_build_in_a_process_of_its_own_gets_the_synchronous_engine_and_every_cpu():
+def test_cpu_build_in_a_process_of_its_own_gets_the_synchronous_engine_and_every_core():
     assert engine_settings({}, 2, cpu_build=True) == {"MXNET_ENGINE_TYPE": "NaiveEngine",
                                                       "OMP_NUM_THREADS": "2"}
     assert engine_settings({"PATH": "/bin"}, 8, cpu_build=True)["OMP_NUM_THREADS"] == "8"
@@ -43,6 +43,23 @@ def test_threads_go_to_physical_cores_not_hyperthreads(tmp_path):
     _fake_topology(tmp_path / "single", lambda cpu: cpu)
     assert physical_cores(str(tmp_path / "single")) == len(cpus)
     assert physical_cores(str(tmp_path / "missing")) == len(cpus)      # unreadable: count CPUs
+
+
+def test_a_containers_cpu_quota_caps_the_threads(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")                     # 1.5 CPUs -> 2 threads
+    assert cpu_quota(str(v2)) == 2
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert cpu_quota(str(v2)) is None
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu_quota(str(tmp_path / "v1")) == 1
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cpu_quota(str(tmp_path / "v1")) is None
+    assert cpu_quota(str(tmp_path / "none")) is None
 
 
 def _python(code, **env):
