@@ -166,18 +166,22 @@ def measure(Vs, kinds, rounds, iters):
             for (impl, kind, V), s in runs.items()]
 
 
-def measure_in_processes(processes: int, quick: bool) -> list[dict]:
+def measure_in_processes(processes: int, quick: bool, smoke: bool = False) -> list[dict]:
     """`measure` in fresh processes, under jaylyrics' MXNet settings and under MXNet's defaults
-    (alternately), then for each implementation and settings the median over the processes."""
+    (alternately), then for each implementation and settings the median over the processes.
+    `smoke`: a tiny vocabulary and one iteration, to test this function, not to measure."""
     speeds: dict = {}
     defaults = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     defaults.update(MXNET_DEFAULTS)
     for _ in range(processes):
         for settings, env in (("jaylyrics", dict(os.environ)), ("mxnet_defaults", defaults)):
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"] +
-                                 (["--quick"] if quick else []), check=True, capture_output=True,
-                                 text=True, env=env).stdout
-            for r in json.loads(out.splitlines()[-1]):
+            flags = ["--quick"] * quick + ["--smoke"] * smoke
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"] + flags,
+                                 check=True, capture_output=True, text=True, env=env).stdout
+            measured = json.loads(out.splitlines()[-1])
+            if settings == "mxnet_defaults" and measured["settings"]:
+                raise RuntimeError(f"meant to run under MXNet's defaults, ran under {measured['settings']}")
+            for r in measured["results"]:
                 speeds.setdefault((r["impl"], r["model"], r["V"], settings), []).append(r["chars_per_s"])
     return [{"impl": impl, "model": kind, "V": V, "settings": settings,
              "chars_per_s": statistics.median(s)}
@@ -236,11 +240,15 @@ def main():
     parser.add_argument("--processes", type=int, help="fresh processes to measure training in "
                         "(default 3, 1 with --quick); each one's median, then their median")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     Vs = [2583] if args.quick else [2583, 1447]
     rounds, iters = (3, 3) if args.quick else (5, 5)
+    if args.smoke:
+        Vs, rounds, iters = [40], 1, 1
     if args.measure_only:                         # one process of measure_in_processes
-        print(json.dumps(measure(Vs, ["rnn", "gru", "lstm"], rounds, iters)))
+        print(json.dumps({"settings": SETTINGS,
+                          "results": measure(Vs, ["rnn", "gru", "lstm"], rounds, iters)}))
         return
     processes = args.processes or (1 if args.quick else 3)
     results = measure_in_processes(processes, args.quick)

@@ -17,3 +17,10 @@ def test_sampling_latency_and_peak_memory_are_measured():
     assert bench.sampling_latency(40, chars=5) > 0
     rss = bench.peak_rss_mb(40, iters=1)
     assert 50 < rss < 4000                  # MB of one process that imported MXNet and trained
+
+
+def test_both_settings_are_measured_in_processes_of_their_own():
+    results = bench.measure_in_processes(1, quick=True, smoke=True)
+    got = {(r["impl"], r["model"], r["settings"]) for r in results}
+    assert ("fused", "gru", "mxnet_defaults") in got and ("fused", "gru", "jaylyrics") in got
+    assert {s for _, _, s in got} == {"jaylyrics", "mxnet_defaults"} and len(got) == 14
