@@ -9,11 +9,13 @@ Everything else in jaylyrics gets MXNet from here: `from jaylyrics.backend impor
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
 
 from jaylyrics import DeviceError
+from jaylyrics.machine import usable_cores
 
 _REMOVED_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex,
                     "object": object, "str": str}
@@ -52,70 +54,30 @@ def _cpu_build() -> bool:
         return False
 
 
-def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
-    """The physical cores among the CPUs this process may run on: hyperthreads of one core share
-    its arithmetic units, and an extra OpenMP thread on them costs more than it brings. Read from
-    Linux's CPU topology; elsewhere, or if it is unreadable, the number of CPUs."""
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to /dev/null meanwhile (MXNet's C++ logging writes there directly)."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
     try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:                       # not on Linux
-        return os.cpu_count() or 1
-    cores = set()
-    try:
-        for cpu in cpus:
-            topology = os.path.join(sysfs, f"cpu{cpu}", "topology")
-            with open(os.path.join(topology, "physical_package_id")) as f, \
-                    open(os.path.join(topology, "core_id")) as g:
-                cores.add((f.read().strip(), g.read().strip()))
-    except OSError:
-        return len(cpus)
-    return len(cores) or len(cpus)
-
-
-def cpu_quota(cgroup: str = "/sys/fs/cgroup") -> int | None:
-    """The CPUs a container's CPU quota allows (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`
-    over `cpu.cfs_period_us`), rounded up; None without a quota. A container limited to 2 CPUs
-    on a 64-core host still sees 64 CPUs, and 64 spinning threads would crawl."""
-    for quota_file, period_file in (("cpu.max", None),
-                                    ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
-        try:
-            with open(os.path.join(cgroup, quota_file)) as f:
-                fields = f.read().split()
-            if period_file:
-                with open(os.path.join(cgroup, period_file)) as f:
-                    fields.append(f.read().strip())
-            quota, period = fields[0], float(fields[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if quota in ("max", "-1") or period <= 0:
-            return None
-        return max(1, -(-int(quota) // int(period)))
-    return None
-
-
-def _cores() -> int:
-    quota = cpu_quota()
-    return physical_cores() if quota is None else min(physical_cores(), quota)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 # Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
 # by the first operator, run here), then taken out again, so that processes started from this
 # one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
-SETTINGS = engine_settings(os.environ, _cores(), _cpu_build())
+SETTINGS = engine_settings(os.environ, usable_cores(), _cpu_build())
 os.environ.update(SETTINGS)
 try:
     import mxnet as mx  # noqa: E402  (the aliases and settings must be in place first)
     from mxnet import autograd, nd  # noqa: E402,F401
-    if SETTINGS:                    # the engine's "start using engine" note is not the user's concern
-        _saved_stderr = os.dup(2)
-        _devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(_devnull, 2)
-        try:
+    if SETTINGS:
+        with _quiet_stderr():      # MXNet's "start using engine" line is not the user's concern
             nd.zeros((1,)).wait_to_read()
-        finally:
-            os.dup2(_saved_stderr, 2)
-            os.close(_saved_stderr)
-            os.close(_devnull)
 finally:
     for _key in SETTINGS:
         del os.environ[_key]

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 from jaylyrics import backend
-from jaylyrics.backend import cpu_quota, engine_settings, physical_cores
+from jaylyrics.backend import engine_settings
+from jaylyrics.machine import cpu_quota, physical_cores
 
 from conftest import ROOT
 
