@@ -83,6 +83,24 @@ finally:
         del os.environ[_key]
 
 
+def busy_hint(load: float | None = None) -> str | None:
+    """A line for the user when jaylyrics chose its thread settings but the machine is already
+    busy (1-minute load average at 3/4 of the threads or more), most likely with another
+    training: processes that each expect the cores to themselves slow each other down badly."""
+    if not SETTINGS:
+        return None
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:                          # not available on this system
+            return None
+    threads = int(SETTINGS["OMP_NUM_THREADS"])
+    if load < 0.75 * threads:
+        return None
+    return (f"note: this machine is busy (load {load:.1f} for {threads} threads); when running "
+            "several trainings at once, start each with OMP_NUM_THREADS=1 (see the README)")
+
+
 def num_gpus() -> int:
     """How many GPUs MXNet sees (0 with the CPU build). Tests replace this to fake a GPU."""
     try:

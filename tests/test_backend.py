@@ -117,3 +117,11 @@ def test_the_device_line_says_how_many_threads_jaylyrics_chose(monkeypatch):
     assert backend.describe(backend.mx.gpu(1)) == "GPU 1"
     monkeypatch.setattr(backend, "SETTINGS", {})
     assert backend.describe(backend.mx.cpu()) == "CPU"
+
+
+def test_a_busy_machine_gets_a_hint_about_several_trainings(monkeypatch):
+    monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2"})
+    assert "OMP_NUM_THREADS=1" in backend.busy_hint(load=1.9)
+    assert backend.busy_hint(load=0.3) is None
+    monkeypatch.setattr(backend, "SETTINGS", {})            # the user chose: no advice
+    assert backend.busy_hint(load=5.0) is None

@@ -47,6 +47,19 @@ def test_train_writes_a_run_and_points_latest_at_it(in_tiny_run):
     assert len(meta["vocab"]) == meta["shapes"]["b_q"][0]
 
 
+def test_train_on_a_busy_machine_says_how_to_share_it(tmp_path, monkeypatch):
+    from jaylyrics import backend
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2"})
+    monkeypatch.setattr(backend.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1",
+                     "--set", "train.sample_every=0")
+    assert result.exit_code == 0, result.output
+    assert "device: CPU (2 threads)\nnote: this machine is busy (load 3.0 for 2 threads)" in result.stderr
+    assert "OMP_NUM_THREADS=1" in result.stderr
+
+
 def test_train_output(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1",
