@@ -68,7 +68,3 @@ def zeros_like(data):
 
 def broadcast_add(lhs, rhs):
     return lhs + rhs
-
-
-def one_hot(indices, depth):
-    return np.eye(depth, dtype=np.float32)[indices.astype(np.int64)]
