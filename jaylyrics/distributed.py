@@ -50,13 +50,8 @@ class Aggregator:
     def share_changes(self, params: dict, before: dict) -> None:
         """dist_async: push this worker's change of every parameter since `before`, and take the
         server's weights (everyone's changes so far) back."""
-        keys, changes, values = [], [], []
-        for i, name in enumerate(self.names):
-            keys.append(i)
-            changes.append(params[name] - before[name])
-            values.append(params[name])
-        self.kv.push(keys, changes)
-        self.kv.pull(keys, out=values)
+        self.kv.push(self.keys, [params[n] - before[n] for n in self.names])
+        self.kv.pull(self.keys, out=[params[n] for n in self.names])
 
     def sum_gradients(self, params: dict, mean: bool) -> None:
         """Replace every gradient by its sum over workers (or mean, for a mean-reduced loss)."""
