@@ -505,14 +505,13 @@ def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
         p.attach_grad()
     optimizer = Optimizer(cfg.train.optimizer, float(info["lr"]), cfg.train.weight_decay,
                           steps=int(info["steps"]))
-    arrays = dict(optimizer_arrays)
-    state = tuple(arrays.pop(f"state:{i}") for i in range(int((info.get("partial") or {}).get("state", 0))))
+    arrays = dict(optimizer_arrays)             # the moments, and a carried state if partial
+    partial, p = None, info.get("partial")
+    if p:
+        state = tuple(arrays.pop(f"state:{i}") for i in range(int(p["state"])))
+        partial = Partial(int(p["batches"]), float(p["loss_sum"]), int(p["count"]), state)
     optimizer.restore(arrays)
     best = info["best"] if info["best"] is not None else math.inf
-    partial = None
-    if info.get("partial"):
-        p = info["partial"]
-        partial = Partial(int(p["batches"]), float(p["loss_sum"]), int(p["count"]), state)
     progress = Progress(int(info["epoch"]), float(best), int(info["best_epoch"]),
                         int(info["stale"]), float(info["elapsed"]), partial,
                         dict(ck.meta.get("metrics") or {}))
