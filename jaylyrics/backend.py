@@ -83,11 +83,12 @@ finally:
         del os.environ[_key]
 
 
-def busy_hint(load: float | None = None) -> str | None:
-    """A line for the user when jaylyrics chose its thread settings but the machine is already
-    busy (1-minute load average at 3/4 of the threads or more), most likely with another
-    training: processes that each expect the cores to themselves slow each other down badly."""
-    if not SETTINGS:
+def busy_hint(contexts: list, load: float | None = None) -> str | None:
+    """A line for the user when jaylyrics chose its thread settings, trains on the CPU, and the
+    machine is already busy (1-minute load average at 3/4 of the threads or more), most likely
+    with another training: processes that each expect the cores to themselves slow each other
+    down badly."""
+    if not (SETTINGS and _any_cpu(contexts)):
         return None
     if load is None:
         try:
@@ -142,14 +143,15 @@ def devices(spec: str = "auto") -> list:
 
 def describe(ctx) -> str:
     """`CPU`, `GPU 1`, ...; with the thread count when jaylyrics chose MXNet's settings."""
-    if isinstance(ctx, (list, tuple)):
-        text = ", ".join(_name(c) for c in ctx)
-        cpu = any(c.device_type == "cpu" for c in ctx)
-    else:
-        text, cpu = _name(ctx), ctx.device_type == "cpu"
-    if cpu and SETTINGS:
+    contexts = ctx if isinstance(ctx, (list, tuple)) else [ctx]
+    text = ", ".join(_name(c) for c in contexts)
+    if SETTINGS and _any_cpu(contexts):
         text += f" ({SETTINGS['OMP_NUM_THREADS']} threads)"
     return text
+
+
+def _any_cpu(contexts) -> bool:
+    return any(c.device_type == "cpu" for c in contexts)
 
 
 def _name(ctx) -> str:

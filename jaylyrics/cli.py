@@ -124,8 +124,8 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
 
     contexts = contexts or backend.devices(device)
     _log(f"device: {backend.describe(contexts)}")
-    hint = backend.busy_hint()
-    if hint and any(c.device_type == "cpu" for c in contexts):
+    hint = backend.busy_hint(contexts)
+    if hint:
         _log(hint)
     _log("config:\n" + config.dump(cfg).rstrip(), level=2)
     if resume_run is not None:

@@ -121,7 +121,9 @@ def test_the_device_line_says_how_many_threads_jaylyrics_chose(monkeypatch):
 
 def test_a_busy_machine_gets_a_hint_about_several_trainings(monkeypatch):
     monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2"})
-    assert "OMP_NUM_THREADS=1" in backend.busy_hint(load=1.9)
-    assert backend.busy_hint(load=0.3) is None
+    cpu = [backend.mx.cpu()]
+    assert "OMP_NUM_THREADS=1" in backend.busy_hint(cpu, load=1.9)
+    assert backend.busy_hint(cpu, load=0.3) is None
+    assert backend.busy_hint([backend.mx.gpu(0)], load=5.0) is None   # threads don't matter there
     monkeypatch.setattr(backend, "SETTINGS", {})            # the user chose: no advice
-    assert backend.busy_hint(load=5.0) is None
+    assert backend.busy_hint(cpu, load=5.0) is None
