@@ -45,7 +45,8 @@ class ModelConfig:
     hidden_size: int = _f(256, "H, the size of the hidden state", min=1)
     num_layers: int = _f(1, "stacked recurrent layers", min=1)
     embed_size: int = _f(128, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
-    dropout: float = _f(0.6, "dropout between layers and before the output", min=0.0, below=1.0)
+    dropout: float = _f(0.6, "dropout on the embedding, between layers and before the output",
+                        min=0.0, below=1.0)
     tie_weights: bool = _f(False, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
     cache_size: int = _f(1000, "the cache looks at the last N characters read (0: no cache)", min=0)

@@ -1,6 +1,7 @@
 """config.py: defaults, YAML files, overrides, and the error for every kind of mistake."""
 
 import os
+import re
 
 import pytest
 import yaml
@@ -116,3 +117,17 @@ def test_any_value_is_accepted_or_rejected_cleanly(value):
             config.from_dict({section: {name: value}})
         except ConfigError as e:
             assert key in str(e) and "\n" not in str(e)
+
+
+def test_readme_documents_every_key_with_its_default():
+    """The README's configuration table lists every key once, with the built-in default."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `([^`]*)` \|", section, flags=re.M)
+    assert [key for key, _ in rows] == config.all_keys()
+    defaults = config.to_dict(config.Config())
+    for key, shown in rows:
+        section_name, name = key.split(".")
+        expected = defaults[section_name][name]
+        assert yaml.safe_load(shown) == (list(expected) if isinstance(expected, tuple) else expected), key
