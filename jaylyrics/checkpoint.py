@@ -138,7 +138,7 @@ def _remove_unreferenced(run_dir: Path) -> None:
 def load_resume(run: str | Path | None, ctx) -> tuple[Checkpoint, dict]:
     """The last checkpoint of a run (default: runs/latest) and its optimiser arrays, for
     `train --resume`."""
-    run_dir = resolve(run).parent
+    run_dir = resolve(run, option="--resume RUN").parent
     if not (run_dir / "last.json").exists():
         raise CheckpointError(f"{run_dir}: no last.json to resume from")
     ck = load(run_dir / "last.json", ctx)
@@ -183,14 +183,18 @@ def _to_current_layout(arrays: dict, fmt: int) -> dict:
     return {k: v.T if legacy(k) and v.ndim == 2 else v for k, v in arrays.items()}
 
 
-def resolve(path: str | Path | None) -> Path:
+def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     """--checkpoint: a run directory (its best checkpoint, else its last), a sidecar, a weights
-    file, or None for the run that `runs/latest` names. Returns the sidecar's path."""
+    file, or None for the run that `runs/latest` names. Returns the sidecar's path. `option` is
+    how the user names a run instead, for the error when there is no latest run."""
     if path is None:
         run = latest_run()
         if run is None:
+            if LATEST.is_symlink() or LATEST.is_file():
+                raise CheckpointError(f"{LATEST} names {_latest_target()}, which no longer exists: "
+                                      f"run `jaylyrics train` or pass {option}")
             raise CheckpointError(f"no trained run found ({LATEST} does not exist here): run "
-                                  "`jaylyrics train` first or pass --checkpoint PATH")
+                                  f"`jaylyrics train` first or pass {option}")
         path = run
     path = Path(path)
     if not path.exists():
@@ -332,6 +336,14 @@ def latest_run() -> Path | None:
         target = Path(LATEST.read_text(encoding="utf-8").strip())
         return target if target.exists() else None
     return None
+
+
+def _latest_target() -> str:
+    """What `runs/latest` points to, as written in it."""
+    if LATEST.is_symlink():
+        target = os.readlink(LATEST)
+        return target if os.path.isabs(target) else os.path.normpath(LATEST.parent / target)
+    return LATEST.read_text(encoding="utf-8").strip()
 
 
 def set_latest(run_dir: Path) -> None:

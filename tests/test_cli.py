@@ -134,7 +134,22 @@ def test_user_mistakes_on_sample_and_eval(in_tiny_run, args, fragments):
 
 def test_no_run_yet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert_clean_error(run_cli("sample", "--prefix", "分"), "runs/latest", "jaylyrics train")
+    assert_clean_error(run_cli("sample", "--prefix", "分"), "runs/latest", "jaylyrics train",
+                       "--checkpoint PATH")
+    assert_clean_error(run_cli("train", "--resume"), "runs/latest", "--resume RUN")
+
+
+@pytest.mark.parametrize("as_symlink", [True, False])
+def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    if as_symlink:
+        (tmp_path / "runs" / "latest").symlink_to("gone")
+    else:
+        (tmp_path / "runs" / "latest").write_text("runs/gone\n")
+    for args in (["sample", "--prefix", "分"], ["eval"]):
+        assert_clean_error(run_cli(*args), "runs/latest names runs/gone, which no longer exists")
+    assert_clean_error(run_cli("train", "--resume"), "runs/gone", "--resume RUN")
 
 
 @pytest.mark.parametrize("args,fragments", [
