@@ -135,8 +135,12 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
 
     def generate(params, prefix):
+        import numpy as np
+
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
-                                                cfg.train.sample_length))
+                                                cfg.train.sample_length,
+                                                cfg.train.sample_temperature,
+                                                rng=np.random.RandomState(cfg.train.seed)))
 
     summary = train_mod.fit(cfg, data, contexts, run_dir, _TrainReporter(cfg), generate, resume,
                             kvstore)

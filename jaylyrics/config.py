@@ -84,6 +84,8 @@ class TrainConfig:
                          item=str)
     sample_every: int = _f(5, "sample the prefixes every N epochs (0: never)", min=0)
     sample_length: int = _f(100, "characters generated for each prefix", min=1)
+    sample_temperature: float = _f(0.0, "temperature of those samples (0: greedy, as the tutorial; "
+                                   "around 0.8 they loop less)", min=0.0)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def all_keys() -> list[str]:
-    """Every dotted key, in order: `data.corpus`, ..., `train.sample_length`."""
+    """Every dotted key, in order: `data.corpus`, ..., `train.sample_temperature`."""
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 

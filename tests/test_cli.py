@@ -72,6 +72,24 @@ def test_train_output(tmp_path, monkeypatch):
     assert "  - 分开" in result.stderr
 
 
+def test_samples_during_training_are_what_sample_writes(tmp_path, monkeypatch):
+    """Greedy by default; with train.sample_temperature drawn, seeded by train.seed: in both
+    cases the text `jaylyrics sample` writes from the epoch's checkpoint with the same options."""
+    monkeypatch.chdir(tmp_path)
+    shown = {}
+    for temperature in ("0", "0.8"):
+        result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+                         "train.epochs=1", "--set", f"train.sample_temperature={temperature}",
+                         "--set", "train.prefixes=[分开]", "--set", f"train.out_dir=runs/t{temperature}")
+        assert result.exit_code == 0, result.output
+        shown[temperature] = [line[4:] for line in result.stderr.splitlines() if line.startswith("  - ")]
+        options = ["--temperature", temperature, "--seed", "0"] if temperature != "0" else []
+        written = run_cli("sample", "--checkpoint", f"runs/t{temperature}", "--prefix", "分开",
+                          "--length", "20", "--no-stream", *options)
+        assert shown[temperature] == [written.stdout.rstrip("\n").replace("\n", " / ")]
+    assert shown["0"] != shown["0.8"]
+
+
 def test_sample_greedy_is_deterministic_and_starts_with_the_prefix(in_tiny_run):
     a = run_cli("sample", "--prefix", "分开", "--length", "30")
     b = run_cli("sample", "--prefix", "分开", "--length", "30", "--checkpoint", "runs/tiny")
