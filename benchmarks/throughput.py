@@ -1,6 +1,6 @@
 """Training throughput of jaylyrics against the tutorial's loop and MXNet's fused layers.
 
-    python benchmarks/throughput.py            # the full run (about 3 minutes on 2 cores)
+    python benchmarks/throughput.py            # the full run (about 4 minutes on 2 cores)
     python benchmarks/throughput.py --quick    # one process, fewer repeats, one vocabulary size
     python benchmarks/throughput.py --json     # ... and one JSON object on the last line
 
@@ -13,6 +13,8 @@ N = 32 sequences of T = 35 characters, hidden size H = 256. Implementations:
              SoftmaxCrossEntropyLoss, clipping with a host sync per parameter, SGD
   fused      gluon.nn.Embedding + gluon.rnn.RNN/GRU/LSTM + gluon.nn.Dense, hybridized,
              gluon.Trainer (SGD) and gluon.utils.clip_global_norm
+  floor      jaylyrics' step with `floor_cell` instead of the GRU or LSTM cell: not a model,
+             a bound on what rewriting those cells' equations as MXNet operators can reach
 
 Repeats are interleaved (every implementation once per round) and the median is taken, so that
 a noisy neighbour slows all of them alike; and this is done in several fresh processes (the
@@ -51,14 +53,19 @@ CTX = mx.cpu()
 MXNET_DEFAULTS = {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}
 
 
-def jaylyrics_step(kind, V):
-    """`train.step` on the same model as the fused baseline: an embedding of size H, no dropout,
-    no label smoothing, SGD on the summed loss, clipping at 5."""
-    cfg = config.from_dict({"model": {"type": kind, "hidden_size": H, "embed_size": H,
-                                      "dropout": 0.0, "cache_size": 0},
-                            "train": {"batch_size": N, "num_steps": T, "optimizer": "sgd",
-                                      "lr": 0.2, "loss": "sum", "clip": 5.0,
-                                      "label_smoothing": 0.0}})
+def step_config(kind, init_std=0.1):
+    """The fused baseline's model and training as a jaylyrics config: an embedding of size H,
+    no dropout, no label smoothing, SGD on the summed loss, clipping at 5."""
+    return config.from_dict({"model": {"type": kind, "hidden_size": H, "embed_size": H,
+                                       "dropout": 0.0, "cache_size": 0, "init_std": init_std},
+                             "train": {"batch_size": N, "num_steps": T, "optimizer": "sgd",
+                                       "lr": 0.2, "loss": "sum", "clip": 5.0,
+                                       "label_smoothing": 0.0}})
+
+
+def jaylyrics_step(kind, V, init_std=0.1):
+    """`train.step` on the same model as the fused baseline (`step_config`)."""
+    cfg = step_config(kind, init_std)
     params = model.init_params(cfg.model, V, CTX, 0)
     opt = optim.Optimizer("sgd", 0.2)
 
@@ -137,7 +144,35 @@ def fused_step(kind, V):
     return run
 
 
-IMPLS = {"jaylyrics": jaylyrics_step, "tutorial": tutorial_step, "fused": fused_step}
+def floor_cell(G):
+    """Not a GRU or LSTM: about the least a cell written as MXNet operators does in a step. The
+    recurrent product is done before a cell is called; this one adds the input projection,
+    applies one activation to all G gate blocks and sums them into the new state: 5 operators,
+    a reshape and a split included, where the GRU cell has 14 and the LSTM cell 12. What it
+    costs bounds what any rewrite of the GRU and LSTM equations can reach (see the README)."""
+    def cell(F, xw_t, hw_t, state, H):
+        x = F.Activation(xw_t + hw_t, act_type="tanh")                            # (N, G*H)
+        h = F.add_n(*model._gates(F, x, G, H), *state[1:])          # (N, H); lstm: + C_{t-1}
+        return (h,) * len(state)
+    return cell
+
+
+def floor_step(kind, V):
+    """jaylyrics' step with `floor_cell` in place of the GRU or LSTM cell. Its model differs from
+    jaylyrics_step's only in init_std, so that its graph is cached under a key of its own."""
+    step = jaylyrics_step(kind, V, init_std=0.05)
+
+    def run(X, Y):
+        real, model.CELLS[kind] = model.CELLS[kind], floor_cell(model.GATES[kind])
+        try:
+            step(X, Y)
+        finally:
+            model.CELLS[kind] = real
+    return run
+
+
+IMPLS = {"jaylyrics": jaylyrics_step, "tutorial": tutorial_step, "fused": fused_step,
+         "floor": floor_step}
 
 
 def measure(Vs, kinds, rounds, iters):
@@ -148,8 +183,8 @@ def measure(Vs, kinds, rounds, iters):
         Y = nd.array(rng.randint(0, V, (N, T)))
         for impl, make in IMPLS.items():
             for kind in kinds:
-                if impl == "tutorial" and kind != "rnn":
-                    continue
+                if impl == "tutorial" and kind != "rnn" or impl == "floor" and kind == "rnn":
+                    continue          # the tutorial has only an rnn; the rnn cell is a floor already
                 step = make(kind, V)
                 step(X, Y)
                 step(X, Y)                                       # warm up (allocation, hybridize)
@@ -277,6 +312,14 @@ def main():
                    f"{tut_ratio:>11} {ours / fused:>8.2f}x | {ours_d:>10,.0f} {fused_d:>9,.0f} " \
                    f"{ours_d / fused_d:>8.2f}x | {ours / fused_d:.2f}x"   # the tutorial: only rnn
             print(line, file=sys.stderr)
+        floor = {kind: (speed[("floor", kind, V, "jaylyrics")], speed[("fused", kind, V, "jaylyrics")],
+                        speed[("jaylyrics", kind, V, "jaylyrics")]) for kind in ("gru", "lstm")}
+        for kind, (fl, fused, ours) in floor.items():
+            ratios[f"{kind}_floor_vs_fused_V{V}"] = fl / fused
+        print("      floor: a 5-operator cell that is not a GRU or LSTM, in jaylyrics' step, run alike: " +
+              "; ".join(f"{kind} {fl:,.0f} chars/s, {fl / fused:.2f}x fused (the real cell "
+                        f"{ours / fl:.2f}x of it)" for kind, (fl, fused, ours) in floor.items()),
+              file=sys.stderr)
         ratios[f"rnn_fraction_of_flop_bound_V{V}"] = speed[("jaylyrics", "rnn", V, "jaylyrics")] / bound[V]
         print(f"      FLOP bound (one core) at V={V}: {bound[V]:,.0f} chars/s; jaylyrics rnn reaches "
               f"{ratios[f'rnn_fraction_of_flop_bound_V{V}']:.2f} of it, fused rnn "

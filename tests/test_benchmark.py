@@ -9,7 +9,8 @@ def test_every_implementation_trains_and_is_timed():
     results = bench.measure([40], ["rnn", "gru", "lstm"], rounds=1, iters=1)
     got = {(r["impl"], r["model"]) for r in results}
     assert got == {("jaylyrics", k) for k in ("rnn", "gru", "lstm")} | \
-        {("fused", k) for k in ("rnn", "gru", "lstm")} | {("tutorial", "rnn")}
+        {("fused", k) for k in ("rnn", "gru", "lstm")} | {("tutorial", "rnn")} | \
+        {("floor", "gru"), ("floor", "lstm")}
     assert all(r["V"] == 40 and r["chars_per_s"] > 0 for r in results)
 
 
@@ -23,4 +24,32 @@ def test_both_settings_are_measured_in_processes_of_their_own():
     results = bench.measure_in_processes(1, quick=True, smoke=True)
     got = {(r["impl"], r["model"], r["settings"]) for r in results}
     assert ("fused", "gru", "mxnet_defaults") in got and ("fused", "gru", "jaylyrics") in got
-    assert {s for _, _, s in got} == {"jaylyrics", "mxnet_defaults"} and len(got) == 14
+    assert {s for _, _, s in got} == {"jaylyrics", "mxnet_defaults"} and len(got) == 18
+
+
+def test_the_floor_cell_leaves_the_real_cells_alone():
+    """The floor step swaps the cell only while it runs, and its graph is cached apart: afterwards
+    the compiled training graph still computes the GRU, as the op-by-op reference does."""
+    import numpy as np
+
+    from jaylyrics import model
+    from jaylyrics.backend import nd
+
+    rng = np.random.RandomState(0)
+    X, Y = (nd.array(rng.randint(0, 40, (bench.N, bench.T))) for _ in range(2))
+    bench.floor_step("gru", 40)(X, Y)
+    assert model.CELLS["gru"] is model.gru_cell
+    cfg = bench.step_config("gru")
+    params = model.init_params(cfg.model, 40, bench.CTX, 0)
+    state = model.begin_state(cfg.model, bench.N, bench.CTX)
+    run = model.compiled(cfg.model, 40, bench.N, bench.T, (0.0, "sum"))
+    _, nll_graph, _ = run(params, X, state, Y)
+    logits, _ = model.forward(params, X, state, cfg.model)
+    expected = model.nll(logits, Y).sum().asscalar()
+    assert abs(nll_graph.asscalar() - expected) < 1e-3 * abs(expected)
+    floor_cfg = bench.step_config("gru", init_std=0.05)
+    floor_run = model.compiled(floor_cfg.model, 40, bench.N, bench.T, (0.0, "sum"))
+    floor_params = model.init_params(floor_cfg.model, 40, bench.CTX, 0)
+    _, nll_floor, _ = floor_run(floor_params, X, state, Y)
+    logits, _ = model.forward(floor_params, X, state, floor_cfg.model)
+    assert abs(nll_floor.asscalar() - model.nll(logits, Y).sum().asscalar()) > 1e-2
