@@ -23,7 +23,9 @@ def read_text(path: str | Path) -> str:
     """The text of a UTF-8 .txt file, or of the single text file inside a .zip."""
     path = Path(path)
     if not path.exists():
-        raise CorpusError(f"{path}: no such corpus file (data.corpus expects a .txt or .zip file)")
+        where = "" if path.is_absolute() else \
+            f" in {Path.cwd()} (a relative data.corpus is read from the working directory)"
+        raise CorpusError(f"{path}: no such corpus file{where}; expected a .txt or .zip file")
     if path.is_dir():
         raise CorpusError(f"{path}: is a directory, expected a .txt or .zip corpus file")
     try:

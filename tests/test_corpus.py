@@ -1,6 +1,7 @@
 """corpus.py: reading, vocabulary, the split protocol and the tutorial's two samplers."""
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -144,9 +145,13 @@ def test_zip_with_none_or_several_text_files(tmp_path):
         corpus.read_text(several)
 
 
-def test_missing_corpus(tmp_path):
-    with pytest.raises(CorpusError, match="no such corpus file"):
+def test_missing_corpus(tmp_path, monkeypatch):
+    with pytest.raises(CorpusError, match="nope.txt: no such corpus file; expected a .txt"):
         corpus.read_text(tmp_path / "nope.txt")
+    monkeypatch.chdir(tmp_path)      # a relative path: say where it was looked for
+    with pytest.raises(CorpusError, match=re.escape(f"data/x.zip: no such corpus file in {tmp_path} "
+                                                    "(a relative data.corpus is read from the working")):
+        corpus.read_text("data/x.zip")
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
