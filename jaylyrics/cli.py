@@ -298,7 +298,7 @@ def eval_command(checkpoint_path, split, text_path, per_line, device, as_json):
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
     if text_path is not None:
-        text = corpus.read_text(text_path)
+        text = corpus.read_text(text_path, key="--text")
         if not ck.config.data.keep_newlines:
             text = text.replace("\n", " ")
         source = str(text_path)

@@ -19,13 +19,14 @@ import numpy as np
 from jaylyrics import CorpusError, InputError
 
 
-def read_text(path: str | Path) -> str:
-    """The text of a UTF-8 .txt file, or of the single text file inside a .zip."""
+def read_text(path: str | Path, key: str = "data.corpus") -> str:
+    """The text of a UTF-8 .txt file, or of the single text file inside a .zip. `key` is the
+    setting that named the file, for the error when it is missing."""
     path = Path(path)
     if not path.exists():
-        where = "" if path.is_absolute() else \
-            f" in {Path.cwd()} (a relative data.corpus is read from the working directory)"
-        raise CorpusError(f"{path}: no such corpus file{where}; expected a .txt or .zip file")
+        where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
+                                              "from the working directory)"
+        raise CorpusError(f"{path}: no such file{where}; {key} expects a .txt or .zip file")
     if path.is_dir():
         raise CorpusError(f"{path}: is a directory, expected a .txt or .zip corpus file")
     try:

@@ -143,6 +143,7 @@ def test_eval_on_a_text_file(in_tiny_run, tmp_path):
     (["sample", "--prefix", "分", "--top-k", "100000"], ["--top-k 100000"]),
     (["sample", "--prefix", "分", "--checkpoint", "nowhere"], ["nowhere", "no such checkpoint"]),
     (["eval", "--checkpoint", "runs"], ["no checkpoint in this directory"]),
+    (["eval", "--text", "nope.txt"], ["nope.txt: no such file", "a relative --text is read"]),
     (["eval", "--device", "gpu"], ["--device gpu", "no GPU"]),
     (["eval", "--device", "tpu"], ["expected auto, cpu, gpu or gpu:N"]),
 ])
@@ -174,7 +175,7 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
     (["--config", "missing.yaml"], ["missing.yaml", "no such config file"]),
     (["--set", "train.lrr=1"], ["train.lrr", "did you mean 'train.lr'"]),
     (["--set", "train.lr"], ["expected KEY=VALUE"]),
-    (["--set", "data.corpus=nope.txt"], ["nope.txt", "no such corpus file"]),
+    (["--set", "data.corpus=nope.txt"], ["nope.txt", "no such file", "data.corpus"]),
     (["--set", "train.batch_size=0"], ["train.batch_size", ">= 1"]),
     (["--set", "train.num_steps=100000"], ["too short for one batch"]),
     (["--set", "train.prefixes=[分开Ж]"], ["train.prefixes", "'Ж'"]),

@@ -146,12 +146,14 @@ def test_zip_with_none_or_several_text_files(tmp_path):
 
 
 def test_missing_corpus(tmp_path, monkeypatch):
-    with pytest.raises(CorpusError, match="nope.txt: no such corpus file; expected a .txt"):
+    with pytest.raises(CorpusError, match="nope.txt: no such file; data.corpus expects a .txt"):
         corpus.read_text(tmp_path / "nope.txt")
     monkeypatch.chdir(tmp_path)      # a relative path: say where it was looked for
-    with pytest.raises(CorpusError, match=re.escape(f"data/x.zip: no such corpus file in {tmp_path} "
+    with pytest.raises(CorpusError, match=re.escape(f"data/x.zip: no such file in {tmp_path} "
                                                     "(a relative data.corpus is read from the working")):
         corpus.read_text("data/x.zip")
+    with pytest.raises(CorpusError, match="a relative --text is read"):
+        corpus.read_text("x.txt", key="--text")
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
