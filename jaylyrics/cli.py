@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -223,17 +224,22 @@ class _TrainReporter:
 @click.option("--seed", default=0, show_default=True, help="Seed for sampling.")
 @click.option("--stream/--no-stream", default=None,
               help="Print characters as they are generated (default: when stdout is a terminal).")
+@click.option("--next", "next_k", type=int, default=None, metavar="K",
+              help="Write nothing: show the K most likely characters after --prefix, with their "
+                   "probabilities.")
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_verbosity
 def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, top_p, num_samples,
-                   seed, stream, device, as_json):
+                   seed, stream, next_k, device, as_json):
     """Write lyrics that start with --prefix."""
     import numpy as np
 
     from jaylyrics import InputError
     if not prefix:
         raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
+    if next_k is not None:
+        return _show_next(checkpoint_path, prefix, next_k, device, as_json)
     if num_samples < 1:
         raise InputError(f"--num-samples {num_samples}: expected at least 1")
     if lines is not None and lines < 1:
@@ -278,6 +284,26 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
                                "temperature": temperature, "seed": seed}, ensure_ascii=False))
+
+
+def _show_next(checkpoint_path, prefix, k, device, as_json):
+    """sample --next K: the K most likely next characters, one per line."""
+    from jaylyrics import backend, checkpoint, sample
+
+    ck = checkpoint.load(checkpoint_path, backend.device(device))
+    ck.vocab.encode(prefix, "--prefix")
+    ranked = sample.next_chars(ck.params, ck.config.model, ck.vocab, prefix, k)
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "next": [
+            {"char": c, "p": p, "p_network": q} for c, p, q in ranked]}, ensure_ascii=False))
+        return
+    cached = ck.config.model.cache_size > 0
+    _log(f"after {prefix!r}" + (" (the network's own probability in brackets: the model has a "
+                                "cache)" if cached else ""))
+    for rank, (c, p, q) in enumerate(ranked, 1):
+        shown = repr(c)                           # quoted, and a line break shows as '\n'
+        pad = " " * (6 - sum(2 if unicodedata.east_asian_width(x) in "WF" else 1 for x in shown))
+        click.echo(f"{rank:3d}  {shown}{pad} {p:6.3f}" + (f"  ({q:.3f})" if cached else ""))
 
 
 @main.command("eval")

@@ -33,24 +33,54 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
              rng: np.random.RandomState | None = None) -> Iterator[str]:
     """Yield `length` new characters that follow `prefix` (the prefix itself is not yielded).
     The network runs as `model.decoder`, on NumPy arrays, wherever it was trained."""
-    if not prefix:
-        raise InputError("the prefix is empty: give at least one character, e.g. --prefix 分开")
-    ids = vocab.encode(prefix, "the prefix")
     check_options(length, temperature, top_k, top_p, len(vocab))
     rng = rng or np.random.RandomState(0)
-    run, state = model.decoder(params, model_cfg)
-    if len(ids) > 1:
-        _, state = run(ids[None, :-1], state, project=False)     # all but the last character
-    window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
-    X = np.array([[ids[-1]]])
+    reader = _Reader(params, model_cfg, vocab, prefix)
     for _ in range(length):
-        logits, state = run(X, state)
+        probs, _ = reader.next_probs()
+        i = pick(probs, temperature, top_k, top_p, rng)
+        reader.read(i)
+        yield vocab.chars[i]
+
+
+def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int) -> list[tuple[str, float, float]]:
+    """The k most likely characters after `prefix`, most likely first, as (character,
+    probability, the network's own probability); the two differ when the model has a cache."""
+    if not 1 <= k <= len(vocab):
+        raise InputError(f"--next {k}: expected 1 to {len(vocab)} (the vocabulary size)")
+    probs, network = _Reader(params, model_cfg, vocab, prefix).next_probs()
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(vocab.chars[i], float(probs[i]), float(network[i])) for i in order]
+
+
+class _Reader:
+    """The network and the cache after reading a text: what comes next, one character at a time."""
+
+    def __init__(self, params: dict, model_cfg, vocab, prefix: str):
+        if not prefix:
+            raise InputError("the prefix is empty: give at least one character, e.g. --prefix 分开")
+        ids = vocab.encode(prefix, "the prefix")
+        self.model_cfg = model_cfg
+        self.run, self.state = model.decoder(params, model_cfg)
+        if len(ids) > 1:                                          # all but the last character
+            _, self.state = self.run(ids[None, :-1], self.state, project=False)
+        self.window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
+        self.X = np.array([[ids[-1]]])                            # the next input: (1, 1)
+
+    def next_probs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the mixture's, the network's own) probabilities (V,) of the next character. Each call
+        moves the network on by the pending character: the prefix's last, then the one given to
+        `read`."""
+        logits, self.state = self.run(self.X, self.state)
         logits = logits[0].astype(np.float64)                                         # (V,)
-        probs = np.exp(logits - logits.max())
-        probs = window.mix(probs / probs.sum(), model_cfg.cache_weight, model_cfg.cache_match_weight)
-        X[0, 0] = pick(probs, temperature, top_k, top_p, rng)
-        window.push(int(X[0, 0]))
-        yield vocab.chars[X[0, 0]]
+        network = np.exp(logits - logits.max())
+        network /= network.sum()
+        mc = self.model_cfg
+        return self.window.mix(network, mc.cache_weight, mc.cache_match_weight), network
+
+    def read(self, i: int) -> None:
+        self.X[0, 0] = i
+        self.window.push(i)
 
 
 def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,

@@ -35,6 +35,20 @@ def test_num_samples_are_separated(in_tiny_run):
         ["--- sample 1 ---", "--- sample 2 ---", "--- sample 3 ---"]
 
 
+def test_sample_next_lists_the_most_likely_characters(in_tiny_run):
+    data = last_json(run_cli("sample", "--prefix", "分开", "--next", "5", "--json"))
+    p = [entry["p"] for entry in data["next"]]
+    assert data["prefix"] == "分开" and len(p) == 5 and p == sorted(p, reverse=True) and sum(p) <= 1
+    greedy = run_cli("sample", "--prefix", "分开", "--length", "1", "--json")
+    assert last_json(greedy)["samples"][0] == "分开" + data["next"][0]["char"]
+    text = run_cli("sample", "--prefix", "分开", "--next", "5")
+    rows = text.stdout.splitlines()
+    assert [row.split()[0] for row in rows] == ["1", "2", "3", "4", "5"]
+    assert f"{p[0]:.3f}" in rows[0] and "after '分开'" in text.stderr
+    result = run_cli("sample", "--prefix", "分开", "--next", "0")
+    assert result.exit_code == 1 and "--next 0: expected 1 to" in result.stderr
+
+
 def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
     text = tmp_path / "lines.txt"
     text.write_text("想要有直升机\n\n想要和你飞到宇宙去\n机升直有要想\n", encoding="utf-8")

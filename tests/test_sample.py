@@ -85,3 +85,29 @@ def test_bad_options(kw, message):
     args.update(kw)
     with pytest.raises(InputError, match=message):
         sample.check_options(**args)
+
+
+@pytest.mark.parametrize("cache_size", [0, 50])
+def test_next_chars_ranks_the_whole_distribution(cache_size):
+    """sample --next: the network's probabilities are the softmax of MXNet's forward pass over
+    the prefix; with a cache the mixture differs but still sums to 1; ranked most likely first,
+    and the first is what greedy generation writes."""
+    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 8, "embed_size": 4,
+                                      "init_std": 0.5, "cache_size": cache_size}})
+    vocab = Vocab.build("abcdefg\n")
+    params = model.init_params(cfg.model, len(vocab), CTX, 3)
+    prefix = "abcabcgfedcba" * 3
+    ranked = sample.next_chars(params, cfg.model, vocab, prefix, len(vocab))
+    chars, p, p_network = zip(*ranked)
+    assert sorted(chars) == sorted(vocab.chars) and list(p) == sorted(p, reverse=True)
+    assert abs(sum(p) - 1) < 1e-9 and abs(sum(p_network) - 1) < 1e-9
+    logits, _ = model.forward(params, nd.array(vocab.encode(prefix)[None, :]),
+                              model.begin_state(cfg.model, 1, CTX), cfg.model)
+    last = logits.asnumpy()[-1].astype(np.float64)
+    softmax = np.exp(last - last.max()) / np.exp(last - last.max()).sum()
+    np.testing.assert_allclose([p_network[chars.index(c)] for c in vocab.chars], softmax, atol=1e-5)
+    assert (p != p_network) == bool(cache_size)
+    assert chars[0] == next(sample.generate(params, cfg.model, vocab, prefix, 1))
+    assert sample.next_chars(params, cfg.model, vocab, prefix, 3) == list(ranked[:3])
+    with pytest.raises(InputError, match="--next 0: expected 1 to 8"):
+        sample.next_chars(params, cfg.model, vocab, prefix, 0)
