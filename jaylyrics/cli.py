@@ -199,6 +199,10 @@ class _TrainReporter:
             val += f" (network alone {r.val_ppl_model:.2f})"
         _log(f"epoch {r.epoch:3d}  train ppl {r.train_ppl:8.2f}{val}  lr {r.lr:g}  "
              f"{r.chars_per_s:,.0f} chars/s  {r.elapsed:.0f} s{'  *best' if r.best else ''}")
+        clip = self.cfg.train.clip
+        _log(f"           gradient norm {r.grad_norm:.3g} on average before clipping; " +
+             (f"{r.clipped:.0%} of the batches clipped to train.clip {clip:g}" if clip
+              else "no clipping (train.clip 0)"), level=2)
 
     def stopped(self, epoch, reason):
         _log(f"stopping early after epoch {epoch}: {reason}")

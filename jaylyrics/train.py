@@ -56,6 +56,8 @@ class EpochResult:
     elapsed: float
     best: bool = False
     val_ppl_model: float | None = None      # the network alone, without the cache
+    grad_norm: float = 0.0                  # the mean gradient norm before clipping
+    clipped: float = 0.0                    # the fraction of batches whose gradient was clipped
 
 
 def step_replicas(replicas, optimizers: list, X, Y, state: tuple, cfg):
@@ -185,12 +187,25 @@ class Progress:
 
 @dataclass
 class Partial:
-    """How far an interrupted epoch got: batches done, their loss, and the carried state."""
+    """How far an interrupted epoch got: batches done, their loss, the carried state, and the
+    sum of their gradient norms and how many were clipped."""
 
     batches: int
     loss_sum: float
     count: int
     state: tuple
+    grad_sum: float = 0.0
+    clipped: int = 0
+
+
+@dataclass
+class EpochTraining:
+    """What one pass over the training ids measured."""
+
+    perplexity: float
+    chars_per_s: float
+    grad_norm: float          # mean over the batches, before clipping
+    clipped: float            # fraction of the batches
 
 
 class _StopRequested(Exception):
@@ -251,8 +266,7 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
             with _stop_between_batches(immediate=not alone) as signalled:
                 for epoch in range(run.progress.epoch + 1, cfg.train.epochs + 1):
                     partial, run.progress.partial = run.progress.partial, None
-                    train_ppl, chars_per_s = run.train_epoch(epoch, partial, signalled)
-                    if run.end_epoch(epoch, train_ppl, chars_per_s):
+                    if run.end_epoch(epoch, run.train_epoch(epoch, partial, signalled)):
                         break
         except _StopRequested as e:
             run.save_interrupted(e.partial)
@@ -341,9 +355,8 @@ class _Run:
             "devices": len(self.contexts)})
         self.started = time.time() - progress.elapsed
 
-    def train_epoch(self, epoch: int, partial: Partial | None, stop: dict) -> tuple[float, float]:
-        """One pass over the training ids (or the rest of one, after `partial`); returns (train
-        perplexity, characters per second). The batch order is seeded from (seed, epoch) and the
+    def train_epoch(self, epoch: int, partial: Partial | None, stop: dict) -> EpochTraining:
+        """One pass over the training ids (or the rest of one, after `partial`). The batch order is seeded from (seed, epoch) and the
         dropout masks from (seed, epoch, batch), so any batch can be the first after a resume.
         Raises _StopRequested between batches when `stop["stop"]` is set."""
         from jaylyrics.backend import seed as seed_backend
@@ -351,16 +364,18 @@ class _Run:
         tc, mc, ctx = self.cfg.train, self.cfg.model, self.contexts[0]
         self.reporter.epoch_start(epoch, self.num_batches)
         rng = np.random.RandomState([tc.seed, epoch])
-        done, loss_sum, count = (partial.batches, partial.loss_sum, partial.count) if partial \
-            else (0, 0.0, 0)
-        state = partial.state if partial else model.begin_state(mc, tc.batch_size, ctx)
+        partial = partial or Partial(0, 0.0, 0, None)
+        done, loss_sum, count = partial.batches, partial.loss_sum, partial.count
+        grad_sum, clipped = partial.grad_sum, partial.clipped
+        state = partial.state if done else model.begin_state(mc, tc.batch_size, ctx)
         chars_per_batch = tc.batch_size * tc.num_steps
         start, counted = time.time(), 0
         for b, (X_np, Y_np) in enumerate(batches(self.train_ids, tc, rng)):
             if b < done:
                 continue
             if stop["stop"]:
-                raise _StopRequested(Partial(b, loss_sum, count, state) if b else None)
+                raise _StopRequested(Partial(b, loss_sum, count, state, grad_sum, clipped)
+                                     if b else None)
             seed_backend((tc.seed * 1_000_003 + epoch * 10_007 + b) % 2 ** 31)
             X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
             if tc.sampler == "random":
@@ -381,13 +396,18 @@ class _Run:
             loss_sum += batch_nll
             count += chars_per_batch
             counted += chars_per_batch
+            grad_sum += grad_norm
+            clipped += clip_scale(grad_norm, tc.clip) < 1
             self.reporter.batch(batch_nll / chars_per_batch,
                                 counted / max(time.time() - start, 1e-9))
-        return perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9)
+        batches_done = count // chars_per_batch
+        return EpochTraining(perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9),
+                             grad_sum / max(batches_done, 1), clipped / max(batches_done, 1))
 
-    def end_epoch(self, epoch: int, train_ppl: float, chars_per_s: float) -> bool:
+    def end_epoch(self, epoch: int, trained: EpochTraining) -> bool:
         """Validate, keep the best, decay the learning rate, save, report. True: stop early."""
         tc, progress, optimizer = self.cfg.train, self.progress, self.optimizers[0]
+        train_ppl, chars_per_s = trained.perplexity, trained.chars_per_s
         val_ppl = val_ppl_model = None
         if self.val_ids is not None and self.rank0:
             val = evaluate(self.params, self.val_ids, self.cfg.model, self.contexts[0])
@@ -399,7 +419,8 @@ class _Run:
             score = train_ppl
         result = EpochResult(epoch, train_ppl, val_ppl, optimizer.lr, chars_per_s,
                              time.time() - self.started, best=score < progress.best,
-                             val_ppl_model=val_ppl_model)
+                             val_ppl_model=val_ppl_model, grad_norm=trained.grad_norm,
+                             clipped=trained.clipped)
         metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
         if result.best:
             progress.best, progress.best_epoch, progress.stale = score, epoch, 0
@@ -422,7 +443,8 @@ class _Run:
             with open(self.run_dir / "metrics.csv", "a", newline="") as f:
                 csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
                                         _fmt(val_ppl_model), result.lr, f"{chars_per_s:.0f}",
-                                        f"{result.elapsed:.1f}"])
+                                        f"{result.elapsed:.1f}", f"{trained.grad_norm:.4f}",
+                                        f"{trained.clipped:.3f}"])
         self.reporter.epoch_end(result)
         if self.generate and tc.sample_every and (epoch % tc.sample_every == 0
                                                   or epoch == tc.epochs):
@@ -472,7 +494,8 @@ def _copy_optimizer(optimizer: Optimizer, ctx) -> Optimizer:
 
 def _start_metrics(path: Path, after_epoch: int) -> None:
     """A fresh metrics.csv, or (when resuming) the existing one cut after `after_epoch`."""
-    header = ["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s", "elapsed_s"]
+    header = ["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s", "elapsed_s",
+              "grad_norm", "clipped"]
     rows = []
     if after_epoch and path.exists():
         with open(path, newline="") as f:
@@ -491,7 +514,7 @@ def _save_last(run_dir, params, cfg, vocab, progress: Progress, optimizer: Optim
     if progress.partial is not None:
         p = progress.partial
         info["partial"] = {"batches": p.batches, "loss_sum": p.loss_sum, "count": p.count,
-                           "state": len(p.state)}
+                           "state": len(p.state), "grad_sum": p.grad_sum, "clipped": p.clipped}
         arrays.update({f"state:{i}": s for i, s in enumerate(p.state)})
     checkpoint.save(run_dir, "last", params, cfg, vocab, progress.epoch, progress.metrics,
                     resume=info, optimizer_arrays=arrays)
@@ -509,7 +532,8 @@ def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
     partial, p = None, info.get("partial")
     if p:
         state = tuple(arrays.pop(f"state:{i}") for i in range(int(p["state"])))
-        partial = Partial(int(p["batches"]), float(p["loss_sum"]), int(p["count"]), state)
+        partial = Partial(int(p["batches"]), float(p["loss_sum"]), int(p["count"]), state,
+                          float(p.get("grad_sum", 0.0)), int(p.get("clipped", 0)))
     optimizer.restore(arrays)
     best = info["best"] if info["best"] is not None else math.inf
     progress = Progress(int(info["epoch"]), float(best), int(info["best_epoch"]),

@@ -237,6 +237,41 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monk
     resumed = json_params(Path(cut.train.out_dir))
     for name in whole:
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
+    # the interrupted epoch's gradient statistics include the batches before the interrupt
+    np.testing.assert_allclose(gradient_columns(cut.train.out_dir),
+                               gradient_columns(cfg.train.out_dir), rtol=1e-3)
+
+
+def gradient_columns(run_dir):
+    import csv
+
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return [(float(r["grad_norm"]), float(r["clipped"])) for r in csv.DictReader(f)]
+
+
+def test_metrics_record_the_mean_gradient_norm_and_how_often_it_was_clipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    norms = []
+
+    def recording(params):
+        norms.append(global_norm(params))
+        return norms[-1]
+
+    global_norm = train.global_norm
+    monkeypatch.setattr(train, "global_norm", recording)
+    cfg, data = tiny(tmp_path, epochs=1)
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    clip = float(np.median(norms))                 # about half the batches above it
+    norms.clear()
+    cfg, data = tiny(tmp_path / "again", epochs=2, clip=clip)
+    recorder = Recorder()
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir), recorder)
+    per_epoch = np.array_split(np.array(norms), 2)
+    want = [(n.mean(), float(np.mean(n > clip))) for n in per_epoch]
+    assert 0 < want[0][1] < 1
+    got = [(r.grad_norm, r.clipped) for r in recorder.results]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    np.testing.assert_allclose(gradient_columns(cfg.train.out_dir), want, atol=1e-3)
 
 
 @pytest.mark.parametrize("loss,optimizer,lr", [("mean", "adam", 0.01), ("sum", "sgd", 0.05)])
