@@ -229,8 +229,8 @@ class _TrainReporter:
 @click.option("--stream/--no-stream", default=None,
               help="Print characters as they are generated (default: when stdout is a terminal).")
 @click.option("--next", "next_k", type=int, default=None, metavar="K",
-              help="Write nothing: show the K most likely characters after --prefix, with their "
-                   "probabilities.")
+              help="Write nothing: show the K most likely characters after --prefix, with the "
+                   "probability of each (as drawn with --temperature, --top-k, --top-p).")
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_verbosity
@@ -242,8 +242,6 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     from jaylyrics import InputError
     if not prefix:
         raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
-    if next_k is not None:
-        return _show_next(checkpoint_path, prefix, next_k, device, as_json)
     if num_samples < 1:
         raise InputError(f"--num-samples {num_samples}: expected at least 1")
     if lines is not None and lines < 1:
@@ -252,6 +250,9 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
         raise InputError(f"--temperature {temperature}: expected a value > 0 (leave it out for "
                          "greedy decoding)")
     temperature = temperature or 0.0                         # 0: greedy
+    if next_k is not None:
+        return _show_next(checkpoint_path, prefix, next_k, temperature, top_k, top_p, device,
+                          as_json)
     if length is None:
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream
@@ -290,24 +291,33 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
                                "temperature": temperature, "seed": seed}, ensure_ascii=False))
 
 
-def _show_next(checkpoint_path, prefix, k, device, as_json):
+def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, device, as_json):
     """sample --next K: the K most likely next characters, one per line."""
     from jaylyrics import backend, checkpoint, sample
 
     ck = checkpoint.load(checkpoint_path, backend.device(device))
     ck.vocab.encode(prefix, "--prefix")
-    ranked = sample.next_chars(ck.params, ck.config.model, ck.vocab, prefix, k)
+    ranked = sample.next_chars(ck.params, ck.config.model, ck.vocab, prefix, k, temperature,
+                               top_k, top_p)
     if as_json:
-        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "next": [
-            {"char": c, "p": p, "p_network": q} for c, p, q in ranked]}, ensure_ascii=False))
+        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "temperature": temperature,
+                               "top_k": top_k, "top_p": top_p, "next": [
+                                   {"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
+                              ensure_ascii=False))
         return
-    cached = ck.config.model.cache_size > 0
-    _log(f"after {prefix!r}" + (" (the network's own probability in brackets: the model has a "
-                                "cache)" if cached else ""))
+    changed = [what for what, on in (("the cache", ck.config.model.cache_size > 0),
+                                     ("the temperature", temperature > 0)) if on]
+    if temperature:
+        _log(f"after {prefix!r}, drawn at temperature {temperature:g}"
+             + (f", top-k {top_k}" if top_k else "") + (f", top-p {top_p:g}" if top_p < 1 else ""))
+    else:
+        _log(f"after {prefix!r}, the most likely first (greedy takes it)")
+    if changed:
+        _log(f"(in brackets: the network's own probability, before {' and '.join(changed)})")
     for rank, (c, p, q) in enumerate(ranked, 1):
         shown = repr(c)                           # quoted, and a line break shows as '\n'
         pad = " " * (6 - sum(2 if unicodedata.east_asian_width(x) in "WF" else 1 for x in shown))
-        click.echo(f"{rank:3d}  {shown}{pad} {p:6.3f}" + (f"  ({q:.3f})" if cached else ""))
+        click.echo(f"{rank:3d}  {shown}{pad} {p:6.3f}" + (f"  ({q:.3f})" if changed else ""))
 
 
 @main.command("eval")

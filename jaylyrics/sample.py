@@ -43,14 +43,21 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
         yield vocab.chars[i]
 
 
-def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int) -> list[tuple[str, float, float]]:
-    """The k most likely characters after `prefix`, most likely first, as (character,
-    probability, the network's own probability); the two differ when the model has a cache."""
+def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int, temperature: float = 0.0,
+               top_k: int = 0, top_p: float = 1.0) -> list[tuple[str, float, float]]:
+    """The k most likely characters after `prefix`, most likely first, as (character, the
+    probability that `generate` with these options draws it, the network's own probability);
+    fewer when top-k or top-p leave fewer to draw from. Greedy (temperature 0) shows the model's
+    probabilities, of which it takes the first. The two differ by the cache, and by the
+    temperature, top-k and top-p."""
     if not 1 <= k <= len(vocab):
         raise InputError(f"--next {k}: expected 1 to {len(vocab)} (the vocabulary size)")
+    check_options(0, temperature, top_k, top_p, len(vocab))
     probs, network = _Reader(params, model_cfg, vocab, prefix).next_probs()
+    if temperature:
+        probs = shape(probs, temperature, top_k, top_p)
     order = np.argsort(-probs, kind="stable")[:k]
-    return [(vocab.chars[i], float(probs[i]), float(network[i])) for i in order]
+    return [(vocab.chars[i], float(probs[i]), float(network[i])) for i in order if probs[i] > 0]
 
 
 class _Reader:
@@ -88,6 +95,13 @@ def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,
     """Choose the next character id from probabilities (V,)."""
     if temperature == 0:
         return int(np.argmax(probs))
+    probs = shape(probs, temperature, top_k, top_p)
+    return int(rng.choice(len(probs), p=probs))
+
+
+def shape(probs: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
+    """The distribution a draw comes from: probs (V,) sharpened or flattened by the temperature
+    (> 0), then cut to the top-k characters and to the top-p mass, and renormalised."""
     with np.errstate(divide="ignore"):
         z = np.log(probs) / temperature
     if top_k:
@@ -102,7 +116,7 @@ def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,
         mask = np.zeros_like(probs)
         mask[keep] = probs[keep]
         probs = mask / mask.sum()
-    return int(rng.choice(len(probs), p=probs))
+    return probs
 
 
 def until_lines(chars: Iterator[str], prefix: str, lines: int) -> Iterator[str]:

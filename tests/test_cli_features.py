@@ -47,6 +47,11 @@ def test_sample_next_lists_the_most_likely_characters(in_tiny_run):
     assert f"{p[0]:.3f}" in rows[0] and "after '分开'" in text.stderr
     result = run_cli("sample", "--prefix", "分开", "--next", "0")
     assert result.exit_code == 1 and "--next 0: expected 1 to" in result.stderr
+    drawn = last_json(run_cli("sample", "--prefix", "分开", "--next", "5", "--temperature", "0.8",
+                              "--top-k", "2", "--json"))
+    assert drawn["temperature"] == 0.8 and len(drawn["next"]) == 2
+    assert [e["char"] for e in drawn["next"]] == [e["char"] for e in data["next"][:2]]
+    assert abs(sum(e["p"] for e in drawn["next"]) - 1) < 1e-9
 
 
 def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):

@@ -111,3 +111,24 @@ def test_next_chars_ranks_the_whole_distribution(cache_size):
     assert sample.next_chars(params, cfg.model, vocab, prefix, 3) == list(ranked[:3])
     with pytest.raises(InputError, match="--next 0: expected 1 to 8"):
         sample.next_chars(params, cfg.model, vocab, prefix, 0)
+
+
+def test_next_chars_at_a_temperature_are_the_draw_probabilities():
+    """With --temperature (and top-k), p is proportional to p_model ** (1 / T) over the top-k
+    characters: the distribution `generate` draws from."""
+    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "embed_size": 4,
+                                      "init_std": 0.5, "cache_size": 50}})
+    vocab = Vocab.build("abcdefg\n")
+    params = model.init_params(cfg.model, len(vocab), CTX, 5)
+    prefix = "gfedcbaabc"
+    greedy = sample.next_chars(params, cfg.model, vocab, prefix, len(vocab))
+    top3 = greedy[:3]
+    want = np.array([p for _, p, _ in top3]) ** (1 / 0.7)
+    shaped = sample.next_chars(params, cfg.model, vocab, prefix, len(vocab), temperature=0.7, top_k=3)
+    assert [c for c, _, _ in shaped] == [c for c, _, _ in top3]
+    np.testing.assert_allclose([p for _, p, _ in shaped], want / want.sum(), rtol=1e-9)
+    assert [q for _, _, q in shaped] == [q for _, _, q in top3]      # the network's own, unchanged
+    draws = [next(sample.generate(params, cfg.model, vocab, prefix, 1, 0.7, 3, 1.0,
+                                  np.random.RandomState(seed))) for seed in range(400)]
+    counts = [draws.count(c) / len(draws) for c, _, _ in shaped]
+    np.testing.assert_allclose(counts, want / want.sum(), atol=0.08)
