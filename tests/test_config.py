@@ -131,3 +131,19 @@ def test_readme_documents_every_key_with_its_default():
         section_name, name = key.split(".")
         expected = defaults[section_name][name]
         assert yaml.safe_load(shown) == (list(expected) if isinstance(expected, tuple) else expected), key
+
+
+def test_readme_points_to_code_that_exists():
+    """Every `module.name` the README's map from the tutorial to the code names is there."""
+    import importlib
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    table = readme.split("| the tutorial's | here |", 1)[1].split("\n\n", 1)[0]
+    names = re.findall(r"`((?:corpus|model|train|optim|sample)(?:\.\w+)+)`", table)
+    assert len(names) >= 15
+    for dotted in names:
+        module, *attrs = dotted.split(".")
+        obj = importlib.import_module(f"jaylyrics.{module}")
+        for attr in attrs:
+            obj = getattr(obj, attr)
