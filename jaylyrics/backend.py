@@ -10,7 +10,9 @@ Everything else in jaylyrics gets MXNet from here: `from jaylyrics.backend impor
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -44,14 +46,18 @@ def engine_settings(environ, cores: int, cpu_build: bool) -> dict:
     return {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": str(max(1, cores))}
 
 
-def _cpu_build() -> bool:
-    """Whether the installed MXNet is the CPU wheel `mxnet` (GPU wheels are `mxnet-cuXXX`)."""
-    from importlib import metadata
-    try:
-        metadata.version("mxnet")
-        return True
-    except metadata.PackageNotFoundError:
-        return False
+def _cpu_build(site: Path | None = None) -> bool:
+    """Whether the installed MXNet is the CPU wheel `mxnet` and no CUDA wheel `mxnet-cuXXX` (both
+    install the module `mxnet`; with both, the one installed last is in use, so MXNet's defaults
+    are the safe choice). Read from the wheels' records in `site` (default: where the module
+    `mxnet` is), without importing it."""
+    if site is None:
+        spec = importlib.util.find_spec("mxnet")
+        if spec is None or not spec.submodule_search_locations:
+            return False
+        site = Path(list(spec.submodule_search_locations)[0]).parent
+    wheels = {p.name.split("-")[0].lower() for p in site.glob("mxnet*.dist-info")}
+    return "mxnet" in wheels and not any(w.startswith("mxnet_cu") for w in wheels)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,21 @@ from conftest import ROOT
 MXNET_DEFAULTS = {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}
 
 
+def test_the_cpu_build_is_told_from_the_cuda_builds_by_the_installed_wheels(tmp_path):
+    def site(*wheels):
+        path = tmp_path / "-".join(wheels or ("none",))
+        for wheel in wheels:
+            (path / f"{wheel}-1.9.1.dist-info").mkdir(parents=True)
+        path.mkdir(exist_ok=True)
+        return path
+
+    assert backend._cpu_build(site("mxnet"))
+    assert not backend._cpu_build(site("mxnet_cu112"))
+    assert not backend._cpu_build(site("mxnet", "mxnet_cu112"))     # which one is in use?
+    assert not backend._cpu_build(site())
+    assert backend._cpu_build()                                      # this machine: the CPU wheel
+
+
 def test_cpu_build_in_a_process_of_its_own_gets_the_synchronous_engine_and_every_core():
     assert engine_settings({}, 2, cpu_build=True) == {"MXNET_ENGINE_TYPE": "NaiveEngine",
                                                       "OMP_NUM_THREADS": "2"}
