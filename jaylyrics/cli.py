@@ -118,7 +118,12 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         cfg = config.override(ck.config, overrides, allowed="train.")
         run_dir = ck.path.parent
     data = corpus.load(cfg.data)
+    note = None
+    if resume_run is None and "train.prefixes" not in {config.parse_override(o)[0] for o in overrides}:
+        cfg, note = _prefixes_that_fit(cfg, data)
     corpus.check_trainable(data, cfg.train)
+    if note:                                              # after the errors: one line each
+        _log(note)
     run_dir.mkdir(parents=True, exist_ok=True)          # fail early if it cannot be
 
     from jaylyrics import backend, sample, train as train_mod
@@ -157,6 +162,24 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+def _prefixes_that_fit(cfg, data):
+    """Another corpus than the one the config's train.prefixes were written for (分开 in an English
+    corpus): sample from the prefixes that fit, or else from the corpus's own line starts, and
+    say so: returns the config and that note, or None. (Prefixes given with --set on the
+    command line are checked, not replaced.)"""
+    from jaylyrics import config, corpus
+
+    prefixes = cfg.train.prefixes
+    fitting = tuple(p for p in prefixes if not data.vocab.unknown(p))
+    if not cfg.train.sample_every or fitting == prefixes:
+        return cfg, None
+    chosen = fitting or corpus.line_starts(data.train)
+    note = (f"note: train.prefixes {', '.join(p for p in prefixes if p not in fitting)} do not "
+            f"fit {cfg.data.corpus}; sampling from {', '.join(chosen)} (set train.prefixes to "
+            "choose)")
+    return config.override(cfg, ["train.prefixes=" + json.dumps(chosen, ensure_ascii=False)]), note
 
 
 class _TrainReporter:

@@ -146,6 +146,16 @@ def load(data_cfg) -> Corpus:
                    data_cfg.val_fraction)
 
 
+def line_starts(text: str, n: int = 3, length: int = 2) -> tuple[str, ...]:
+    """The first `length` characters of the first `n` lines of `text` that start differently:
+    prefixes to sample from when the configured ones do not fit a corpus."""
+    starts: dict[str, None] = {}
+    for line in text.split("\n"):
+        if line.strip() and len(starts) < n:
+            starts.setdefault(line.strip()[:length])
+    return tuple(starts)
+
+
 def check_trainable(data: Corpus, train_cfg) -> None:
     """Everything about the data that would stop training: too short a text for one batch, or
     a sampling prefix with characters outside the vocabulary."""

@@ -125,3 +125,29 @@ def test_training_on_ones_own_lyrics(tmp_path, monkeypatch, text, prefix):
     sample = run_cli("sample", "--prefix", prefix, "--length", "30")
     assert sample.exit_code == 0 and sample.stdout.startswith(prefix)
     assert set(sample.stdout.rstrip("\n")) <= set(text)
+
+
+@pytest.mark.parametrize("configured,kept", [(None, None), ("[分开, Ha]", ("Ha",))])
+def test_prefixes_that_do_not_fit_another_corpus_are_replaced_with_a_note(tmp_path, monkeypatch,
+                                                                         configured, kept):
+    """A config written for Jay Chou's lyrics (tiny.yaml samples from 分开) on an English corpus:
+    the prefixes that fit are kept, or else the corpus's own line starts are used, and the run
+    says so and records them. Prefixes given with --set are checked instead (test_cli)."""
+    monkeypatch.chdir(tmp_path)
+    lines = ["Hello darkness my old friend", "Hardly a word", "", "Hello again", "Under the sun"]
+    (tmp_path / "en.txt").write_text("\n".join(lines * 40) + "\n", encoding="utf-8")
+    config_file = tmp_path / "mine.yaml"
+    text = TINY.read_text(encoding="utf-8")
+    if configured:
+        text = text.replace("prefixes: [分开]", f"prefixes: {configured}")
+    config_file.write_text(text.replace("corpus: data/jaychou_lyrics.txt.zip", "corpus: en.txt"),
+                           encoding="utf-8")
+    result = run_cli("train", "--config", config_file, "--set", "train.epochs=1")
+    assert result.exit_code == 0, result.output
+    chosen = kept or ("He", "Ha", "Un")
+    assert f"note: train.prefixes 分开 do not fit en.txt; sampling from {', '.join(chosen)}" \
+        in result.stderr
+    import yaml
+    saved = yaml.safe_load((tmp_path / "runs" / "tiny" / "config.yaml").read_text(encoding="utf-8"))
+    assert tuple(saved["train"]["prefixes"]) == chosen
+    assert [line[4:6] for line in result.stderr.splitlines() if line.startswith("  - ")] == list(chosen)

@@ -183,3 +183,9 @@ def test_a_text_shorter_than_the_batch_size_has_no_batch(sampler):
     assert corpus.num_batches(2, 8, 10, sampler) == 0
     with pytest.raises(CorpusError, match="too short for one batch"):
         corpus.check_batchable(2, 8, 10, sampler)
+
+
+def test_line_starts_are_the_first_distinct_beginnings_of_lines():
+    assert corpus.line_starts("ab c\n\n  ab d\ncd\nef\ngh\n") == ("ab", "cd", "ef")
+    assert corpus.line_starts("x\n", n=3, length=4) == ("x",)
+    assert corpus.line_starts("\n\n") == ()
