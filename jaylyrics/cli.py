@@ -323,9 +323,9 @@ def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, device, as
     ranked = sample.next_chars(ck.params, ck.config.model, ck.vocab, prefix, k, temperature,
                                top_k, top_p)
     if as_json:
-        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "temperature": temperature,
-                               "top_k": top_k, "top_p": top_p, "next": [
-                                   {"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
+        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix,
+                               "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                               "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
                               ensure_ascii=False))
         return
     changed = [what for what, on in (("the cache", ck.config.model.cache_size > 0),

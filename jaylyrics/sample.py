@@ -3,7 +3,8 @@
 Greedy (the tutorial's prediction) when the temperature is 0; otherwise a draw from
 softmax(logits / temperature), optionally restricted to the k most likely characters (top-k) or
 to the smallest set whose probability reaches p (top-p, nucleus sampling). Draws come from a
-NumPy generator, so a seed reproduces a sample exactly.
+NumPy generator, so a seed reproduces a sample exactly. `next_chars` shows, instead of drawing,
+the distribution the next character would come from (`sample --next`).
 """
 
 from __future__ import annotations
