@@ -85,8 +85,9 @@ def test_samples_during_training_are_what_sample_writes(tmp_path, monkeypatch):
         shown[temperature] = [line[4:] for line in result.stderr.splitlines() if line.startswith("  - ")]
         options = ["--temperature", temperature, "--seed", "0"] if temperature != "0" else []
         written = run_cli("sample", "--checkpoint", f"runs/t{temperature}", "--prefix", "分开",
-                          "--length", "20", "--no-stream", *options)
-        assert shown[temperature] == [written.stdout.rstrip("\n").replace("\n", " / ")]
+                          "--length", "20", "--json", *options)
+        text = json.loads(written.stdout.strip().splitlines()[-1])["samples"][0]
+        assert shown[temperature] == [text.replace("\n", " / ")]
     assert shown["0"] != shown["0.8"]
 
 
