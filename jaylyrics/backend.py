@@ -10,6 +10,7 @@ Everything else in jaylyrics gets MXNet from here: `from jaylyrics.backend impor
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 from pathlib import Path
@@ -87,6 +88,26 @@ try:
 finally:
     for _key in SETTINGS:
         del os.environ[_key]
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """MXNet's operators run with `n` OpenMP threads meanwhile, then with jaylyrics' choice again;
+    nothing changes where jaylyrics chose no thread count (a user's OMP_NUM_THREADS, a GPU
+    build). The synchronous engine runs every operator in this thread, so the setting, which is
+    this thread's, reaches all of them."""
+    if not SETTINGS:
+        yield
+        return
+    _set_threads(n)
+    try:
+        yield
+    finally:
+        _set_threads(int(SETTINGS["OMP_NUM_THREADS"]))
+
+
+def _set_threads(n: int) -> None:
+    mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(n)))
 
 
 def busy_hint(contexts: list, load: float | None = None) -> str | None:

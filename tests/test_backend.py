@@ -142,3 +142,36 @@ def test_a_busy_machine_gets_a_hint_about_several_trainings(monkeypatch):
     assert backend.busy_hint([backend.mx.gpu(0)], load=5.0) is None   # threads don't matter there
     monkeypatch.setattr(backend, "SETTINGS", {})            # the user chose: no advice
     assert backend.busy_hint(cpu, load=5.0) is None
+
+
+def test_threads_sets_and_restores_only_what_jaylyrics_chose(monkeypatch):
+    import pytest
+
+    calls = []
+    monkeypatch.setattr(backend, "_set_threads", calls.append)
+    monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2"})
+    with pytest.raises(KeyboardInterrupt):
+        with backend.threads(1):
+            assert calls == [1]
+            raise KeyboardInterrupt
+    assert calls == [1, 2]
+    monkeypatch.setattr(backend, "SETTINGS", {})          # the user's OMP_NUM_THREADS, a GPU build
+    with backend.threads(1):
+        pass
+    assert calls == [1, 2]
+
+
+def test_evaluation_with_one_thread_gives_the_same_numbers(monkeypatch):
+    import contextlib
+
+    import numpy as np
+
+    from jaylyrics import config, model, train
+    from jaylyrics.backend import mx
+
+    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 64, "embed_size": 16}})
+    params = model.init_params(cfg.model, 300, mx.cpu(), 0)
+    ids = np.random.RandomState(0).randint(0, 300, 500)
+    one_thread = train.model_nll(params, ids, cfg.model, mx.cpu())
+    monkeypatch.setattr(train, "threads", lambda n: contextlib.nullcontext())
+    assert np.array_equal(one_thread, train.model_nll(params, ids, cfg.model, mx.cpu()))
