@@ -274,6 +274,14 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
                          "greedy decoding)")
     temperature = temperature or 0.0                         # 0: greedy
     if next_k is not None:
+        writing = [name for name, given in (("--length", length is not None),
+                                            ("--lines", lines is not None),
+                                            ("--num-samples", num_samples != 1),
+                                            ("--stream/--no-stream", stream is not None)) if given]
+        if writing:
+            raise InputError(f"--next writes no lyrics, so {', '.join(writing)} "
+                             f"{'does' if len(writing) == 1 else 'do'} not apply; leave "
+                             f"{'it' if len(writing) == 1 else 'them'} out or drop --next")
         return _show_next(checkpoint_path, prefix, next_k, temperature, top_k, top_p, device,
                           as_json)
     if length is None:

@@ -47,6 +47,9 @@ def test_sample_next_lists_the_most_likely_characters(in_tiny_run):
     assert f"{p[0]:.3f}" in rows[0] and "after '分开'" in text.stderr
     result = run_cli("sample", "--prefix", "分开", "--next", "0")
     assert result.exit_code == 1 and "--next 0: expected 1 to" in result.stderr
+    result = run_cli("sample", "--prefix", "分开", "--next", "3", "--length", "5", "--lines", "2")
+    assert result.exit_code == 1 and "--next writes no lyrics, so --length, --lines do not apply" \
+        in result.stderr
     drawn = last_json(run_cli("sample", "--prefix", "分开", "--next", "5", "--temperature", "0.8",
                               "--top-k", "2", "--json"))
     assert drawn["temperature"] == 0.8 and len(drawn["next"]) == 2
