@@ -75,16 +75,17 @@ def _quiet_stderr():
 
 
 # Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
-# by the first operator, run here), then taken out again, so that processes started from this
-# one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
+# during the import or by the first operator, run here), then taken out again, so that processes
+# started from this one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
+# MXNet's "start using engine" line, which the engine prints when it is made, is not the user's
+# concern.
 SETTINGS = engine_settings(os.environ, usable_cores(), _cpu_build())
 os.environ.update(SETTINGS)
 try:
-    import mxnet as mx  # noqa: E402  (the aliases and settings must be in place first)
-    from mxnet import autograd, nd  # noqa: E402,F401
-    if SETTINGS:
-        with _quiet_stderr():      # MXNet's "start using engine" line is not the user's concern
-            nd.zeros((1,)).wait_to_read()
+    with _quiet_stderr() if SETTINGS else contextlib.nullcontext():
+        import mxnet as mx  # noqa: E402  (the aliases and settings must be in place first)
+        from mxnet import autograd, nd  # noqa: E402,F401
+        nd.zeros((1,)).wait_to_read()
 finally:
     for _key in SETTINGS:
         del os.environ[_key]
