@@ -321,7 +321,8 @@ def list_runs(root: Path) -> list[dict]:
             "name": run.name, "path": str(run),
             "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
             "params": int(sum(math.prod(s) for s in any_meta.get("shapes", {}).values())),
-            "best": score, "best_epoch": best.get("epoch"), "epochs": any_meta.get("epoch", 0),
+            "best": score, "best_model": metrics.get("val_ppl_model"),
+            "best_epoch": best.get("epoch"), "epochs": any_meta.get("epoch", 0),
             "saved": any_meta.get("saved", ""),
             "latest": latest is not None and run.resolve() == latest.resolve(),
         })

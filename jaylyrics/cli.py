@@ -437,13 +437,14 @@ def runs_command(runs_dir, as_json):
     if not runs:
         click.echo(f"no runs in {runs_dir}")
         return
-    click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'at':>4} "
-               f"{'epochs':>6}  saved")
+    click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'network':>8} "
+               f"{'at':>4} {'epochs':>6}  saved")
     for r in runs:
         best = f"{r['best']:.2f}" if r["best"] is not None else "-"
+        alone = f"{r['best_model']:.2f}" if r.get("best_model") is not None else "-"
         click.echo(f"{'*' if r['latest'] else ' '} {r['name']:<24} {r['model']:<14} "
-                   f"{r['params']:>10,} {best:>9} {r['best_epoch'] or '-':>4} {r['epochs']:>6}  "
-                   f"{r['saved']}")
+                   f"{r['params']:>10,} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
+                   f"{r['epochs']:>6}  {r['saved']}")
     if any(r["latest"] for r in runs):
         _log("* runs/latest (what sample and eval use without --checkpoint)")
 

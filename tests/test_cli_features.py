@@ -80,8 +80,11 @@ def test_runs_lists_the_latest_run(in_tiny_run):
     tiny = next(r for r in runs if r["name"] == "tiny")
     assert tiny["latest"] and tiny["model"] == "gru 1x32" and tiny["epochs"] == 2
     assert tiny["params"] > 0 and tiny["best"] > 1
+    best = json.loads((in_tiny_run / "runs" / "tiny" / "best.json").read_text(encoding="utf-8"))
+    assert tiny["best_model"] == best["metrics"]["val_ppl_model"] > tiny["best"]   # the cache helps
     table = run_cli("runs")
-    assert any(line.startswith("* tiny") for line in table.stdout.splitlines())
+    row = next(line for line in table.stdout.splitlines() if line.startswith("* tiny"))
+    assert f"{tiny['best']:.2f}" in row and f"{tiny['best_model']:.2f}" in row
 
 
 def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
