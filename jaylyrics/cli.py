@@ -317,6 +317,9 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
             if not as_json:
                 click.echo(text.rstrip("\n"))
         texts.append(text)
+    if not temperature and sample.loops(texts[0][len(prefix):]):
+        _log("note: greedy decoding repeats itself, as small character models do; "
+             "for livelier lyrics try --temperature 0.8")
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
                                "temperature": temperature, "seed": seed}, ensure_ascii=False))

@@ -120,6 +120,13 @@ def shape(probs: np.ndarray, temperature: float, top_k: int, top_p: float) -> np
     return probs
 
 
+def loops(text: str, longest: int = 30, times: int = 3) -> bool:
+    """Whether `text` ends in a piece of at most `longest` characters repeated `times` times
+    (`我不能再想我 / 我不能再想我 / ...`): what greedy decoding falls into."""
+    return any(len(text) >= times * n and text[-times * n:] == text[-n:] * times
+               for n in range(1, longest + 1))
+
+
 def until_lines(chars: Iterator[str], prefix: str, lines: int) -> Iterator[str]:
     """Pass characters on until prefix + generated text holds `lines` complete lines (the
     line break that ends the last of them is not passed on)."""

@@ -91,6 +91,19 @@ def test_samples_during_training_are_what_sample_writes(tmp_path, monkeypatch):
     assert shown["0"] != shown["0.8"]
 
 
+def test_sample_says_when_greedy_decoding_loops(in_tiny_run):
+    from jaylyrics import sample
+
+    greedy = run_cli("sample", "--prefix", "分开", "--length", "60", "--json")
+    text = json.loads(greedy.stdout.strip().splitlines()[-1])["samples"][0]
+    assert sample.loops(text[2:])                     # the tiny model's greedy text does loop
+    assert "greedy decoding repeats itself" in greedy.stderr
+    drawn = run_cli("sample", "--prefix", "分开", "--length", "60", "--temperature", "0.8")
+    assert drawn.exit_code == 0 and "repeats itself" not in drawn.stderr
+    quiet = run_cli("sample", "--prefix", "分开", "--length", "60", "-q")
+    assert quiet.stderr == ""
+
+
 def test_sample_greedy_is_deterministic_and_starts_with_the_prefix(in_tiny_run):
     a = run_cli("sample", "--prefix", "分开", "--length", "30")
     b = run_cli("sample", "--prefix", "分开", "--length", "30", "--checkpoint", "runs/tiny")

@@ -132,3 +132,12 @@ def test_next_chars_at_a_temperature_are_the_draw_probabilities():
                                   np.random.RandomState(seed))) for seed in range(400)]
     counts = [draws.count(c) / len(draws) for c, _, _ in shaped]
     np.testing.assert_allclose(counts, want / want.sum(), atol=0.08)
+
+
+def test_loops_finds_a_repeated_ending():
+    assert sample.loops("分开\n我不能再想我\n我不能再想我\n我不能再想我\n")
+    assert sample.loops("xyz" + "ab" * 3) and sample.loops("aaa")
+    assert not sample.loops("abcdefghij") and not sample.loops("aab") and not sample.loops("")
+    assert not sample.loops("ab" * 2)                                   # twice is not a loop
+    piece = "".join(chr(0x4E00 + i) for i in range(40))                # 40 distinct characters
+    assert not sample.loops(piece * 3) and sample.loops(piece * 3, longest=40)
