@@ -167,7 +167,9 @@ def compiled(model_cfg, vocab_size: int, batch_size: int, num_steps: int, loss_s
     Returns run(params, X, state, Y=None): (logits, state) without a loss spec, else
     (loss, summed NLL, state). Gradients reach the parameters as with `forward`. Graphs are
     built once per configuration and shape, and kept."""
-    key = (tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size, num_steps, loss_spec)
+    # the cell too: a graph holds the cell function of CELLS it was built with
+    key = (CELLS[model_cfg.type], tuple(sorted(vars(model_cfg).items())), vocab_size, batch_size,
+           num_steps, loss_spec)
     if key not in _GRAPHS:                   # looked up every training step: build only once
         names = tuple(param_shapes(model_cfg, vocab_size))
         _GRAPHS[key] = _build(model_cfg, vocab_size, batch_size, num_steps, loss_spec, names)
