@@ -123,10 +123,10 @@ def busy_hint(contexts: list, load: float | None = None) -> str | None:
             load = os.getloadavg()[0]
         except OSError:                          # not available on this system
             return None
-    threads = int(SETTINGS["OMP_NUM_THREADS"])
-    if load < 0.75 * threads:
+    count = int(SETTINGS["OMP_NUM_THREADS"])
+    if load < 0.75 * count:
         return None
-    return (f"note: this machine is busy (load {load:.1f} for {threads} threads); when running "
+    return (f"note: this machine is busy (load {load:.1f} for {count} threads); when running "
             "several trainings at once, start each with OMP_NUM_THREADS=1 (see the README)")
 
 

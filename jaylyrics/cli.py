@@ -126,6 +126,8 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         _log(note)
     run_dir.mkdir(parents=True, exist_ok=True)          # fail early if it cannot be
 
+    import numpy as np
+
     from jaylyrics import backend, sample, train as train_mod
 
     contexts = contexts or backend.devices(device)
@@ -141,8 +143,6 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
         resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
 
     def generate(params, prefix):
-        import numpy as np
-
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
                                                 cfg.train.sample_length,
                                                 cfg.train.sample_temperature,

@@ -359,8 +359,9 @@ class _Run:
         self.started = time.time() - progress.elapsed
 
     def train_epoch(self, epoch: int, partial: Partial | None, stop: dict) -> EpochTraining:
-        """One pass over the training ids (or the rest of one, after `partial`). The batch order is seeded from (seed, epoch) and the
-        dropout masks from (seed, epoch, batch), so any batch can be the first after a resume.
+        """One pass over the training ids (or the rest of one, after `partial`). The batch order
+        is seeded from (seed, epoch) and the dropout masks from (seed, epoch, batch), so any
+        batch can be the first after a resume.
         Raises _StopRequested between batches when `stop["stop"]` is set."""
         from jaylyrics.backend import seed as seed_backend
 
