@@ -359,7 +359,7 @@ def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, device, as
 @click.option("--split", type=click.Choice(["train", "val"]), default="val", show_default=True,
               help="Which part of the checkpoint's corpus to score.")
 @click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
-              help="Score this UTF-8 text file (or zip) instead of a split.")
+              help="Score this UTF-8 text file (or a zip or directory of them) instead of a split.")
 @click.option("--per-line", is_flag=True,
               help="Score each line on its own, sorted: which lines sound most like the lyrics.")
 @_device_option

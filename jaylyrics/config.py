@@ -32,7 +32,8 @@ def _f(default, help: str, **rules):
 @dataclass(frozen=True)
 class DataConfig:
     corpus: str = _f("data/jaychou_lyrics.txt.zip",
-                     "a UTF-8 .txt file, or a .zip holding one; relative to the working directory")
+                     "a UTF-8 .txt file, or a .zip or directory of them (joined in name order); "
+                     "relative to the working directory")
     max_chars: int = _f(0, "use only the first N characters (0: all)", min=0)
     keep_newlines: bool = _f(True, "keep line breaks as characters (false: replace them by spaces)")
     val_fraction: float = _f(0.1, "fraction of lines (the last ones) held out for validation",
@@ -153,6 +154,8 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if "'\\t'" in problem:
+            problem += " (YAML indents with spaces, not tabs)"
         raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}") from None
     if data is None:
         return {}

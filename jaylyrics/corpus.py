@@ -1,5 +1,6 @@
-"""The corpus: read text (a .txt file or a .zip holding one), build the vocabulary, split it into
-train and validation parts, and cut it into batches with the tutorial's two samplers.
+"""The corpus: read text (a .txt file, or several from a .zip or a directory), build the
+vocabulary, split it into train and validation parts, and cut it into batches with the
+tutorial's two samplers.
 
 NumPy only; nothing here knows about MXNet or the model. Shapes: N = batch size, T = steps.
 
@@ -20,23 +21,62 @@ from jaylyrics import CorpusError, InputError
 
 
 def read_text(path: str | Path, key: str = "data.corpus") -> str:
-    """The text of a UTF-8 .txt file, or of the single text file inside a .zip. `key` is the
-    setting that named the file, for the error when it is missing."""
+    """The text of a corpus: a UTF-8 .txt file, a .zip holding text files, or a directory of .txt
+    files (searched recursively; one song a file, say). Several files are joined in the order of
+    their paths, each ending with a line break. `key` is the setting that named the corpus, for
+    the error when it is missing."""
     path = Path(path)
     if not path.exists():
         where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
                                               "from the working directory)"
-        raise CorpusError(f"{path}: no such file{where}; {key} expects a .txt or .zip file")
-    if path.is_dir():
-        raise CorpusError(f"{path}: is a directory, expected a .txt or .zip corpus file")
+        raise CorpusError(f"{path}: no such file{where}; {key} expects a .txt or .zip file, "
+                          "or a directory of .txt files")
     try:
-        if zipfile.is_zipfile(path):
-            name, data = _read_zip(path)
-            where = f"{path}:{name}"
+        if path.is_dir():
+            files = [(str(f), f.read_bytes()) for f in _text_files(path, key)]
+        elif zipfile.is_zipfile(path):
+            files = _read_zip(path)
         else:
-            data, where = path.read_bytes(), str(path)
+            files = [(str(path), path.read_bytes())]
     except OSError as e:
-        raise CorpusError(f"{path}: cannot read: {e.strerror}") from None
+        raise CorpusError(f"{e.filename or path}: cannot read: {e.strerror}") from None
+    texts = [_decode(data, where) for where, data in files]
+    text = "".join(t if t.endswith("\n") else t + "\n" for t in texts if t.strip())
+    if not text:
+        what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
+        raise CorpusError(f"{what}: the corpus is empty or only whitespace")
+    return text if len(files) > 1 else texts[0]
+
+
+def _text_files(directory: Path, key: str) -> list[Path]:
+    """The .txt files under `directory`, hidden ones left out, sorted by their relative paths."""
+    found = sorted((f.relative_to(directory).as_posix(), f) for f in directory.rglob("*")
+                   if f.is_file() and f.suffix.lower() == ".txt"
+                   and not any(part.startswith(".") for part in f.relative_to(directory).parts))
+    if not found:
+        raise CorpusError(f"{directory}: a directory without .txt files; {key} expects a .txt "
+                          "or .zip file, or a directory of .txt files")
+    return [f for _, f in found]
+
+
+def _read_zip(path: Path) -> list[tuple[str, bytes]]:
+    """(path:member, bytes) of the zip's .txt files in name order, or of its only file."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = [i.filename for i in z.infolist()
+                     if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))]
+            texts = sorted(n for n in names if n.lower().endswith(".txt"))
+            if not texts and len(names) != 1:
+                found = ", ".join(names) if names else "no files"
+                raise CorpusError(f"{path}: expected .txt files (or a single file) in the zip, "
+                                  f"found {found}")
+            return [(f"{path}:{n}", z.read(n)) for n in texts or names]
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise CorpusError(f"{path}: corrupt zip file ({e})") from None
+
+
+def _decode(data: bytes, where: str) -> str:
+    """UTF-8 bytes -> text without a byte-order mark and with \\n line breaks."""
     nul = data.find(b"\x00")
     if nul >= 0:
         raise CorpusError(f"{where}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")
@@ -44,25 +84,9 @@ def read_text(path: str | Path, key: str = "data.corpus") -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
-                          f"{e.start})") from None
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-    if not text.strip():
-        raise CorpusError(f"{where}: the corpus is empty or only whitespace")
-    return text
-
-
-def _read_zip(path: Path) -> tuple[str, bytes]:
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = [i.filename for i in z.infolist()
-                     if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))]
-            texts = [n for n in names if n.lower().endswith(".txt")] or names
-            if len(texts) != 1:
-                found = ", ".join(texts) if texts else "no files"
-                raise CorpusError(f"{path}: expected exactly one text file in the zip, found {found}")
-            return texts[0], z.read(texts[0])
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise CorpusError(f"{path}: corrupt zip file ({e})") from None
+                          f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
+                          "(from Big5: -f BIG5)") from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,18 @@ def test_eval_on_a_text_file(in_tiny_run, tmp_path):
     assert out["chars"] == len("分开\n不分开\n") - 1
 
 
+def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    (songs / "2.txt").write_text("不分开", encoding="utf-8")
+    (songs / "1.txt").write_text("分开\n", encoding="utf-8")
+    (tmp_path / "joined.txt").write_text("分开\n不分开\n", encoding="utf-8")
+    scored = [json.loads(run_cli("eval", "--text", p, "--json").stdout.strip().splitlines()[-1])
+              for p in (songs, tmp_path / "joined.txt")]
+    assert scored[0]["chars"] == scored[1]["chars"] == 6
+    assert scored[0]["nll"] == pytest.approx(scored[1]["nll"], rel=1e-6)
+
+
 @pytest.mark.parametrize("args,fragments", [
     (["sample", "--prefix", "分开Ж"], ["--prefix", "'Ж'"]),
     (["sample", "--prefix", ""], ["--prefix is empty"]),
@@ -330,18 +342,17 @@ def test_bad_corpora_through_the_cli(tmp_path, monkeypatch, content, extra, frag
     assert_clean_error(result, *fragments)
 
 
-def test_zips_with_no_or_several_text_files_through_the_cli(tmp_path, monkeypatch):
+def test_zips_without_text_files_through_the_cli(tmp_path, monkeypatch):
     import zipfile
 
     monkeypatch.chdir(tmp_path)
     with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
-        z.writestr("a.txt", "a")
-        z.writestr("b.txt", "b")
+        z.writestr("a.csv", "a")
+        z.writestr("b.csv", "b")
     with zipfile.ZipFile(tmp_path / "none.zip", "w"):
         pass
-    assert_clean_error(run_cli("train", "--set", "data.corpus=two.zip"), "a.txt, b.txt")
+    assert_clean_error(run_cli("train", "--set", "data.corpus=two.zip"), "a.csv, b.csv")
     assert_clean_error(run_cli("train", "--set", "data.corpus=none.zip"), "found no files")
-
 
 
 @pytest.mark.parametrize("text,fragments", [

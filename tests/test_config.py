@@ -50,6 +50,7 @@ def write(tmp_path, text):
 
 @pytest.mark.parametrize("text,message", [
     ("train:\n  lr: [1,\n", r"line \d+, column \d+: YAML syntax error"),
+    ("model:\n\ttype: gru\n", r"line 2, column 1: YAML syntax error: .*'\\t'.* \(YAML indents with spaces, not tabs\)"),
     ("- a\n- b\n", "expected a mapping with sections data, model, train, got list"),
     ("trian:\n  lr: 1.0\n", "unknown section 'trian'; did you mean 'train'"),
     ("train:\n  lrr: 1.0\n", "unknown key 'train.lrr'; did you mean 'train.lr'"),

@@ -131,18 +131,64 @@ def test_bad_text_files(tmp_path, content, message):
         corpus.read_text(path)
 
 
-def test_zip_with_none_or_several_text_files(tmp_path):
+def test_zip_without_text_files_or_with_one_other_file(tmp_path):
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w"):
         pass
     with pytest.raises(CorpusError, match="found no files"):
         corpus.read_text(empty)
-    several = tmp_path / "several.zip"
-    with zipfile.ZipFile(several, "w") as z:
-        z.writestr("a.txt", "a")
-        z.writestr("b.txt", "b")
-    with pytest.raises(CorpusError, match="a.txt, b.txt"):
-        corpus.read_text(several)
+    tables = tmp_path / "tables.zip"
+    with zipfile.ZipFile(tables, "w") as z:
+        z.writestr("a.csv", "a")
+        z.writestr("b.csv", "b")
+    with pytest.raises(CorpusError, match=r"expected \.txt files \(or a single file\).*a\.csv, b\.csv"):
+        corpus.read_text(tables)
+    lyrics = tmp_path / "lyrics.zip"
+    with zipfile.ZipFile(lyrics, "w") as z:
+        z.writestr("lyrics", "la la\n")
+    assert corpus.read_text(lyrics) == "la la\n"
+
+
+def test_a_zip_of_several_text_files_is_joined_in_name_order(tmp_path):
+    path = tmp_path / "songs.zip"
+    with zipfile.ZipFile(path, "w") as z:               # written out of order, with clutter
+        z.writestr("songs/b.txt", "second\r\nsong")
+        z.writestr("__MACOSX/songs/._a.txt", "\x00\x01")
+        z.writestr("songs/a.txt", "\ufefffirst\n")
+        z.writestr("songs/notes.md", "not lyrics")
+        z.writestr("songs/empty.txt", " \n")
+    assert corpus.read_text(path) == "first\nsecond\nsong\n"
+
+
+def test_a_directory_of_text_files_is_joined_in_path_order(tmp_path):
+    songs = tmp_path / "songs"
+    (songs / "album2").mkdir(parents=True)
+    (songs / ".git").mkdir()
+    (songs / "album2" / "c.TXT").write_bytes("三\r\n".encode("utf-8"))
+    (songs / "b.txt").write_text("二", encoding="utf-8")            # no final line break
+    (songs / "a.txt").write_text("一\n", encoding="utf-8")
+    (songs / "cover.jpg").write_bytes(b"\xff\xd8\x00")               # not .txt: left out
+    (songs / ".draft.txt").write_text("hidden", encoding="utf-8")
+    (songs / ".git" / "x.txt").write_text("hidden", encoding="utf-8")
+    (songs / "blank.txt").write_text("\n\n", encoding="utf-8")
+    # a.txt < album2/c.TXT < b.txt as paths; b.txt gains its line break, blank.txt adds nothing
+    assert corpus.read_text(songs) == "一\n三\n二\n"
+    data = corpus.prepare(corpus.read_text(songs), val_fraction=0.0)
+    assert data.vocab.chars == "\n一三二"                             # sorted by code point
+
+
+def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
+    (tmp_path / "cover.jpg").write_bytes(b"\xff")
+    with pytest.raises(CorpusError, match="a directory without .txt files; --text expects"):
+        corpus.read_text(tmp_path, key="--text")
+    (tmp_path / "blank.txt").write_text(" \n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"blank\.txt: the corpus is empty"):
+        corpus.read_text(tmp_path)
+    (tmp_path / "good.txt").write_text("好\n", encoding="utf-8")
+    (tmp_path / "old.txt").write_bytes("旧歌\n".encode("gbk"))
+    bad = re.escape(str(tmp_path / "old.txt")) + r": not UTF-8 .*iconv -f GBK -t UTF-8"
+    with pytest.raises(CorpusError, match=bad):
+        corpus.read_text(tmp_path)
 
 
 def test_missing_corpus(tmp_path, monkeypatch):
