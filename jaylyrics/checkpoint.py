@@ -214,14 +214,29 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
             except (OSError, ValueError, AttributeError):
                 continue
         raise CheckpointError(f"{path}: no sidecar (.json) in {path.parent} names these weights")
+    if path.suffix != ".json":
+        raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, a .json "
+                              "sidecar or a weights .params file)")
     return path
 
 
 def load(path: str | Path | None, ctx) -> Checkpoint:
-    """Load and check a checkpoint: sidecar, config, vocabulary, weights hash and shapes."""
+    """Load and check a checkpoint: sidecar, config, vocabulary, weights hash and shapes. When a
+    run's best checkpoint is damaged, the error points at its last one."""
+    path = resolve(path)
+    try:
+        return _load(path, ctx)
+    except CheckpointError as e:
+        last = path.with_name("last.json")
+        if path.name != "best.json" or not last.exists():
+            raise
+        raise CheckpointError(f"{e}; the run's last checkpoint may still load: --checkpoint "
+                              f"{last}") from None
+
+
+def _load(path: Path, ctx) -> Checkpoint:
     from jaylyrics import model
 
-    path = resolve(path)
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:

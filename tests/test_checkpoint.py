@@ -162,6 +162,29 @@ def test_corrupt_sidecar(saved, content, message):
         checkpoint.load(saved, CTX)
 
 
+def test_a_damaged_best_checkpoint_points_at_the_last_one_which_loads(tmp_path):
+    cfg = tiny_cfg()
+    best = model.init_params(cfg.model, len(VOCAB), CTX, 0)
+    save(tmp_path, best, cfg, tag="best")
+    save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 1), cfg, tag="last", epoch=2)
+    (tmp_path / "best.json").write_text("{not json")
+    hint = f"; the run's last checkpoint may still load: --checkpoint {tmp_path / 'last.json'}"
+    with pytest.raises(CheckpointError, match="corrupt checkpoint sidecar .*" + hint.replace(".", r"\.")):
+        checkpoint.load(tmp_path, CTX)
+    assert checkpoint.load(tmp_path / "last.json", CTX).meta["epoch"] == 2
+    (tmp_path / "last.json").unlink()
+    with pytest.raises(CheckpointError) as no_last:
+        checkpoint.load(tmp_path, CTX)
+    assert "last checkpoint" not in str(no_last.value)
+
+
+def test_a_file_that_is_no_checkpoint(saved):
+    (saved / "metrics.csv").write_text("epoch,train_ppl\n")
+    with pytest.raises(CheckpointError, match=r"metrics\.csv: not a checkpoint \(expected a run "
+                                              r"directory, a \.json sidecar or a weights \.params"):
+        checkpoint.load(saved / "metrics.csv", CTX)
+
+
 def test_missing_sidecar(saved):
     (saved / "best.json").unlink()
     with pytest.raises(CheckpointError, match="no checkpoint in this directory"):
