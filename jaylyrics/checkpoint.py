@@ -251,7 +251,7 @@ def _load(path: Path, ctx) -> Checkpoint:
         if key not in meta:
             raise CheckpointError(f"{path}: corrupt checkpoint sidecar (no '{key}')")
     try:
-        cfg = config_mod.from_dict(meta["config"], source=f"{path} (config)")
+        cfg = config_mod.from_saved(meta["config"], source=f"{path} (config)")
     except Exception as e:   # noqa: BLE001 -- any malformed config in a sidecar is corruption
         raise CheckpointError(f"{path}: corrupt checkpoint config: {e}") from None
     vocab = Vocab(str(meta["vocab"]))

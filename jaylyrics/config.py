@@ -48,6 +48,8 @@ class ModelConfig:
     embed_size: int = _f(128, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
     dropout: float = _f(0.6, "dropout on the embedding, between layers and before the output",
                         min=0.0, below=1.0)
+    weight_drop: float = _f(0.0, "dropout on the recurrent weights W_hh: one mask per batch, "
+                            "shared by all its time steps (DropConnect)", min=0.0, below=1.0)
     tie_weights: bool = _f(False, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
     cache_size: int = _f(1000, "the cache looks at the last N characters read (0: no cache)", min=0)
@@ -204,6 +206,24 @@ def _check_shape(raw: dict, source: str) -> None:
                         else f"; did you mean '{section}.{close[0]}'?" if close
                         else f" (known: {', '.join(names)})")
                 raise ConfigError(f"{source}: unknown key '{section}.{key}'{hint}")
+
+
+# Keys added after runs were first saved, with the value that behaves as if the key did not
+# exist: a saved config without one (an older checkpoint's sidecar) means this value, whatever
+# today's default is, so an older run resumes as it would have.
+ADDED_KEYS = {"model.weight_drop": 0.0, "train.sample_temperature": 0.0}
+
+
+def from_saved(raw: dict, source: str) -> Config:
+    """The config of a saved run (a checkpoint sidecar's), keys added since as in ADDED_KEYS."""
+    if isinstance(raw, dict):
+        raw = {section: dict(values) if isinstance(values, dict) else values
+               for section, values in raw.items()}
+        for key, value in ADDED_KEYS.items():
+            section, name = key.split(".")
+            if isinstance(raw.get(section), dict):
+                raw[section].setdefault(name, value)
+    return from_dict(raw, source)
 
 
 def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> Config:

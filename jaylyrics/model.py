@@ -242,8 +242,8 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
             b_hn = params[f"l{layer}.b_hn"]
             b_hh = F.concat(F.zeros_like(b_hn), F.zeros_like(b_hn), b_hn, dim=0)
         layer_state = tuple(parts[layer] for parts in per_layer)
-        outputs, layer_state = _recurrence(F, CELLS[kind], xw, layer_state,
-                                           params[f"l{layer}.W_hh"], b_hh, T, GH, H)
+        W_hh = _dropout(F, params[f"l{layer}.W_hh"], model_cfg.weight_drop)     # (GH, H)
+        outputs, layer_state = _recurrence(F, CELLS[kind], xw, layer_state, W_hh, b_hh, T, GH, H)
         finals.append(layer_state)
         layer_in = F.reshape(_dropout(F, outputs, p), shape=(T, N, H))              # (T, N, H)
     new_state = tuple(F.stack(*parts, axis=0) for parts in zip(*finals))          # (L, N, H)

@@ -242,6 +242,17 @@ def test_a_sidecar_with_a_broken_config(saved):
         checkpoint.load(saved, CTX)
 
 
+def test_keys_added_since_a_checkpoint_was_saved_keep_the_old_behaviour(saved):
+    """A sidecar written before model.weight_drop existed trained without it: resuming must not
+    switch it on, whatever today's default. A value that was saved is kept."""
+    assert set(config.ADDED_KEYS) <= set(config.all_keys())
+    edit_sidecar(saved, lambda m: m["config"]["model"].pop("weight_drop"))
+    assert checkpoint.load(saved, CTX).config.model.weight_drop == 0.0
+    assert config.from_dict({}).model.weight_drop == config.ModelConfig().weight_drop
+    edit_sidecar(saved, lambda m: m["config"]["model"].update(weight_drop=0.3))
+    assert checkpoint.load(saved, CTX).config.model.weight_drop == 0.3
+
+
 def test_latest_pointer(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert checkpoint.latest_run() is None

@@ -13,9 +13,9 @@ CTX = mx.cpu()
 KINDS = ["rnn", "gru", "lstm"]
 
 
-def make_cfg(kind, hidden=5, layers=1, embed=0, dropout=0.0, std=0.4, tie=False):
+def make_cfg(kind, hidden=5, layers=1, embed=0, dropout=0.0, std=0.4, tie=False, weight_drop=0.0):
     return SimpleNamespace(type=kind, hidden_size=hidden, num_layers=layers, embed_size=embed,
-                           dropout=dropout, init_std=std, tie_weights=tie)
+                           dropout=dropout, init_std=std, tie_weights=tie, weight_drop=weight_drop)
 
 
 def make_params(cfg, V, dtype="float64", seed=0):
@@ -348,3 +348,45 @@ def test_compiled_graph_equals_the_op_by_op_forward_and_gradients(kind, layers, 
     logits, st = model.compiled(cfg, V, N, T)(P, X1, state)
     ref, ref_state = model.forward(P, X1, state, cfg)
     np.testing.assert_allclose(logits.asnumpy(), ref.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_weight_drop_masks_the_recurrent_weights_once_for_all_time_steps(kind, compiled):
+    """In training, model.weight_drop multiplies W_hh by one dropout mask (kept entries scaled by
+    1 / (1 - p)) for the whole batch: the same logits as the network without weight drop whose
+    W_hh was multiplied by that mask, drawn here with the same seed. W_hh's gradient is zero
+    where the mask is. Outside training the weights are used as they are."""
+    V, N, T, p = 7, 3, 6, 0.5
+    cfg = make_cfg(kind, layers=2, weight_drop=p)
+    plain = make_cfg(kind, layers=2)
+    P = make_params(cfg, V, dtype="float32")
+    X = nd.array(np.random.RandomState(0).randint(0, V, (N, T)))
+    state = random_state(cfg, N, dtype="float32")
+
+    def run(cfg, params):
+        if compiled:
+            return model.compiled(cfg, V, N, T)(params, X, state)
+        return model.forward(params, X, state, cfg)
+
+    masks = {}
+    mx.random.seed(11)
+    with autograd.train_mode():
+        for layer in range(2):           # the order the forward pass draws them in
+            W = P[f"l{layer}.W_hh"]
+            masks[layer] = nd.Dropout(nd.ones(W.shape, dtype=W.dtype), p=p).asnumpy()
+    assert set(np.unique(masks[0])) == {0.0, 2.0} and 0.3 < (masks[0] == 0).mean() < 0.7
+    masked = dict(P)
+    for layer, mask in masks.items():
+        masked[f"l{layer}.W_hh"] = P[f"l{layer}.W_hh"] * nd.array(mask)
+
+    mx.random.seed(11)
+    with autograd.record():
+        logits, _ = run(cfg, P)
+    logits.backward()
+    expected, _ = run(plain, masked)
+    np.testing.assert_allclose(logits.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
+    for layer, mask in masks.items():
+        grad = P[f"l{layer}.W_hh"].grad.asnumpy()
+        assert np.all(grad[mask == 0] == 0) and np.count_nonzero(grad[mask > 0]) > 0.9 * (mask > 0).sum()
+    np.testing.assert_allclose(run(cfg, P)[0].asnumpy(), run(plain, P)[0].asnumpy(), rtol=1e-6)
