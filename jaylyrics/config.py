@@ -48,7 +48,7 @@ class ModelConfig:
     embed_size: int = _f(128, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
     dropout: float = _f(0.6, "dropout on the embedding, between layers and before the output",
                         min=0.0, below=1.0)
-    weight_drop: float = _f(0.0, "dropout on the recurrent weights W_hh: one mask per batch, "
+    weight_drop: float = _f(0.4, "dropout on the recurrent weights W_hh: one mask per batch, "
                             "shared by all its time steps (DropConnect)", min=0.0, below=1.0)
     tie_weights: bool = _f(False, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")

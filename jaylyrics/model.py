@@ -14,6 +14,11 @@ The equations (row vectors, as in the tutorial; X_t is the one-hot input or the 
           C_t = f * C_{t-1} + i * g;  H_t = o * tanh(C_t)
     out   Y_t = H_t W_hq' + b_q         (with model.tie_weights, W_hq is the embedding)
 
+In training (only: MXNet's Dropout passes its input through outside autograd's training mode),
+`model.dropout` drops entries of the embedding, of the states between layers and before the
+output, and `model.weight_drop` drops entries of each W_hh: one mask for the whole batch, so all
+T steps use the same thinned weights (DropConnect, as in AWD-LSTM).
+
 ' is the transpose: a weight is stored as (out, in), one row per output unit, as `gluon` and
 `FullyConnected` store it (the tutorial stores (in, out); checkpoint format 1 did too). The gate
 blocks sit one below the other in the rows of W_xh and W_hh (and side by side in b_h) in MXNet's
