@@ -81,8 +81,8 @@ _device_option = click.option("--device", default="auto", show_default=True,
                                    "for train also several: gpu:0,1 (or cpu:0,1).")
 _checkpoint_option = click.option(
     "--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), default=None,
-    help="A run directory (its best checkpoint) or a checkpoint .json file. "
-         "Default: the run trained last (runs/latest).")
+    help="A run directory (its best checkpoint), a checkpoint .json file or its weights "
+         ".params file. Default: the run trained last (runs/latest).")
 
 
 @main.command()
