@@ -57,7 +57,8 @@ def step_config(kind):
     """The fused baseline's model and training as a jaylyrics config: an embedding of size H,
     no dropout, no label smoothing, SGD on the summed loss, clipping at 5."""
     return config.from_dict({"model": {"type": kind, "hidden_size": H, "embed_size": H,
-                                       "dropout": 0.0, "weight_drop": 0.0, "cache_size": 0},
+                                       "tie_weights": False, "dropout": 0.0, "weight_drop": 0.0,
+                                       "cache_size": 0},
                              "train": {"batch_size": N, "num_steps": T, "optimizer": "sgd",
                                        "lr": 0.2, "loss": "sum", "clip": 5.0,
                                        "label_smoothing": 0.0}})

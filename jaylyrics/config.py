@@ -45,12 +45,12 @@ class ModelConfig:
     type: str = _f("gru", "the recurrent cell", choices=("rnn", "gru", "lstm"))
     hidden_size: int = _f(256, "H, the size of the hidden state", min=1)
     num_layers: int = _f(1, "stacked recurrent layers", min=1)
-    embed_size: int = _f(128, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
+    embed_size: int = _f(256, "input embedding size (0: one-hot input, as in the tutorial)", min=0)
     dropout: float = _f(0.6, "dropout on the embedding, between layers and before the output",
                         min=0.0, below=1.0)
     weight_drop: float = _f(0.4, "dropout on the recurrent weights W_hh: one mask per batch, "
                             "shared by all its time steps (DropConnect)", min=0.0, below=1.0)
-    tie_weights: bool = _f(False, "share the input embedding with the output layer "
+    tie_weights: bool = _f(True, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
     cache_size: int = _f(1000, "the cache looks at the last N characters read (0: no cache)", min=0)
     cache_weight: float = _f(0.05, "weight of the unigram cache in the mixture", min=0.0, below=1.0)
@@ -239,12 +239,19 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
                 values[f.name] = _coerce(raw[section][f.name], f, key, where)
         sections[section] = cls(**values)
     m = sections["model"]
+
+    def named_by(*keys):                  # a rule about several keys: who set one of them
+        return "--set" if any(f"model.{k}" in override_keys for k in keys) else source
+
     if m.cache_weight + m.cache_match_weight >= 1:
-        raise ConfigError(f"{source}: model.cache_weight + model.cache_match_weight must be below 1 "
-                          f"(got {m.cache_weight} + {m.cache_match_weight})")
+        raise ConfigError(f"{named_by('cache_weight', 'cache_match_weight')}: model.cache_weight + "
+                          f"model.cache_match_weight must be below 1 (got {m.cache_weight} + "
+                          f"{m.cache_match_weight})")
     if m.tie_weights and m.embed_size != m.hidden_size:
-        raise ConfigError(f"{source}: model.tie_weights needs model.embed_size == model.hidden_size "
-                          f"(got {m.embed_size} and {m.hidden_size})")
+        who = named_by("tie_weights", "embed_size", "hidden_size")
+        raise ConfigError(f"{who}: model.tie_weights needs model.embed_size == model.hidden_size "
+                          f"(got {m.embed_size} and {m.hidden_size}): set model.embed_size to "
+                          f"{m.hidden_size} too, or model.tie_weights to false")
     return Config(**sections)
 
 

@@ -102,7 +102,7 @@ from jaylyrics import config, model, optim, train
 from jaylyrics.backend import SETTINGS, mx, nd
 import numpy as np
 cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 256, "embed_size": 64,
-                                  "dropout": 0.0, "cache_size": 0},
+                                  "tie_weights": False, "dropout": 0.0, "cache_size": 0},
                         "train": {"batch_size": 32, "num_steps": 10, "optimizer": "adam"}})
 params = model.init_params(cfg.model, 1000, mx.cpu(), 0)
 opt = optim.Optimizer("adam", 0.01)
@@ -169,7 +169,8 @@ def test_evaluation_with_one_thread_gives_the_same_numbers(monkeypatch):
     from jaylyrics import config, model, train
     from jaylyrics.backend import mx
 
-    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 64, "embed_size": 16}})
+    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 64, "embed_size": 16,
+                                      "tie_weights": False}})
     params = model.init_params(cfg.model, 300, mx.cpu(), 0)
     ids = np.random.RandomState(0).randint(0, 300, 500)
     one_thread = train.model_nll(params, ids, cfg.model, mx.cpu())

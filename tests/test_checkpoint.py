@@ -17,7 +17,8 @@ VOCAB = Vocab.build("分开不战争中部队\n")
 
 
 def tiny_cfg(**model_keys):
-    return config.from_dict({"model": dict({"type": "gru", "hidden_size": 4, "embed_size": 3},
+    return config.from_dict({"model": dict({"type": "gru", "hidden_size": 4, "embed_size": 3,
+                                            "tie_weights": False},
                                            **model_keys)})
 
 

@@ -68,6 +68,11 @@ def write(tmp_path, text):
     ("train:\n  lr: 0\n", "train.lr: expected a value > 0.0"),
     ("data:\n  keep_newlines: 1\n", "data.keep_newlines: expected true or false"),
     ("train: 3\n", "section 'train' must be a mapping"),
+    ("model:\n  hidden_size: 64\n", r"c\.yaml: model\.tie_weights needs model\.embed_size == "
+     r"model\.hidden_size \(got 256 and 64\): set model\.embed_size to 64 too, or "
+     "model.tie_weights to false"),
+    ("model:\n  cache_weight: 0.5\n  cache_match_weight: 0.6\n",
+     r"c\.yaml: model\.cache_weight \+ model\.cache_match_weight must be below 1 \(got 0\.5 \+ 0\.6\)"),
 ])
 def test_bad_files(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -148,3 +153,14 @@ def test_readme_points_to_code_that_exists():
         obj = importlib.import_module(f"jaylyrics.{module}")
         for attr in attrs:
             obj = getattr(obj, attr)
+
+
+def test_a_rule_about_several_keys_names_set_when_an_override_broke_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--set: model\.tie_weights needs .* set model\.embed_size "
+                                          "to 512 too"):
+        config.load(None, ["model.hidden_size=512"])
+    path = write(tmp_path, "model:\n  hidden_size: 512\n  embed_size: 512\n")
+    assert config.load(path).model.tie_weights
+    cfg = config.load(None, ["model.hidden_size=512", "model.embed_size=512"])
+    assert (cfg.model.hidden_size, cfg.model.embed_size) == (512, 512)
+    assert not config.load(None, ["model.hidden_size=512", "model.tie_weights=false"]).model.tie_weights

@@ -64,7 +64,7 @@ def test_greedy_generation_equals_mxnet_step_by_step(kind, layers, embed, tie):
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
 def test_the_numpy_decoder_gives_mxnets_logits_and_state(kind):
     cfg = config.from_dict({"model": {"type": kind, "hidden_size": 6, "num_layers": 2,
-                                      "embed_size": 5, "init_std": 0.5}})
+                                      "embed_size": 5, "tie_weights": False, "init_std": 0.5}})
     params = model.init_params(cfg.model, 9, CTX, 1)
     X = np.random.RandomState(0).randint(0, 9, (1, 7))
     run, zero = model.decoder(params, cfg.model)
@@ -93,6 +93,7 @@ def test_next_chars_ranks_the_whole_distribution(cache_size):
     the prefix; with a cache the mixture differs but still sums to 1; ranked most likely first,
     and the first is what greedy generation writes."""
     cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 8, "embed_size": 4,
+                                      "tie_weights": False,
                                       "init_std": 0.5, "cache_size": cache_size}})
     vocab = Vocab.build("abcdefg\n")
     params = model.init_params(cfg.model, len(vocab), CTX, 3)
@@ -117,6 +118,7 @@ def test_next_chars_at_a_temperature_are_the_draw_probabilities():
     """With --temperature (and top-k), p is proportional to p_model ** (1 / T) over the top-k
     characters: the distribution `generate` draws from."""
     cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "embed_size": 4,
+                                      "tie_weights": False,
                                       "init_std": 0.5, "cache_size": 50}})
     vocab = Vocab.build("abcdefg\n")
     params = model.init_params(cfg.model, len(vocab), CTX, 5)

@@ -67,7 +67,7 @@ def test_adam_matches_the_textbook_update():
 def test_evaluate_carries_the_state_through_the_whole_text():
     """Chunked evaluation equals one pass, and equals the mean NLL of a NumPy softmax."""
     cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "init_std": 0.3,
-                                      "cache_size": 0}})
+                                      "cache_size": 0, "tie_weights": False}})
     V = 11
     params = model.init_params(cfg.model, V, CTX, 0)
     ids = np.random.RandomState(2).randint(0, V, 50)
@@ -84,8 +84,8 @@ def test_evaluate_carries_the_state_through_the_whole_text():
 
 def tiny(tmp_path, **train_keys):
     raw = {"data": {"corpus": str(ZIP), "max_chars": 2000},
-           "model": {"type": "gru", "hidden_size": 16, "embed_size": 8, "dropout": 0.2,
-                     "cache_size": 0},
+           "model": {"type": "gru", "hidden_size": 16, "embed_size": 8, "tie_weights": False,
+                     "dropout": 0.2, "cache_size": 0},
            "train": dict({"epochs": 2, "batch_size": 4, "num_steps": 8, "optimizer": "adam",
                           "lr": 0.01, "loss": "mean", "sample_every": 0,
                           "out_dir": str(tmp_path / "run")}, **train_keys)}
@@ -167,8 +167,9 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
 def test_evaluate_with_the_cache_is_the_mixture_of_the_model_nll():
     from jaylyrics import cache
 
-    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 8, "cache_size": 20,
-                                      "cache_weight": 0.1, "cache_match_weight": 0.4}})
+    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 8, "tie_weights": False,
+                                      "cache_size": 20, "cache_weight": 0.1,
+                                      "cache_match_weight": 0.4}})
     params = model.init_params(cfg.model, 5, CTX, 0)
     ids = np.tile([0, 1, 2, 3, 4, 2], 10)
     raw = train.model_nll(params, ids, cfg.model, CTX)
