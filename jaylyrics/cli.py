@@ -124,6 +124,10 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
     corpus.check_trainable(data, cfg.train)
     if note:                                              # after the errors: one line each
         _log(note)
+    if data.sources:
+        _log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
+             f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
+        _log("\n".join(f"  {source}" for source in data.sources), level=2)
     run_dir.mkdir(parents=True, exist_ok=True)          # fail early if it cannot be
 
     import numpy as np

@@ -11,7 +11,7 @@ hash seed (the tutorial's `list(set(...))` does).
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +25,12 @@ def read_text(path: str | Path, key: str = "data.corpus") -> str:
     files (searched recursively; one song a file, say). Several files are joined in the order of
     their paths, each ending with a line break. `key` is the setting that named the corpus, for
     the error when it is missing."""
+    return join(read_files(path, key))
+
+
+def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, str]]:
+    """(where, text) of each non-blank file of a corpus (see `read_text`), in path order; `where`
+    is the file's path, or zip:member."""
     path = Path(path)
     if not path.exists():
         where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
@@ -40,12 +46,20 @@ def read_text(path: str | Path, key: str = "data.corpus") -> str:
             files = [(str(path), path.read_bytes())]
     except OSError as e:
         raise CorpusError(f"{e.filename or path}: cannot read: {e.strerror}") from None
-    texts = [_decode(data, where) for where, data in files]
-    text = "".join(t if t.endswith("\n") else t + "\n" for t in texts if t.strip())
-    if not text:
+    texts = [(where, _decode(data, where)) for where, data in files]
+    texts = [(where, text) for where, text in texts if text.strip()]
+    if not texts:
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
         raise CorpusError(f"{what}: the corpus is empty or only whitespace")
-    return text if len(files) > 1 else texts[0]
+    return texts
+
+
+def join(files: list[tuple[str, str]]) -> str:
+    """The texts of `read_files` as one: a single file as it is, several each ending with a line
+    break."""
+    if len(files) == 1:
+        return files[0][1]
+    return "".join(text if text.endswith("\n") else text + "\n" for _, text in files)
 
 
 def _text_files(directory: Path, key: str) -> list[Path]:
@@ -132,6 +146,7 @@ class Corpus:
     vocab: Vocab
     train: str
     val: str
+    sources: tuple[str, ...] = ()      # the files it was read from, when there were several
 
 
 def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
@@ -166,8 +181,9 @@ def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
 
 def load(data_cfg) -> Corpus:
     """Read and prepare the corpus that a `DataConfig` names."""
-    return prepare(read_text(data_cfg.corpus), data_cfg.max_chars, data_cfg.keep_newlines,
-                   data_cfg.val_fraction)
+    files = read_files(data_cfg.corpus)
+    data = prepare(join(files), data_cfg.max_chars, data_cfg.keep_newlines, data_cfg.val_fraction)
+    return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else ())
 
 
 def line_starts(text: str, n: int = 3, length: int = 2) -> tuple[str, ...]:

@@ -157,3 +157,22 @@ def test_prefixes_that_do_not_fit_another_corpus_are_replaced_with_a_note(tmp_pa
     saved = yaml.safe_load((tmp_path / "runs" / "tiny" / "config.yaml").read_text(encoding="utf-8"))
     assert tuple(saved["train"]["prefixes"]) == chosen
     assert [line[4:6] for line in result.stderr.splitlines() if line.startswith("  - ")] == list(chosen)
+
+
+def test_training_on_a_directory_of_songs_says_which_files_it_read(tmp_path, monkeypatch):
+    """One song a file: the files are joined in path order, the run says how many it read (-v:
+    which), and its vocabulary is that of the joined text."""
+    monkeypatch.chdir(tmp_path)
+    songs = tmp_path / "songs"
+    (songs / "b").mkdir(parents=True)
+    (songs / "b" / "2.txt").write_text("我爱你有几分\n" * 30, encoding="utf-8")
+    (songs / "a.txt").write_text("月亮代表我的心\n" * 30, encoding="utf-8")
+    base = ["train", "--config", TINY, "--set", "data.corpus=songs", "--set", "train.epochs=1",
+            "--set", "train.batch_size=4", "--set", "train.prefixes=[月亮]"]
+    result = run_cli(*base)
+    assert result.exit_code == 0, result.output
+    assert f"corpus files: 2 in songs, joined in path order ({songs.name}/a.txt ... " \
+        f"{songs.name}/b/2.txt; -v lists them)" in result.stderr
+    assert f"\n  {songs.name}/a.txt\n  {songs.name}/b/2.txt\n" in run_cli(*base, "-v").stderr
+    meta = json.loads((tmp_path / "runs" / "tiny" / "best.json").read_text(encoding="utf-8"))
+    assert meta["vocab"] == "".join(sorted(set("月亮代表我的心我爱你有几分\n")))
