@@ -32,7 +32,7 @@ def _f(default, help: str, **rules):
 @dataclass(frozen=True)
 class DataConfig:
     corpus: str = _f("data/jaychou_lyrics.txt.zip",
-                     "a UTF-8 .txt file, or a .zip or directory of them (joined in name order); "
+                     "a UTF-8 .txt file, or a .zip or directory of them (joined in path order); "
                      "relative to the working directory")
     max_chars: int = _f(0, "use only the first N characters (0: all)", min=0)
     keep_newlines: bool = _f(True, "keep line breaks as characters (false: replace them by spaces)")
