@@ -296,7 +296,7 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
 
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
-    ck.vocab.encode(prefix, "--prefix")
+    _check_prefix(ck.vocab, prefix)
     sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
     rng = np.random.RandomState(seed)
     texts = []
@@ -329,12 +329,26 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
                                "temperature": temperature, "seed": seed}, ensure_ascii=False))
 
 
+def _check_prefix(vocab, prefix: str) -> None:
+    """Every character of --prefix in the vocabulary, or an error naming the others; a typed
+    backslash-n gets a word on how a shell passes a line break."""
+    from jaylyrics import InputError
+
+    try:
+        vocab.encode(prefix, "--prefix")
+    except InputError as e:
+        if "\\n" not in prefix:
+            raise
+        raise InputError(f"{e} (\\n is two characters here; for a line break in bash, write "
+                         f"--prefix $'{prefix}')") from None
+
+
 def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, device, as_json):
     """sample --next K: the K most likely next characters, one per line."""
     from jaylyrics import backend, checkpoint, sample
 
     ck = checkpoint.load(checkpoint_path, backend.device(device))
-    ck.vocab.encode(prefix, "--prefix")
+    _check_prefix(ck.vocab, prefix)
     ranked = sample.next_chars(ck.params, ck.config.model, ck.vocab, prefix, k, temperature,
                                top_k, top_p)
     if as_json:
