@@ -380,12 +380,15 @@ def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, device, as
               help="Score this UTF-8 text file (or a zip or directory of them) instead of a split.")
 @click.option("--per-line", is_flag=True,
               help="Score each line on its own, sorted: which lines sound most like the lyrics.")
+@click.option("--skip-unknown", is_flag=True,
+              help="Leave out the lines of --text that have characters the model has never seen "
+                   "(and say how many), instead of stopping.")
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_verbosity
-def eval_command(checkpoint_path, split, text_path, per_line, device, as_json):
+def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
-    from jaylyrics import backend, checkpoint, corpus, train as train_mod
+    from jaylyrics import InputError, backend, checkpoint, corpus, train as train_mod
 
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
@@ -401,15 +404,23 @@ def eval_command(checkpoint_path, split, text_path, per_line, device, as_json):
         if not text:
             raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
                                  "config): use --split train or --text FILE")
-    ids = ck.vocab.encode(text, source)
+    left_out = None
+    if skip_unknown:
+        text, left_out = _known_lines(ck.vocab, text, source)
+    try:
+        ids = ck.vocab.encode(text, source)
+    except InputError as e:
+        raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
     if per_line:
-        return _eval_per_line(ck, text, source, ctx, as_json)
+        return _eval_per_line(ck, text, source, ctx, as_json, left_out)
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
     score = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
     result = {"checkpoint": str(ck.path), "source": source, "perplexity": score.perplexity,
               "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
               "epoch": ck.meta.get("epoch")}
+    if left_out is not None:
+        result["lines_left_out"] = left_out
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
@@ -419,7 +430,23 @@ def eval_command(checkpoint_path, split, text_path, per_line, device, as_json):
                    f"{score.chars:,} characters{alone}) on {source}, checkpoint {ck.path}")
 
 
-def _eval_per_line(ck, text, source, ctx, as_json):
+def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
+    """`text` without the lines that have characters outside `vocab`, and how many those were
+    (said on stderr too)."""
+    lines = text.split("\n")
+    kept = [line for line in lines if not vocab.unknown(line)]
+    left_out = len(lines) - len(kept)
+    if left_out:
+        unknown = vocab.unknown(text)
+        shown = " ".join(repr(c) for c in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        _log(f"left out {left_out} line(s) of {source} with characters not in the model's "
+             f"vocabulary: {shown}")
+    if not "".join(kept).strip():
+        raise JaylyricsError(f"{source}: every line has characters outside the model's vocabulary")
+    return "\n".join(kept), left_out
+
+
+def _eval_per_line(ck, text, source, ctx, as_json, left_out=None):
     """Each non-empty line scored from a fresh state as it would start a lyric line: the
     line and its end, after a line break."""
     from jaylyrics import train as train_mod
@@ -435,8 +462,10 @@ def _eval_per_line(ck, text, source, ctx, as_json):
         scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
     scored.sort(key=lambda r: r["perplexity"])
     if as_json:
-        click.echo(json.dumps({"checkpoint": str(ck.path), "source": source, "lines": scored},
-                              ensure_ascii=False))
+        result = {"checkpoint": str(ck.path), "source": source, "lines": scored}
+        if left_out is not None:
+            result["lines_left_out"] = left_out
+        click.echo(json.dumps(result, ensure_ascii=False))
     else:
         for r in scored:
             click.echo(f"{r['perplexity']:10.2f}  {r['line']}")

@@ -74,6 +74,29 @@ def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
     assert len(plain.stdout.strip().splitlines()) == 3
 
 
+def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, tmp_path):
+    """Without --skip-unknown a line with an unseen character stops eval (and the error names the
+    flag); with it that line is left out, said on stderr, and the rest scores exactly as a file
+    without it."""
+    mixed, clean = tmp_path / "mixed.txt", tmp_path / "clean.txt"
+    mixed.write_text("想要有直升机\nЖ 想要 😀\n想要和你飞到宇宙去\n", encoding="utf-8")
+    clean.write_text("想要有直升机\n想要和你飞到宇宙去\n", encoding="utf-8")
+    stopped = run_cli("eval", "--text", mixed)
+    assert stopped.exit_code == 1 and "'Ж' '😀'; --skip-unknown leaves out the lines" in stopped.stderr
+    for extra in ([], ["--per-line"]):
+        skipped = run_cli("eval", "--text", mixed, "--skip-unknown", "--json", *extra)
+        assert skipped.exit_code == 0, skipped.output
+        assert "left out 1 line(s)" in skipped.stderr and "'Ж' '😀'" in skipped.stderr
+        got, want = last_json(skipped), last_json(run_cli("eval", "--text", clean, "--json", *extra))
+        assert got.pop("lines_left_out") == 1
+        assert got.pop("source") == str(mixed) and want.pop("source") == str(clean)
+        assert got == want
+    only_unknown = tmp_path / "unknown.txt"
+    only_unknown.write_text("Ж\n", encoding="utf-8")
+    result = run_cli("eval", "--text", only_unknown, "--skip-unknown")
+    assert result.exit_code == 1 and "every line has characters outside" in result.stderr
+
+
 def test_runs_lists_the_latest_run(in_tiny_run):
     result = run_cli("runs", "--json")
     runs = last_json(result)["runs"]
