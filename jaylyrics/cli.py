@@ -394,8 +394,6 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, devi
     ck = checkpoint.load(checkpoint_path, ctx)
     if text_path is not None:
         text = corpus.read_text(text_path, key="--text")
-        if not ck.config.data.keep_newlines:
-            text = text.replace("\n", " ")
         source = str(text_path)
     else:
         data = corpus.load(ck.config.data)
@@ -407,8 +405,10 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, devi
     left_out = None
     if skip_unknown:
         text, left_out = _known_lines(ck.vocab, text, source)
+    # a model trained without line breaks reads them as spaces (--per-line still splits lines)
+    flat = text if ck.config.data.keep_newlines else text.replace("\n", " ")
     try:
-        ids = ck.vocab.encode(text, source)
+        ids = ck.vocab.encode(flat, source)
     except InputError as e:
         raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
     if per_line:

@@ -97,6 +97,22 @@ def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, t
     assert result.exit_code == 1 and "every line has characters outside" in result.stderr
 
 
+def test_per_line_on_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
+    """data.keep_newlines false (the tutorial's setting): the model reads line breaks as spaces,
+    and --per-line still scores each line of the file on its own (it used to score the whole
+    file as one line)."""
+    monkeypatch.chdir(tmp_path)
+    trained = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                      "--set", "data.keep_newlines=false", "--set", "train.epochs=1")
+    assert trained.exit_code == 0, trained.output
+    (tmp_path / "two.txt").write_text("想要有直升机\n想要和你飞到宇宙去\n", encoding="utf-8")
+    (tmp_path / "spaced.txt").write_text("想要有直升机 想要和你飞到宇宙去 ", encoding="utf-8")
+    rows = last_json(run_cli("eval", "--text", "two.txt", "--per-line", "--json"))["lines"]
+    assert sorted(r["line"] for r in rows) == ["想要和你飞到宇宙去", "想要有直升机"]
+    whole = [last_json(run_cli("eval", "--text", name, "--json")) for name in ("two.txt", "spaced.txt")]
+    assert whole[0]["nll"] == whole[1]["nll"] and whole[0]["chars"] == whole[1]["chars"]
+
+
 def test_runs_lists_the_latest_run(in_tiny_run):
     result = run_cli("runs", "--json")
     runs = last_json(result)["runs"]
