@@ -297,6 +297,9 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
     _check_prefix(ck.vocab, prefix)
+    if lines is not None and not ck.config.data.keep_newlines:
+        raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
+                         "(data.keep_newlines false), so its lyrics have no lines; use --length")
     sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
     rng = np.random.RandomState(seed)
     texts = []

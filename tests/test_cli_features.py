@@ -97,10 +97,10 @@ def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, t
     assert result.exit_code == 1 and "every line has characters outside" in result.stderr
 
 
-def test_per_line_on_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
+def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
     """data.keep_newlines false (the tutorial's setting): the model reads line breaks as spaces,
-    and --per-line still scores each line of the file on its own (it used to score the whole
-    file as one line)."""
+    --per-line still scores each line of the file on its own (it used to score the whole file as
+    one line), and sample --lines, which would never see a line end, says so."""
     monkeypatch.chdir(tmp_path)
     trained = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
                       "--set", "data.keep_newlines=false", "--set", "train.epochs=1")
@@ -111,6 +111,9 @@ def test_per_line_on_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
     assert sorted(r["line"] for r in rows) == ["想要和你飞到宇宙去", "想要有直升机"]
     whole = [last_json(run_cli("eval", "--text", name, "--json")) for name in ("two.txt", "spaced.txt")]
     assert whole[0]["nll"] == whole[1]["nll"] and whole[0]["chars"] == whole[1]["chars"]
+    no_lines = run_cli("sample", "--prefix", "想要", "--lines", "2")
+    assert no_lines.exit_code == 1 and "trained without line breaks" in no_lines.stderr
+    assert len(run_cli("sample", "--prefix", "想要", "--length", "5").stdout.rstrip("\n")) == 7
 
 
 def test_runs_lists_the_latest_run(in_tiny_run):
