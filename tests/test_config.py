@@ -17,10 +17,19 @@ def test_default_yaml_equals_the_built_in_defaults():
     assert cfg == config.Config()
 
 
-@pytest.mark.parametrize("name", ["default", "tutorial", "tiny"])
+@pytest.mark.parametrize("name", ["default", "tutorial", "tiny", "large"])
 def test_shipped_configs_load_and_round_trip(name):
     cfg = config.load(os.path.join(ROOT, "configs", f"{name}.yaml"))
     assert config.from_dict(yaml.safe_load(config.dump(cfg))) == cfg
+
+
+def test_large_config_is_the_default_with_a_bigger_network():
+    large, default = (config.load(os.path.join(ROOT, "configs", f"{name}.yaml"))
+                      for name in ("large", "default"))
+    m = large.model
+    assert (m.hidden_size, m.embed_size, m.tie_weights, m.dropout) == (512, 512, True, 0.7)
+    assert large.data == default.data and large.train.epochs == 60
+    assert dict(vars(m), hidden_size=256, embed_size=256, dropout=0.6) == vars(default.model)
 
 
 def test_tutorial_config_is_the_tutorials_experiment():
