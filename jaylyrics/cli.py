@@ -436,11 +436,12 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, devi
 def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
     """`text` without the lines that have characters outside `vocab`, and how many those were
     (said on stderr too)."""
+    unknown = vocab.unknown(text)
     lines = text.split("\n")
-    kept = [line for line in lines if not vocab.unknown(line)]
+    bad = set(unknown)
+    kept = [line for line in lines if bad.isdisjoint(line)]
     left_out = len(lines) - len(kept)
     if left_out:
-        unknown = vocab.unknown(text)
         shown = " ".join(repr(c) for c in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
         _log(f"left out {left_out} line(s) of {source} with characters not in the model's "
              f"vocabulary: {shown}")
