@@ -1,5 +1,6 @@
 """Shared fixtures: the repository paths and a tiny trained run made once per session."""
 
+import json
 import os
 from pathlib import Path
 
@@ -21,6 +22,11 @@ def run_cli(*args):
     except TypeError:                                   # click >= 8.2: no such argument
         runner = CliRunner()
     return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def last_json(result):
+    """The JSON object on the last line of a command's stdout (what --json promises)."""
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

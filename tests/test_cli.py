@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import TINY, ZIP, run_cli
+from conftest import TINY, ZIP, last_json, run_cli
 
 from jaylyrics import checkpoint
 
@@ -65,7 +65,7 @@ def test_train_output(tmp_path, monkeypatch):
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1",
                      "--set", "train.out_dir=runs/one", "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = last_json(result)
     assert summary["best_epoch"] == 1 and summary["run_dir"] == "runs/one"
     assert "device: CPU" in result.stderr
     assert "epoch   1  train ppl" in result.stderr and "val ppl" in result.stderr
@@ -86,7 +86,7 @@ def test_samples_during_training_are_what_sample_writes(tmp_path, monkeypatch):
         options = ["--temperature", temperature, "--seed", "0"] if temperature != "0" else []
         written = run_cli("sample", "--checkpoint", f"runs/t{temperature}", "--prefix", "分开",
                           "--length", "20", "--json", *options)
-        text = json.loads(written.stdout.strip().splitlines()[-1])["samples"][0]
+        text = last_json(written)["samples"][0]
         assert shown[temperature] == [text.replace("\n", " / ")]
     assert shown["0"] != shown["0.8"]
 
@@ -95,7 +95,7 @@ def test_sample_says_when_greedy_decoding_loops(in_tiny_run):
     from jaylyrics import sample
 
     greedy = run_cli("sample", "--prefix", "分开", "--length", "60", "--json")
-    text = json.loads(greedy.stdout.strip().splitlines()[-1])["samples"][0]
+    text = last_json(greedy)["samples"][0]
     assert sample.loops(text[2:])                     # the tiny model's greedy text does loop
     assert "greedy decoding repeats itself" in greedy.stderr
     drawn = run_cli("sample", "--prefix", "分开", "--length", "60", "--temperature", "0.8")
@@ -115,9 +115,9 @@ def test_sample_with_temperature_is_reproducible_by_seed(in_tiny_run):
     args = ["sample", "--prefix", "分开", "--length", "40", "--temperature", "1.0", "--json"]
     a, b = run_cli(*args, "--seed", "1"), run_cli(*args, "--seed", "1")
     c = run_cli(*args, "--seed", "2")
-    ja = json.loads(a.stdout.strip().splitlines()[-1])
-    assert ja == json.loads(b.stdout.strip().splitlines()[-1])
-    assert ja["samples"] != json.loads(c.stdout.strip().splitlines()[-1])["samples"]
+    ja = last_json(a)
+    assert ja == last_json(b)
+    assert ja["samples"] != last_json(c)["samples"]
     assert len(ja["samples"][0]) == 42
 
 
@@ -130,12 +130,12 @@ def test_sample_long_prefix_works(in_tiny_run):
 def test_eval_reports_the_checkpoint_val_perplexity(in_tiny_run):
     result = run_cli("eval", "--json")
     assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = last_json(result)
     assert {"perplexity", "nll", "chars"} <= set(out)
     meta = json.loads((in_tiny_run / "runs" / "tiny" / "best.json").read_text())
     assert out["perplexity"] == pytest.approx(meta["metrics"]["val_ppl"], rel=1e-5)
     assert out["nll"] == pytest.approx(__import__("math").log(out["perplexity"]))
-    train = json.loads(run_cli("eval", "--split", "train", "--json").stdout.strip().splitlines()[-1])
+    train = last_json(run_cli("eval", "--split", "train", "--json"))
     assert train["chars"] > out["chars"]
 
 
@@ -143,7 +143,7 @@ def test_eval_on_a_text_file(in_tiny_run, tmp_path):
     text = tmp_path / "lines.txt"
     text.write_text("分开\n不分开\n", encoding="utf-8")
     result = run_cli("eval", "--text", text, "--json")
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = last_json(result)
     assert out["chars"] == len("分开\n不分开\n") - 1
 
 
@@ -153,7 +153,7 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     (songs / "2.txt").write_text("不分开", encoding="utf-8")
     (songs / "1.txt").write_text("分开\n", encoding="utf-8")
     (tmp_path / "joined.txt").write_text("分开\n不分开\n", encoding="utf-8")
-    scored = [json.loads(run_cli("eval", "--text", p, "--json").stdout.strip().splitlines()[-1])
+    scored = [last_json(run_cli("eval", "--text", p, "--json"))
               for p in (songs, tmp_path / "joined.txt")]
     assert scored[0]["chars"] == scored[1]["chars"] == 6
     assert scored[0]["nll"] == pytest.approx(scored[1]["nll"], rel=1e-6)

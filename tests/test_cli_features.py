@@ -6,11 +6,7 @@ import sys
 
 import pytest
 
-from conftest import TINY, ZIP, run_cli
-
-
-def last_json(result):
-    return json.loads(result.stdout.strip().splitlines()[-1])
+from conftest import TINY, ZIP, last_json, run_cli
 
 
 def test_sample_stops_after_n_lines(in_tiny_run):
