@@ -441,12 +441,13 @@ def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
     bad = set(unknown)
     kept = [line for line in lines if bad.isdisjoint(line)]
     left_out = len(lines) - len(kept)
+    shown = " ".join(repr(c) for c in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+    if not "".join(kept).strip():                       # the error alone, on one line
+        raise JaylyricsError(f"{source}: every line has characters outside the model's "
+                             f"vocabulary: {shown}")
     if left_out:
-        shown = " ".join(repr(c) for c in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
         _log(f"left out {left_out} line(s) of {source} with characters not in the model's "
              f"vocabulary: {shown}")
-    if not "".join(kept).strip():
-        raise JaylyricsError(f"{source}: every line has characters outside the model's vocabulary")
     return "\n".join(kept), left_out
 
 

@@ -91,6 +91,8 @@ def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, t
     only_unknown.write_text("Ж\n", encoding="utf-8")
     result = run_cli("eval", "--text", only_unknown, "--skip-unknown")
     assert result.exit_code == 1 and "every line has characters outside" in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {only_unknown}: every line has characters outside the model's vocabulary: 'Ж'"]
 
 
 def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
