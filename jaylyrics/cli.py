@@ -9,6 +9,7 @@ stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import unicodedata
@@ -94,16 +95,26 @@ _checkpoint_option = click.option(
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
               metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
               "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
+@click.option("--init-from", "init_from", type=click.Path(path_type=Path), default=None,
+              metavar="RUN", help="Fine-tune: start from the weights of this run directory or "
+              "checkpoint (its network and vocabulary, new characters added); the same as "
+              "--set train.init_from=RUN.")
 @click.option("--kvstore", type=click.Choice(["local", "dist_sync", "dist_async"]), default=None,
               help="Train as one data-parallel worker, gradients summed through this MXNet "
                    "KVStore (see `jaylyrics launch`). Default: a single process.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
 @_verbosity
-def train(config_path, overrides, device, resume_run, kvstore, as_json):
+def train(config_path, overrides, device, resume_run, init_from, kvstore, as_json):
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus
 
-    resume = contexts = None
+    if init_from is not None:
+        overrides = tuple(overrides) + (f"train.init_from={init_from}",)
+    resume = contexts = init = None
+    if resume_run is not None and any(config.parse_override(o)[0] == "train.init_from"
+                                      for o in overrides):
+        raise InputError("--resume continues a run from its own last checkpoint; --init-from "
+                         "(train.init_from) starts a new run")
     if resume_run is None:                   # config mistakes are reported before MXNet loads
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
@@ -139,12 +150,25 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
     hint = backend.busy_hint(contexts)
     if hint:
         _log(hint)
-    _log("config:\n" + config.dump(cfg).rstrip(), level=2)
     if resume_run is not None:
-        if data.vocab != ck.vocab:
+        # a fine-tuned run's vocabulary is its source's plus the corpus's new characters
+        fits = data.vocab == ck.vocab or (cfg.train.init_from
+                                          and not ck.vocab.unknown(data.vocab.chars))
+        if not fits:
             raise InputError(f"{cfg.data.corpus}: the corpus has changed since {run_dir} was "
                              "trained (its vocabulary differs); cannot resume")
+        data = dataclasses.replace(data, vocab=ck.vocab)
         resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
+    elif cfg.train.init_from:
+        from jaylyrics import checkpoint, finetune
+
+        try:
+            source = checkpoint.load(cfg.train.init_from, contexts[0])
+        except JaylyricsError as e:
+            raise type(e)(f"train.init_from: {e}") from None
+        cfg, data, init, note = finetune.start(source, cfg, data, contexts[0])
+        _log(note)
+    _log("config:\n" + config.dump(cfg).rstrip(), level=2)
 
     def generate(params, prefix):
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
@@ -153,7 +177,7 @@ def train(config_path, overrides, device, resume_run, kvstore, as_json):
                                                 rng=np.random.RandomState(cfg.train.seed)))
 
     summary = train_mod.fit(cfg, data, contexts, run_dir, _TrainReporter(cfg), generate, resume,
-                            kvstore)
+                            kvstore, init)
     if not summary["rank0"]:
         return
     from jaylyrics import plot

@@ -83,6 +83,9 @@ class TrainConfig:
                       choices=("random", "consecutive"))
     seed: int = _f(0, "seed for initialisation, batches and dropout", min=0)
     out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics")
+    init_from: str = _f("", "start from the weights of this run directory or checkpoint, "
+                        "its network and vocabulary (fine-tuning; empty: from scratch)",
+                        empty=True)
     prefixes: tuple = _f(["分开", "不分开", "战争中部队"], "prefixes to sample from during training",
                          item=str)
     sample_every: int = _f(5, "sample the prefixes every N epochs (0: never)", min=0)
@@ -211,7 +214,8 @@ def _check_shape(raw: dict, source: str) -> None:
 # Keys added after runs were first saved, with the value that behaves as if the key did not
 # exist: a saved config without one (an older checkpoint's sidecar) means this value, whatever
 # today's default is, so an older run resumes as it would have.
-ADDED_KEYS = {"model.weight_drop": 0.0, "train.sample_temperature": 0.0}
+ADDED_KEYS = {"model.weight_drop": 0.0, "train.sample_temperature": 0.0,
+              "train.init_from": ""}
 
 
 def from_saved(raw: dict, source: str) -> Config:
@@ -287,8 +291,10 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
         if not math.isfinite(value):
             raise bad("a finite number")
     elif kind is str:
-        if not isinstance(value, str) or not value:
-            raise bad("a non-empty string")
+        if value is None and rules.get("empty"):
+            value = ""                                          # YAML's `key:` with no value
+        if not isinstance(value, str) or not (value or rules.get("empty")):
+            raise bad("a string" if rules.get("empty") else "a non-empty string")
     elif kind is tuple:
         if isinstance(value, str):
             value = [value]

@@ -246,19 +246,23 @@ def _stop_between_batches(immediate: bool = False):
 
 
 def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter | None = None,
-        generate=None, resume: tuple | None = None, kvstore: str | None = None) -> dict:
+        generate=None, resume: tuple | None = None, kvstore: str | None = None,
+        init: dict | None = None) -> dict:
     """Train a model as `cfg` says, checkpointing into `run_dir`. Returns a summary dict.
 
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
     `resume` = (params, optimizer, progress), from `resume_state`, continues a run where it was
     saved (after an epoch, or inside one after an interrupt); batches are seeded per epoch and
     dropout per batch, so a resumed run ends with the same parameters as an uninterrupted one.
+    `init` (parameters from `finetune.transfer`) starts a new run from them instead of from a
+    random initialisation.
     `ctx` may be a list of devices: the batch is then split between them (data parallel in one
     process). With `kvstore` (local, dist_sync) this process is one of several data-parallel
     workers: it trains on its shard of the training text, gradients are summed across workers,
     and only rank 0 evaluates, reports and writes.
     """
-    run = _Run.start(cfg, data, ctx, run_dir, reporter or Reporter(), generate, resume, kvstore)
+    run = _Run.start(cfg, data, ctx, run_dir, reporter or Reporter(), generate, resume, kvstore,
+                     init)
     if run.rank0:
         run_dir.mkdir(parents=True, exist_ok=True)
     with checkpoint.lock(run_dir) if run.rank0 else contextlib.nullcontext():
@@ -298,7 +302,7 @@ class _Run:
     started: float = 0.0
 
     @classmethod
-    def start(cls, cfg, data, ctx, run_dir, reporter, generate, resume, kvstore) -> "_Run":
+    def start(cls, cfg, data, ctx, run_dir, reporter, generate, resume, kvstore, init) -> "_Run":
         """Check the data, build or restore parameters and optimiser, join the workers."""
         tc, vocab = cfg.train, data.vocab
         contexts = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx]
@@ -309,7 +313,7 @@ class _Run:
         val_ids = vocab.encode(data.val, "the validation text") if data.val else None
         corpus_mod.check_trainable(data, tc)
         if resume is None:
-            params = model.init_params(cfg.model, len(vocab), contexts[0], tc.seed)
+            params = init or model.init_params(cfg.model, len(vocab), contexts[0], tc.seed)
             optimizer, progress = Optimizer(tc.optimizer, tc.lr, tc.weight_decay), Progress()
         else:
             params, optimizer, progress = resume

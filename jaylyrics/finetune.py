@@ -1,0 +1,78 @@
+"""Fine-tuning: a new run that starts from the weights of a trained one (`train.init_from`), the
+way char-rnn's -init_from and nanoGPT's finetuning do: a small corpus of your own, starting from
+the model trained on all of Jay Chou's lyrics.
+
+The new run keeps the source's network (its cell, sizes and layers) and its vocabulary, extended
+by the characters of the new corpus that the source never saw, appended in sorted order. Old ids
+keep their meaning, so every weight carries over; the rows (or, for one-hot input, the columns)
+of the new characters start as a fresh run's would. The optimiser, the epochs and the learning
+rate start afresh, as the config says.
+
+Only the parameter dict and the vocabulary; the CLI loads the source checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaylyrics import CheckpointError
+from jaylyrics.corpus import Vocab
+
+# The model keys that fix the network's shape: a fine-tuned run takes them from its source.
+ARCHITECTURE = ("type", "hidden_size", "num_layers", "embed_size", "tie_weights")
+
+
+def extend_vocab(vocab: Vocab, text: str) -> Vocab:
+    """`vocab` followed by the characters of `text` it lacks, sorted (so the order never depends
+    on the hash seed)."""
+    known = set(vocab.chars)
+    return Vocab(vocab.chars + "".join(sorted({c for c in text if c not in known})))
+
+
+def adopt_architecture(model_cfg, source_cfg):
+    """(model_cfg with the source's ARCHITECTURE keys, {key: (ours, source's)} where they
+    differed). Dropout, weight drop, the cache and init_std stay as configured."""
+    changed = {k: (getattr(model_cfg, k), getattr(source_cfg, k)) for k in ARCHITECTURE
+               if getattr(model_cfg, k) != getattr(source_cfg, k)}
+    return dataclasses.replace(model_cfg, **{k: v[1] for k, v in changed.items()}), changed
+
+
+def transfer(source: dict, fresh: dict, where: str) -> dict:
+    """`fresh` (the new run's initial parameters, for the extended vocabulary) with every value
+    of `source` copied in: each source array fills the leading part of its counterpart, which is
+    longer only along the vocabulary axis. Returns `fresh`, changed in place."""
+    if set(source) != set(fresh):
+        raise CheckpointError(f"{where}: its parameters ({', '.join(sorted(source))}) are not "
+                              f"those of the network it configures ({', '.join(sorted(fresh))})")
+    for name, target in fresh.items():
+        value = source[name]
+        grown = [b - a for a, b in zip(value.shape, target.shape)]
+        if len(value.shape) != len(target.shape) or min(grown) < 0 or sum(g > 0 for g in grown) > 1:
+            raise CheckpointError(f"{where}: parameter {name} has shape {tuple(value.shape)}, "
+                                  f"expected {tuple(target.shape)} or fewer rows")
+        region = tuple(slice(0, n) for n in value.shape)
+        target[region] = value.as_in_context(target.context)
+    return fresh
+
+
+def start(source, cfg, data, ctx):
+    """A fine-tuning run's beginning from `source` (a loaded Checkpoint): (cfg with the source's
+    network, data with the extended vocabulary, the initial parameters with gradients attached,
+    a note for the user)."""
+    from jaylyrics import model
+
+    model_cfg, changed = adopt_architecture(cfg.model, source.config.model)
+    cfg = dataclasses.replace(cfg, model=model_cfg)
+    vocab = extend_vocab(source.vocab, data.vocab.chars)
+    data = dataclasses.replace(data, vocab=vocab)
+    fresh = model.init_params(model_cfg, len(vocab), ctx, cfg.train.seed)
+    params = transfer(source.params, fresh, str(source.path))
+    added = vocab.chars[len(source.vocab):]
+    shown = " ".join(repr(c) for c in added[:10]) + (" ..." if len(added) > 10 else "")
+    note = (f"init: weights of {source.path} (epoch {source.meta.get('epoch')}); "
+            + (f"{len(added)} new character(s) added to its vocabulary of {len(source.vocab):,}: "
+               f"{shown}" if added else f"no new characters for its vocabulary of {len(vocab):,}"))
+    if changed:
+        note += "; the network as trained there: " + ", ".join(
+            f"model.{k} {theirs} (not {ours})" for k, (ours, theirs) in changed.items())
+    return cfg, data, params, note

@@ -1,0 +1,144 @@
+"""Fine-tuning (train.init_from): the extended vocabulary, the weights carried into it (checked
+against the source network's own forward pass), and the CLI around it."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import TINY, ZIP, last_json, run_cli
+from jaylyrics import CheckpointError, config, finetune, model
+from jaylyrics.backend import mx, nd
+from jaylyrics.corpus import Vocab
+
+CTX = mx.cpu()
+
+
+def test_the_vocabulary_keeps_the_source_ids_and_appends_new_characters_sorted():
+    source = Vocab("\n分开我的")
+    extended = finetune.extend_vocab(source, "你好, 分开 world\n")
+    assert extended.chars == "\n分开我的" + "".join(sorted(set("你好, world")))
+    assert extended.encode("分开")[0] == source.encode("分")[0]
+    assert finetune.extend_vocab(source, "我的分开").chars == source.chars      # nothing new
+
+
+@pytest.mark.parametrize("embed, tie", [(0, False), (6, False), (5, True)])
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_the_transferred_network_scores_old_characters_as_its_source_did(kind, embed, tie):
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": 5, "embed_size": embed,
+                                      "tie_weights": tie, "num_layers": 2, "dropout": 0.0,
+                                      "weight_drop": 0.0}}).model
+    V_old, V_new = 7, 11
+    source = model.init_params(cfg, V_old, CTX, seed=1)
+    for name, p in source.items():                       # non-zero biases too
+        if p.ndim == 1:
+            p[:] = nd.array(np.random.RandomState(len(name)).normal(0, 0.3, p.shape))
+    fresh = model.init_params(cfg, V_new, CTX, seed=0)
+    before = {name: p.asnumpy() for name, p in fresh.items()}
+    params = finetune.transfer(source, fresh, "source.json")
+
+    X = nd.array(np.random.RandomState(3).randint(0, V_old, (4, 6)))
+    state = model.begin_state(cfg, 4, CTX)
+    old_logits, old_state = model.forward(source, X, state, cfg)
+    new_logits, new_state = model.forward(params, X, state, cfg)
+    np.testing.assert_array_equal(new_logits.asnumpy()[:, :V_old], old_logits.asnumpy())
+    for a, b in zip(new_state, old_state):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
+    for name, p in params.items():                      # new characters: as a fresh run has them
+        axis = [i for i, (a, b) in enumerate(zip(source[name].shape, p.shape)) if a != b]
+        if axis:
+            new_part = np.take(p.asnumpy(), range(V_old, V_new), axis=axis[0])
+            np.testing.assert_array_equal(new_part,
+                                          np.take(before[name], range(V_old, V_new), axis=axis[0]))
+        assert p.grad is not None
+
+
+def test_a_source_of_another_shape_is_refused():
+    small = config.from_dict({"model": {"hidden_size": 4, "embed_size": 4}}).model
+    big = config.from_dict({"model": {"hidden_size": 6, "embed_size": 6}}).model
+    with pytest.raises(CheckpointError, match=r"src.json: parameter .* has shape"):
+        finetune.transfer(model.init_params(small, 5, CTX, 0), model.init_params(big, 5, CTX, 0),
+                          "src.json")
+    untied = config.from_dict({"model": {"hidden_size": 4, "embed_size": 4,
+                                         "tie_weights": False}}).model
+    with pytest.raises(CheckpointError, match=r"src.json: its parameters"):
+        finetune.transfer(model.init_params(untied, 5, CTX, 0), model.init_params(small, 5, CTX, 0),
+                          "src.json")
+
+
+def test_the_network_comes_from_the_source_and_regularisation_from_the_config():
+    ours = config.from_dict({"model": {"hidden_size": 512, "embed_size": 512, "dropout": 0.2}}).model
+    theirs = config.from_dict({"model": {"type": "lstm", "dropout": 0.7}}).model
+    adopted, changed = finetune.adopt_architecture(ours, theirs)
+    assert (adopted.type, adopted.hidden_size, adopted.embed_size) == ("lstm", 256, 256)
+    assert adopted.dropout == 0.2
+    assert changed == {"type": ("gru", "lstm"), "hidden_size": (512, 256),
+                       "embed_size": (512, 256)}
+
+
+def _weights(run_dir):
+    meta = json.loads((run_dir / "best.json").read_text(encoding="utf-8"))
+    return meta, mx.nd.load(str(run_dir / meta["weights"]))
+
+
+def test_fine_tuning_from_the_command_line(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = tiny_run / "runs" / "tiny"
+    src_meta, src_weights = _weights(source)
+    text = "分开的时候 hello\n不要说 world\n" * 60                # new: Latin letters
+    (tmp_path / "mine.txt").write_text(text, encoding="utf-8")
+    args = ("train", "--config", TINY, "--set", "data.corpus=mine.txt",
+            "--set", "train.out_dir=runs/mine", "--set", "model.hidden_size=48", "--json")
+    # a learning rate of ~0: what was saved after one epoch is what the run started from
+    result = run_cli(*args, "--init-from", source, "--set", "train.lr=1.0e-12",
+                     "--set", "train.epochs=1")
+    assert result.exit_code == 0, result.stderr
+    assert last_json(result)["best_epoch"] == 1
+    new = sorted(set(text) - set(src_meta["vocab"]))
+    assert f"{len(new)} new character(s)" in result.stderr
+    assert "model.hidden_size 32 (not 48)" in result.stderr
+    meta, weights = _weights(tmp_path / "runs" / "mine")
+    assert meta["vocab"] == src_meta["vocab"] + "".join(new)
+    assert meta["config"]["model"]["hidden_size"] == 32
+    assert meta["config"]["train"]["init_from"] == str(source)
+    V_old = len(src_meta["vocab"])
+    for name, value in src_weights.items():
+        got = weights[name].asnumpy()
+        region = tuple(slice(0, n) for n in value.shape)
+        np.testing.assert_allclose(got[region], value.asnumpy(), atol=1e-6)
+        if name in ("embed", "W_hq", "b_q"):
+            assert got.shape[0] == V_old + len(new)
+
+    # the fine-tuned run samples (new characters too) and resumes with its own vocabulary
+    result = run_cli("sample", "--checkpoint", "runs/mine", "--prefix", "hello", "--length", "5")
+    assert result.exit_code == 0, result.stderr
+    result = run_cli("train", "--resume", "runs/mine", "--set", "train.epochs=2", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert last_json(result)["epochs"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--init-from", "nowhere"), "Error: train.init_from: nowhere: no such checkpoint"),
+    (("--set", "train.init_from=runs/tiny/metrics.csv"), "Error: train.init_from: runs/tiny/metrics.csv: not a checkpoint"),
+])
+def test_a_bad_source_is_one_line_naming_the_key(in_tiny_run, args, message):
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                     "--set", "train.out_dir=runs/x", *args)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_resume_and_init_from_together_are_refused(in_tiny_run):
+    result = run_cli("train", "--resume", "runs/tiny", "--init-from", "runs/tiny")
+    assert result.exit_code == 1
+    assert "--init-from (train.init_from) starts a new run" in result.stderr
+
+
+def test_an_empty_init_from_in_yaml_means_from_scratch(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"train": {"init_from": None}}), encoding="utf-8")
+    assert config.load(path).train.init_from == ""
+    path.write_text("train:\n  init_from: ''\n", encoding="utf-8")
+    assert config.load(path).train.init_from == ""
