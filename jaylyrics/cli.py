@@ -118,6 +118,7 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
     if resume_run is None:                   # config mistakes are reported before MXNet loads
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
+        source = _init_source(cfg.train.init_from, run_dir) if cfg.train.init_from else None
     else:
         if config_path is not None:
             raise InputError("--resume continues a run with the config it was started with: drop "
@@ -163,7 +164,7 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         from jaylyrics import checkpoint, finetune
 
         try:
-            source = checkpoint.load(cfg.train.init_from, contexts[0])
+            source = checkpoint.load(source, contexts[0])
         except JaylyricsError as e:
             raise type(e)(f"train.init_from: {e}") from None
         cfg, data, init, note = finetune.start(source, cfg, data, contexts[0])
@@ -190,6 +191,21 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+def _init_source(init_from: str, run_dir: Path) -> Path:
+    """The checkpoint train.init_from names (checked before MXNet loads), unless the new run
+    would overwrite it."""
+    from jaylyrics import InputError, checkpoint
+
+    try:
+        source = checkpoint.resolve(init_from)
+    except JaylyricsError as e:
+        raise type(e)(f"train.init_from: {e}") from None
+    if source.parent.resolve() == run_dir.resolve():
+        raise InputError(f"train.out_dir {run_dir} is the run train.init_from starts from; its "
+                         "checkpoints would be overwritten: choose another train.out_dir")
+    return source
 
 
 def _prefixes_that_fit(cfg, data):

@@ -130,6 +130,17 @@ def test_a_bad_source_is_one_line_naming_the_key(in_tiny_run, args, message):
     assert "Traceback" not in result.stderr
 
 
+def test_fine_tuning_into_the_source_run_directory_is_refused(in_tiny_run):
+    before = (in_tiny_run / "runs" / "tiny" / "best.json").read_bytes()
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                     "--init-from", "runs/tiny/best.json")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: train.out_dir runs/tiny is the run train.init_from starts from; its checkpoints "
+        "would be overwritten: choose another train.out_dir")
+    assert (in_tiny_run / "runs" / "tiny" / "best.json").read_bytes() == before
+
+
 def test_resume_and_init_from_together_are_refused(in_tiny_run):
     result = run_cli("train", "--resume", "runs/tiny", "--init-from", "runs/tiny")
     assert result.exit_code == 1
