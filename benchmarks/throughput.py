@@ -58,6 +58,7 @@ def step_config(kind):
     no dropout, no label smoothing, SGD on the summed loss, clipping at 5."""
     return config.from_dict({"model": {"type": kind, "hidden_size": H, "embed_size": H,
                                        "tie_weights": False, "dropout": 0.0, "weight_drop": 0.0,
+                                       "embed_drop": 0.0,
                                        "cache_size": 0},
                              "train": {"batch_size": N, "num_steps": T, "optimizer": "sgd",
                                        "lr": 0.2, "loss": "sum", "clip": 5.0,

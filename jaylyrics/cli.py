@@ -110,7 +110,7 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
 
     if init_from is not None:
         overrides = tuple(overrides) + (f"train.init_from={init_from}",)
-    resume = contexts = init = None
+    resume = contexts = init = source = None
     if resume_run is not None and any(config.parse_override(o)[0] == "train.init_from"
                                       for o in overrides):
         raise InputError("--resume continues a run from its own last checkpoint; --init-from "
@@ -152,23 +152,10 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
     if hint:
         _log(hint)
     if resume_run is not None:
-        # a fine-tuned run's vocabulary is its source's plus the corpus's new characters
-        fits = data.vocab == ck.vocab or (cfg.train.init_from
-                                          and not ck.vocab.unknown(data.vocab.chars))
-        if not fits:
-            raise InputError(f"{cfg.data.corpus}: the corpus has changed since {run_dir} was "
-                             "trained (its vocabulary differs); cannot resume")
-        data = dataclasses.replace(data, vocab=ck.vocab)
+        data = _resumed_vocab(data, ck, cfg)
         resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
-    elif cfg.train.init_from:
-        from jaylyrics import checkpoint, finetune
-
-        try:
-            source = checkpoint.load(source, contexts[0])
-        except JaylyricsError as e:
-            raise type(e)(f"train.init_from: {e}") from None
-        cfg, data, init, note = finetune.start(source, cfg, data, contexts[0])
-        _log(note)
+    elif source is not None:
+        cfg, data, init = _fine_tuned(source, cfg, data, contexts[0])
     _log("config:\n" + config.dump(cfg).rstrip(), level=2)
 
     def generate(params, prefix):
@@ -206,6 +193,32 @@ def _init_source(init_from: str, run_dir: Path) -> Path:
         raise InputError(f"train.out_dir {run_dir} is the run train.init_from starts from; its "
                          "checkpoints would be overwritten: choose another train.out_dir")
     return source
+
+
+def _fine_tuned(source: Path, cfg, data, ctx):
+    """(cfg, data, initial parameters) of a run that starts from the checkpoint `source`."""
+    from jaylyrics import checkpoint, finetune
+
+    try:
+        loaded = checkpoint.load(source, ctx)
+    except JaylyricsError as e:
+        raise type(e)(f"train.init_from: {e}") from None
+    cfg, data, init, note = finetune.start(loaded, cfg, data, ctx)
+    _log(note)
+    return cfg, data, init
+
+
+def _resumed_vocab(data, ck, cfg):
+    """`data` with the vocabulary of the run being resumed, if the corpus still fits it: the
+    same characters, or for a fine-tuned run (whose vocabulary is its source's plus the
+    corpus's new characters) none the run has not seen."""
+    from jaylyrics import InputError
+
+    fits = data.vocab == ck.vocab or (cfg.train.init_from and not ck.vocab.unknown(data.vocab.chars))
+    if not fits:
+        raise InputError(f"{cfg.data.corpus}: the corpus has changed since {ck.path.parent} was "
+                         "trained (its vocabulary differs); cannot resume")
+    return dataclasses.replace(data, vocab=ck.vocab)
 
 
 def _prefixes_that_fit(cfg, data):

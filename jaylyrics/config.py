@@ -50,6 +50,8 @@ class ModelConfig:
                         min=0.0, below=1.0)
     weight_drop: float = _f(0.4, "dropout on the recurrent weights W_hh: one mask per batch, "
                             "shared by all its time steps (DropConnect)", min=0.0, below=1.0)
+    embed_drop: float = _f(0.1, "drop whole characters from the input embedding, one mask per "
+                           "batch (AWD-LSTM's embedding dropout)", min=0.0, below=1.0)
     tie_weights: bool = _f(True, "share the input embedding with the output layer "
                            "(needs embed_size == hidden_size)")
     cache_size: int = _f(1000, "the cache looks at the last N characters read (0: no cache)", min=0)
@@ -214,7 +216,7 @@ def _check_shape(raw: dict, source: str) -> None:
 # Keys added after runs were first saved, with the value that behaves as if the key did not
 # exist: a saved config without one (an older checkpoint's sidecar) means this value, whatever
 # today's default is, so an older run resumes as it would have.
-ADDED_KEYS = {"model.weight_drop": 0.0, "train.sample_temperature": 0.0,
+ADDED_KEYS = {"model.weight_drop": 0.0, "model.embed_drop": 0.0, "train.sample_temperature": 0.0,
               "train.init_from": ""}
 
 

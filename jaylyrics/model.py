@@ -16,8 +16,10 @@ The equations (row vectors, as in the tutorial; X_t is the one-hot input or the 
 
 In training (only: MXNet's Dropout passes its input through outside autograd's training mode),
 `model.dropout` drops entries of the embedding, of the states between layers and before the
-output, and `model.weight_drop` drops entries of each W_hh: one mask for the whole batch, so all
-T steps use the same thinned weights (DropConnect, as in AWD-LSTM).
+output, `model.weight_drop` drops entries of each W_hh: one mask for the whole batch, so all
+T steps use the same thinned weights (DropConnect, as in AWD-LSTM), and `model.embed_drop` drops
+whole characters from the input embedding for a batch (AWD-LSTM's embedding dropout; with tied
+weights the output layer keeps them).
 
 ' is the transpose: a weight is stored as (out, in), one row per output unit, as `gluon` and
 `FullyConnected` store it (the tutorial stores (in, out); checkpoint format 1 did too). The gate
@@ -224,24 +226,24 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
     ids = F.transpose(X)                                                           # (T, N)
     layer_in = None
     if "embed" in params:
-        layer_in = _dropout(F, F.Embedding(ids, params["embed"], input_dim=V,
+        table = _dropout(F, params["embed"], model_cfg.embed_drop, axes=(1,))     # whole rows
+        layer_in = _dropout(F, F.Embedding(ids, table, input_dim=V,
                                            output_dim=model_cfg.embed_size), p)   # (T, N, E)
     per_layer = [_split(F, s, L, axis=0) for s in state]              # L x (N, H) per state part
     finals = []
     for layer in range(L):
-        b_h = params[f"l{layer}.b_h"]
+        b_h, W_xh = params[f"l{layer}.b_h"], params[f"l{layer}.W_xh"]
+        if layer_in is None:          # one-hot input: column i of W_xh is character i's embedding
+            W_xh = _dropout(F, W_xh, model_cfg.embed_drop, axes=(0,))          # whole columns
         if layer_in is None and one_hot:
             # The tutorial's input: one-hot vectors times W_xh.
-            xw = F.FullyConnected(F.one_hot(ids, V), params[f"l{layer}.W_xh"], b_h,
-                                  num_hidden=GH, flatten=False)
+            xw = F.FullyConnected(F.one_hot(ids, V), W_xh, b_h, num_hidden=GH, flatten=False)
         elif layer_in is None:
             # The same numbers, without the one-hot matrix: one_hot(i) W_xh' is column i of W_xh.
-            xw = F.broadcast_add(F.Embedding(ids, F.transpose(params[f"l{layer}.W_xh"]),
-                                             input_dim=V, output_dim=GH),
+            xw = F.broadcast_add(F.Embedding(ids, F.transpose(W_xh), input_dim=V, output_dim=GH),
                                  F.reshape(b_h, shape=(1, 1, GH)))
         else:
-            xw = F.FullyConnected(layer_in, params[f"l{layer}.W_xh"], b_h,
-                                  num_hidden=GH, flatten=False)
+            xw = F.FullyConnected(layer_in, W_xh, b_h, num_hidden=GH, flatten=False)
         b_hh = None                                                                # xw: (T, N, GH)
         if kind == "gru":        # the reset gate multiplies (H W_hh[n] + b_hn): pad b_hn to GH
             b_hn = params[f"l{layer}.b_hn"]
@@ -281,8 +283,9 @@ def _split(F, x, n, axis):
     return list(F.split(x, num_outputs=n, axis=axis, squeeze_axis=True))
 
 
-def _dropout(F, x, p: float):
-    return F.Dropout(x, p=p) if p > 0 else x
+def _dropout(F, x, p: float, axes=()):
+    """Dropout with rate p; along `axes` the mask is shared (axes=(1,) drops whole rows)."""
+    return F.Dropout(x, p=p, axes=axes) if p > 0 else x
 
 
 def _recurrence(F, cell, xw, state: tuple, W, b_hh, T, GH, H):

@@ -32,7 +32,7 @@ def Activation(data, act_type):
     raise ValueError(f"unsupported activation {act_type!r}")
 
 
-def Dropout(data, p=0.5):
+def Dropout(data, p=0.5, axes=()):
     return data
 
 

@@ -247,8 +247,11 @@ def test_keys_added_since_a_checkpoint_was_saved_keep_the_old_behaviour(saved):
     """A sidecar written before model.weight_drop existed trained without it: resuming must not
     switch it on, whatever today's default. A value that was saved is kept."""
     assert set(config.ADDED_KEYS) <= set(config.all_keys())
-    edit_sidecar(saved, lambda m: m["config"]["model"].pop("weight_drop"))
-    assert checkpoint.load(saved, CTX).config.model.weight_drop == 0.0
+    for key, old_value in config.ADDED_KEYS.items():
+        section, name = key.split(".")
+        edit_sidecar(saved, lambda m: m["config"][section].pop(name))
+        assert getattr(getattr(checkpoint.load(saved, CTX).config, section), name) == old_value
+    assert checkpoint.load(saved, CTX).config.model.embed_drop == 0.0 != config.ModelConfig().embed_drop
     assert config.from_dict({}).model.weight_drop == config.ModelConfig().weight_drop
     edit_sidecar(saved, lambda m: m["config"]["model"].update(weight_drop=0.3))
     assert checkpoint.load(saved, CTX).config.model.weight_drop == 0.3

@@ -29,7 +29,9 @@ def test_large_config_is_the_default_with_a_bigger_network():
     m = large.model
     assert (m.hidden_size, m.embed_size, m.tie_weights, m.dropout) == (512, 512, True, 0.7)
     assert large.data == default.data and large.train.epochs == 60
-    assert dict(vars(m), hidden_size=256, embed_size=256, dropout=0.6) == vars(default.model)
+    assert m.embed_drop == 0.2
+    assert dict(vars(m), hidden_size=256, embed_size=256, dropout=0.6, embed_drop=0.1) == \
+        vars(default.model)
 
 
 def test_tutorial_config_is_the_tutorials_experiment():
@@ -37,6 +39,7 @@ def test_tutorial_config_is_the_tutorials_experiment():
     assert (cfg.data.max_chars, cfg.data.keep_newlines, cfg.data.val_fraction) == (20000, False, 0.0)
     assert (cfg.model.type, cfg.model.hidden_size, cfg.model.embed_size, cfg.model.init_std) == \
         ("rnn", 256, 0, 0.01)
+    assert (cfg.model.dropout, cfg.model.weight_drop, cfg.model.embed_drop) == (0.0, 0.0, 0.0)
     t = cfg.train
     assert (t.epochs, t.num_steps, t.batch_size, t.lr, t.clip, t.sampler, t.optimizer, t.loss) == \
         (200, 35, 32, 0.2, 5.0, "random", "sgd", "sum")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="us
 
 COMMON = ["--config", str(TINY), "--set", f"data.corpus={ZIP}", "--set", "data.max_chars=3200",
           "--set", "data.val_fraction=0.0", "--set", "model.dropout=0.0",
-          "--set", "model.weight_drop=0.0",
+          "--set", "model.weight_drop=0.0", "--set", "model.embed_drop=0.0",
           "--set", "train.sampler=consecutive", "--set", "train.sample_every=0",
           "--set", "train.epochs=2", "--set", "train.patience=0"]
 

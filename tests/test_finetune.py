@@ -28,7 +28,7 @@ def test_the_vocabulary_keeps_the_source_ids_and_appends_new_characters_sorted()
 def test_the_transferred_network_scores_old_characters_as_its_source_did(kind, embed, tie):
     cfg = config.from_dict({"model": {"type": kind, "hidden_size": 5, "embed_size": embed,
                                       "tie_weights": tie, "num_layers": 2, "dropout": 0.0,
-                                      "weight_drop": 0.0}}).model
+                                      "weight_drop": 0.0, "embed_drop": 0.0}}).model
     V_old, V_new = 7, 11
     source = model.init_params(cfg, V_old, CTX, seed=1)
     for name, p in source.items():                       # non-zero biases too

@@ -13,9 +13,11 @@ CTX = mx.cpu()
 KINDS = ["rnn", "gru", "lstm"]
 
 
-def make_cfg(kind, hidden=5, layers=1, embed=0, dropout=0.0, std=0.4, tie=False, weight_drop=0.0):
+def make_cfg(kind, hidden=5, layers=1, embed=0, dropout=0.0, std=0.4, tie=False, weight_drop=0.0,
+             embed_drop=0.0):
     return SimpleNamespace(type=kind, hidden_size=hidden, num_layers=layers, embed_size=embed,
-                           dropout=dropout, init_std=std, tie_weights=tie, weight_drop=weight_drop)
+                           dropout=dropout, init_std=std, tie_weights=tie, weight_drop=weight_drop,
+                           embed_drop=embed_drop)
 
 
 def make_params(cfg, V, dtype="float64", seed=0):
@@ -390,3 +392,44 @@ def test_weight_drop_masks_the_recurrent_weights_once_for_all_time_steps(kind, c
         grad = P[f"l{layer}.W_hh"].grad.asnumpy()
         assert np.all(grad[mask == 0] == 0) and np.count_nonzero(grad[mask > 0]) > 0.9 * (mask > 0).sum()
     np.testing.assert_allclose(run(cfg, P)[0].asnumpy(), run(plain, P)[0].asnumpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("embed, tie", [(0, False), (4, False), (5, True)])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_embed_drop_drops_whole_characters_for_the_batch(embed, tie, compiled):
+    """In training, model.embed_drop multiplies each character's input embedding (for one-hot
+    input: its column of W_xh) by one draw of a dropout mask for the whole batch: the same
+    logits as the network without it whose embedding rows were multiplied by that mask, drawn
+    here with the same seed. With tied weights the output layer uses the embedding as it is.
+    Outside training nothing changes."""
+    V, N, T, p = 9, 3, 6, 0.5
+    cfg = make_cfg("gru", embed=embed, tie=tie, embed_drop=p)
+    plain = make_cfg("gru", embed=embed, tie=tie)
+    P = make_params(cfg, V, dtype="float32")
+    X = nd.array(np.random.RandomState(0).randint(0, V, (N, T)))
+    state = random_state(cfg, N, dtype="float32")
+
+    def run(cfg, params):
+        if compiled:
+            return model.compiled(cfg, V, N, T)(params, X, state)
+        return model.forward(params, X, state, cfg)
+
+    mx.random.seed(5)
+    with autograd.train_mode():
+        mask = nd.Dropout(nd.ones((V, 1)), p=p, axes=(1,)).asnumpy()[:, 0]       # (V,)
+    assert set(np.unique(mask)) == {0.0, 2.0}
+    masked = dict(P)
+    if embed:
+        masked["embed"] = P["embed"] * nd.array(mask[:, None])
+        if tie:
+            masked["W_hq"] = P["embed"]                 # the output layer: the embedding unmasked
+    else:
+        masked["l0.W_xh"] = P["l0.W_xh"] * nd.array(mask[None, :])
+
+    mx.random.seed(5)
+    with autograd.record():
+        logits, _ = run(cfg, P)
+    expected, _ = run(plain if not tie else make_cfg("gru", embed=embed, tie=False), masked)
+    np.testing.assert_allclose(logits.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(run(cfg, P)[0].asnumpy(), run(plain, P)[0].asnumpy(), rtol=1e-6)
+

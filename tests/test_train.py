@@ -285,7 +285,8 @@ def test_two_devices_in_one_process_equal_one_device(tmp_path, monkeypatch, loss
         cfg, data = tiny(tmp_path / name, loss=loss, sampler="consecutive", optimizer=optimizer,
                          lr=lr)
         cfg = config.from_dict(dict(config.to_dict(cfg), model=dict(config.to_dict(cfg)["model"],
-                                                                     dropout=0.0, weight_drop=0.0)))
+                                                                     dropout=0.0, weight_drop=0.0,
+                                                                     embed_drop=0.0)))
         train.fit(cfg, data, ctx, Path(cfg.train.out_dir))
         ends.append(json_params(Path(cfg.train.out_dir)))
     for name in ends[0]:
