@@ -352,6 +352,18 @@ def test_compiled_graph_equals_the_op_by_op_forward_and_gradients(kind, layers, 
     np.testing.assert_allclose(logits.asnumpy(), ref.asnumpy(), rtol=1e-5, atol=1e-6)
 
 
+def forward_pass(compiled, V, X, state):
+    """run(cfg, params) -> (logits, state) on X and state: the compiled graph or the op-by-op
+    forward pass."""
+    N, T = X.shape
+
+    def run(cfg, params):
+        if compiled:
+            return model.compiled(cfg, V, N, T)(params, X, state)
+        return model.forward(params, X, state, cfg)
+    return run
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("compiled", [False, True])
 def test_weight_drop_masks_the_recurrent_weights_once_for_all_time_steps(kind, compiled):
@@ -365,11 +377,7 @@ def test_weight_drop_masks_the_recurrent_weights_once_for_all_time_steps(kind, c
     P = make_params(cfg, V, dtype="float32")
     X = nd.array(np.random.RandomState(0).randint(0, V, (N, T)))
     state = random_state(cfg, N, dtype="float32")
-
-    def run(cfg, params):
-        if compiled:
-            return model.compiled(cfg, V, N, T)(params, X, state)
-        return model.forward(params, X, state, cfg)
+    run = forward_pass(compiled, V, X, state)
 
     masks = {}
     mx.random.seed(11)
@@ -408,11 +416,7 @@ def test_embed_drop_drops_whole_characters_for_the_batch(embed, tie, compiled):
     P = make_params(cfg, V, dtype="float32")
     X = nd.array(np.random.RandomState(0).randint(0, V, (N, T)))
     state = random_state(cfg, N, dtype="float32")
-
-    def run(cfg, params):
-        if compiled:
-            return model.compiled(cfg, V, N, T)(params, X, state)
-        return model.forward(params, X, state, cfg)
+    run = forward_pass(compiled, V, X, state)
 
     mx.random.seed(5)
     with autograd.train_mode():
