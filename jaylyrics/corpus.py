@@ -105,7 +105,8 @@ def _decode(data: bytes, where: str) -> str:
 
 @dataclass(frozen=True)
 class Vocab:
-    """Characters <-> ids. `chars` is sorted, so ids are stable across runs and machines."""
+    """Characters <-> ids. `chars` is sorted, so ids are stable across runs and machines (a
+    fine-tuned run's: its source's, then the new characters sorted; see `finetune`)."""
 
     chars: str
 
