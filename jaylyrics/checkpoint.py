@@ -339,6 +339,7 @@ def list_runs(root: Path) -> list[dict]:
             "best": score, "best_model": metrics.get("val_ppl_model"),
             "best_epoch": best.get("epoch"), "epochs": any_meta.get("epoch", 0),
             "saved": any_meta.get("saved", ""),
+            "init_from": any_meta.get("config", {}).get("train", {}).get("init_from") or None,
             "latest": latest is not None and run.resolve() == latest.resolve(),
         })
     return sorted(runs, key=lambda r: r["saved"], reverse=True)

@@ -552,7 +552,8 @@ def runs_command(runs_dir, as_json):
         alone = f"{r['best_model']:.2f}" if r.get("best_model") is not None else "-"
         click.echo(f"{'*' if r['latest'] else ' '} {r['name']:<24} {r['model']:<14} "
                    f"{r['params']:>10,} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
-                   f"{r['epochs']:>6}  {r['saved']}")
+                   f"{r['epochs']:>6}  {r['saved']}"
+                   + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
     if any(r["latest"] for r in runs):
         _log("* runs/latest (what sample and eval use without --checkpoint)")
 

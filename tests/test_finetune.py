@@ -110,6 +110,10 @@ def test_fine_tuning_from_the_command_line(tiny_run, tmp_path, monkeypatch):
         if name in ("embed", "W_hq", "b_q"):
             assert got.shape[0] == V_old + len(new)
 
+    listed = {r["name"]: r for r in last_json(run_cli("runs", "--json"))["runs"]}
+    assert listed["mine"]["init_from"] == str(source)
+    assert f"(fine-tuned from {source})" in run_cli("runs").stdout
+
     # the fine-tuned run samples (new characters too) and resumes with its own vocabulary
     result = run_cli("sample", "--checkpoint", "runs/mine", "--prefix", "hello", "--length", "5")
     assert result.exit_code == 0, result.stderr
