@@ -20,6 +20,8 @@ from jaylyrics.corpus import Vocab
 
 # The model keys that fix the network's shape: a fine-tuned run takes them from its source.
 ARCHITECTURE = ("type", "hidden_size", "num_layers", "embed_size", "tie_weights")
+# Regularisation comes from the new config; the note says where it differs from the source's.
+REGULARISATION = ("dropout", "weight_drop", "embed_drop")
 
 
 def extend_vocab(vocab: Vocab, text: str) -> Vocab:
@@ -75,4 +77,9 @@ def start(source, cfg, data, ctx):
     if changed:
         note += "; the network as trained there: " + ", ".join(
             f"model.{k} {theirs} (not {ours})" for k, (ours, theirs) in changed.items())
+    differs = [f"model.{k} {getattr(model_cfg, k)} (trained with {getattr(source.config.model, k)})"
+               for k in REGULARISATION
+               if getattr(model_cfg, k) != getattr(source.config.model, k)]
+    if differs:
+        note += "; from the config: " + ", ".join(differs)
     return cfg, data, params, note
