@@ -121,6 +121,13 @@ def test_fine_tuning_from_the_command_line(tiny_run, tmp_path, monkeypatch):
     result = run_cli("train", "--resume", "runs/mine", "--set", "train.epochs=2", "--json")
     assert result.exit_code == 0, result.stderr
     assert last_json(result)["epochs"] == 2
+    # a character the fine-tuned vocabulary lacks: the corpus has changed, no resume
+    (tmp_path / "mine.txt").write_text(text + "Ж\n", encoding="utf-8")
+    result = run_cli("train", "--resume", "runs/mine", "--set", "train.epochs=3")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: mine.txt: the corpus has changed since runs/mine was trained (its vocabulary "
+        "differs); cannot resume")
 
 
 @pytest.mark.parametrize("args, message", [
