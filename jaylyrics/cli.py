@@ -95,7 +95,7 @@ _checkpoint_option = click.option(
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
               metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
               "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
-@click.option("--init-from", "init_from", type=click.Path(path_type=Path), default=None,
+@click.option("--init-from", "init_from", type=click.Path(), default=None,
               metavar="RUN", help="Fine-tune: start from the weights of this run directory or "
               "checkpoint (its network and vocabulary, new characters added); the same as "
               "--set train.init_from=RUN.")
@@ -108,6 +108,9 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus
 
+    if init_from == "":
+        raise InputError("--init-from: expected a run directory or a checkpoint file, got an "
+                         "empty path")
     if init_from is not None:
         overrides = tuple(overrides) + (f"train.init_from={init_from}",)
     resume = contexts = init = source = None

@@ -132,7 +132,9 @@ def test_fine_tuning_from_the_command_line(tiny_run, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args, message", [
     (("--init-from", "nowhere"), "Error: train.init_from: nowhere: no such checkpoint"),
-    (("--set", "train.init_from=runs/tiny/metrics.csv"), "Error: train.init_from: runs/tiny/metrics.csv: not a checkpoint"),
+    (("--init-from", ""), "Error: --init-from: expected a run directory or a checkpoint file"),
+    (("--set", "train.init_from=runs/tiny/metrics.csv"),
+     "Error: train.init_from: runs/tiny/metrics.csv: not a checkpoint"),
 ])
 def test_a_bad_source_is_one_line_naming_the_key(in_tiny_run, args, message):
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
