@@ -1,7 +1,6 @@
 """Fine-tuning (train.init_from): the extended vocabulary, the weights carried into it (checked
 against the source network's own forward pass), and the CLI around it."""
 
-import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import TINY, ZIP, last_json, run_cli
-from jaylyrics import CheckpointError, config, finetune, model
+from jaylyrics import CheckpointError, checkpoint, config, finetune, model
 from jaylyrics.backend import mx, nd
 from jaylyrics.corpus import Corpus, Vocab
 
@@ -78,15 +77,10 @@ def test_the_network_comes_from_the_source_and_regularisation_from_the_config():
                        "embed_size": (512, 256)}
 
 
-def _weights(run_dir):
-    meta = json.loads((run_dir / "best.json").read_text(encoding="utf-8"))
-    return meta, mx.nd.load(str(run_dir / meta["weights"]))
-
-
 def test_fine_tuning_from_the_command_line(tiny_run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     source = tiny_run / "runs" / "tiny"
-    src_meta, src_weights = _weights(source)
+    src = checkpoint.load(source, CTX)
     text = "分开的时候 hello\n不要说 world\n" * 60                # new: Latin letters
     (tmp_path / "mine.txt").write_text(text, encoding="utf-8")
     args = ("train", "--config", TINY, "--set", "data.corpus=mine.txt",
@@ -96,16 +90,16 @@ def test_fine_tuning_from_the_command_line(tiny_run, tmp_path, monkeypatch):
                      "--set", "train.epochs=1")
     assert result.exit_code == 0, result.stderr
     assert last_json(result)["best_epoch"] == 1
-    new = sorted(set(text) - set(src_meta["vocab"]))
+    new = sorted(set(text) - set(src.vocab.chars))
     assert f"{len(new)} new character(s)" in result.stderr
     assert "model.hidden_size 32 (not 48)" in result.stderr
-    meta, weights = _weights(tmp_path / "runs" / "mine")
-    assert meta["vocab"] == src_meta["vocab"] + "".join(new)
-    assert meta["config"]["model"]["hidden_size"] == 32
-    assert meta["config"]["train"]["init_from"] == str(source)
-    V_old = len(src_meta["vocab"])
-    for name, value in src_weights.items():
-        got = weights[name].asnumpy()
+    tuned = checkpoint.load(tmp_path / "runs" / "mine", CTX)
+    assert tuned.vocab.chars == src.vocab.chars + "".join(new)
+    assert tuned.config.model.hidden_size == 32
+    assert tuned.config.train.init_from == str(source)
+    V_old = len(src.vocab)
+    for name, value in src.params.items():
+        got = tuned.params[name].asnumpy()
         region = tuple(slice(0, n) for n in value.shape)
         np.testing.assert_allclose(got[region], value.asnumpy(), atol=1e-6)
         if name in ("embed", "W_hq", "b_q"):
