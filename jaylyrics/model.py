@@ -233,17 +233,16 @@ def _hidden(F, params, X, state, model_cfg, dims, one_hot=False):
     finals = []
     for layer in range(L):
         b_h, W_xh = params[f"l{layer}.b_h"], params[f"l{layer}.W_xh"]
-        if layer_in is None:          # one-hot input: column i of W_xh is character i's embedding
-            W_xh = _dropout(F, W_xh, model_cfg.embed_drop, axes=(0,))          # whole columns
-        if layer_in is None and one_hot:
-            # The tutorial's input: one-hot vectors times W_xh.
-            xw = F.FullyConnected(F.one_hot(ids, V), W_xh, b_h, num_hidden=GH, flatten=False)
-        elif layer_in is None:
-            # The same numbers, without the one-hot matrix: one_hot(i) W_xh' is column i of W_xh.
-            xw = F.broadcast_add(F.Embedding(ids, F.transpose(W_xh), input_dim=V, output_dim=GH),
-                                 F.reshape(b_h, shape=(1, 1, GH)))
-        else:
+        if layer_in is not None:
             xw = F.FullyConnected(layer_in, W_xh, b_h, num_hidden=GH, flatten=False)
+        else:                         # one-hot input: column i of W_xh is character i's embedding
+            W_xh = _dropout(F, W_xh, model_cfg.embed_drop, axes=(0,))          # whole columns
+            if one_hot:               # the tutorial's input: one-hot vectors times W_xh
+                xw = F.FullyConnected(F.one_hot(ids, V), W_xh, b_h, num_hidden=GH, flatten=False)
+            else:                     # the same numbers, without the one-hot matrix
+                xw = F.broadcast_add(F.Embedding(ids, F.transpose(W_xh), input_dim=V,
+                                                 output_dim=GH),
+                                     F.reshape(b_h, shape=(1, 1, GH)))
         b_hh = None                                                                # xw: (T, N, GH)
         if kind == "gru":        # the reset gate multiplies (H W_hh[n] + b_hn): pad b_hn to GH
             b_hn = params[f"l{layer}.b_hn"]
