@@ -9,6 +9,7 @@ stderr.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -183,15 +184,22 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
 
 
+@contextlib.contextmanager
+def _about(key: str):
+    """A user mistake raised inside, its message led by the setting it is about."""
+    try:
+        yield
+    except JaylyricsError as e:
+        raise type(e)(f"{key}: {e}") from None
+
+
 def _init_source(init_from: str, run_dir: Path) -> Path:
     """The checkpoint train.init_from names (checked before MXNet loads), unless the new run
     would overwrite it."""
     from jaylyrics import InputError, checkpoint
 
-    try:
+    with _about("train.init_from"):
         source = checkpoint.resolve(init_from)
-    except JaylyricsError as e:
-        raise type(e)(f"train.init_from: {e}") from None
     if source.parent.resolve() == run_dir.resolve():
         raise InputError(f"train.out_dir {run_dir} is the run train.init_from starts from; its "
                          "checkpoints would be overwritten: choose another train.out_dir")
@@ -202,10 +210,8 @@ def _fine_tuned(source: Path, cfg, data, ctx):
     """(cfg, data, initial parameters) of a run that starts from the checkpoint `source`."""
     from jaylyrics import checkpoint, finetune
 
-    try:
+    with _about("train.init_from"):
         loaded = checkpoint.load(source, ctx)
-    except JaylyricsError as e:
-        raise type(e)(f"train.init_from: {e}") from None
     cfg, data, init, note = finetune.start(loaded, cfg, data, ctx)
     _log(note)
     return cfg, data, init
