@@ -137,7 +137,10 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
     note = None
     if resume_run is None and "train.prefixes" not in {config.parse_override(o)[0] for o in overrides}:
         cfg, note = _prefixes_that_fit(cfg, data)
-    corpus.check_trainable(data, cfg.train)
+    tc = cfg.train
+    corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler)
+    if resume_run is None and source is None:  # else the run's vocabulary is not the corpus's:
+        corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
     if note:                                              # after the errors: one line each
         _log(note)
     if data.sources:

@@ -201,8 +201,13 @@ def check_trainable(data: Corpus, train_cfg) -> None:
     """Everything about the data that would stop training: too short a text for one batch, or
     a sampling prefix with characters outside the vocabulary."""
     check_batchable(len(data.train), train_cfg.batch_size, train_cfg.num_steps, train_cfg.sampler)
+    check_prefixes(data.vocab, train_cfg)
+
+
+def check_prefixes(vocab: Vocab, train_cfg) -> None:
+    """Raise a CorpusError naming a sampling prefix's characters that `vocab` lacks."""
     for prefix in train_cfg.prefixes if train_cfg.sample_every else ():
-        data.vocab.encode(prefix, f"train.prefixes entry {prefix!r}")
+        vocab.encode(prefix, f"train.prefixes entry {prefix!r}")
 
 
 def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str) -> None:

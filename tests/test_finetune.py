@@ -124,6 +124,30 @@ def test_fine_tuning_from_the_command_line(tiny_run, tmp_path, monkeypatch):
         "differs); cannot resume")
 
 
+def test_prefixes_are_checked_against_the_fine_tuned_vocabulary(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = tiny_run / "runs" / "tiny"
+    text = "hello world\nthe quick brown fox\n" * 60
+    (tmp_path / "en.txt").write_text(text, encoding="utf-8")
+    only_source = checkpoint.load(source, CTX).vocab.chars[-1]       # not in en.txt
+    assert only_source not in text
+    args = ("train", "--config", TINY, "--set", "data.corpus=en.txt", "--set", "train.epochs=1",
+            "--set", "train.out_dir=runs/en", "--init-from", source)
+    prefixes = f'train.prefixes=["{only_source}", "he"]'
+    result = run_cli(*args, "--set", prefixes)
+    assert result.exit_code == 0, result.stderr
+    assert f"  - {only_source}" in result.stderr and "  - he" in result.stderr      # sampled
+    # resumed with its own (extended) vocabulary, its saved prefixes still fit
+    result = run_cli("train", "--resume", "runs/en", "--set", "train.epochs=2")
+    assert result.exit_code == 0, result.stderr
+    assert f"  - {only_source}" in result.stderr
+    # a character neither the source nor en.txt has is still a one-line error
+    result = run_cli(*args, "--set", "train.out_dir=runs/en2", "--set", 'train.prefixes=["★"]')
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: train.prefixes entry '★' has 1 character(s) not in the model's vocabulary: '★'")
+
+
 @pytest.mark.parametrize("args, message", [
     (("--init-from", "nowhere"), "Error: train.init_from: nowhere: no such checkpoint"),
     (("--init-from", ""), "Error: --init-from: expected a run directory or a checkpoint file"),
