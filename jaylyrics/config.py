@@ -79,6 +79,10 @@ class TrainConfig:
                          "improved for lr_patience epochs (1: never)", min_exclusive=0.0, max=1.0)
     lr_patience: int = _f(2, "epochs without improvement before the learning rate decays", min=1)
     patience: int = _f(6, "stop after this many epochs without improvement (0: never)", min=0)
+    min_improvement: float = _f(0.0, "for patience and lr_patience, an epoch improves only if "
+                                "it lowers the score by at least this fraction (0.002: 0.2%) "
+                                "since the last epoch that did; the best checkpoint still takes "
+                                "any improvement", min=0.0, below=1.0)
     clip: float = _f(1.0, "clip the global gradient norm to this (0: no clipping)", min=0.0)
     sampler: str = _f("consecutive", "how batches are drawn: random (state reset per batch) or "
                       "consecutive (state carried between batches)",
@@ -217,7 +221,7 @@ def _check_shape(raw: dict, source: str) -> None:
 # exist: a saved config without one (an older checkpoint's sidecar) means this value, whatever
 # today's default is, so an older run resumes as it would have.
 ADDED_KEYS = {"model.weight_drop": 0.0, "model.embed_drop": 0.0, "train.sample_temperature": 0.0,
-              "train.init_from": ""}
+              "train.init_from": "", "train.min_improvement": 0.0}
 
 
 def from_saved(raw: dict, source: str) -> Config:

@@ -182,10 +182,11 @@ class Progress:
     epoch: int = 0
     best: float = math.inf
     best_epoch: int = 0
-    stale: int = 0
+    stale: int = 0                # epochs since the score last improved by train.min_improvement
     elapsed: float = 0.0
     partial: "Partial | None" = None         # the unfinished next epoch, when interrupted
     metrics: dict = field(default_factory=dict)   # of the last finished epoch
+    reference: float = math.inf   # the score of that epoch (with min_improvement 0: the best)
 
 
 @dataclass
@@ -431,10 +432,12 @@ class _Run:
                              clipped=trained.clipped)
         metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
         if result.best:
-            progress.best, progress.best_epoch, progress.stale = score, epoch, 0
+            progress.best, progress.best_epoch = score, epoch
             if self.rank0:
                 checkpoint.save(self.run_dir, "best", self.params, self.cfg, self.vocab, epoch,
                                 metrics)
+        if score < progress.reference * (1 - tc.min_improvement):
+            progress.reference, progress.stale = score, 0
         else:
             progress.stale += 1
         early_stop = bool(tc.patience and progress.stale >= tc.patience)
@@ -459,7 +462,10 @@ class _Run:
             self.reporter.samples(epoch, [(p, self.generate(self.params, p)) for p in tc.prefixes])
         if early_stop:
             self.reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
-                                         "(train.patience)")
+                                         "(train.patience)" if not tc.min_improvement else
+                                  f"no improvement of {tc.min_improvement:.1%} or more for "
+                                  f"{progress.stale} epochs (train.patience, "
+                                  "train.min_improvement)")
         return early_stop
 
     def save_interrupted(self, partial: Partial | None):
@@ -517,6 +523,7 @@ def _save_last(run_dir, params, cfg, vocab, progress: Progress, optimizer: Optim
     info = {"epoch": progress.epoch,
             "best": progress.best if math.isfinite(progress.best) else None,
             "best_epoch": progress.best_epoch, "stale": progress.stale,
+            "reference": progress.reference if math.isfinite(progress.reference) else None,
             "elapsed": progress.elapsed, "lr": optimizer.lr, "steps": optimizer.steps}
     arrays = optimizer.arrays()
     if progress.partial is not None:
@@ -544,7 +551,9 @@ def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
                           float(p.get("grad_sum", 0.0)), int(p.get("clipped", 0)))
     optimizer.restore(arrays)
     best = info["best"] if info["best"] is not None else math.inf
+    reference = info.get("reference", best)     # older runs: no min_improvement, the best
     progress = Progress(int(info["epoch"]), float(best), int(info["best_epoch"]),
                         int(info["stale"]), float(info["elapsed"]), partial,
-                        dict(ck.meta.get("metrics") or {}))
+                        dict(ck.meta.get("metrics") or {}),
+                        float(reference) if reference is not None else math.inf)
     return params, optimizer, progress

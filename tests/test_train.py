@@ -140,6 +140,32 @@ def test_early_stopping_and_learning_rate_decay(tmp_path, monkeypatch):
     assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 2
 
 
+def test_min_improvement_lets_small_gains_run_out_the_patience(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # 1% needed: 89.5 is not enough after 90, 89.0 is (89.1 needed); then 88.9, 88.8, 88.7
+    # each improve the best but not by 1% of 89.0, so the patience of 3 runs out at epoch 7
+    scores = iter([100.0, 90.0, 89.5, 89.0, 88.9, 88.8, 88.7, 88.6])
+    monkeypatch.setattr(train, "model_nll", lambda *a, **k: np.full(1, math.log(next(scores))))
+    cfg, data = tiny(tmp_path, epochs=8, patience=3, lr_decay=0.5, lr_patience=2,
+                     min_improvement=0.01)
+    rec = Recorder()
+    summary = train.fit(cfg, data, CTX, Path(cfg.train.out_dir), rec)
+    assert [r.epoch for r in rec.results] == [1, 2, 3, 4, 5, 6, 7]
+    assert [r.best for r in rec.results] == [True] * 7                # every epoch a new best
+    assert rec.stops == [(7, "no improvement of 1.0% or more for 3 epochs (train.patience, "
+                              "train.min_improvement)")]
+    assert [r.lr for r in rec.results] == pytest.approx([0.01] * 6 + [0.005])   # stale 2 at 6
+    assert summary["best_epoch"] == 7 and summary["best"] == pytest.approx(88.7)
+    from jaylyrics import checkpoint
+    assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 7        # the best, saved
+    ck, arrays = checkpoint.load_resume(tmp_path / "run", CTX)             # --resume goes on
+    progress = train.resume_state(ck, arrays, cfg)[2]                      # from there
+    assert (progress.stale, progress.reference, progress.best) == (3, pytest.approx(89.0),
+                                                                   pytest.approx(88.7))
+    del ck.meta["resume"]["reference"]              # saved before the key: the best, as then
+    assert train.resume_state(ck, arrays, cfg)[2].reference == pytest.approx(88.7)
+
+
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg, data = tiny(tmp_path, epochs=3)
