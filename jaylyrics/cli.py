@@ -323,11 +323,14 @@ class _TrainReporter:
 @click.option("--next", "next_k", type=int, default=None, metavar="K",
               help="Write nothing: show the K most likely characters after --prefix, with the "
                    "probability of each (as drawn with --temperature, --top-k, --top-p).")
+@click.option("--no-cache", is_flag=True,
+              help="The network alone: leave out the cache of the text so far (model.cache_*), "
+                   "which lifts the characters just used.")
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_verbosity
 def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, top_p, num_samples,
-                   seed, stream, next_k, device, as_json):
+                   seed, stream, next_k, no_cache, device, as_json):
     """Write lyrics that start with --prefix."""
     import numpy as np
 
@@ -351,8 +354,8 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
             raise InputError(f"--next writes no lyrics, so {', '.join(writing)} "
                              f"{'does' if len(writing) == 1 else 'do'} not apply; leave "
                              f"{'it' if len(writing) == 1 else 'them'} out or drop --next")
-        return _show_next(checkpoint_path, prefix, next_k, temperature, top_k, top_p, device,
-                          as_json)
+        return _show_next(checkpoint_path, prefix, next_k, temperature, top_k, top_p, no_cache,
+                          device, as_json)
     if length is None:
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream
@@ -362,6 +365,7 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
     _check_prefix(ck.vocab, prefix)
+    model_cfg = _sampled_model(ck, no_cache)
     if lines is not None and not ck.config.data.keep_newlines:
         raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
                          "(data.keep_newlines false), so its lyrics have no lines; use --length")
@@ -369,7 +373,7 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     rng = np.random.RandomState(seed)
     texts = []
     for i in range(num_samples):
-        chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
+        chars = sample.generate(ck.params, model_cfg, ck.vocab, prefix, length,
                                 temperature, top_k, top_p, rng)
         if lines is not None:
             chars = sample.until_lines(chars, prefix, lines)
@@ -394,7 +398,13 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
              "for livelier lyrics try --temperature 0.8")
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
-                               "temperature": temperature, "seed": seed}, ensure_ascii=False))
+                               "temperature": temperature, "seed": seed,
+                               "cache": model_cfg.cache_size > 0}, ensure_ascii=False))
+
+
+def _sampled_model(ck, no_cache: bool):
+    """The checkpoint's model config, without the cache for --no-cache."""
+    return dataclasses.replace(ck.config.model, cache_size=0) if no_cache else ck.config.model
 
 
 def _check_prefix(vocab, prefix: str) -> None:
@@ -411,21 +421,22 @@ def _check_prefix(vocab, prefix: str) -> None:
                          f"--prefix $'{prefix}')") from None
 
 
-def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, device, as_json):
+def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, no_cache, device, as_json):
     """sample --next K: the K most likely next characters, one per line."""
     from jaylyrics import backend, checkpoint, sample
 
     ck = checkpoint.load(checkpoint_path, backend.device(device))
     _check_prefix(ck.vocab, prefix)
-    ranked = sample.next_chars(ck.params, ck.config.model, ck.vocab, prefix, k, temperature,
+    model_cfg = _sampled_model(ck, no_cache)
+    ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
                                top_k, top_p)
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix,
                                "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                               "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
+                               "cache": model_cfg.cache_size > 0, "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
                               ensure_ascii=False))
         return
-    changed = [what for what, on in (("the cache", ck.config.model.cache_size > 0),
+    changed = [what for what, on in (("the cache", model_cfg.cache_size > 0),
                                      ("the temperature", temperature > 0)) if on]
     if temperature:
         _log(f"after {prefix!r}, drawn at temperature {temperature:g}"

@@ -53,6 +53,40 @@ def test_sample_next_lists_the_most_likely_characters(in_tiny_run):
     assert abs(sum(e["p"] for e in drawn["next"]) - 1) < 1e-9
 
 
+def test_sample_without_the_cache_is_the_network_alone(in_tiny_run):
+    """--no-cache: the probabilities and the greedy text of MXNet's own forward pass over the
+    checkpoint's network; without it the tiny run's cache moves them."""
+    import numpy as np
+
+    from jaylyrics import checkpoint, model
+    from jaylyrics.backend import mx, nd
+
+    ck = checkpoint.load("runs/tiny", mx.cpu())
+    assert ck.config.model.cache_size > 0
+    ids = list(ck.vocab.encode("分开"))
+
+    def network(ids):
+        state = model.begin_state(ck.config.model, 1, mx.cpu())
+        logits = model.forward(ck.params, nd.array(np.array(ids)[None, :]), state,
+                               ck.config.model)[0].asnumpy()[-1].astype(np.float64)
+        return np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+
+    alone = last_json(run_cli("sample", "--prefix", "分开", "--next", "5", "--no-cache", "--json"))
+    want = np.argsort(-network(ids), kind="stable")[:5]
+    assert alone["cache"] is False
+    assert [e["char"] for e in alone["next"]] == [ck.vocab.chars[i] for i in want]
+    for e, i in zip(alone["next"], want):
+        assert e["p"] == e["p_network"] == pytest.approx(network(ids)[i], rel=1e-4)
+    mixed = last_json(run_cli("sample", "--prefix", "分开", "--next", "5", "--json"))
+    assert mixed["cache"] is True and any(e["p"] != e["p_network"] for e in mixed["next"])
+
+    greedy = last_json(run_cli("sample", "--prefix", "分开", "--length", "15", "--no-cache",
+                               "--json"))["samples"][0]
+    for _ in range(15):                                  # MXNet's greedy loop, no cache
+        ids.append(int(np.argmax(network(ids))))
+    assert greedy == "".join(ck.vocab.chars[i] for i in ids)
+
+
 def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
     text = tmp_path / "lines.txt"
     text.write_text("想要有直升机\n\n想要和你飞到宇宙去\n机升直有要想\n", encoding="utf-8")
