@@ -52,3 +52,58 @@ def test_the_floor_cell_leaves_the_real_cells_alone(monkeypatch):
     assert floor_run is not run
     _, nll_floor, _ = floor_run(params, X, state, Y)
     assert abs(nll_floor.asscalar() - expected) > 1e-2
+
+
+def _compiled_cell():
+    import shutil
+
+    import pytest
+
+    if shutil.which("g++") is None:
+        pytest.skip("benchmarks/compiled_cell.py needs g++")
+    import benchmarks.compiled_cell as compiled
+    try:
+        compiled.load()
+    except RuntimeError as e:                      # no lib_api.h in this MXNet
+        pytest.skip(str(e))
+    return compiled
+
+
+def test_the_compiled_cells_agree_with_the_cells_of_the_model():
+    """benchmarks/compiled_cell.py times a C++ cell in jaylyrics' step: it must compute what the
+    model's cells compute, outputs and (its hand-written) gradients against MXNet autograd's."""
+    import numpy as np
+
+    from jaylyrics import model
+    from jaylyrics.backend import autograd, nd
+
+    compiled = _compiled_cell()
+    # loading it leaves the process's arithmetic alone: no flush-to-zero (-ffast-math's startup
+    # code, if it were linked in, would turn it on for every test after this one)
+    assert np.float32(1e-45) * np.float32(1.0) > 0
+    rng = np.random.RandomState(0)
+    N, H = 3, 5
+    for kind, G in (("gru", 3), ("lstm", 4)):
+        inputs = [nd.array(rng.normal(0, 1.5, shape)) for shape in
+                  ((N, G * H), (N, G * H), (N, H), (N, H))]
+        weights = [nd.array(rng.normal(0, 1, (N, H))) for _ in range(2)]   # a loss of both outputs
+        got = []
+        for cell in (compiled.COMPILED_CELLS[kind], model.CELLS[kind]):
+            for x in inputs:
+                x.attach_grad()
+            with autograd.record():
+                state = (inputs[2], inputs[3]) if kind == "lstm" else (inputs[2],)
+                out = cell(nd, inputs[0], inputs[1], state, H)
+                loss = sum((o * w).sum() for o, w in zip(out, weights))
+            loss.backward()
+            got.append([o.asnumpy() for o in out] + [x.grad.asnumpy() for x in inputs])
+        for a, b in zip(*got):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_compiled_cell_benchmark_trains_and_is_timed():
+    compiled = _compiled_cell()
+    results = compiled.measure([40], rounds=1, iters=1)
+    assert {(r["impl"], r["model"]) for r in results} == \
+        {(i, k) for i in ("jaylyrics", "fused", "compiled") for k in ("gru", "lstm")}
+    assert all(r["chars_per_s"] > 0 for r in results)
