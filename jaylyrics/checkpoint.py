@@ -345,6 +345,22 @@ def list_runs(root: Path) -> list[dict]:
     return sorted(runs, key=lambda r: r["saved"], reverse=True)
 
 
+def corpus_path(ck: Checkpoint) -> str:
+    """Where to read the corpus of a loaded checkpoint's run. A relative data.corpus was read
+    from the directory the run was trained in: when it is not found from here, it is looked for
+    there, the run directory with its relative train.out_dir taken off (runs/default in
+    ~/jay/runs/default: ~/jay). Otherwise the path as configured, for the error to name."""
+    configured, out_dir = Path(ck.config.data.corpus), Path(ck.config.train.out_dir)
+    if configured.is_absolute() or configured.exists() or out_dir.is_absolute():
+        return str(configured)
+    run, n = ck.path.parent.resolve().parts, len(out_dir.parts)
+    if n and run[-n:] == out_dir.parts:
+        trained_in = Path(*run[:-n])
+        if (trained_in / configured).exists():
+            return str(trained_in / configured)
+    return str(configured)
+
+
 def latest_run() -> Path | None:
     """The run directory `runs/latest` names, or None."""
     if LATEST.is_symlink() or LATEST.is_dir():

@@ -133,7 +133,9 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
         cfg = config.override(ck.config, overrides, allowed="train.")
         run_dir = ck.path.parent
-    data = corpus.load(cfg.data)
+    # a resumed run reads its corpus where it was trained, also from another directory
+    data = corpus.load(cfg.data if resume_run is None else
+                       dataclasses.replace(cfg.data, corpus=checkpoint.corpus_path(ck)))
     note = None
     if resume_run is None and "train.prefixes" not in {config.parse_override(o)[0] for o in overrides}:
         cfg, note = _prefixes_that_fit(cfg, data)
@@ -475,9 +477,10 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, devi
         text = corpus.read_text(text_path, key="--text")
         source = str(text_path)
     else:
-        data = corpus.load(ck.config.data)
+        data_cfg = dataclasses.replace(ck.config.data, corpus=checkpoint.corpus_path(ck))
+        data = corpus.load(data_cfg)
         text = data.val if split == "val" else data.train
-        source = f"{ck.config.data.corpus} ({split} split)"
+        source = f"{data_cfg.corpus} ({split} split)"
         if not text:
             raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
                                  "config): use --split train or --text FILE")

@@ -35,8 +35,12 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
     if not path.exists():
         where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
                                               "from the working directory)"
+        hint = ""
+        project = Path(__file__).resolve().parent.parent          # where jaylyrics/ lies
+        if not path.is_absolute() and (project / path).exists():
+            hint = f" (the project's {project / path}: run from {project} or give its full path)"
         raise CorpusError(f"{path}: no such file{where}; {key} expects a .txt or .zip file, "
-                          "or a directory of .txt files")
+                          f"or a directory of .txt files{hint}")
     try:
         if path.is_dir():
             files = [(str(f), f.read_bytes()) for f in _text_files(path, key)]

@@ -399,3 +399,36 @@ def test_several_gpus_with_a_faked_gpu_count(monkeypatch):
     assert backend.devices("gpu:0,1") == [backend.mx.gpu(0), backend.mx.gpu(1)]
     with pytest.raises(DeviceError, match="sees 2 GPU"):
         backend.devices("gpu:1,2")
+
+
+def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeypatch):
+    """A relative data.corpus was read where the run was trained: eval and --resume find it
+    there from any working directory; a corpus that is gone is a clean error naming it, and a
+    project's own copy is named when the working directory is the wrong one."""
+    import shutil
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "lyrics").mkdir(parents=True)
+    elsewhere.mkdir()
+    shutil.copy(ZIP, project / "lyrics" / "jay.zip")
+    monkeypatch.chdir(project)
+    args = ("--config", TINY, "--set", "data.corpus=lyrics/jay.zip", "--set", "train.epochs=1",
+            "--set", "train.out_dir=runs/mine", "--json")
+    assert run_cli("train", *args).exit_code == 0
+    here = last_json(run_cli("eval", "--json"))
+
+    monkeypatch.chdir(elsewhere)
+    there = last_json(run_cli("eval", "--checkpoint", project / "runs" / "mine", "--json"))
+    assert there["perplexity"] == here["perplexity"] and there["chars"] == here["chars"]
+    assert there["source"] == f"{project / 'lyrics' / 'jay.zip'} (val split)"
+    resumed = run_cli("train", "--resume", project / "runs" / "mine", "--set", "train.epochs=2",
+                      "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert last_json(resumed)["epochs"] == 2
+
+    (project / "lyrics" / "jay.zip").rename(project / "lyrics" / "moved.zip")
+    assert_clean_error(run_cli("eval", "--checkpoint", project / "runs" / "mine"),
+                       "lyrics/jay.zip: no such file", "data.corpus")
+    # the configs' data/jaychou_lyrics.txt.zip from a directory without it: where it is
+    assert_clean_error(run_cli("train", "--config", TINY),
+                       "data/jaychou_lyrics.txt.zip: no such file", f"the project's {ZIP}")
