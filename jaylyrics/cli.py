@@ -81,6 +81,10 @@ def _verbosity(command):
 _device_option = click.option("--device", default="auto", show_default=True,
                               help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N; "
                                    "for train also several: gpu:0,1 (or cpu:0,1).")
+_no_cache_option = click.option(
+    "--no-cache", is_flag=True,
+    help="The network alone: leave out the cache of the text so far (model.cache_*), which "
+         "lifts the characters just used.")
 _checkpoint_option = click.option(
     "--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), default=None,
     help="A run directory (its best checkpoint), a checkpoint .json file or its weights "
@@ -325,9 +329,7 @@ class _TrainReporter:
 @click.option("--next", "next_k", type=int, default=None, metavar="K",
               help="Write nothing: show the K most likely characters after --prefix, with the "
                    "probability of each (as drawn with --temperature, --top-k, --top-p).")
-@click.option("--no-cache", is_flag=True,
-              help="The network alone: leave out the cache of the text so far (model.cache_*), "
-                   "which lifts the characters just used.")
+@_no_cache_option
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_verbosity
@@ -367,7 +369,8 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
     _check_prefix(ck.vocab, prefix)
-    model_cfg = _sampled_model(ck, no_cache)
+    ck = _without_cache(ck) if no_cache else ck
+    model_cfg = ck.config.model
     if lines is not None and not ck.config.data.keep_newlines:
         raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
                          "(data.keep_newlines false), so its lyrics have no lines; use --length")
@@ -404,9 +407,10 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
                                "cache": model_cfg.cache_size > 0}, ensure_ascii=False))
 
 
-def _sampled_model(ck, no_cache: bool):
-    """The checkpoint's model config, without the cache for --no-cache."""
-    return dataclasses.replace(ck.config.model, cache_size=0) if no_cache else ck.config.model
+def _without_cache(ck):
+    """The loaded checkpoint as its network alone (--no-cache): model.cache_size 0."""
+    model_cfg = dataclasses.replace(ck.config.model, cache_size=0)
+    return dataclasses.replace(ck, config=dataclasses.replace(ck.config, model=model_cfg))
 
 
 def _check_prefix(vocab, prefix: str) -> None:
@@ -429,7 +433,8 @@ def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, no_cache, 
 
     ck = checkpoint.load(checkpoint_path, backend.device(device))
     _check_prefix(ck.vocab, prefix)
-    model_cfg = _sampled_model(ck, no_cache)
+    ck = _without_cache(ck) if no_cache else ck
+    model_cfg = ck.config.model
     ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
                                top_k, top_p)
     if as_json:
@@ -464,15 +469,18 @@ def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, no_cache, 
 @click.option("--skip-unknown", is_flag=True,
               help="Leave out the lines of --text that have characters the model has never seen "
                    "(and say how many), instead of stopping.")
+@_no_cache_option
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_verbosity
-def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, device, as_json):
+def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_cache, device,
+                 as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
     from jaylyrics import InputError, backend, checkpoint, corpus, train as train_mod
 
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
+    ck = _without_cache(ck) if no_cache else ck
     if text_path is not None:
         text = corpus.read_text(text_path, key="--text")
         source = str(text_path)
@@ -500,14 +508,14 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, devi
     score = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
     result = {"checkpoint": str(ck.path), "source": source, "perplexity": score.perplexity,
               "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
-              "epoch": ck.meta.get("epoch")}
+              "epoch": ck.meta.get("epoch"), "cache": ck.config.model.cache_size > 0}
     if left_out is not None:
         result["lines_left_out"] = left_out
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
         alone = (f"; the network alone {score.perplexity_model:.2f}"
-                 if score.nll_model != score.nll else "")
+                 if score.nll_model != score.nll else "; the network alone" if no_cache else "")
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{score.chars:,} characters{alone}) on {source}, checkpoint {ck.path}")
 
@@ -546,7 +554,8 @@ def _eval_per_line(ck, text, source, ctx, as_json, left_out=None):
         scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
     scored.sort(key=lambda r: r["perplexity"])
     if as_json:
-        result = {"checkpoint": str(ck.path), "source": source, "lines": scored}
+        result = {"checkpoint": str(ck.path), "source": source, "lines": scored,
+                  "cache": ck.config.model.cache_size > 0}
         if left_out is not None:
             result["lines_left_out"] = left_out
         click.echo(json.dumps(result, ensure_ascii=False))

@@ -87,6 +87,36 @@ def test_sample_without_the_cache_is_the_network_alone(in_tiny_run):
     assert greedy == "".join(ck.vocab.chars[i] for i in ids)
 
 
+def test_eval_without_the_cache_scores_the_network_alone(in_tiny_run, tmp_path):
+    import math
+
+    import numpy as np
+
+    from jaylyrics import checkpoint, model
+    from jaylyrics.backend import mx, nd
+
+    mixed = last_json(run_cli("eval", "--json"))
+    alone = last_json(run_cli("eval", "--json", "--no-cache"))
+    assert mixed["cache"] is True and alone["cache"] is False
+    assert alone["perplexity"] == pytest.approx(mixed["perplexity_model"], rel=1e-9)
+    assert alone["perplexity"] == alone["perplexity_model"] != mixed["perplexity"]
+    text = run_cli("eval", "--no-cache").stdout
+    assert f"perplexity {alone['perplexity']:.2f}" in text and "the network alone)" in text
+
+    # per line: each line's perplexity under MXNet's forward pass, op by op, no cache
+    (tmp_path / "lines.txt").write_text("分开分开分开\n不要说\n", encoding="utf-8")
+    lines = last_json(run_cli("eval", "--text", tmp_path / "lines.txt", "--per-line",
+                              "--no-cache", "--json"))
+    assert lines["cache"] is False
+    ck = checkpoint.load("runs/tiny", mx.cpu())
+    for row in lines["lines"]:
+        ids = ck.vocab.encode("\n" + row["line"] + "\n")
+        state = model.begin_state(ck.config.model, 1, mx.cpu())
+        logits, _ = model.forward(ck.params, nd.array(ids[None, :-1]), state, ck.config.model)
+        nll = model.nll(logits, nd.array(ids[None, 1:])).asnumpy()
+        assert row["perplexity"] == pytest.approx(math.exp(float(np.mean(nll))), rel=1e-4)
+
+
 def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
     text = tmp_path / "lines.txt"
     text.write_text("想要有直升机\n\n想要和你飞到宇宙去\n机升直有要想\n", encoding="utf-8")
