@@ -347,18 +347,17 @@ def list_runs(root: Path) -> list[dict]:
 
 def corpus_path(ck: Checkpoint) -> str:
     """Where to read the corpus of a loaded checkpoint's run. A relative data.corpus was read
-    from the directory the run was trained in: when it is not found from here, it is looked for
-    there, the run directory with its relative train.out_dir taken off (runs/default in
-    ~/jay/runs/default: ~/jay). Otherwise the path as configured, for the error to name."""
+    from the directory the run was trained in, which is the run directory with its relative
+    train.out_dir taken off (runs/default in ~/jay/runs/default: ~/jay): read it there, from
+    wherever this is. Otherwise (moved, renamed, or absolute paths) as configured."""
     configured, out_dir = Path(ck.config.data.corpus), Path(ck.config.train.out_dir)
-    if configured.is_absolute() or configured.exists() or out_dir.is_absolute():
-        return str(configured)
     run, n = ck.path.parent.resolve().parts, len(out_dir.parts)
-    if n and run[-n:] == out_dir.parts:
-        trained_in = Path(*run[:-n])
-        if (trained_in / configured).exists():
-            return str(trained_in / configured)
-    return str(configured)
+    if configured.is_absolute() or out_dir.is_absolute() or not n or run[-n:] != out_dir.parts:
+        return str(configured)
+    trained_in = Path(*run[:-n])
+    if trained_in == Path.cwd().resolve() or not (trained_in / configured).exists():
+        return str(configured)                           # from here, or the error names it
+    return str(trained_in / configured)
 
 
 def latest_run() -> Path | None:

@@ -402,9 +402,10 @@ def test_several_gpus_with_a_faked_gpu_count(monkeypatch):
 
 
 def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeypatch):
-    """A relative data.corpus was read where the run was trained: eval and --resume find it
-    there from any working directory; a corpus that is gone is a clean error naming it, and a
-    project's own copy is named when the working directory is the wrong one."""
+    """A relative data.corpus was read where the run was trained: eval and --resume read it
+    there from any working directory (not a file of the same name here); a corpus that is gone
+    is a clean error naming it, and a project's own copy is named when the working directory is
+    the wrong one."""
     import shutil
 
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
@@ -417,7 +418,9 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
     assert run_cli("train", *args).exit_code == 0
     here = last_json(run_cli("eval", "--json"))
 
-    monkeypatch.chdir(elsewhere)
+    monkeypatch.chdir(elsewhere)               # with another file at the same relative path
+    (elsewhere / "lyrics").mkdir()
+    (elsewhere / "lyrics" / "jay.zip").write_text("分开\n" * 500, encoding="utf-8")
     there = last_json(run_cli("eval", "--checkpoint", project / "runs" / "mine", "--json"))
     assert there["perplexity"] == here["perplexity"] and there["chars"] == here["chars"]
     assert there["source"] == f"{project / 'lyrics' / 'jay.zip'} (val split)"
@@ -427,6 +430,7 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
     assert last_json(resumed)["epochs"] == 2
 
     (project / "lyrics" / "jay.zip").rename(project / "lyrics" / "moved.zip")
+    (elsewhere / "lyrics" / "jay.zip").unlink()
     assert_clean_error(run_cli("eval", "--checkpoint", project / "runs" / "mine"),
                        "lyrics/jay.zip: no such file", "data.corpus")
     # the configs' data/jaychou_lyrics.txt.zip from a directory without it: where it is
