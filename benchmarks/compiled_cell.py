@@ -28,7 +28,6 @@ if not __package__:                   # run as a script: python benchmarks/compi
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import benchmarks.throughput as bench  # noqa: E402
-from jaylyrics import model  # noqa: E402
 from jaylyrics.backend import mx  # noqa: E402
 
 SOURCE = Path(__file__).with_name("compiled_cell.cc")
@@ -82,20 +81,8 @@ def lstm_cell(F, xw_t, hw_t, state, H):
 COMPILED_CELLS = {"gru": gru_cell, "lstm": lstm_cell}
 
 
-def compiled_step(kind, V):
-    """jaylyrics' step with the compiled cell in place of the real one, for as long as it runs."""
-    step = bench.jaylyrics_step(kind, V)
-
-    def run(X, Y):
-        real, model.CELLS[kind] = model.CELLS[kind], COMPILED_CELLS[kind]
-        try:
-            step(X, Y)
-        finally:
-            model.CELLS[kind] = real
-    return run
-
-
-IMPLS = {"jaylyrics": bench.jaylyrics_step, "fused": bench.fused_step, "compiled": compiled_step}
+IMPLS = {"jaylyrics": bench.jaylyrics_step, "fused": bench.fused_step,
+         "compiled": bench.step_with_cells(COMPILED_CELLS)}
 
 
 def measure(Vs, rounds, iters):

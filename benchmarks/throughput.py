@@ -163,18 +163,23 @@ def floor_cell(G):
 FLOOR_CELLS = {kind: floor_cell(model.GATES[kind]) for kind in ("gru", "lstm")}
 
 
-def floor_step(kind, V):
-    """jaylyrics' step with the floor cell in place of the GRU or LSTM cell, for as long as it
-    runs."""
-    step = jaylyrics_step(kind, V)
+def step_with_cells(cells: dict):
+    """make(kind, V): jaylyrics' step with cells[kind] in place of the model's cell, for as long
+    as it runs."""
+    def make(kind, V):
+        step = jaylyrics_step(kind, V)
 
-    def run(X, Y):
-        real, model.CELLS[kind] = model.CELLS[kind], FLOOR_CELLS[kind]
-        try:
-            step(X, Y)
-        finally:
-            model.CELLS[kind] = real
-    return run
+        def run(X, Y):
+            real, model.CELLS[kind] = model.CELLS[kind], cells[kind]
+            try:
+                step(X, Y)
+            finally:
+                model.CELLS[kind] = real
+        return run
+    return make
+
+
+floor_step = step_with_cells(FLOOR_CELLS)
 
 
 IMPLS = {"jaylyrics": jaylyrics_step, "tutorial": tutorial_step, "fused": fused_step,
