@@ -127,6 +127,7 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
         source = _init_source(cfg.train.init_from, run_dir) if cfg.train.init_from else None
+        data_cfg = cfg.data
     else:
         if config_path is not None:
             raise InputError("--resume continues a run with the config it was started with: drop "
@@ -137,9 +138,9 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
         cfg = config.override(ck.config, overrides, allowed="train.")
         run_dir = ck.path.parent
-    # a resumed run reads its corpus where it was trained, also from another directory
-    data = corpus.load(cfg.data if resume_run is None else
-                       dataclasses.replace(cfg.data, corpus=checkpoint.corpus_path(ck)))
+        # its corpus where it was trained, also from another directory
+        data_cfg = dataclasses.replace(cfg.data, corpus=checkpoint.corpus_path(ck))
+    data = corpus.load(data_cfg)
     note = None
     if resume_run is None and "train.prefixes" not in {config.parse_override(o)[0] for o in overrides}:
         cfg, note = _prefixes_that_fit(cfg, data)
