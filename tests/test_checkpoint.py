@@ -283,3 +283,25 @@ def test_a_second_training_into_the_same_directory_is_refused(tmp_path):
     (tmp_path / ".lock").write_text(dead)
     with checkpoint.lock(tmp_path):
         assert (tmp_path / ".lock").read_text() == str(os.getpid())
+
+
+@pytest.mark.parametrize("out_dir, corpus, run, expected", [
+    # trained in /home/me: its relative corpus is read there, from anywhere
+    ("runs/mine", "data/c.txt", "home/me/runs/mine", "home/me/data/c.txt"),
+    ("runs/mine", "/abs/c.txt", "home/me/runs/mine", "/abs/c.txt"),          # absolute: as is
+    ("/abs/runs/mine", "data/c.txt", "home/me/runs/mine", "data/c.txt"),     # out_dir absolute
+    ("runs/mine", "data/c.txt", "home/me/runs/renamed", "data/c.txt"),       # moved: as is
+    ("runs/mine", "data/gone.txt", "home/me/runs/mine", "data/gone.txt"),    # not there: as is
+])
+def test_a_runs_corpus_is_read_where_it_was_trained(tmp_path, monkeypatch, out_dir, corpus, run,
+                                                    expected):
+    (tmp_path / "home" / "me" / "data").mkdir(parents=True)
+    (tmp_path / "home" / "me" / "data" / "c.txt").write_text("分开\n", encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    cfg = config.from_dict({"data": {"corpus": corpus}, "train": {"out_dir": out_dir}})
+    ck = checkpoint.Checkpoint(tmp_path / run / "best.json", cfg, VOCAB, {}, {})
+    want = expected if expected.startswith("/") or expected == corpus else str(tmp_path / expected)
+    assert checkpoint.corpus_path(ck) == want
+    monkeypatch.chdir(tmp_path / "home" / "me")          # from where it was trained: as written
+    assert checkpoint.corpus_path(ck) == corpus
