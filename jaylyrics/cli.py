@@ -441,7 +441,8 @@ def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, no_cache, 
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix,
                                "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                               "cache": model_cfg.cache_size > 0, "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
+                               "cache": model_cfg.cache_size > 0,
+                               "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
                               ensure_ascii=False))
         return
     changed = [what for what, on in (("the cache", model_cfg.cache_size > 0),

@@ -186,7 +186,7 @@ class Progress:
     elapsed: float = 0.0
     partial: "Partial | None" = None         # the unfinished next epoch, when interrupted
     metrics: dict = field(default_factory=dict)   # of the last finished epoch
-    reference: float = math.inf   # the score of that epoch (with min_improvement 0: the best)
+    reference: float = math.inf   # the score that last reset `stale` (min_improvement 0: the best)
 
 
 @dataclass
