@@ -1,6 +1,9 @@
-"""benchmarks/throughput.py still runs against today's API: every implementation on a small
+"""The benchmarks still run against today's API: throughput.py's implementations on a small
 vocabulary, sampling latency and peak memory (the full benchmark is a documented command, not a
-test: these machines are too noisy for timed assertions)."""
+test: these machines are too noisy for timed assertions); compiled_cell.py's C++ cell against
+the model's cells; repetition.py's measures by hand and on the tiny run."""
+
+import pytest
 
 import benchmarks.throughput as bench
 
@@ -57,8 +60,6 @@ def test_the_floor_cell_leaves_the_real_cells_alone(monkeypatch):
 def _compiled_cell():
     import shutil
 
-    import pytest
-
     if shutil.which("g++") is None:
         pytest.skip("benchmarks/compiled_cell.py needs g++")
     import benchmarks.compiled_cell as compiled
@@ -107,3 +108,27 @@ def test_the_compiled_cell_benchmark_trains_and_is_timed():
     assert {(r["impl"], r["model"]) for r in results} == \
         {(i, k) for i in ("jaylyrics", "fused", "compiled") for k in ("gru", "lstm")}
     assert all(r["chars_per_s"] > 0 for r in results)
+
+
+def test_the_repetition_measures_by_hand():
+    from benchmarks.repetition import repetition
+
+    # 你好 three times: a loop, 3 of its 6 4-grams distinct, 2 of 3 lines repeated; then a text
+    # with neither
+    got = repetition(["你好\n你好\n你好\n", "一二三四五六"])
+    assert got == pytest.approx({"loops": 0.5, "distinct_4grams": (3 / 6 + 1) / 2,
+                                 "repeated_lines": (2 / 3) / 2})
+
+
+def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypatch, capsys):
+    import json
+    import sys
+
+    import benchmarks.repetition as rep
+
+    monkeypatch.setattr(sys, "argv", ["repetition.py", "--checkpoint", "runs/tiny", "--seeds", "2",
+                                      "--length", "30", "--json"])
+    rep.main()
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(rows) == 4 and "no cache" in rows and "real lyrics (validation split)" in rows
+    assert all(0 <= r["loops"] <= 1 and 0 < r["distinct_4grams"] <= 1 for r in rows.values())
