@@ -193,8 +193,11 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
             if LATEST.is_symlink() or LATEST.is_file():
                 raise CheckpointError(f"{LATEST} names {_latest_target()}, which no longer exists: "
                                       f"run `jaylyrics train` or pass {option}")
+            project = Path(__file__).resolve().parent.parent / LATEST     # beside jaylyrics/
+            hint = f" (the project's: {option.split()[0]} {project.resolve()})" \
+                if project.exists() else ""
             raise CheckpointError(f"no trained run found ({LATEST} does not exist here): run "
-                                  f"`jaylyrics train` first or pass {option}")
+                                  f"`jaylyrics train` first or pass {option}{hint}")
         path = run
     path = Path(path)
     if not path.exists():

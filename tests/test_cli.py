@@ -181,9 +181,19 @@ def test_user_mistakes_on_sample_and_eval(in_tiny_run, args, fragments):
 
 def test_no_run_yet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert_clean_error(run_cli("sample", "--prefix", "分"), "runs/latest", "jaylyrics train",
-                       "--checkpoint PATH")
+    project = tmp_path / "project"                  # where the jaylyrics package lies: no runs
+    monkeypatch.setattr(checkpoint, "__file__", str(project / "jaylyrics" / "checkpoint.py"))
+    result = run_cli("sample", "--prefix", "分")
+    assert_clean_error(result, "runs/latest", "jaylyrics train", "--checkpoint PATH")
+    assert "the project's" not in result.stderr
     assert_clean_error(run_cli("train", "--resume"), "runs/latest", "--resume RUN")
+    # the project has trained a run (runs/latest there): the error names it
+    (project / "runs" / "default").mkdir(parents=True)
+    (project / "runs" / "latest").symlink_to("default")
+    assert_clean_error(run_cli("sample", "--prefix", "分"),
+                       f"(the project's: --checkpoint {project / 'runs' / 'default'})")
+    assert_clean_error(run_cli("train", "--resume"),
+                       f"(the project's: --resume {project / 'runs' / 'default'})")
 
 
 @pytest.mark.parametrize("as_symlink", [True, False])
