@@ -313,7 +313,7 @@ class _TrainReporter:
 
 @main.command("sample")
 @_checkpoint_option
-@click.option("--prefix", required=True, help="The text the lyrics start with.")
+@click.option("--prefix", default=None, help="The text the lyrics start with.")
 @click.option("--length", type=int, default=None,
               help="Characters to generate (default 100; with --lines, at most 2000).")
 @click.option("--lines", type=int, default=None, help="Stop after N lyric lines.")
@@ -330,18 +330,26 @@ class _TrainReporter:
 @click.option("--next", "next_k", type=int, default=None, metavar="K",
               help="Write nothing: show the K most likely characters after --prefix, with the "
                    "probability of each (as drawn with --temperature, --top-k, --top-p).")
+@click.option("-i", "--interactive", is_flag=True,
+              help="Ask for one prefix after another (\\n for a line break; Ctrl-D ends) and "
+                   "write lyrics (or --next) for each, with these options; the model loads once.")
 @_no_cache_option
 @_device_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @_verbosity
 def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, top_p, num_samples,
-                   seed, stream, next_k, no_cache, device, as_json):
+                   seed, stream, next_k, interactive, no_cache, device, as_json):
     """Write lyrics that start with --prefix."""
     import numpy as np
 
     from jaylyrics import InputError
-    if not prefix:
+    if prefix is None and not interactive:
+        raise InputError("--prefix is missing: give the text the lyrics start with, e.g. "
+                         "--prefix 分开 (or --interactive to type prefixes one after another)")
+    if prefix == "":
         raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
+    if interactive and as_json:
+        raise InputError("--interactive writes as you type; --json is for scripts: drop one")
     if num_samples < 1:
         raise InputError(f"--num-samples {num_samples}: expected at least 1")
     if lines is not None and lines < 1:
@@ -359,27 +367,46 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
             raise InputError(f"--next writes no lyrics, so {', '.join(writing)} "
                              f"{'does' if len(writing) == 1 else 'do'} not apply; leave "
                              f"{'it' if len(writing) == 1 else 'them'} out or drop --next")
-        return _show_next(checkpoint_path, prefix, next_k, temperature, top_k, top_p, no_cache,
-                          device, as_json)
     if length is None:
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream
 
     from jaylyrics import backend, checkpoint, sample
 
-    ctx = backend.device(device)
-    ck = checkpoint.load(checkpoint_path, ctx)
-    _check_prefix(ck.vocab, prefix)
+    ck = checkpoint.load(checkpoint_path, backend.device(device))
+    if prefix is not None:
+        _check_prefix(ck.vocab, prefix)
     ck = _without_cache(ck) if no_cache else ck
-    model_cfg = ck.config.model
-    if lines is not None and not ck.config.data.keep_newlines:
-        raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
-                         "(data.keep_newlines false), so its lyrics have no lines; use --length")
-    sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
-    rng = np.random.RandomState(seed)
+    if next_k is not None:
+        sample.check_next(next_k, len(ck.vocab))
+        sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
+
+        def write(text):
+            _show_next(ck, text, next_k, temperature, top_k, top_p, as_json)
+    else:
+        if lines is not None and not ck.config.data.keep_newlines:
+            raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
+                             "(data.keep_newlines false), so its lyrics have no lines; use --length")
+        sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
+        rng = np.random.RandomState(seed)              # one for all samples (and prefixes)
+
+        def write(text):
+            _write_samples(ck, text, length, lines, temperature, top_k, top_p, num_samples, seed,
+                           rng, stream, as_json)
+    if prefix is not None:
+        write(prefix)
+    if interactive:
+        _ask_for_prefixes(ck.vocab, write)
+
+
+def _write_samples(ck, prefix, length, lines, temperature, top_k, top_p, num_samples, seed, rng,
+                   stream, as_json):
+    """`sample`'s lyrics for one prefix: printed (streamed), or as one JSON object."""
+    from jaylyrics import sample
+
     texts = []
     for i in range(num_samples):
-        chars = sample.generate(ck.params, model_cfg, ck.vocab, prefix, length,
+        chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
                                 temperature, top_k, top_p, rng)
         if lines is not None:
             chars = sample.until_lines(chars, prefix, lines)
@@ -405,7 +432,30 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
                                "temperature": temperature, "seed": seed,
-                               "cache": model_cfg.cache_size > 0}, ensure_ascii=False))
+                               "cache": ck.config.model.cache_size > 0}, ensure_ascii=False))
+
+
+def _ask_for_prefixes(vocab, write) -> None:
+    """sample --interactive: read prefixes until Ctrl-D (or Ctrl-C), `write` for each; a prefix
+    the model cannot read is said on stderr and the next one asked for."""
+    from jaylyrics import InputError
+
+    while True:
+        try:
+            prefix = click.prompt("prefix", default="", show_default=False, prompt_suffix="> ",
+                                  err=True)
+        except click.Abort:                           # Ctrl-D or Ctrl-C: the session ends
+            click.echo("", err=True)
+            return
+        if not prefix:
+            continue
+        prefix = prefix.replace("\\n", "\n")          # a line break cannot be typed at a prompt
+        try:
+            _check_prefix(vocab, prefix, "the prefix")
+        except InputError as e:
+            _log(f"Error: {e}")
+            continue
+        write(prefix)
 
 
 def _without_cache(ck):
@@ -414,27 +464,24 @@ def _without_cache(ck):
     return dataclasses.replace(ck, config=dataclasses.replace(ck.config, model=model_cfg))
 
 
-def _check_prefix(vocab, prefix: str) -> None:
+def _check_prefix(vocab, prefix: str, what: str = "--prefix") -> None:
     """Every character of --prefix in the vocabulary, or an error naming the others; a typed
     backslash-n gets a word on how a shell passes a line break."""
     from jaylyrics import InputError
 
     try:
-        vocab.encode(prefix, "--prefix")
+        vocab.encode(prefix, what)
     except InputError as e:
-        if "\\n" not in prefix:
+        if "\\n" not in prefix or what != "--prefix":
             raise
         raise InputError(f"{e} (\\n is two characters here; for a line break in bash, write "
                          f"--prefix $'{prefix}')") from None
 
 
-def _show_next(checkpoint_path, prefix, k, temperature, top_k, top_p, no_cache, device, as_json):
-    """sample --next K: the K most likely next characters, one per line."""
-    from jaylyrics import backend, checkpoint, sample
+def _show_next(ck, prefix, k, temperature, top_k, top_p, as_json):
+    """sample --next K: the K most likely next characters after `prefix`, one per line."""
+    from jaylyrics import sample
 
-    ck = checkpoint.load(checkpoint_path, backend.device(device))
-    _check_prefix(ck.vocab, prefix)
-    ck = _without_cache(ck) if no_cache else ck
     model_cfg = ck.config.model
     ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
                                top_k, top_p)

@@ -29,6 +29,11 @@ def check_options(length: int, temperature: float, top_k: int, top_p: float, voc
         raise InputError(f"--top-p {top_p}: expected a value in (0, 1]")
 
 
+def check_next(k: int, vocab_size: int) -> None:
+    if not 1 <= k <= vocab_size:
+        raise InputError(f"--next {k}: expected 1 to {vocab_size} (the vocabulary size)")
+
+
 def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
              temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
              rng: np.random.RandomState | None = None) -> Iterator[str]:
@@ -51,8 +56,7 @@ def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int, temperature:
     fewer when top-k or top-p leave fewer to draw from. Greedy (temperature 0) shows the model's
     probabilities, of which it takes the first. The two differ by the cache, and by the
     temperature, top-k and top-p."""
-    if not 1 <= k <= len(vocab):
-        raise InputError(f"--next {k}: expected 1 to {len(vocab)} (the vocabulary size)")
+    check_next(k, len(vocab))
     check_options(0, temperature, top_k, top_p, len(vocab))
     probs, network = _Reader(params, model_cfg, vocab, prefix).next_probs()
     if temperature:

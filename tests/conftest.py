@@ -12,7 +12,7 @@ ZIP = ROOT / "data" / "jaychou_lyrics.txt.zip"
 TINY = ROOT / "configs" / "tiny.yaml"
 
 
-def run_cli(*args):
+def run_cli(*args, input=None):
     """Invoke the CLI in-process; stdout and stderr are kept apart (click >= 8.2 always does;
     click 8.0 and 8.1, the last for Python 3.9, need mix_stderr=False)."""
     from jaylyrics.cli import main
@@ -21,7 +21,7 @@ def run_cli(*args):
         runner = CliRunner(mix_stderr=False)
     except TypeError:                                   # click >= 8.2: no such argument
         runner = CliRunner()
-    return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 def last_json(result):

@@ -53,6 +53,34 @@ def test_sample_next_lists_the_most_likely_characters(in_tiny_run):
     assert abs(sum(e["p"] for e in drawn["next"]) - 1) < 1e-9
 
 
+def test_sample_interactive_writes_for_each_typed_prefix(in_tiny_run):
+    """-i: each typed prefix gets what `sample --prefix` writes (greedy: the same text), a prefix
+    the model cannot read is one line on stderr and the session goes on, \\n is a line break,
+    Ctrl-D (end of input) ends it."""
+    alone = [run_cli("sample", "--prefix", p, "--length", "12").stdout
+             for p in ("分开", "不分开", "分开\n")]
+    result = run_cli("sample", "-i", "--length", "12", input="分开\n\n不分开\n分★\n分开\\n\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "".join(alone)
+    assert "Error: the prefix has 1 character(s) not in the model's vocabulary: '★'" in result.stderr
+    assert "Traceback" not in result.stderr
+    # --prefix first, then the typed ones; --next for each
+    both = run_cli("sample", "-i", "--prefix", "分开", "--next", "3", input="不分开\n")
+    assert both.stdout == run_cli("sample", "--prefix", "分开", "--next", "3").stdout + \
+        run_cli("sample", "--prefix", "不分开", "--next", "3").stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "Error: --prefix is missing: give the text the lyrics start with"),
+    (("-i", "--json"), "Error: --interactive writes as you type; --json is for scripts"),
+    (("-i", "--next", "0"), "Error: --next 0: expected 1 to"),
+])
+def test_sample_interactive_mistakes(in_tiny_run, args, message):
+    result = run_cli("sample", *args, input="分开\n")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+
+
 def test_sample_without_the_cache_is_the_network_alone(in_tiny_run):
     """--no-cache: the probabilities and the greedy text of MXNet's own forward pass over the
     checkpoint's network; without it the tiny run's cache moves them."""
