@@ -436,8 +436,9 @@ def _write_samples(ck, prefix, length, lines, temperature, top_k, top_p, num_sam
 
 
 def _ask_for_prefixes(vocab, write) -> None:
-    """sample --interactive: read prefixes until Ctrl-D (or Ctrl-C), `write` for each; a prefix
-    the model cannot read is said on stderr and the next one asked for."""
+    """sample --interactive: read prefixes until Ctrl-D (or Ctrl-C at the prompt), `write` for
+    each; a prefix the model cannot read is said on stderr, and Ctrl-C while writing stops that
+    sample: then the next prefix is asked for."""
     from jaylyrics import InputError
 
     while True:
@@ -455,7 +456,11 @@ def _ask_for_prefixes(vocab, write) -> None:
         except InputError as e:
             _log(f"Error: {e}")
             continue
-        write(prefix)
+        try:
+            write(prefix)
+        except KeyboardInterrupt:
+            click.echo("")
+            _log("(stopped)")
 
 
 def _without_cache(ck):

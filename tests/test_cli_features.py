@@ -70,6 +70,24 @@ def test_sample_interactive_writes_for_each_typed_prefix(in_tiny_run):
         run_cli("sample", "--prefix", "不分开", "--next", "3").stdout
 
 
+def test_ctrl_c_while_writing_stops_that_sample_only(in_tiny_run, monkeypatch):
+    from jaylyrics import sample
+
+    real = sample.generate
+
+    def generate(params, model_cfg, vocab, prefix, *args, **kwargs):
+        if prefix == "分开":                             # as if Ctrl-C came in the middle
+            yield "我"
+            raise KeyboardInterrupt
+        yield from real(params, model_cfg, vocab, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(sample, "generate", generate)
+    result = run_cli("sample", "-i", "--length", "12", "--no-stream", input="分开\n不分开\n")
+    assert result.exit_code == 0 and "(stopped)" in result.stderr
+    monkeypatch.setattr(sample, "generate", real)
+    assert result.stdout == "\n" + run_cli("sample", "--prefix", "不分开", "--length", "12").stdout
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "Error: --prefix is missing: give the text the lyrics start with"),
     (("-i", "--json"), "Error: --interactive writes as you type; --json is for scripts"),
