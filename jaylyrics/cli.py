@@ -442,12 +442,15 @@ def _ask_for_prefixes(vocab, write) -> None:
     from jaylyrics import InputError
 
     while True:
+        click.echo("prefix> ", nl=False, err=True)
         try:
-            prefix = click.prompt("prefix", default="", show_default=False, prompt_suffix="> ",
-                                  err=True)
-        except click.Abort:                           # Ctrl-D or Ctrl-C: the session ends
+            line = sys.stdin.readline()        # not click.prompt: its test runner (click 8.1)
+        except KeyboardInterrupt:              # answers "" at the end of input, forever
+            line = ""
+        if not line:                           # Ctrl-D (the end of input) or Ctrl-C: the end
             click.echo("", err=True)
             return
+        prefix = line.rstrip("\r\n")
         if not prefix:
             continue
         prefix = prefix.replace("\\n", "\n")          # a line break cannot be typed at a prompt
