@@ -48,6 +48,7 @@ def main():
     \b
       jaylyrics train --config configs/default.yaml
       jaylyrics sample --prefix 分开
+      jaylyrics sample -i --temperature 0.8      (type prefixes, Ctrl-D ends)
       jaylyrics eval
       jaylyrics runs
       jaylyrics plot
