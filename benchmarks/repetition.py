@@ -49,7 +49,7 @@ def generated(ck, model_cfg, seeds: int, length: int, temperature: float) -> lis
 
 def real_windows(ck, count: int, length: int) -> list[str]:
     """`count` windows of `length` characters at random places of the validation split."""
-    data = corpus.load(dataclasses.replace(ck.config.data, corpus=checkpoint.corpus_path(ck)))
+    data = corpus.load(checkpoint.data_config(ck))
     text = data.val or data.train
     rng = np.random.RandomState(0)
     starts = rng.randint(0, max(len(text) - length, 1), count)

@@ -27,7 +27,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jaylyrics import CheckpointError, __version__
@@ -348,19 +348,20 @@ def list_runs(root: Path) -> list[dict]:
     return sorted(runs, key=lambda r: r["saved"], reverse=True)
 
 
-def corpus_path(ck: Checkpoint) -> str:
-    """Where to read the corpus of a loaded checkpoint's run. A relative data.corpus was read
-    from the directory the run was trained in, which is the run directory with its relative
-    train.out_dir taken off (runs/default in ~/jay/runs/default: ~/jay): read it there, from
-    wherever this is. Otherwise (moved, renamed, or absolute paths) as configured."""
-    configured, out_dir = Path(ck.config.data.corpus), Path(ck.config.train.out_dir)
+def data_config(ck: Checkpoint):
+    """The data config of a loaded checkpoint's run, its corpus where to read it. A relative
+    data.corpus was read from the directory the run was trained in, which is the run directory
+    with its relative train.out_dir taken off (runs/default in ~/jay/runs/default: ~/jay): read
+    it there, from wherever this is. Otherwise (moved, renamed, or absolute paths) as configured."""
+    data = ck.config.data
+    configured, out_dir = Path(data.corpus), Path(ck.config.train.out_dir)
     run, n = ck.path.parent.resolve().parts, len(out_dir.parts)
     if configured.is_absolute() or out_dir.is_absolute() or not n or run[-n:] != out_dir.parts:
-        return str(configured)
+        return data
     trained_in = Path(*run[:-n])
     if trained_in == Path.cwd().resolve() or not (trained_in / configured).exists():
-        return str(configured)                           # from here, or the error names it
-    return str(trained_in / configured)
+        return data                                      # from here, or the error names it
+    return replace(data, corpus=str(trained_in / configured))
 
 
 def latest_run() -> Path | None:

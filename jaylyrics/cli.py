@@ -140,7 +140,7 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         cfg = config.override(ck.config, overrides, allowed="train.")
         run_dir = ck.path.parent
         # its corpus where it was trained, also from another directory
-        data_cfg = dataclasses.replace(cfg.data, corpus=checkpoint.corpus_path(ck))
+        data_cfg = checkpoint.data_config(ck)
     data = corpus.load(data_cfg)
     note = None
     if resume_run is None and "train.prefixes" not in {config.parse_override(o)[0] for o in overrides}:
@@ -543,7 +543,7 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_c
         text = corpus.read_text(text_path, key="--text")
         source = str(text_path)
     else:
-        data_cfg = dataclasses.replace(ck.config.data, corpus=checkpoint.corpus_path(ck))
+        data_cfg = checkpoint.data_config(ck)
         data = corpus.load(data_cfg)
         text = data.val if split == "val" else data.train
         source = f"{data_cfg.corpus} ({split} split)"

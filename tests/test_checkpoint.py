@@ -302,6 +302,6 @@ def test_a_runs_corpus_is_read_where_it_was_trained(tmp_path, monkeypatch, out_d
     cfg = config.from_dict({"data": {"corpus": corpus}, "train": {"out_dir": out_dir}})
     ck = checkpoint.Checkpoint(tmp_path / run / "best.json", cfg, VOCAB, {}, {})
     want = expected if expected.startswith("/") or expected == corpus else str(tmp_path / expected)
-    assert checkpoint.corpus_path(ck) == want
+    assert checkpoint.data_config(ck).corpus == want
     monkeypatch.chdir(tmp_path / "home" / "me")          # from where it was trained: as written
-    assert checkpoint.corpus_path(ck) == corpus
+    assert checkpoint.data_config(ck).corpus == corpus
