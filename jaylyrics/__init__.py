@@ -5,7 +5,13 @@ This module holds the version and the error classes. It imports nothing heavy, s
 `jaylyrics.backend`, and only by the commands that need it.
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+# The directory that holds the package: in an editable install, the checkout with data/ and
+# runs/, which the errors about a missing corpus or run point at when they are there.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 class JaylyricsError(Exception):

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from jaylyrics import CheckpointError, __version__
+from jaylyrics import PROJECT_DIR, CheckpointError, __version__
 from jaylyrics import config as config_mod
 from jaylyrics.corpus import Vocab
 
@@ -193,7 +193,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
             if LATEST.is_symlink() or LATEST.is_file():
                 raise CheckpointError(f"{LATEST} names {_latest_target()}, which no longer exists: "
                                       f"run `jaylyrics train` or pass {option}")
-            project = Path(__file__).resolve().parent.parent / LATEST     # beside jaylyrics/
+            project = PROJECT_DIR / LATEST
             hint = f" (the project's: {option.split()[0]} {project.resolve()})" \
                 if project.exists() else ""
             raise CheckpointError(f"no trained run found ({LATEST} does not exist here): run "

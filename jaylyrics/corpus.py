@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from jaylyrics import CorpusError, InputError
+from jaylyrics import PROJECT_DIR, CorpusError, InputError
 
 
 def read_text(path: str | Path, key: str = "data.corpus") -> str:
@@ -36,9 +36,9 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
         where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
                                               "from the working directory)"
         hint = ""
-        project = Path(__file__).resolve().parent.parent          # where jaylyrics/ lies
-        if not path.is_absolute() and (project / path).exists():
-            hint = f" (the project's {project / path}: run from {project} or give its full path)"
+        if not path.is_absolute() and (PROJECT_DIR / path).exists():
+            hint = (f" (the project's {PROJECT_DIR / path}: run from {PROJECT_DIR} or give its "
+                    "full path)")
         raise CorpusError(f"{path}: no such file{where}; {key} expects a .txt or .zip file, "
                           f"or a directory of .txt files{hint}")
     try:
