@@ -11,7 +11,7 @@
 //   compiled_lstm_cell(xw, hw, c) -> (h', c')   i, f, o sigmoid and g tanh of xw + hw
 //                                               c' = f * c + i * g;  h' = o * tanh(c')
 //
-// The backward recomputes the gates from the inputs. Its inputs are MXNet's: the gradients of the
+// The backward recomputes the gates from the inputs (gru_gates, lstm_gates). Its inputs are MXNet's: the gradients of the
 // outputs, then the inputs, then the outputs; its outputs the gradients of the inputs.
 
 #include <cmath>
@@ -24,6 +24,20 @@ using Attrs = std::unordered_map<std::string, std::string>;
 static inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
 static inline float tanh_(float x) { return 2.f * sigmoid(2.f * x) - 1.f; }  // vectorises
 
+// The gates of unit j, from the projections x and a of one row (G*H each): the forward pass
+// computes them, the backward pass computes them again.
+struct GruGates { float r, z, n; };
+static inline GruGates gru_gates(const float* x, const float* a, int64_t H, int64_t j) {
+  const float r = sigmoid(x[j] + a[j]), z = sigmoid(x[H + j] + a[H + j]);
+  return {r, z, tanh_(x[2 * H + j] + r * a[2 * H + j])};
+}
+
+struct LstmGates { float i, f, g, o; };
+static inline LstmGates lstm_gates(const float* x, const float* a, int64_t H, int64_t j) {
+  return {sigmoid(x[j] + a[j]), sigmoid(x[H + j] + a[H + j]), tanh_(x[2 * H + j] + a[2 * H + j]),
+          sigmoid(x[3 * H + j] + a[3 * H + j])};
+}
+
 MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in, std::vector<MXTensor>* out,
                           const OpResource&) {
   const float *xw = (*in)[0].data<float>(), *hw = (*in)[1].data<float>();
@@ -34,9 +48,8 @@ MXReturnValue gru_forward(const Attrs&, std::vector<MXTensor>* in, std::vector<M
     const float *x = xw + b * 3 * H, *g = hw + b * 3 * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const float r = sigmoid(x[j] + g[j]), z = sigmoid(x[H + j] + g[H + j]);
-      const float n = tanh_(x[2 * H + j] + r * g[2 * H + j]);
-      h_new[b * H + j] = n + z * (h[b * H + j] - n);
+      const GruGates q = gru_gates(x, g, H, j);
+      h_new[b * H + j] = q.n + q.z * (h[b * H + j] - q.n);
     }
   }
   return MX_SUCCESS;
@@ -56,8 +69,8 @@ MXReturnValue gru_backward(const Attrs&, std::vector<MXTensor>* in, std::vector<
     float *dx = dxw + b * 3 * H, *dg = dhw + b * 3 * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const float r = sigmoid(x[j] + g[j]), z = sigmoid(x[H + j] + g[H + j]);
-      const float n = tanh_(x[2 * H + j] + r * g[2 * H + j]);
+      const GruGates q = gru_gates(x, g, H, j);
+      const float r = q.r, z = q.z, n = q.n;
       const float d = dh_new[b * H + j];
       dh[b * H + j] = d * z;
       const float da_n = d * (1.f - z) * (1.f - n * n);          // through n's tanh
@@ -82,11 +95,10 @@ MXReturnValue lstm_forward(const Attrs&, std::vector<MXTensor>* in, std::vector<
     const float *x = xw + b * 4 * H, *a = hw + b * 4 * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const float i = sigmoid(x[j] + a[j]), f = sigmoid(x[H + j] + a[H + j]);
-      const float g = tanh_(x[2 * H + j] + a[2 * H + j]), o = sigmoid(x[3 * H + j] + a[3 * H + j]);
-      const float cn = f * c[b * H + j] + i * g;
+      const LstmGates q = lstm_gates(x, a, H, j);
+      const float cn = q.f * c[b * H + j] + q.i * q.g;
       c_new[b * H + j] = cn;
-      h_new[b * H + j] = o * tanh_(cn);
+      h_new[b * H + j] = q.o * tanh_(cn);
     }
   }
   return MX_SUCCESS;
@@ -106,8 +118,8 @@ MXReturnValue lstm_backward(const Attrs&, std::vector<MXTensor>* in, std::vector
     float *dx = dxw + b * 4 * H, *da = dhw + b * 4 * H;
 #pragma omp simd
     for (int64_t j = 0; j < H; ++j) {
-      const float i = sigmoid(x[j] + a[j]), f = sigmoid(x[H + j] + a[H + j]);
-      const float g = tanh_(x[2 * H + j] + a[2 * H + j]), o = sigmoid(x[3 * H + j] + a[3 * H + j]);
+      const LstmGates q = lstm_gates(x, a, H, j);
+      const float i = q.i, f = q.f, g = q.g, o = q.o;
       const float tc = tanh_(c_new[b * H + j]);
       const float dcn = dc_new[b * H + j] + dh_new[b * H + j] * o * (1.f - tc * tc);
       dc[b * H + j] = dcn * f;
