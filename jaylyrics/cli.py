@@ -120,8 +120,8 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
     if init_from is not None:
         overrides = tuple(overrides) + (f"train.init_from={init_from}",)
     resume = contexts = init = source = None
-    if resume_run is not None and any(config.parse_override(o)[0] == "train.init_from"
-                                      for o in overrides):
+    given = {config.parse_override(o)[0] for o in overrides}          # the keys --set names
+    if resume_run is not None and "train.init_from" in given:
         raise InputError("--resume continues a run from its own last checkpoint; --init-from "
                          "(train.init_from) starts a new run")
     if resume_run is None:                   # config mistakes are reported before MXNet loads
@@ -143,7 +143,7 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         data_cfg = checkpoint.data_config(ck)
     data = corpus.load(data_cfg)
     note = None
-    if resume_run is None and "train.prefixes" not in {config.parse_override(o)[0] for o in overrides}:
+    if resume_run is None and "train.prefixes" not in given:
         cfg, note = _prefixes_that_fit(cfg, data)
     tc = cfg.train
     corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler)
