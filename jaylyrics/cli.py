@@ -437,18 +437,14 @@ def _write_samples(ck, prefix, length, lines, temperature, top_k, top_p, num_sam
 
 
 def _ask_for_prefixes(vocab, write) -> None:
-    """sample --interactive: read prefixes until Ctrl-D (or Ctrl-C at the prompt), `write` for
-    each; a prefix the model cannot read is said on stderr, and Ctrl-C while writing stops that
-    sample: then the next prefix is asked for."""
+    """sample --interactive: read prefixes until Ctrl-D, `write` for each; a prefix the model
+    cannot read is said on stderr, and Ctrl-C while writing stops that sample: then the next
+    prefix is asked for. Ctrl-C at the prompt ends the session like any interrupted command."""
     from jaylyrics import InputError
 
     while True:
-        click.echo("prefix> ", nl=False, err=True)
-        try:
-            line = sys.stdin.readline()        # not click.prompt: its test runner (click 8.1)
-        except KeyboardInterrupt:              # answers "" at the end of input, forever
-            line = ""
-        if not line:                           # Ctrl-D (the end of input) or Ctrl-C: the end
+        line = _read_prefix()
+        if not line:                                  # Ctrl-D: the end of input
             click.echo("", err=True)
             return
         prefix = line.rstrip("\r\n")
@@ -465,6 +461,30 @@ def _ask_for_prefixes(vocab, write) -> None:
         except KeyboardInterrupt:
             click.echo("")
             _log("(stopped)")
+
+
+_PROMPT = "prefix> "
+
+
+def _read_prefix() -> str:
+    """One line typed at the prompt, with its line break; '' at the end of input.
+
+    In a terminal (stdin and stdout both one), Python's `input` with readline: the arrow keys
+    edit the line and go back through earlier prefixes. Otherwise (input from a pipe or a
+    file, or the lyrics going to a file) the prompt goes to stderr and stdin is read as it is,
+    so stdout holds nothing but lyrics. (Not click.prompt: click 8.1's test runner answers ""
+    at the end of input, forever.)"""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            import readline  # noqa: F401  (importing it gives `input` line editing and history)
+        except ImportError:                           # a Python built without it: plain input
+            pass
+        try:
+            return input(_PROMPT) + "\n"
+        except EOFError:
+            return ""
+    click.echo(_PROMPT, nl=False, err=True)
+    return sys.stdin.readline()
 
 
 def _without_cache(ck):

@@ -2,6 +2,7 @@
 training on one's own corpus (traditional Chinese, English)."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -86,6 +87,68 @@ def test_ctrl_c_while_writing_stops_that_sample_only(in_tiny_run, monkeypatch):
     assert result.exit_code == 0 and "(stopped)" in result.stderr
     monkeypatch.setattr(sample, "generate", real)
     assert result.stdout == "\n" + run_cli("sample", "--prefix", "不分开", "--length", "12").stdout
+
+
+class _Terminal:
+    """`jaylyrics` run in a pseudo-terminal of its own (stdin, stdout and stderr), as typed at."""
+
+    def __init__(self, *args):
+        import pty
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:                                     # the child: become jaylyrics
+            os.execv(sys.executable, [sys.executable, "-m", "jaylyrics", *args])
+        self.seen = b""
+
+    def expect(self, text: str, timeout: float = 60.0) -> str:
+        """Everything written up to `text` (which must come within the timeout)."""
+        import select
+        import time
+
+        want, end = text.encode(), time.monotonic() + timeout
+        while want not in self.seen:
+            ready, _, _ = select.select([self.fd], [], [], max(end - time.monotonic(), 0))
+            chunk = os.read(self.fd, 4096) if ready else b""
+            assert chunk, f"{text!r} did not come; got {self.seen.decode(errors='replace')!r}"
+            self.seen += chunk
+        upto, self.seen = self.seen.split(want, 1)
+        return upto.decode().replace("\r", "")
+
+    def type(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def exit_code(self) -> int:
+        while True:                                           # drain, or the child may block
+            try:
+                if not os.read(self.fd, 4096):
+                    break
+            except OSError:                                   # the child has closed the terminal
+                break
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_sample_interactive_in_a_terminal_edits_lines_and_keeps_history(in_tiny_run):
+    """In a terminal, readline reads the prefixes: the up arrow brings back the last one and
+    the left arrow moves into the line to insert before its end; Ctrl-D ends (exit 0), and
+    Ctrl-C at the prompt ends the session as an interrupted command (exit 130)."""
+    greedy = {p: run_cli("sample", "--prefix", p, "--length", "12").stdout.rstrip("\n")
+              for p in ("分开", "不分开", "分不开")}
+    term = _Terminal("sample", "-i", "--length", "12")
+    term.expect("prefix> ")
+    term.type("分开\r")
+    assert greedy["分开"] in term.expect("prefix> ")
+    term.type("\x1b[A\r")                                     # up: 分开 again
+    assert greedy["分开"] in term.expect("prefix> ")
+    term.type("分开\x1b[D不\r")                               # left: 分|开 -> 分不开
+    assert greedy["分不开"] in term.expect("prefix> ")
+    term.type("\x04")
+    assert term.exit_code() == 0
+    term = _Terminal("sample", "-i", "--length", "12")
+    term.expect("prefix> ")
+    term.type("\x03")
+    term.expect("interrupted")                    # the CLI's one line for Ctrl-C, then 130
+    assert term.exit_code() == 130
 
 
 @pytest.mark.parametrize("args, message", [
