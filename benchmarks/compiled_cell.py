@@ -35,7 +35,8 @@ _loaded = False
 
 
 def build() -> Path:
-    """The compiled library, built once per version of the source (in the temp directory)."""
+    """The compiled library, built once per version of the source and of MXNet's header, in the
+    temp directory, where it replaces the libraries built from earlier versions."""
     mx_dir = Path(mx.__file__).parent
     header = mx_dir / "include" / "mxnet" / "lib_api.h"
     compiler = shutil.which("g++")
@@ -45,19 +46,24 @@ def build() -> Path:
     library = Path(tempfile.gettempdir()) / f"jaylyrics-compiled-cell-{digest}.so"
     if not library.exists():
         work = Path(tempfile.mkdtemp())
-        objects = []
-        for source in (SOURCE, mx_dir / "src" / "lib_api.cc"):
-            # -ffast-math only to compile (vectorised expf): linked, it would turn on
-            # flush-to-zero for the whole process that loads the library
-            objects.append(work / f"{source.stem}.o")
-            subprocess.run([compiler, "-c", "-fPIC", "-std=c++11", "-O3", "-march=native",
-                            "-ffast-math", "-fopenmp-simd", f"-I{header.parent}",
-                            f"-I{header.parent.parent}", str(source), "-o", str(objects[-1])],
+        try:
+            objects = []
+            for source in (SOURCE, mx_dir / "src" / "lib_api.cc"):
+                # -ffast-math only to compile (vectorised expf): linked, it would turn on
+                # flush-to-zero for the whole process that loads the library
+                objects.append(work / f"{source.stem}.o")
+                subprocess.run([compiler, "-c", "-fPIC", "-std=c++11", "-O3", "-march=native",
+                                "-ffast-math", "-fopenmp-simd", f"-I{header.parent}",
+                                f"-I{header.parent.parent}", str(source), "-o", str(objects[-1])],
+                               check=True, capture_output=True)
+            subprocess.run([compiler, "-shared", *map(str, objects), "-o", str(work / "lib.so")],
                            check=True, capture_output=True)
-        subprocess.run([compiler, "-shared", *map(str, objects), "-o", str(work / "lib.so")],
-                       check=True, capture_output=True)
-        (work / "lib.so").replace(library)
-        shutil.rmtree(work)
+            (work / "lib.so").replace(library)
+        finally:
+            shutil.rmtree(work)
+        for older in library.parent.glob("jaylyrics-compiled-cell-*.so"):
+            if older != library:
+                older.unlink(missing_ok=True)
     return library
 
 

@@ -132,3 +132,17 @@ def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypat
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(rows) == 4 and "no cache" in rows and "real lyrics (validation split)" in rows
     assert all(0 <= r["loops"] <= 1 and 0 < r["distinct_4grams"] <= 1 for r in rows.values())
+
+
+def test_a_new_build_of_the_compiled_cell_replaces_the_older_ones(tmp_path, monkeypatch):
+    """compiled_cell.build() keeps one library in the temp directory: the one for today's source."""
+    compiled = _compiled_cell()
+    monkeypatch.setattr(compiled.tempfile, "gettempdir", lambda: str(tmp_path))
+    older = tmp_path / "jaylyrics-compiled-cell-0123456789abcdef.so"
+    other = tmp_path / "someone-else.so"
+    older.write_bytes(b"an older build")
+    other.write_bytes(b"not ours")
+    library = compiled.build()
+    assert library.parent == tmp_path and library.stat().st_size > 10_000
+    assert not older.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([library.name, other.name])
