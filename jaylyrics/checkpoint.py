@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from jaylyrics import PROJECT_DIR, CheckpointError, __version__
-from jaylyrics import config as config_mod
+from jaylyrics import config as config_mod, ndarray_file
 from jaylyrics.corpus import Vocab
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
@@ -43,7 +43,7 @@ class Checkpoint:
     path: Path           # the sidecar
     config: "config_mod.Config"
     vocab: Vocab
-    params: dict         # name -> NDArray
+    params: dict         # name -> NDArray on the device asked for (NumPy array without one)
     meta: dict           # the whole sidecar
 
 
@@ -149,14 +149,13 @@ def load_resume(run: str | Path | None, ctx) -> tuple[Checkpoint, dict]:
     arrays = _read_arrays(run_dir / str(info["optimizer"]), info.get("optimizer_sha256"),
                           "optimiser state", ck.path)
     arrays = _to_current_layout(arrays or {}, ck.meta["format"])
-    return ck, {k: v.as_in_context(ctx) for k, v in arrays.items()}
+    return ck, {k: _on(v, ctx) for k, v in arrays.items()}
 
 
 def _read_arrays(path: Path, sha256: str | None, what: str, sidecar: Path):
-    """The arrays `mx.nd.save` wrote to `path`, once its bytes match the sidecar's sha256. The
-    file is read once: what is checked is what is loaded."""
-    from jaylyrics.backend import mx
-
+    """The arrays `mx.nd.save` wrote to `path`, as NumPy arrays (read without MXNet), once its
+    bytes match the sidecar's sha256. The file is read once: what is checked is what is
+    loaded."""
     if not path.is_file():
         raise CheckpointError(f"{sidecar}: its {what} file {path.name} is missing")
     data = path.read_bytes()
@@ -164,9 +163,18 @@ def _read_arrays(path: Path, sha256: str | None, what: str, sidecar: Path):
         raise CheckpointError(f"{path}: truncated or corrupt {what} (sha256 does not match "
                               f"{sidecar.name})")
     try:
-        return mx.nd.load_frombuffer(data)
-    except mx.base.MXNetError:
-        raise CheckpointError(f"{path}: unreadable {what} file") from None
+        return ndarray_file.load(data)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: unreadable {what} file ({e})") from None
+
+
+def _on(array, ctx):
+    """A NumPy array as an NDArray on `ctx`; without a device (None), as it is."""
+    if ctx is None:
+        return array
+    from jaylyrics.backend import nd
+
+    return nd.array(array, ctx=ctx, dtype=array.dtype)
 
 
 def _to_current_layout(arrays: dict, fmt: int) -> dict:
@@ -223,9 +231,11 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     return path
 
 
-def load(path: str | Path | None, ctx) -> Checkpoint:
+def load(path: str | Path | None, ctx=None) -> Checkpoint:
     """Load and check a checkpoint: sidecar, config, vocabulary, weights hash and shapes. When a
-    run's best checkpoint is damaged, the error points at its last one."""
+    run's best checkpoint is damaged, the error points at its last one. The parameters are
+    NDArrays on the device `ctx`, or, without one, NumPy arrays: MXNet is then not imported
+    (`sample` runs the network in NumPy)."""
     path = resolve(path)
     try:
         return _load(path, ctx)
@@ -270,7 +280,7 @@ def _load(path: Path, ctx) -> Checkpoint:
         if tuple(loaded[name].shape) != shape:
             raise CheckpointError(f"{weights}: parameter {name} has shape {tuple(loaded[name].shape)}, "
                                   f"the sidecar's model needs {shape}")
-    params = {name: loaded[name].as_in_context(ctx) for name in expected}
+    params = {name: _on(loaded[name], ctx) for name in expected}
     return Checkpoint(path, cfg, vocab, params, meta)
 
 

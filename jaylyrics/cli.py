@@ -372,9 +372,12 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream
 
-    from jaylyrics import backend, checkpoint, sample
+    from jaylyrics import checkpoint, sample
 
-    ck = checkpoint.load(checkpoint_path, backend.device(device))
+    if device.strip().lower() not in ("auto", "cpu"):     # checked, as by the other commands;
+        from jaylyrics import backend                      # but sampling runs in NumPy on the
+        backend.device(device)                             # CPU, so MXNet is not imported
+    ck = checkpoint.load(checkpoint_path)                  # (the weights as NumPy arrays)
     if prefix is not None:
         _check_prefix(ck.vocab, prefix)
     ck = _without_cache(ck) if no_cache else ck

@@ -35,14 +35,14 @@ no weight is transposed in a step; non-linearities `Activation`; the output proj
 product over all T*N states. The equations are written once against `F`: with `mxnet.nd`
 they run op by op (`forward`, the readable reference the tests check), with `mxnet.sym` the same
 code builds one graph per shape (`compiled`), which training and evaluation use; sampling runs
-the same code on NumPy arrays (`decoder`, `numpy_ops`).
+the same code on NumPy arrays (`decoder`, `numpy_ops`). MXNet is imported by the functions
+that use it, so that sampling from a checkpoint needs no MXNet (its import is most of a
+`jaylyrics sample`'s start-up).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from jaylyrics.backend import nd
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
@@ -73,6 +73,8 @@ def param_shapes(model_cfg, vocab_size: int) -> dict[str, tuple[int, ...]]:
 def init_params(model_cfg, vocab_size: int, ctx, seed: int) -> dict:
     """Weights ~ N(0, init_std), biases 0, drawn from NumPy with `seed` (the same on any device).
     Every parameter has a gradient buffer attached."""
+    from jaylyrics.backend import nd
+
     rng = np.random.RandomState(seed)
     params = {}
     for name, shape in param_shapes(model_cfg, vocab_size).items():
@@ -100,6 +102,8 @@ def state_parts(model_cfg) -> int:
 
 def begin_state(model_cfg, batch_size: int, ctx) -> tuple:
     """The zero state: (H,) for rnn and gru, (H, C) for lstm, each (L, N, H)."""
+    from jaylyrics.backend import nd
+
     shape = (model_cfg.num_layers, batch_size, model_cfg.hidden_size)
     return tuple(nd.zeros(shape, ctx=ctx) for _ in range(state_parts(model_cfg)))
 
@@ -118,12 +122,16 @@ def forward(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
 
 def hidden(params: dict, X, state: tuple, model_cfg, one_hot: bool = False):
     """X (N, T) ids -> the top layer's states (T*N, H), time-major, and the new state."""
+    from jaylyrics.backend import nd
+
     N, T = X.shape
     return _hidden(nd, params, X, state, model_cfg, (N, T, params["b_q"].shape[0]), one_hot)
 
 
 def project(params: dict, hidden_states):
     """States (M, H) -> logits (M, V)."""
+    from jaylyrics.backend import nd
+
     return _project(nd, params, hidden_states, params["b_q"].shape[0])
 
 
@@ -137,6 +145,8 @@ def loss(logits, Y, smoothing: float = 0.0):
 
     With label smoothing the target is (1 - s) one-hot + s uniform, so every character, even one
     never seen in training, keeps some probability."""
+    from jaylyrics.backend import nd
+
     return _loss(nd, logits, Y, smoothing, logits.shape[1])
 
 
@@ -147,10 +157,11 @@ def decoder(params: dict, model_cfg):
     the output layer (logits None), to warm the state up on a prefix. One character at a time
     with batch 1 is all fixed cost in MXNet (dozens of operators and a host synchronisation per
     character); NumPy does the same arithmetic several times faster there
-    (benchmarks/throughput.py)."""
+    (benchmarks/throughput.py). `params` may be NDArrays or NumPy arrays (a checkpoint loaded
+    without a device): with NumPy arrays, MXNet is not imported at all."""
     from jaylyrics import numpy_ops
 
-    weights = {name: p.asnumpy() for name, p in params.items()}
+    weights = {name: p if isinstance(p, np.ndarray) else p.asnumpy() for name, p in params.items()}
     V = weights["b_q"].shape[0]
 
     def run(X, state, project=True):

@@ -29,6 +29,25 @@ def test_help_does_not_import_mxnet():
     assert out.stdout.strip() == "False"
 
 
+def test_sample_runs_without_importing_mxnet(in_tiny_run):
+    """sample loads the weights with NumPy and writes in NumPy: MXNet's import (most of the
+    start-up) is skipped, and the lyrics, --next and --json are those of the in-process CLI,
+    which has MXNet loaded (and its checkpoint tests compare against MXNet's forward pass)."""
+    code = ("import sys; from click.testing import CliRunner; from jaylyrics.cli import main; "
+            "r = [CliRunner().invoke(main, a) for a in ("
+            "['sample', '--prefix', '分开', '--length', '30', '--temperature', '0.8', '--json'], "
+            "['sample', '--prefix', '分开', '--next', '3', '--json'], "
+            "['sample', '-i', '--length', '10', '--device', 'cpu'])]; "
+            "print('mxnet' in sys.modules); [print(x.stdout.strip()) for x in r[:2]]")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, input="不分开\n").stdout.splitlines()
+    assert out[0] == "False"
+    assert json.loads(out[1]) == last_json(run_cli("sample", "--prefix", "分开", "--length", "30",
+                                                   "--temperature", "0.8", "--json"))
+    assert json.loads(out[2]) == last_json(run_cli("sample", "--prefix", "分开", "--next", "3",
+                                                   "--json"))
+
+
 def test_python_dash_m_works():
     out = subprocess.run([sys.executable, "-m", "jaylyrics", "--version"], capture_output=True,
                          text=True, check=True)
