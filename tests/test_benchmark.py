@@ -120,6 +120,16 @@ def test_the_repetition_measures_by_hand():
                                  "repeated_lines": (2 / 3) / 2})
 
 
+def test_the_strangeness_measures_by_hand():
+    from benchmarks.repetition import pairs, strangeness
+
+    assert pairs("我爱 你\n好的") == ["我爱", "好的"]            # not across a space or a break
+    known = set(pairs("我爱你\n你好"))                          # 我爱 爱你 你好
+    # "我爱你好": 3 pairs, all known, one line of 4; "你爱我\n好": 2 unknown pairs of 2, lines 3 and 1
+    got = strangeness(["我爱你好", "你爱我\n好"], known)
+    assert got == pytest.approx({"unseen_pairs": (0 + 1) / 2, "line_length": (4 + 2) / 2})
+
+
 def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypatch, capsys):
     import json
     import sys
@@ -129,9 +139,18 @@ def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypat
     monkeypatch.setattr(sys, "argv", ["repetition.py", "--checkpoint", "runs/tiny", "--seeds", "2",
                                       "--length", "30", "--json"])
     rep.main()
-    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out = capsys.readouterr()
+    tables = json.loads(out.out.strip().splitlines()[-1])
+    rows = tables["by_cache"]
     assert len(rows) == 4 and "no cache" in rows and "real lyrics (validation split)" in rows
-    assert all(0 <= r["loops"] <= 1 and 0 < r["distinct_4grams"] <= 1 for r in rows.values())
+    assert len(tables["by_sampling"]) == len(rep.SAMPLING) + 1
+    assert "temperature 0.7, no cache" in tables["by_sampling"]
+    for r in [*rows.values(), *tables["by_sampling"].values()]:
+        assert 0 <= r["loops"] <= 1 and 0 < r["distinct_4grams"] <= 1
+        assert 0 <= r["unseen_pairs"] <= 1 and r["line_length"] > 0
+    assert tables["by_sampling"]["real lyrics (validation split)"] == \
+        rows["real lyrics (validation split)"]
+    assert "by sampling option" in out.err and "unseen pairs" in out.err
 
 
 def test_a_new_build_of_the_compiled_cell_replaces_the_older_ones(tmp_path, monkeypatch):
