@@ -265,6 +265,7 @@ class _TrainReporter:
     def __init__(self, cfg):
         self.cfg = cfg
         self.bar = None
+        self.per_epoch = None          # mean seconds per epoch so far, for the time left
 
     def start(self, info):
         if info["workers"] > 1:
@@ -281,7 +282,10 @@ class _TrainReporter:
     def epoch_start(self, epoch, num_batches):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=num_batches, desc=f"epoch {epoch}/{self.cfg.train.epochs}",
+        desc = f"epoch {epoch}/{self.cfg.train.epochs}"
+        if self.per_epoch is not None:
+            desc += f" ({_time_left(self.per_epoch * (self.cfg.train.epochs - epoch + 1))})"
+        self.bar = tqdm(total=num_batches, desc=desc,
                         file=sys.stderr, leave=False, dynamic_ncols=True,
                         disable=None if _VERBOSITY["level"] else True)   # None: off if no TTY
 
@@ -294,6 +298,7 @@ class _TrainReporter:
 
     def epoch_end(self, r):
         self.bar.close()
+        self.per_epoch = r.elapsed / r.epoch
         val = f"  val ppl {r.val_ppl:8.2f}" if r.val_ppl is not None else ""
         if r.val_ppl is not None and r.val_ppl_model != r.val_ppl:
             val += f" (network alone {r.val_ppl_model:.2f})"
@@ -310,6 +315,16 @@ class _TrainReporter:
     def samples(self, epoch, texts):
         for _, text in texts:
             _log("  - " + text.replace("\n", " / "))
+
+
+def _time_left(seconds: float) -> str:
+    """What the progress bar says of the epochs still to run (at most: early stopping may end
+    the run sooner)."""
+    if seconds < 90:
+        return f"at most {max(seconds, 1):.0f} s left"
+    if seconds < 90 * 60:
+        return f"at most {seconds / 60:.0f} min left"
+    return f"at most {seconds / 3600:.1f} h left"
 
 
 @main.command("sample")

@@ -389,3 +389,41 @@ def test_training_on_a_directory_of_songs_says_which_files_it_read(tmp_path, mon
     assert f"\n  {songs.name}/a.txt\n  {songs.name}/b/2.txt\n" in run_cli(*base, "-v").stderr
     meta = json.loads((tmp_path / "runs" / "tiny" / "best.json").read_text(encoding="utf-8"))
     assert meta["vocab"] == "".join(sorted(set("月亮代表我的心我爱你有几分\n")))
+
+
+def test_the_progress_bar_says_how_long_the_remaining_epochs_take_at_most(monkeypatch):
+    """From the second epoch on, the bar's title adds the mean time per epoch so far times the
+    epochs still to run (this one included); also after a resume, whose elapsed time counts the
+    epochs before it."""
+    import tqdm
+
+    from jaylyrics import config
+    from jaylyrics.cli import _TrainReporter, _time_left
+    from jaylyrics.train import EpochResult
+
+    titles = []
+
+    class Bar:
+        def __init__(self, total, desc, **kwargs):
+            titles.append(desc)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm, "tqdm", Bar)
+    reporter = _TrainReporter(config.from_dict({"train": {"epochs": 10}}))
+    reporter.epoch_start(1, 5)
+    reporter.epoch_end(EpochResult(1, 100.0, None, 0.1, 1000.0, elapsed=30.0))
+    reporter.epoch_start(2, 5)                                      # 9 epochs x 30 s
+    reporter.epoch_end(EpochResult(2, 90.0, None, 0.1, 1000.0, elapsed=50.0))
+    reporter.epoch_start(3, 5)                                      # 8 epochs x 25 s
+    resumed = _TrainReporter(config.from_dict({"train": {"epochs": 10}}))
+    resumed.epoch_start(9, 5)
+    resumed.epoch_end(EpochResult(9, 50.0, None, 0.1, 1000.0, elapsed=4500.0))
+    resumed.epoch_start(10, 5)                                      # 1 epoch x 500 s
+    assert titles == ["epoch 1/10", "epoch 2/10 (at most 4 min left)",
+                      "epoch 3/10 (at most 3 min left)", "epoch 9/10",
+                      "epoch 10/10 (at most 8 min left)"]
+    assert [_time_left(s) for s in (0.2, 59, 89, 91, 5399, 5400, 36000)] == \
+        ["at most 1 s left", "at most 59 s left", "at most 89 s left", "at most 2 min left",
+         "at most 90 min left", "at most 1.5 h left", "at most 10.0 h left"]
