@@ -19,6 +19,7 @@ that ends too early or has bytes left over. Writing stays with MXNet (`mx.nd.sav
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -42,7 +43,7 @@ class _Reader:
         return values if len(values) > 1 else values[0]
 
     def elements(self, dtype, shape) -> np.ndarray:
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)                      # Python ints: no overflow
         size = count * np.dtype(dtype).itemsize
         if self.at + size > len(self.data):
             raise ValueError(f"ends early (at byte {self.at}, {size} bytes of data expected)")

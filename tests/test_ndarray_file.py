@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from jaylyrics import ndarray_file
 
@@ -69,3 +70,39 @@ def test_damaged_files_are_value_errors(tmp_path):
     sparse = _saved(tmp_path, {"w": nd.ones((3, 4)).tostype("csr")})
     with pytest.raises(ValueError, match="sparse"):
         ndarray_file.load(sparse)
+
+
+_GOOD = None
+
+
+def _good_file() -> bytes:
+    """A small file as MXNet writes it: two named float32 arrays."""
+    global _GOOD
+    if _GOOD is None:
+        import tempfile
+        from pathlib import Path
+
+        from jaylyrics.backend import nd
+        with tempfile.TemporaryDirectory() as tmp:
+            _GOOD = _saved(Path(tmp), {"w": nd.ones((3, 4)), "b": nd.arange(4)})
+    return _GOOD
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1, max_size=4),
+       st.integers(0, 200))
+def test_any_damage_is_a_value_error_or_a_file_of_arrays(edits, cut):
+    """Bytes changed anywhere (a shape, a count, a dtype flag, a name length ...) and the file
+    cut anywhere: `load` returns arrays or raises ValueError, never another error, and never
+    trusts a size the bytes are not there for."""
+    data = bytearray(_good_file())
+    for at, value in edits:
+        data[at % len(data)] = value
+    data = bytes(data[:len(data) - cut % len(data)] if cut else data)
+    try:
+        got = ndarray_file.load(data)
+    except ValueError:
+        return
+    arrays = got.values() if isinstance(got, dict) else got
+    assert all(isinstance(a, np.ndarray) for a in arrays)
+    assert sum(a.nbytes for a in arrays) <= len(data)
