@@ -223,6 +223,19 @@ def test_a_format_1_checkpoint_is_read_in_todays_layout(tmp_path, tie):
     assert set(arrays) == set(moments)
     for name, m in moments.items():
         np.testing.assert_array_equal(arrays[name].asnumpy(), m.asnumpy())
+    numpy_ck = checkpoint.load(path)                   # as `sample` loads it: NumPy, no device
+    for name, p in params.items():
+        assert isinstance(numpy_ck.params[name], np.ndarray)
+        np.testing.assert_array_equal(numpy_ck.params[name], p.asnumpy())
+
+
+def test_without_a_device_the_weights_are_the_same_numpy_arrays(saved):
+    on_device, as_numpy = checkpoint.load(saved, CTX), checkpoint.load(saved)
+    assert set(as_numpy.params) == set(on_device.params)
+    for name, p in on_device.params.items():
+        assert isinstance(as_numpy.params[name], np.ndarray)
+        assert as_numpy.params[name].dtype == np.float32
+        np.testing.assert_array_equal(as_numpy.params[name], p.asnumpy())
 
 
 def test_weights_that_do_not_match_the_sidecar_shapes(saved):
