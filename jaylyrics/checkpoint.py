@@ -326,36 +326,42 @@ def _alive(pid: int) -> bool:
 
 
 def list_runs(root: Path) -> list[dict]:
-    """A summary of every run directory under `root`, newest first, read from the sidecars
-    (no weights are loaded)."""
+    """A summary of every run directory under `root` (`run_summary`), newest first."""
+    runs = [run_summary(run)
+            for run in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.is_symlink())
+            ] if Path(root).is_dir() else []
+    return sorted((r for r in runs if r), key=lambda r: r["saved"], reverse=True)
+
+
+def run_summary(run: Path) -> dict | None:
+    """What a run directory holds, read from its sidecars (no weights are loaded): model, size,
+    best score and epoch, epochs trained, when saved; None if it holds no checkpoint."""
+    metas = {}
+    for tag in ("best", "last"):
+        try:
+            metas[tag] = json.loads((run / f"{tag}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}
+    if not metas:
+        return None
+    any_meta = metas.get("last") or metas["best"]
+    best = metas.get("best", {})
+    metrics = best.get("metrics") or {}
+    score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
+    model = any_meta.get("config", {}).get("model", {})
     latest = latest_run()
-    runs = []
-    for run in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.is_symlink()) \
-            if Path(root).is_dir() else []:
-        metas = {}
-        for tag in ("best", "last"):
-            try:
-                metas[tag] = json.loads((run / f"{tag}.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                pass
-        if not metas:
-            continue
-        any_meta = metas.get("last") or metas["best"]
-        best = metas.get("best", {})
-        metrics = best.get("metrics") or {}
-        score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
-        model = any_meta.get("config", {}).get("model", {})
-        runs.append({
-            "name": run.name, "path": str(run),
-            "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
-            "params": int(sum(math.prod(s) for s in any_meta.get("shapes", {}).values())),
-            "best": score, "best_model": metrics.get("val_ppl_model"),
-            "best_epoch": best.get("epoch"), "epochs": any_meta.get("epoch", 0),
-            "saved": any_meta.get("saved", ""),
-            "init_from": any_meta.get("config", {}).get("train", {}).get("init_from") or None,
-            "latest": latest is not None and run.resolve() == latest.resolve(),
-        })
-    return sorted(runs, key=lambda r: r["saved"], reverse=True)
+    return {
+        "name": run.name, "path": str(run),
+        "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
+        "params": int(sum(math.prod(s) for s in any_meta.get("shapes", {}).values())),
+        "best": score, "best_model": metrics.get("val_ppl_model"),
+        "metric": "val" if metrics.get("val_ppl") is not None else "train",
+        "best_epoch": best.get("epoch"), "epochs": any_meta.get("epoch", 0),
+        "saved": any_meta.get("saved", ""),
+        "init_from": any_meta.get("config", {}).get("train", {}).get("init_from") or None,
+        "latest": latest is not None and run.resolve() == latest.resolve(),
+    }
 
 
 def data_config(ck: Checkpoint):

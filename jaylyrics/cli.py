@@ -107,12 +107,15 @@ _checkpoint_option = click.option(
               metavar="RUN", help="Fine-tune: start from the weights of this run directory or "
               "checkpoint (its network and vocabulary, new characters added); the same as "
               "--set train.init_from=RUN.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run that train.out_dir already holds (without it, train refuses "
+                   "to start there: --resume continues a run).")
 @click.option("--kvstore", type=click.Choice(["local", "dist_sync", "dist_async"]), default=None,
               help="Train as one data-parallel worker, gradients summed through this MXNet "
                    "KVStore (see `jaylyrics launch`). Default: a single process.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
 @_verbosity
-def train(config_path, overrides, device, resume_run, init_from, kvstore, as_json):
+def train(config_path, overrides, device, resume_run, init_from, overwrite, kvstore, as_json):
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus
 
@@ -126,10 +129,14 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
     if resume_run is not None and "train.init_from" in given:
         raise InputError("--resume continues a run from its own last checkpoint; --init-from "
                          "(train.init_from) starts a new run")
+    if resume_run is not None and overwrite:
+        raise InputError("--resume continues a run; --overwrite replaces one: drop one")
     if resume_run is None:                   # config mistakes are reported before MXNet loads
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
         source = _init_source(cfg.train.init_from, run_dir) if cfg.train.init_from else None
+        if not overwrite:
+            _refuse_a_trained_run(run_dir)
         data_cfg = cfg.data
     else:
         if config_path is not None:
@@ -195,6 +202,22 @@ def train(config_path, overrides, device, resume_run, init_from, kvstore, as_jso
         metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+def _refuse_a_trained_run(run_dir: Path) -> None:
+    """A new run would replace the checkpoints of the run already in `run_dir` (a forgotten
+    --resume, a second `train` with the same config): say what is there and what to do."""
+    from jaylyrics import InputError, checkpoint
+
+    held = checkpoint.run_summary(run_dir) if run_dir.is_dir() else None
+    if held is None:
+        return
+    what = f"{held['epochs']} epoch{'s' * (held['epochs'] != 1)} of {held['model']}"
+    if held["best"] is not None:
+        what += f", best {held['metric']} perplexity {held['best']:.2f}"
+    raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
+                     f"with `jaylyrics train --resume {run_dir}`, train into another directory "
+                     "(--set train.out_dir=DIR), or pass --overwrite to replace it")
 
 
 @contextlib.contextmanager

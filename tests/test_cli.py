@@ -91,6 +91,30 @@ def test_train_output(tmp_path, monkeypatch):
     assert "  - 分开" in result.stderr
 
 
+def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_path, monkeypatch):
+    """Training again into train.out_dir (a forgotten --resume, the same command twice) would
+    replace the run's checkpoints: refused before anything is written, naming the run and the
+    ways on; --overwrite replaces it; another directory is free; fine-tuning into it likewise."""
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1"]
+    assert run_cli(*base).exit_code == 0
+    run = tmp_path / "runs" / "tiny"
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    again = run_cli(*base, "--set", "train.epochs=2")
+    assert_clean_error(again, "train.out_dir runs/tiny already holds a trained run (1 epoch of "
+                       "gru 1x32, best val perplexity ", "jaylyrics train --resume runs/tiny",
+                       "--set train.out_dir=DIR", "--overwrite")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before      # nothing touched
+    tuned = run_cli(*base, "--init-from", "runs/tiny", "--set", "train.out_dir=runs/tiny2")
+    assert tuned.exit_code == 0, tuned.output
+    assert_clean_error(run_cli(*base, "--init-from", "runs/tiny2", "--set",
+                               "train.out_dir=runs/tiny"), "runs/tiny already holds a trained run")
+    replaced = run_cli(*base, "--set", "train.epochs=2", "--overwrite", "--json")
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads((run / "last.json").read_text())["epoch"] == 2
+    assert last_json(replaced)["epochs"] == 2
+
+
 def test_samples_during_training_are_what_sample_writes(tmp_path, monkeypatch):
     """Greedy by default; with train.sample_temperature drawn, seeded by train.seed: in both
     cases the text `jaylyrics sample` writes from the epoch's checkpoint with the same options."""
@@ -331,6 +355,7 @@ def test_an_interrupted_training_says_how_to_resume_and_can(tmp_path, signum):
     (["--resume", "runs/tiny", "--config", str(TINY)], ["--resume continues a run", "drop --config"]),
     (["--resume", "runs/tiny", "--set", "model.type=lstm"], ["model.type=lstm", "only train.*"]),
     (["--resume", "nowhere"], ["nowhere", "no such checkpoint"]),
+    (["--resume", "runs/tiny", "--overwrite"], ["--resume continues a run; --overwrite replaces"]),
 ])
 def test_resume_mistakes(in_tiny_run, args, fragments):
     assert_clean_error(run_cli("train", *args), *fragments)
@@ -418,7 +443,7 @@ def test_training_on_two_cpu_contexts(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "device: CPU, CPU 1" in result.stderr
     assert_clean_error(run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
-                               "--device", "tpu:0,1"), "expected cpu:I,J")
+                               "--device", "tpu:0,1", "--overwrite"), "expected cpu:I,J")
 
 
 def test_several_gpus_with_a_faked_gpu_count(monkeypatch):
