@@ -171,14 +171,15 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     from jaylyrics import backend, sample, train as train_mod
 
     contexts = contexts or backend.devices(device)
+    if resume_run is not None:                          # its mistakes before any other line
+        data = _resumed_vocab(data, ck, cfg)
+        resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
+        train_mod.check_epochs_left(resume[2], cfg.train, run_dir)
     _log(f"device: {backend.describe(contexts)}")
     hint = backend.busy_hint(contexts)
     if hint:
         _log(hint)
-    if resume_run is not None:
-        data = _resumed_vocab(data, ck, cfg)
-        resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
-    elif source is not None:
+    if source is not None:
         cfg, data, init = _fine_tuned(source, cfg, data, contexts[0])
     _log("config:\n" + config.dump(cfg).rstrip(), level=2)
 

@@ -356,6 +356,8 @@ def test_an_interrupted_training_says_how_to_resume_and_can(tmp_path, signum):
     (["--resume", "runs/tiny", "--set", "model.type=lstm"], ["model.type=lstm", "only train.*"]),
     (["--resume", "nowhere"], ["nowhere", "no such checkpoint"]),
     (["--resume", "runs/tiny", "--overwrite"], ["--resume continues a run; --overwrite replaces"]),
+    (["--resume", "runs/tiny"], ["runs/tiny has trained its 2 epochs (train.epochs 2)",
+                                 "--set train.epochs=N (N > 2)"]),
 ])
 def test_resume_mistakes(in_tiny_run, args, fragments):
     assert_clean_error(run_cli("train", *args), *fragments)

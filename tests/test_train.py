@@ -324,3 +324,22 @@ def test_devices_must_divide_the_batch(tmp_path, monkeypatch):
     cfg, data = tiny(tmp_path, batch_size=5)
     with pytest.raises(JaylyricsError, match="multiple of the 2 devices"):
         train.fit(cfg, data, [mx.cpu(0), mx.cpu(1)], Path(cfg.train.out_dir))
+
+
+def test_a_resumed_run_must_have_an_epoch_left():
+    """check_epochs_left: a run that trained train.epochs, or stopped early and would stop again
+    after one more epoch, is refused with the key to change; an interrupted epoch always goes on."""
+    tc = config.from_dict({"train": {"epochs": 10, "patience": 3}}).train
+    run = Path("runs/x")
+    train.check_epochs_left(train.Progress(epoch=5, stale=2), tc, run)              # trains on
+    partial = train.Partial(3, 1.0, 10, ())
+    train.check_epochs_left(train.Progress(epoch=9, stale=3, partial=partial), tc, run)
+    with pytest.raises(JaylyricsError, match=r"runs/x has trained its 10 epochs \(train.epochs 10\)"
+                                             r": to train longer, .* train.epochs=N \(N > 10\)"):
+        train.check_epochs_left(train.Progress(epoch=10), tc, run)
+    with pytest.raises(JaylyricsError, match=r"stopped early after epoch 7 \(no improvement for 3 "
+                                             r"epochs, train.patience 3\).*train.patience=N \(N > 3\)"):
+        train.check_epochs_left(train.Progress(epoch=7, stale=3), tc, run)
+    for patience in (0, 4):                        # early stopping off, or raised with --set
+        raised = config.from_dict({"train": {"epochs": 10, "patience": patience}}).train
+        train.check_epochs_left(train.Progress(epoch=7, stale=3), raised, run)
