@@ -295,11 +295,8 @@ def lock(run_dir: Path):
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             break
         except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
+            pid = _lock_holder(run_dir)
+            if pid:
                 raise CheckpointError(f"{run_dir}: another training (process {pid}) is writing "
                                       "here; wait for it or choose another train.out_dir") from None
             path.unlink(missing_ok=True)
@@ -311,6 +308,15 @@ def lock(run_dir: Path):
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def _lock_holder(run_dir: Path) -> int | None:
+    """The process that holds `run_dir`'s lock (trains there), if it still runs."""
+    try:
+        pid = int((run_dir / ".lock").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    return pid if pid and _alive(pid) else None
 
 
 def _alive(pid: int) -> bool:
@@ -361,7 +367,28 @@ def run_summary(run: Path) -> dict | None:
         "saved": any_meta.get("saved", ""),
         "init_from": any_meta.get("config", {}).get("train", {}).get("init_from") or None,
         "latest": latest is not None and run.resolve() == latest.resolve(),
+        "status": _status(run, metas.get("last")),
     }
+
+
+def _status(run: Path, last: dict | None) -> str:
+    """Where a run stands: training (a live process holds its lock), done (all train.epochs),
+    stopped early (train.patience), interrupted (inside an epoch: --resume finishes it), or
+    unfinished (killed, or stopped by an error, after its last saved epoch)."""
+    if _lock_holder(run):
+        return "training"
+    info = (last or {}).get("resume")
+    if not isinstance(info, dict):
+        return "unfinished"
+    if info.get("partial"):
+        return "interrupted"
+    tc = (last.get("config") or {}).get("train") or {}
+    epoch, stale = info.get("epoch", 0), info.get("stale", 0)
+    if isinstance(tc.get("epochs"), int) and epoch >= tc["epochs"]:
+        return "done"
+    if tc.get("patience") and stale >= tc["patience"]:
+        return "stopped early"
+    return "unfinished"
 
 
 def data_config(ck: Checkpoint):

@@ -32,12 +32,26 @@ class _Group(click.Group):
                 click.echo(str(e), err=True)
                 sys.exit(e.exit_code)
             raise click.ClickException(str(e)) from None
+        except BrokenPipeError:       # stdout closed early (`jaylyrics runs | head -3`): no
+            _silence_stdout()         # message, as other tools; exit 1 as Python itself does
+            sys.exit(1)
         except OSError as e:          # a directory we cannot write, a full disk, ...
             where = f"{e.filename}: " if e.filename else ""
             raise click.ClickException(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):     # no file descriptor (a test runner's stdout): nothing to do
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -692,7 +706,7 @@ def _eval_per_line(ck, text, source, ctx, as_json, left_out=None):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_verbosity
 def runs_command(runs_dir, as_json):
-    """List the trained runs: model, size, best perplexity, epochs, date."""
+    """List the trained runs: model, size, best perplexity, epochs, status, date."""
     from jaylyrics import checkpoint
 
     runs = checkpoint.list_runs(runs_dir)
@@ -703,13 +717,13 @@ def runs_command(runs_dir, as_json):
         click.echo(f"no runs in {runs_dir}")
         return
     click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'network':>8} "
-               f"{'at':>4} {'epochs':>6}  saved")
+               f"{'at':>4} {'epochs':>6}  {'status':<13}  saved")
     for r in runs:
         best = f"{r['best']:.2f}" if r["best"] is not None else "-"
         alone = f"{r['best_model']:.2f}" if r.get("best_model") is not None else "-"
         click.echo(f"{'*' if r['latest'] else ' '} {r['name']:<24} {r['model']:<14} "
                    f"{r['params']:>10,} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
-                   f"{r['epochs']:>6}  {r['saved']}"
+                   f"{r['epochs']:>6}  {r['status']:<13}  {r['saved']}"
                    + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
     if any(r["latest"] for r in runs):
         _log("* runs/latest (what sample and eval use without --checkpoint)")

@@ -300,6 +300,44 @@ def test_runs_lists_the_latest_run(in_tiny_run):
     assert f"{tiny['best']:.2f}" in row and f"{tiny['best_model']:.2f}" in row
 
 
+def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
+    """The status column, from each run's last.json and lock: done (all train.epochs), stopped
+    early (train.patience), interrupted (inside an epoch), unfinished (neither: killed after
+    an epoch), training (a live process holds the lock)."""
+    import shutil
+
+    root = tmp_path / "runs"
+    edits = {"done": {}, "early": {"stale": 3, "epoch": 1}, "cut": {"partial": {"batches": 5}},
+             "killed": {"epoch": 1}, "busy": {"epoch": 1}}
+    for name, change in edits.items():
+        shutil.copytree(in_tiny_run / "runs" / "tiny", root / name)
+        last = root / name / "last.json"
+        meta = json.loads(last.read_text(encoding="utf-8"))
+        meta["config"]["train"]["patience"] = 3
+        meta["resume"].update(change)
+        last.write_text(json.dumps(meta), encoding="utf-8")
+    (root / "busy" / ".lock").write_text(str(os.getpid()))      # this process: alive
+    runs = {r["name"]: r["status"] for r in last_json(run_cli("runs", "--dir", root, "--json"))["runs"]}
+    assert runs == {"done": "done", "early": "stopped early", "cut": "interrupted",
+                    "killed": "unfinished", "busy": "training"}
+    table = run_cli("runs", "--dir", root).stdout.splitlines()
+    assert table[0].split()[-2:] == ["status", "saved"]
+    assert any(line.split()[0] == "early" and "stopped early" in line for line in table)
+
+
+def test_a_closed_stdout_ends_quietly(in_tiny_run):
+    """`jaylyrics runs | head -1` and the like: stdout closed before the command writes is no
+    error message (exit code 1, as Python's own), for every command that writes to stdout."""
+    import subprocess
+
+    for args in (["runs"], ["sample", "--prefix", "分开", "--no-stream"], ["eval"]):
+        proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.close()                               # nobody reads: the write fails
+        err = proc.stderr.read().decode()
+        assert proc.wait() == 1 and "Error" not in err and "Traceback" not in err, (args, err)
+
+
 def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
     pytest.importorskip("matplotlib")
     import matplotlib.image
