@@ -599,7 +599,8 @@ def _show_next(ck, prefix, k, temperature, top_k, top_p, as_json):
 @click.option("--split", type=click.Choice(["train", "val"]), default="val", show_default=True,
               help="Which part of the checkpoint's corpus to score.")
 @click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
-              help="Score this UTF-8 text file (or a zip or directory of them) instead of a split.")
+              help="Score this UTF-8 text file (or a zip or directory of them, or - for "
+                   "standard input) instead of a split.")
 @click.option("--per-line", is_flag=True,
               help="Score each line on its own, sorted: which lines sound most like the lyrics.")
 @click.option("--skip-unknown", is_flag=True,
@@ -617,7 +618,12 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_c
     ctx = backend.device(device)
     ck = checkpoint.load(checkpoint_path, ctx)
     ck = _without_cache(ck) if no_cache else ck
-    if text_path is not None:
+    if text_path is not None and str(text_path) == "-":
+        source = "standard input"
+        text = corpus.decode(click.get_binary_stream("stdin").read(), source)
+        if not text.strip():
+            raise InputError("--text -: standard input is empty; pipe the lines to score into it")
+    elif text_path is not None:
         text = corpus.read_text(text_path, key="--text")
         source = str(text_path)
     else:

@@ -50,7 +50,7 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
             files = [(str(path), path.read_bytes())]
     except OSError as e:
         raise CorpusError(f"{e.filename or path}: cannot read: {e.strerror}") from None
-    texts = [(where, _decode(data, where)) for where, data in files]
+    texts = [(where, decode(data, where)) for where, data in files]
     texts = [(where, text) for where, text in texts if text.strip()]
     if not texts:
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
@@ -93,8 +93,9 @@ def _read_zip(path: Path) -> list[tuple[str, bytes]]:
         raise CorpusError(f"{path}: corrupt zip file ({e})") from None
 
 
-def _decode(data: bytes, where: str) -> str:
-    """UTF-8 bytes -> text without a byte-order mark and with \\n line breaks."""
+def decode(data: bytes, where: str) -> str:
+    """UTF-8 bytes -> text without a byte-order mark and with \\n line breaks; `where` names
+    them in the error if they are not UTF-8 text."""
     nul = data.find(b"\x00")
     if nul >= 0:
         raise CorpusError(f"{where}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")

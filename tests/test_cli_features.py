@@ -243,6 +243,26 @@ def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
     assert len(plain.stdout.strip().splitlines()) == 3
 
 
+def test_eval_reads_standard_input_for_text_dash(in_tiny_run, tmp_path):
+    """--text - scores what is piped in, as the same text in a file (UTF-8, BOM and CRLF as for
+    files); empty or undecodable input is a one-line error naming standard input."""
+    lines = "想要有直升机\n想要和你飞到宇宙去\n"
+    text = tmp_path / "lines.txt"
+    text.write_text(lines, encoding="utf-8")
+    for extra in ((), ("--per-line",)):
+        from_file = last_json(run_cli("eval", "--text", text, *extra, "--json"))
+        piped = run_cli("eval", "--text", "-", *extra, "--json",
+                        input=("\ufeff" + lines.replace("\n", "\r\n")).encode("utf-8"))
+        from_stdin = last_json(piped)
+        assert from_stdin.pop("source") == "standard input" and from_file.pop("source") == str(text)
+        assert from_stdin == from_file
+    for data, message in ((b"", "Error: --text -: standard input is empty"),
+                          (b"\xff\xfe", "Error: standard input: not UTF-8 (invalid byte 0xff")):
+        result = run_cli("eval", "--text", "-", input=data)
+        assert result.exit_code == 1 and result.stderr.startswith(message), result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, tmp_path):
     """Without --skip-unknown a line with an unseen character stops eval (and the error names the
     flag); with it that line is left out, said on stderr, and the rest scores exactly as a file
