@@ -351,24 +351,37 @@ def run_summary(run: Path) -> dict | None:
     metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}
     if not metas:
         return None
-    any_meta = metas.get("last") or metas["best"]
-    best = metas.get("best", {})
-    metrics = best.get("metrics") or {}
-    score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
-    model = any_meta.get("config", {}).get("model", {})
     latest = latest_run()
-    return {
-        "name": run.name, "path": str(run),
-        "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
-        "params": int(sum(math.prod(s) for s in any_meta.get("shapes", {}).values())),
-        "best": score, "best_model": metrics.get("val_ppl_model"),
-        "metric": "val" if metrics.get("val_ppl") is not None else "train",
-        "best_epoch": best.get("epoch"), "epochs": any_meta.get("epoch", 0),
-        "saved": any_meta.get("saved", ""),
-        "init_from": any_meta.get("config", {}).get("train", {}).get("init_from") or None,
-        "latest": latest is not None and run.resolve() == latest.resolve(),
-        "status": _status(run, metas.get("last")),
-    }
+    summary = {"name": run.name, "path": str(run), "model": "?", "params": 0, "best": None,
+               "best_model": None, "metric": "val", "best_epoch": None, "epochs": 0, "saved": "",
+               "init_from": None,
+               "latest": latest is not None and run.resolve() == latest.resolve(),
+               "status": "unreadable"}
+    try:                          # a sidecar edited by hand or damaged: what can be read of it
+        any_meta = metas.get("last") or metas["best"]
+        best = metas.get("best", {})
+        metrics = best.get("metrics") or {}
+        score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
+        config = any_meta.get("config") or {}
+        model = config.get("model") or {}
+        summary.update({
+            "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
+            "params": int(sum(math.prod(s) for s in (any_meta.get("shapes") or {}).values())),
+            "best": _number(score), "best_model": _number(metrics.get("val_ppl_model")),
+            "metric": "val" if metrics.get("val_ppl") is not None else "train",
+            "best_epoch": best.get("epoch") if isinstance(best.get("epoch"), int) else None,
+            "epochs": int(any_meta.get("epoch", 0)),
+            "saved": str(any_meta.get("saved", "")),
+            "init_from": (config.get("train") or {}).get("init_from") or None,
+            "status": _status(run, metas.get("last")),
+        })
+    except (AttributeError, TypeError, ValueError):
+        pass
+    return summary
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _status(run: Path, last: dict | None) -> str:

@@ -345,6 +345,32 @@ def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     assert any(line.split()[0] == "early" and "stopped early" in line for line in table)
 
 
+@pytest.mark.parametrize("damage", [
+    lambda m: m.update(config=None), lambda m: m.update(metrics="high"),
+    lambda m: m.update(shapes=[1, 2]), lambda m: m.update(epoch="x"),
+    lambda m: m["config"].update(model=[]), lambda m: m.update(resume={"epoch": "2"}),
+])
+def test_runs_and_train_read_a_damaged_sidecar_without_a_traceback(in_tiny_run, tmp_path, damage):
+    """A sidecar edited by hand or damaged still lists (what can be read of it) and still counts
+    as a run that a new training must not replace."""
+    import shutil
+
+    run = tmp_path / "runs" / "hurt"
+    shutil.copytree(in_tiny_run / "runs" / "tiny", run)
+    for name in ("best.json", "last.json"):
+        meta = json.loads((run / name).read_text(encoding="utf-8"))
+        damage(meta)
+        (run / name).write_text(json.dumps(meta), encoding="utf-8")
+    listed = run_cli("runs", "--dir", tmp_path / "runs")
+    assert listed.exit_code == 0 and "Traceback" not in listed.output
+    assert any(line.split()[0] == "hurt" for line in listed.stdout.splitlines()[1:])
+    assert last_json(run_cli("runs", "--dir", tmp_path / "runs", "--json"))["runs"][0]["name"] == "hurt"
+    refused = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                      "--set", f"train.out_dir={run}")
+    assert refused.exit_code == 1 and "already holds a trained run" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_a_closed_stdout_ends_quietly(in_tiny_run):
     """`jaylyrics runs | head -1` and the like: stdout closed before the command writes is no
     error message (exit code 1, as Python's own), for every command that writes to stdout."""
