@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import JaylyricsError, cache, checkpoint, config as config_mod, corpus as corpus_mod, model
+from jaylyrics import CheckpointError, JaylyricsError, cache, checkpoint, config as config_mod, corpus as corpus_mod, model
 from jaylyrics.backend import autograd, nd, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
 
@@ -554,7 +554,18 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
 
 
 def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
-    """(params, optimizer, progress) from a checkpoint loaded by `checkpoint.load_resume`."""
+    """(params, optimizer, progress) from a checkpoint loaded by `checkpoint.load_resume`. A
+    training state that does not read (a sidecar edited by hand or damaged: its hash covers
+    only the weights) is a CheckpointError."""
+    try:
+        return _resume_state(ck, optimizer_arrays, cfg)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else str(e)
+        raise CheckpointError(f"{ck.path}: corrupt training state ({what}); cannot resume (its "
+                              "weights still load for sample and eval)") from None
+
+
+def _resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
     info = ck.meta["resume"]
     params = ck.params
     for p in params.values():

@@ -363,6 +363,28 @@ def test_resume_mistakes(in_tiny_run, args, fragments):
     assert_clean_error(run_cli("train", *args), *fragments)
 
 
+@pytest.mark.parametrize("damage,fragment", [
+    (lambda r: r.update(epoch="x"), "invalid literal for int()"),
+    (lambda r: r.update(lr=None), "float() argument"),
+    (lambda r: r.pop("steps"), "no 'steps'"),
+    (lambda r: r.update(partial={"batches": 2}), "no 'state'"),
+    (lambda r: r.update(partial=5), "not subscriptable"),
+])
+def test_a_damaged_training_state_is_a_clean_error_on_resume(in_tiny_run, tmp_path, damage,
+                                                              fragment):
+    """last.json's training state is not covered by the weights' hash: a hand-edited or damaged
+    one is a one-line error on --resume, not a traceback."""
+    import shutil
+
+    run = tmp_path / "hurt"
+    shutil.copytree(in_tiny_run / "runs" / "tiny", run)
+    meta = json.loads((run / "last.json").read_text(encoding="utf-8"))
+    damage(meta["resume"])
+    (run / "last.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert_clean_error(run_cli("train", "--resume", run, "--set", "train.epochs=3"),
+                       f"{run / 'last.json'}: corrupt training state", fragment, "cannot resume")
+
+
 @pytest.mark.parametrize("edit,fragment", [
     (lambda m: m.update(format=99), "format 99 is newer"),
     (lambda m: m["config"]["model"].update(hidden_size=64), "has shape"),
