@@ -32,6 +32,11 @@ class _Group(click.Group):
                 click.echo(str(e), err=True)
                 sys.exit(e.exit_code)
             raise click.ClickException(str(e)) from None
+        except MemoryError:           # numpy's and MXNet's allocations of a model too big
+            raise click.ClickException(
+                "out of memory: the model (model.hidden_size, model.embed_size, "
+                "model.num_layers), a batch (train.batch_size x train.num_steps) or the text is "
+                "too big for this machine") from None
         except BrokenPipeError:       # stdout closed early (`jaylyrics runs | head -3`): no
             _silence_stdout()         # message, as other tools; exit 1 as Python itself does
             sys.exit(1)
@@ -172,6 +177,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler)
     if resume_run is None and source is None:  # else the run's vocabulary is not the corpus's:
         corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
+    if resume_run is None:
+        _check_the_model_fits(cfg, len(data.vocab))
     if note:                                              # after the errors: one line each
         _log(note)
     if data.sources:
@@ -217,6 +224,23 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+def _check_the_model_fits(cfg, vocab_size: int) -> None:
+    """A model whose weights, gradients and optimiser moments (4 float32 copies) need more than
+    the machine's memory is refused before anything is allocated, naming the keys that size it."""
+    import math
+
+    from jaylyrics import InputError, machine, model
+
+    count = sum(math.prod(s) for s in model.param_shapes(cfg.model, vocab_size).values())
+    need, have = 16 * count, machine.physical_memory()
+    if have and need > have:
+        mc = cfg.model
+        raise InputError(f"the model would have {count:,} parameters, {need / 2**30:,.0f} GiB for "
+                         f"its weights, gradients and optimiser state; this machine has "
+                         f"{have / 2**30:,.0f} GiB: lower model.hidden_size (now {mc.hidden_size}), "
+                         f"model.embed_size ({mc.embed_size}) or model.num_layers ({mc.num_layers})")
 
 
 def _refuse_a_trained_run(run_dir: Path) -> None:

@@ -87,7 +87,7 @@ class TrainConfig:
     sampler: str = _f("consecutive", "how batches are drawn: random (state reset per batch) or "
                       "consecutive (state carried between batches)",
                       choices=("random", "consecutive"))
-    seed: int = _f(0, "seed for initialisation, batches and dropout", min=0)
+    seed: int = _f(0, "seed for initialisation, batches and dropout", min=0, max=2**32 - 1)
     out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics")
     init_from: str = _f("", "start from the weights of this run directory or checkpoint, "
                         "its network and vocabulary (fine-tuning; empty: from scratch)",

@@ -1,6 +1,6 @@
 """What this machine offers to computation: the physical cores this process may use, and a
-container's CPU quota (Linux; elsewhere the CPU count). Read by `backend` to choose MXNet's
-thread count. No MXNet here.
+container's CPU quota (Linux; elsewhere the CPU count), and its memory. Read by `backend` to
+choose MXNet's thread count, and by `train` to refuse a model that cannot fit. No MXNet here.
 """
 
 from __future__ import annotations
@@ -53,3 +53,11 @@ def usable_cores() -> int:
     """Physical cores this process may run on, capped by a container's CPU quota."""
     quota = cpu_quota()
     return physical_cores() if quota is None else min(physical_cores(), quota)
+
+
+def physical_memory() -> int | None:
+    """The machine's memory in bytes (Linux and macOS), or None where it cannot be read."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -260,11 +260,37 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
     (["--set", "train.batch_size=0"], ["train.batch_size", ">= 1"]),
     (["--set", "train.num_steps=100000"], ["too short for one batch"]),
     (["--set", "train.prefixes=[分开Ж]"], ["train.prefixes", "'Ж'"]),
+    (["--set", "train.seed=4294967296"], ["train.seed", "<= 4294967295"]),    # NumPy's seeds
 ])
 def test_user_mistakes_on_train(tmp_path, monkeypatch, args, fragments):
     monkeypatch.chdir(tmp_path)
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", *args)
     assert_clean_error(result, *fragments)
+
+
+def test_a_model_too_big_for_the_memory_is_refused_before_it_is_made(tmp_path, monkeypatch):
+    """A hidden size of 10^8 (3 x 10^16 weights) is refused before MXNet loads, naming the
+    parameters, the memory and the keys; a MemoryError that still comes (a batch, a text) is one
+    line too."""
+    from jaylyrics import machine, model
+
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}"]
+    result = run_cli(*base, "--set", "model.hidden_size=100000000")
+    assert_clean_error(result, "the model would have 30,000,", "parameters", "GiB for its weights",
+                       "lower model.hidden_size (now 100000000)")
+    monkeypatch.setattr(machine, "physical_memory", lambda: 2**16)      # a 64 KiB machine
+    assert_clean_error(run_cli(*base), "the model would have ", "this machine has 0 GiB")
+
+    def too_big(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(machine, "physical_memory", lambda: None)       # unknown: not checked
+    monkeypatch.setattr(model, "init_params", too_big)
+    result = run_cli(*base)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "Error: out of memory: the model (model.hidden_size")
 
 
 def test_gpu_choice_with_a_faked_gpu_count(monkeypatch):
