@@ -48,6 +48,8 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     0 when every worker succeeded, else the first failure's (130 on Ctrl-C)."""
     if num_workers < 1 or num_servers < 1:
         raise JaylyricsError("launch needs at least one worker (-n) and one server (-s)")
+    if not timeout > 0:
+        raise JaylyricsError(f"--timeout {timeout:g}: expected a number of seconds > 0")
     if not train_args or train_args[0] != "train":
         raise JaylyricsError("launch runs training: jaylyrics launch -n 2 -- train [OPTIONS]")
     args = list(train_args)

@@ -105,6 +105,12 @@ def test_launch_usage_errors(tmp_path):
     result = jaylyrics("launch", "-n", "2", "--", "sample", "--prefix", "x", cwd=tmp_path)
     assert result.returncode == 1 and "launch runs training" in result.stderr
     assert launched_processes(cwd=tmp_path) == []
+    for args, message in (
+            (["-n", "0"], "launch needs at least one worker (-n) and one server (-s)"),
+            (["--timeout", "0"], "--timeout 0: expected a number of seconds > 0")):
+        result = jaylyrics("launch", *args, "--", "train", cwd=tmp_path)
+        assert result.returncode == 1 and result.stderr.strip() == f"Error: {message}"
+    assert launched_processes(cwd=tmp_path) == []
 
 
 def test_one_asynchronous_worker_equals_one_process(tmp_path):
