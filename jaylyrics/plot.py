@@ -43,6 +43,13 @@ def write_png(runs: list[Path], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    kinds = fig.canvas.get_supported_filetypes()            # png, pdf, svg, ...
+    if out.suffix.lower().lstrip(".") not in kinds:
+        plt.close(fig)
+        common = [k for k in ("png", "pdf", "svg") if k in kinds]
+        others = [k for k in sorted(kinds) if k not in common]
+        raise JaylyricsError(f"--out {out}: not a picture format matplotlib writes; end the name "
+                             f"with .{', .'.join(common)} (or .{', .'.join(others)})")
     for i, run in enumerate(runs):
         metrics = read_metrics(run)
         colour = f"C{i}"

@@ -394,6 +394,15 @@ def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert matplotlib.image.imread(out).shape[:2] == (450, 700)
     assert (in_tiny_run / "runs" / "tiny" / "perplexity.png").exists()      # written by train
+    svg = tmp_path / "curves.SVG"                           # any format matplotlib writes
+    assert run_cli("plot", "runs/tiny", "--out", svg).exit_code == 0
+    assert b"<svg" in svg.read_bytes()[:1000]
+    for name in ("pic.txt", "pic"):                         # not a picture: said, nothing written
+        result = run_cli("plot", "runs/tiny", "--out", tmp_path / name)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert f"--out {tmp_path / name}: not a picture format matplotlib writes; end the name " \
+            "with .png, .pdf, .svg (or ." in result.stderr
+        assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.png").exists()
 
 
 def test_plot_without_matplotlib_says_how_to_get_it(in_tiny_run, monkeypatch):
