@@ -147,6 +147,32 @@ def _merge(raw: dict, overrides) -> set[str]:
     return keys
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first: int):
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps
+    the last one without a word: `lr: 0.002` further down would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        prefix = getattr(node, "jaylyrics_prefix", "")        # "train." inside train:
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                continue                              # unhashable: the base class says so
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise _DuplicateKey(f"{prefix}{key}", line, first_line[key])
+            first_line[key] = line
+            if isinstance(value_node, yaml.MappingNode):
+                value_node.jaylyrics_prefix = f"{prefix}{key}."
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file, turning every failure into a one-line ConfigError."""
     if not path.exists():
@@ -160,7 +186,10 @@ def read_yaml(path: Path) -> Any:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}: line {e.line}: {e.key} is given twice (first on line "
+                          f"{e.first}); keep one") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
