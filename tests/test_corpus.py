@@ -69,6 +69,11 @@ def test_tutorial_preparation_gives_its_vocabulary():
 def test_empty_validation_split_is_an_error():
     with pytest.raises(CorpusError, match="validation split has no characters"):
         corpus.prepare("one line only\n", val_fraction=0.5)
+    with pytest.raises(CorpusError, match=r"the training split is empty: 1 line\(s\) with "
+                                          r"data.val_fraction 0.1 \(the split is by lines: use text "
+                                          r"with more line breaks, or data.val_fraction 0\)"):
+        corpus.prepare("a" * 5000, val_fraction=0.1)
+    assert corpus.prepare("a" * 5000, val_fraction=0.0).train == "a" * 5000
 
 
 def test_random_sampler_on_range_30():
