@@ -683,7 +683,8 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_c
         alone = (f"; the network alone {score.perplexity_model:.2f}"
                  if score.nll_model != score.nll else "; the network alone" if no_cache else "")
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
-                   f"{score.chars:,} characters{alone}) on {source}, checkpoint {ck.path}")
+                   f"{score.chars:,} character{'s' * (score.chars != 1)}{alone}) on {source}, "
+                   f"checkpoint {ck.path}")
 
 
 def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:

@@ -256,6 +256,7 @@ def test_eval_reads_standard_input_for_text_dash(in_tiny_run, tmp_path):
         from_stdin = last_json(piped)
         assert from_stdin.pop("source") == "standard input" and from_file.pop("source") == str(text)
         assert from_stdin == from_file
+    assert "nats over 1 character;" in run_cli("eval", "--text", "-", input="分\n".encode()).stdout
     for data, message in ((b"", "Error: --text -: standard input is empty"),
                           (b"\xff\xfe", "Error: standard input: not UTF-8 (invalid byte 0xff")):
         result = run_cli("eval", "--text", "-", input=data)
