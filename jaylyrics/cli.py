@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import unicodedata
 from pathlib import Path
@@ -50,8 +51,6 @@ class _Group(click.Group):
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
-    import os
-
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -150,6 +149,10 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
                          "(train.init_from) starts a new run")
     if resume_run is not None and overwrite:
         raise InputError("--resume continues a run; --overwrite replaces one: drop one")
+    if kvstore is not None and kvstore.startswith("dist") and "DMLC_ROLE" not in os.environ:
+        raise InputError(f"--kvstore {kvstore}: this process is not a worker of a launched run "
+                         "(no DMLC_ROLE, DMLC_PS_ROOT_URI, ... in its environment); start the "
+                         "workers with `jaylyrics launch -n N -- train ...`")
     if resume_run is None:                   # config mistakes are reported before MXNet loads
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)

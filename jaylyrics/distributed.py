@@ -32,8 +32,10 @@ class Aggregator:
         try:
             self.kv = mx.kv.create(kind)
         except mx.base.MXNetError as e:
-            raise JaylyricsError(f"--kvstore {kind}: cannot start ({str(e).splitlines()[0]}); "
-                                 "start workers with `jaylyrics launch`") from None
+            lines = [line for line in str(e).splitlines() if line.strip()]
+            reason = lines[-1].removeprefix("MXNetError: ").strip() if lines else "unknown"
+            raise JaylyricsError(f"--kvstore {kind}: cannot start ({reason}); start workers "
+                                 "with `jaylyrics launch`") from None
         self.rank, self.num_workers = self.kv.rank, self.kv.num_workers
         self.asynchronous = kind == "dist_async"
         if self.asynchronous:

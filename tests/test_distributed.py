@@ -113,6 +113,20 @@ def test_launch_usage_errors(tmp_path):
     assert launched_processes(cwd=tmp_path) == []
 
 
+def test_a_dist_kvstore_outside_a_launched_run_says_how_to_start_one(tmp_path, monkeypatch):
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DMLC_ROLE", raising=False)
+    for kind in ("dist_sync", "dist_async"):
+        result = run_cli("train", *COMMON, "--kvstore", kind)
+        assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
+            f"Error: --kvstore {kind}: this process is not a worker of a launched run (no "
+            "DMLC_ROLE, DMLC_PS_ROOT_URI, ... in its environment); start the workers with "
+            "`jaylyrics launch -n N -- train ...`"]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_one_asynchronous_worker_equals_one_process(tmp_path):
     """dist_async: each worker updates with its own optimiser and pushes the change, which the
     servers add up; with one worker that is exactly local training."""
