@@ -248,7 +248,8 @@ def _check_the_model_fits(cfg, vocab_size: int) -> None:
 
 def _refuse_a_trained_run(run_dir: Path) -> None:
     """A new run would replace the checkpoints of the run already in `run_dir` (a forgotten
-    --resume, a second `train` with the same config): say what is there and what to do."""
+    --resume, a second `train` with the same config): say what is there and what to do (in a
+    worker of `jaylyrics launch`, how to resume through it)."""
     from jaylyrics import InputError, checkpoint
 
     held = checkpoint.run_summary(run_dir) if run_dir.is_dir() else None
@@ -257,8 +258,9 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
     what = f"{held['epochs']} epoch{'s' * (held['epochs'] != 1)} of {held['model']}"
     if held["best"] is not None:
         what += f", best {held['metric']} perplexity {held['best']:.2f}"
+    resume = "jaylyrics launch -n N -- train" if "DMLC_ROLE" in os.environ else "jaylyrics train"
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
-                     f"with `jaylyrics train --resume {run_dir}`, train into another directory "
+                     f"with `{resume} --resume {run_dir}`, train into another directory "
                      "(--set train.out_dir=DIR), or pass --overwrite to replace it")
 
 

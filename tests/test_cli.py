@@ -109,6 +109,10 @@ def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_pa
     assert tuned.exit_code == 0, tuned.output
     assert_clean_error(run_cli(*base, "--init-from", "runs/tiny2", "--set",
                                "train.out_dir=runs/tiny"), "runs/tiny already holds a trained run")
+    monkeypatch.setenv("DMLC_ROLE", "worker")                # a worker of `jaylyrics launch`
+    assert_clean_error(run_cli(*base), "continue it with `jaylyrics launch -n N -- train "
+                       "--resume runs/tiny`")
+    monkeypatch.delenv("DMLC_ROLE")
     replaced = run_cli(*base, "--set", "train.epochs=2", "--overwrite", "--json")
     assert replaced.exit_code == 0, replaced.output
     assert json.loads((run / "last.json").read_text())["epoch"] == 2
