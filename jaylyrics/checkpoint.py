@@ -332,11 +332,16 @@ def _alive(pid: int) -> bool:
 
 
 def list_runs(root: Path) -> list[dict]:
-    """A summary of every run directory under `root` (`run_summary`), newest first."""
+    """A summary of every run directory under `root` (`run_summary`), newest first, each
+    marked `latest` if runs/latest names it."""
     runs = [run_summary(run)
             for run in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.is_symlink())
             ] if Path(root).is_dir() else []
-    return sorted((r for r in runs if r), key=lambda r: r["saved"], reverse=True)
+    runs = [r for r in runs if r]
+    latest = latest_run()
+    for r in runs:
+        r["latest"] = latest is not None and Path(r["path"]).resolve() == latest.resolve()
+    return sorted(runs, key=lambda r: r["saved"], reverse=True)
 
 
 def run_summary(run: Path) -> dict | None:
@@ -351,12 +356,9 @@ def run_summary(run: Path) -> dict | None:
     metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}
     if not metas:
         return None
-    latest = latest_run()
     summary = {"name": run.name, "path": str(run), "model": "?", "params": 0, "best": None,
                "best_model": None, "metric": "val", "best_epoch": None, "epochs": 0, "saved": "",
-               "init_from": None,
-               "latest": latest is not None and run.resolve() == latest.resolve(),
-               "status": "unreadable"}
+               "init_from": None, "status": "unreadable"}
     try:                          # a sidecar edited by hand or damaged: what can be read of it
         any_meta = metas.get("last") or metas["best"]
         best = metas.get("best", {})
@@ -385,21 +387,28 @@ def _number(value) -> float | None:
 
 
 def _status(run: Path, last: dict | None) -> str:
-    """Where a run stands: training (a live process holds its lock), done (all train.epochs),
-    stopped early (train.patience), interrupted (inside an epoch: --resume finishes it), or
-    unfinished (killed, or stopped by an error, after its last saved epoch)."""
+    """`standing` of a run from its last.json, or training (a live process holds its lock)."""
     if _lock_holder(run):
         return "training"
     info = (last or {}).get("resume")
     if not isinstance(info, dict):
         return "unfinished"
-    if info.get("partial"):
-        return "interrupted"
     tc = (last.get("config") or {}).get("train") or {}
-    epoch, stale = info.get("epoch", 0), info.get("stale", 0)
-    if isinstance(tc.get("epochs"), int) and epoch >= tc["epochs"]:
+    epochs = tc.get("epochs")
+    return standing(info.get("epoch", 0), info.get("stale", 0), bool(info.get("partial")),
+                    epochs if isinstance(epochs, int) else math.inf, tc.get("patience"))
+
+
+def standing(epoch: int, stale: int, interrupted: bool, epochs: float, patience) -> str:
+    """Where a run stands after its last save, `epoch` epochs done, `stale` of them without
+    improvement: interrupted (inside an epoch: --resume finishes it), done (all train.epochs),
+    stopped early (train.patience), or unfinished (killed, or stopped by an error, with epochs
+    left). `runs` shows it; `train --resume` refuses a run that is done or stopped early."""
+    if interrupted:
+        return "interrupted"
+    if epoch >= epochs:
         return "done"
-    if tc.get("patience") and stale >= tc["patience"]:
+    if patience and stale >= patience:
         return "stopped early"
     return "unfinished"
 

@@ -539,14 +539,14 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
     """A resumed run must have an epoch to train: not when it has trained train.epochs already,
     nor when it stopped early and would stop again after one more epoch. Raises a
     JaylyricsError naming the key that lets it go on."""
-    if progress.partial is not None:                 # interrupted inside an epoch: finish it
-        return
     done = progress.epoch
-    if done >= train_cfg.epochs:
+    where = checkpoint.standing(done, progress.stale, progress.partial is not None,
+                                train_cfg.epochs, train_cfg.patience)
+    if where == "done":
         raise JaylyricsError(f"{run_dir} has trained its {done} epochs (train.epochs "
                              f"{train_cfg.epochs}): to train longer, resume with --set "
                              f"train.epochs=N (N > {done})")
-    if train_cfg.patience and progress.stale >= train_cfg.patience:
+    if where == "stopped early":
         raise JaylyricsError(f"{run_dir} stopped early after epoch {done} (no improvement for "
                              f"{progress.stale} epochs, train.patience {train_cfg.patience}): to go "
                              f"on, resume with --set train.patience=N (N > {progress.stale}) or "
