@@ -94,9 +94,14 @@ class _Terminal:
 
     def __init__(self, *args):
         import pty
+        import signal
 
         self.pid, self.fd = pty.fork()
         if self.pid == 0:                                     # the child: become jaylyrics
+            # as started from a shell at a terminal: a harness that runs the tests in the
+            # background (CI does) has SIGINT ignored, which exec would pass on, and then
+            # Python never turns Ctrl-C into KeyboardInterrupt
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execv(sys.executable, [sys.executable, "-m", "jaylyrics", *args])
         self.seen = b""
 
