@@ -47,6 +47,12 @@ class Checkpoint:
     meta: dict           # the whole sidecar
 
 
+def without_cache(ck: Checkpoint) -> Checkpoint:
+    """The loaded checkpoint as its network alone (--no-cache): model.cache_size 0."""
+    model_cfg = replace(ck.config.model, cache_size=0)
+    return replace(ck, config=replace(ck.config, model=model_cfg))
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a reader sees either the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

@@ -497,7 +497,7 @@ def test_the_progress_bar_says_how_long_the_remaining_epochs_take_at_most(monkey
     import tqdm
 
     from jaylyrics import config
-    from jaylyrics.cli import _TrainReporter, _time_left
+    from jaylyrics.cli.train_command import _TrainReporter, _time_left
     from jaylyrics.train import EpochResult
 
     titles = []

@@ -1,0 +1,103 @@
+"""The `jaylyrics` command group and what every command shares: the one place where errors
+become one-line messages and exit codes, the -q/-v verbosity and the log lines on stderr, and the
+options several commands take (--device, --checkpoint, --no-cache)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from jaylyrics import JaylyricsError, __version__
+
+
+class _Group(click.Group):
+    """Turns our errors into clean one-line messages, in one place."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except JaylyricsError as e:
+            if getattr(e, "exit_code", 1) != 1:          # an interrupted training: 130
+                click.echo(str(e), err=True)
+                sys.exit(e.exit_code)
+            raise click.ClickException(str(e)) from None
+        except MemoryError:           # numpy's and MXNet's allocations of a model too big
+            raise click.ClickException(
+                "out of memory: the model (model.hidden_size, model.embed_size, "
+                "model.num_layers), a batch (train.batch_size x train.num_steps) or the text is "
+                "too big for this machine") from None
+        except BrokenPipeError:       # stdout closed early (`jaylyrics runs | head -3`): no
+            _silence_stdout()         # message, as other tools; exit 1 as Python itself does
+            sys.exit(1)
+        except OSError as e:          # a directory we cannot write, a full disk, ...
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):     # no file descriptor (a test runner's stdout): nothing to do
+        pass
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jaylyrics")
+def main():
+    """Character-level RNN lyric generator, trained from scratch on Jay Chou's lyrics.
+
+    \b
+      jaylyrics train --config configs/default.yaml
+      jaylyrics sample --prefix 分开
+      jaylyrics sample -i --temperature 0.8      (type prefixes, Ctrl-D ends)
+      jaylyrics eval
+      jaylyrics runs
+      jaylyrics plot
+    """
+    VERBOSITY["level"] = 1
+
+
+VERBOSITY = {"level": 1}          # 0 quiet, 1 normal, 2 verbose; set per command by -q / -v
+
+
+def log(message: str, level: int = 1) -> None:
+    """A progress or log line on stderr, if the verbosity asks for it."""
+    if VERBOSITY["level"] >= level:
+        click.echo(message, err=True)
+
+
+def _set_verbosity(ctx, param, value):
+    if value:
+        VERBOSITY["level"] = 0 if param.name == "quiet" else 2
+    return value
+
+
+def verbosity(command):
+    """-q/--quiet (results only) and -v/--verbose (more detail) for a command."""
+    command = click.option("-v", "--verbose", is_flag=True, expose_value=False, is_eager=True,
+                           callback=_set_verbosity, help="Say more on stderr.")(command)
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
+                        callback=_set_verbosity, help="Print results only, no progress.")(command)
+
+
+device_option = click.option(
+    "--device", default="auto", show_default=True,
+    help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N; for train also "
+         "several: gpu:0,1 (or cpu:0,1). sample writes on the CPU in any case (one character at "
+         "a time); it only checks that a named device is there.")
+no_cache_option = click.option(
+    "--no-cache", is_flag=True,
+    help="The network alone: leave out the cache of the text so far (model.cache_*), which "
+         "lifts the characters just used.")
+checkpoint_option = click.option(
+    "--checkpoint", "checkpoint_path", type=click.Path(path_type=Path), default=None,
+    help="A run directory (its best checkpoint), a checkpoint .json file or its weights "
+         ".params file. Default: the run trained last (runs/latest).")

@@ -1,0 +1,126 @@
+"""`jaylyrics eval`: the perplexity of a checkpoint on its corpus's held-out lyrics, on a text
+file or on standard input, as a whole or line by line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from jaylyrics import JaylyricsError
+from jaylyrics.cli.app import (checkpoint_option, device_option, log, main, no_cache_option,
+                               verbosity)
+
+
+@main.command("eval")
+@checkpoint_option
+@click.option("--split", type=click.Choice(["train", "val"]), default="val", show_default=True,
+              help="Which part of the checkpoint's corpus to score.")
+@click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
+              help="Score this UTF-8 text file (or a zip or directory of them, or - for "
+                   "standard input) instead of a split.")
+@click.option("--per-line", is_flag=True,
+              help="Score each line on its own, sorted: which lines sound most like the lyrics.")
+@click.option("--skip-unknown", is_flag=True,
+              help="Leave out the lines of --text that have characters the model has never seen "
+                   "(and say how many), instead of stopping.")
+@no_cache_option
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@verbosity
+def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_cache, device,
+                 as_json):
+    """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
+    from jaylyrics import InputError, backend, checkpoint, corpus, train as train_mod
+
+    ctx = backend.device(device)
+    ck = checkpoint.load(checkpoint_path, ctx)
+    ck = checkpoint.without_cache(ck) if no_cache else ck
+    if text_path is not None and str(text_path) == "-":
+        source = "standard input"
+        text = corpus.decode(click.get_binary_stream("stdin").read(), source)
+        if not text.strip():
+            raise InputError("--text -: standard input is empty; pipe the lines to score into it")
+    elif text_path is not None:
+        text = corpus.read_text(text_path, key="--text")
+        source = str(text_path)
+    else:
+        data_cfg = checkpoint.data_config(ck)
+        data = corpus.load(data_cfg)
+        text = data.val if split == "val" else data.train
+        source = f"{data_cfg.corpus} ({split} split)"
+        if not text:
+            raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
+                                 "config): use --split train or --text FILE")
+    left_out = None
+    if skip_unknown:
+        text, left_out = _known_lines(ck.vocab, text, source)
+    # a model trained without line breaks reads them as spaces (--per-line still splits lines)
+    flat = text if ck.config.data.keep_newlines else text.replace("\n", " ")
+    try:
+        ids = ck.vocab.encode(flat, source)
+    except InputError as e:
+        raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
+    if per_line:
+        return _eval_per_line(ck, text, source, ctx, as_json, left_out)
+    if len(ids) < 2:
+        raise JaylyricsError(f"{source}: needs at least two characters to score")
+    score = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
+    result = {"checkpoint": str(ck.path), "source": source, "perplexity": score.perplexity,
+              "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
+              "epoch": ck.meta.get("epoch"), "cache": ck.config.model.cache_size > 0}
+    if left_out is not None:
+        result["lines_left_out"] = left_out
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        alone = (f"; the network alone {score.perplexity_model:.2f}"
+                 if score.nll_model != score.nll else "; the network alone" if no_cache else "")
+        click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
+                   f"{score.chars:,} character{'s' * (score.chars != 1)}{alone}) on {source}, "
+                   f"checkpoint {ck.path}")
+
+
+def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
+    """`text` without the lines that have characters outside `vocab`, and how many those were
+    (said on stderr too)."""
+    unknown = vocab.unknown(text)
+    lines = text.split("\n")
+    bad = set(unknown)
+    kept = [line for line in lines if bad.isdisjoint(line)]
+    left_out = len(lines) - len(kept)
+    shown = " ".join(repr(c) for c in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+    if not "".join(kept).strip():                       # the error alone, on one line
+        raise JaylyricsError(f"{source}: every line has characters outside the model's "
+                             f"vocabulary: {shown}")
+    if left_out:
+        log(f"left out {left_out} line(s) of {source} with characters not in the model's "
+             f"vocabulary: {shown}")
+    return "\n".join(kept), left_out
+
+
+def _eval_per_line(ck, text, source, ctx, as_json, left_out=None):
+    """Each non-empty line scored from a fresh state as it would start a lyric line: the
+    line and its end, after a line break."""
+    from jaylyrics import train as train_mod
+
+    sep = "\n" if ck.config.data.keep_newlines else " "
+    lines = [line for line in text.split("\n") if line.strip()]
+    if not lines:
+        raise JaylyricsError(f"{source}: no non-empty line to score")
+    scored = []
+    for line in lines:
+        score = train_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model,
+                                   ctx)
+        scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
+    scored.sort(key=lambda r: r["perplexity"])
+    if as_json:
+        result = {"checkpoint": str(ck.path), "source": source, "lines": scored,
+                  "cache": ck.config.model.cache_size > 0}
+        if left_out is not None:
+            result["lines_left_out"] = left_out
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        for r in scored:
+            click.echo(f"{r['perplexity']:10.2f}  {r['line']}")

@@ -1,0 +1,31 @@
+"""`jaylyrics launch`: `train` as several data-parallel worker processes on this machine."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from jaylyrics.cli.app import VERBOSITY, main, verbosity
+
+
+@main.command("launch", context_settings={"ignore_unknown_options": True,
+                                          "allow_interspersed_args": False})
+@click.option("-n", "--workers", default=2, show_default=True, help="Worker processes.")
+@click.option("-s", "--servers", default=1, show_default=True, help="Parameter-server processes.")
+@click.option("--timeout", default=3600.0, show_default=True,
+              help="Stop everything if the workers have not finished after this many seconds.")
+@click.argument("train_args", nargs=-1, type=click.UNPROCESSED)
+@verbosity
+def launch_command(workers, servers, timeout, train_args):
+    """Run `train` as WORKERS data-parallel processes on this machine (dist_sync).
+
+    \b
+      jaylyrics launch -n 2 -- train --config configs/default.yaml --set train.batch_size=16
+    """
+    from jaylyrics import launch
+
+    args = list(train_args) + {0: ["-q"], 1: [], 2: ["-v"]}[VERBOSITY["level"]]
+    code = launch.run(workers, servers, args, timeout, sink=click.get_text_stream("stderr"))
+    if code:
+        sys.exit(code)

@@ -1,0 +1,60 @@
+"""`jaylyrics runs` and `jaylyrics plot`: what the saved runs hold, as a table and as curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from jaylyrics import JaylyricsError
+from jaylyrics.cli.app import log, main, verbosity
+
+
+@main.command("runs")
+@click.option("--dir", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"),
+              show_default=True, help="Where the runs are.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@verbosity
+def runs_command(runs_dir, as_json):
+    """List the trained runs: model, size, best perplexity, epochs, status, date."""
+    from jaylyrics import checkpoint
+
+    runs = checkpoint.list_runs(runs_dir)
+    if as_json:
+        click.echo(json.dumps({"runs": runs}, ensure_ascii=False))
+        return
+    if not runs:
+        click.echo(f"no runs in {runs_dir}")
+        return
+    click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'network':>8} "
+               f"{'at':>4} {'epochs':>6}  {'status':<13}  saved")
+    for r in runs:
+        best = f"{r['best']:.2f}" if r["best"] is not None else "-"
+        alone = f"{r['best_model']:.2f}" if r.get("best_model") is not None else "-"
+        click.echo(f"{'*' if r['latest'] else ' '} {r['name']:<24} {r['model']:<14} "
+                   f"{r['params']:>10,} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
+                   f"{r['epochs']:>6}  {r['status']:<13}  {r['saved']}"
+                   + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
+    if any(r["latest"] for r in runs):
+        log("* runs/latest (what sample and eval use without --checkpoint)")
+
+
+@main.command("plot")
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="The PNG to write (default: RUN/perplexity.png for one run, "
+                   "perplexity.png for several).")
+@verbosity
+def plot_command(runs, out):
+    """Draw train and val perplexity per epoch of one or more runs (default: runs/latest)."""
+    from jaylyrics import checkpoint, plot
+
+    if not runs:
+        latest = checkpoint.latest_run()
+        if latest is None:
+            raise JaylyricsError("no run given and no runs/latest here: jaylyrics plot RUN...")
+        runs = (latest,)
+    out = out or (Path(runs[0]) / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
+    plot.write_png([Path(r) for r in runs], out)
+    click.echo(str(out))

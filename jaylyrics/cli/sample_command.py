@@ -1,0 +1,235 @@
+"""`jaylyrics sample`: lyrics from a prefix (streamed, several, as JSON), the next characters'
+probabilities (--next), or prefix after prefix as typed (--interactive). Imports no MXNet: the
+weights are read and run in NumPy."""
+
+from __future__ import annotations
+
+import json
+import sys
+import unicodedata
+
+import click
+
+from jaylyrics.cli.app import (checkpoint_option, device_option, log, main, no_cache_option,
+                               verbosity)
+
+
+@main.command("sample")
+@checkpoint_option
+@click.option("--prefix", default=None, help="The text the lyrics start with.")
+@click.option("--length", type=int, default=None,
+              help="Characters to generate (default 100; with --lines, at most 2000).")
+@click.option("--lines", type=int, default=None, help="Stop after N lyric lines.")
+@click.option("--temperature", type=float, default=None,
+              help="Sample with this temperature (> 0; higher is wilder). Without it: greedy, "
+                   "the most likely character each time.")
+@click.option("--top-k", default=0, show_default=True, help="Sample only from the k most likely (0: all).")
+@click.option("--top-p", default=1.0, show_default=True,
+              help="Sample only from the most likely characters whose probabilities sum to p.")
+@click.option("--num-samples", default=1, show_default=True, help="How many samples to write.")
+@click.option("--seed", default=0, show_default=True, help="Seed for sampling.")
+@click.option("--stream/--no-stream", default=None,
+              help="Print characters as they are generated (default: when stdout is a terminal).")
+@click.option("--next", "next_k", type=int, default=None, metavar="K",
+              help="Write nothing: show the K most likely characters after --prefix, with the "
+                   "probability of each (as drawn with --temperature, --top-k, --top-p).")
+@click.option("-i", "--interactive", is_flag=True,
+              help="Ask for one prefix after another (\\n for a line break; Ctrl-D ends) and "
+                   "write lyrics (or --next) for each, with these options; the model loads once.")
+@no_cache_option
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@verbosity
+def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, top_p, num_samples,
+                   seed, stream, next_k, interactive, no_cache, device, as_json):
+    """Write lyrics that start with --prefix."""
+    import numpy as np
+
+    from jaylyrics import InputError
+    if prefix is None and not interactive:
+        raise InputError("--prefix is missing: give the text the lyrics start with, e.g. "
+                         "--prefix 分开 (or --interactive to type prefixes one after another)")
+    if prefix == "":
+        raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
+    if interactive and as_json:
+        raise InputError("--interactive writes as you type; --json is for scripts: drop one")
+    if num_samples < 1:
+        raise InputError(f"--num-samples {num_samples}: expected at least 1")
+    if lines is not None and lines < 1:
+        raise InputError(f"--lines {lines}: expected at least 1")
+    if temperature is not None and not temperature > 0:
+        raise InputError(f"--temperature {temperature}: expected a value > 0 (leave it out for "
+                         "greedy decoding)")
+    temperature = temperature or 0.0                         # 0: greedy
+    if next_k is not None:
+        writing = [name for name, given in (("--length", length is not None),
+                                            ("--lines", lines is not None),
+                                            ("--num-samples", num_samples != 1),
+                                            ("--stream/--no-stream", stream is not None)) if given]
+        if writing:
+            raise InputError(f"--next writes no lyrics, so {', '.join(writing)} "
+                             f"{'does' if len(writing) == 1 else 'do'} not apply; leave "
+                             f"{'it' if len(writing) == 1 else 'them'} out or drop --next")
+    if length is None:
+        length = 100 if lines is None else 2000
+    stream = sys.stdout.isatty() if stream is None else stream
+
+    from jaylyrics import checkpoint, sample
+
+    if device.strip().lower() not in ("auto", "cpu"):     # checked, as by the other commands;
+        from jaylyrics import backend                      # but sampling runs in NumPy on the
+        backend.device(device)                             # CPU, so MXNet is not imported
+    ck = checkpoint.load(checkpoint_path)                  # (the weights as NumPy arrays)
+    if prefix is not None:
+        _check_prefix(ck.vocab, prefix)
+    ck = checkpoint.without_cache(ck) if no_cache else ck
+    if next_k is not None:
+        sample.check_next(next_k, len(ck.vocab))
+        sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
+
+        def write(text):
+            _show_next(ck, text, next_k, temperature, top_k, top_p, as_json)
+    else:
+        if lines is not None and not ck.config.data.keep_newlines:
+            raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
+                             "(data.keep_newlines false), so its lyrics have no lines; use --length")
+        sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
+        rng = np.random.RandomState(seed)              # one for all samples (and prefixes)
+
+        def write(text):
+            _write_samples(ck, text, length, lines, temperature, top_k, top_p, num_samples, seed,
+                           rng, stream, as_json)
+    if prefix is not None:
+        write(prefix)
+    if interactive:
+        _ask_for_prefixes(ck.vocab, write)
+
+
+def _write_samples(ck, prefix, length, lines, temperature, top_k, top_p, num_samples, seed, rng,
+                   stream, as_json):
+    """`sample`'s lyrics for one prefix: printed (streamed), or as one JSON object."""
+    from jaylyrics import sample
+
+    texts = []
+    for i in range(num_samples):
+        chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
+                                temperature, top_k, top_p, rng)
+        if lines is not None:
+            chars = sample.until_lines(chars, prefix, lines)
+        if not as_json and num_samples > 1:
+            click.echo(f"--- sample {i + 1} ---")
+        if stream and not as_json:
+            click.echo(prefix, nl=False)
+            generated = []
+            for c in chars:
+                generated.append(c)
+                click.echo(c, nl=False)
+                sys.stdout.flush()
+            text = prefix + "".join(generated)
+            click.echo("" if text.endswith("\n") else "\n", nl=False)
+        else:
+            text = prefix + "".join(chars)
+            if not as_json:
+                click.echo(text.rstrip("\n"))
+        texts.append(text)
+    if not temperature and sample.loops(texts[0][len(prefix):]):
+        log("note: greedy decoding repeats itself, as small character models do; "
+             "for livelier lyrics try --temperature 0.8")
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
+                               "temperature": temperature, "seed": seed,
+                               "cache": ck.config.model.cache_size > 0}, ensure_ascii=False))
+
+
+def _ask_for_prefixes(vocab, write) -> None:
+    """sample --interactive: read prefixes until Ctrl-D, `write` for each; a prefix the model
+    cannot read is said on stderr, and Ctrl-C while writing stops that sample: then the next
+    prefix is asked for. Ctrl-C at the prompt ends the session like any interrupted command."""
+    from jaylyrics import InputError
+
+    while True:
+        line = _read_prefix()
+        if not line:                                  # Ctrl-D: the end of input
+            click.echo("", err=True)
+            return
+        prefix = line.rstrip("\r\n")
+        if not prefix:
+            continue
+        prefix = prefix.replace("\\n", "\n")          # a line break cannot be typed at a prompt
+        try:
+            _check_prefix(vocab, prefix, "the prefix")
+        except InputError as e:
+            log(f"Error: {e}")
+            continue
+        try:
+            write(prefix)
+        except KeyboardInterrupt:
+            click.echo("")
+            log("(stopped)")
+
+
+_PROMPT = "prefix> "
+
+
+def _read_prefix() -> str:
+    """One line typed at the prompt, with its line break; '' at the end of input.
+
+    In a terminal (stdin and stdout both one), Python's `input` with readline: the arrow keys
+    edit the line and go back through earlier prefixes. Otherwise (input from a pipe or a
+    file, or the lyrics going to a file) the prompt goes to stderr and stdin is read as it is,
+    so stdout holds nothing but lyrics. (Not click.prompt: click 8.1's test runner answers ""
+    at the end of input, forever.)"""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            import readline  # noqa: F401  (importing it gives `input` line editing and history)
+        except ImportError:                           # a Python built without it: plain input
+            pass
+        try:
+            return input(_PROMPT) + "\n"
+        except EOFError:
+            return ""
+    click.echo(_PROMPT, nl=False, err=True)
+    return sys.stdin.readline()
+
+
+def _check_prefix(vocab, prefix: str, what: str = "--prefix") -> None:
+    """Every character of --prefix in the vocabulary, or an error naming the others; a typed
+    backslash-n gets a word on how a shell passes a line break."""
+    from jaylyrics import InputError
+
+    try:
+        vocab.encode(prefix, what)
+    except InputError as e:
+        if "\\n" not in prefix or what != "--prefix":
+            raise
+        raise InputError(f"{e} (\\n is two characters here; for a line break in bash, write "
+                         f"--prefix $'{prefix}')") from None
+
+
+def _show_next(ck, prefix, k, temperature, top_k, top_p, as_json):
+    """sample --next K: the K most likely next characters after `prefix`, one per line."""
+    from jaylyrics import sample
+
+    model_cfg = ck.config.model
+    ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
+                               top_k, top_p)
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix,
+                               "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                               "cache": model_cfg.cache_size > 0,
+                               "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
+                              ensure_ascii=False))
+        return
+    changed = [what for what, on in (("the cache", model_cfg.cache_size > 0),
+                                     ("the temperature", temperature > 0)) if on]
+    if temperature:
+        log(f"after {prefix!r}, drawn at temperature {temperature:g}"
+             + (f", top-k {top_k}" if top_k else "") + (f", top-p {top_p:g}" if top_p < 1 else ""))
+    else:
+        log(f"after {prefix!r}, the most likely first (greedy takes it)")
+    if changed:
+        log(f"(in brackets: the network's own probability, before {' and '.join(changed)})")
+    for rank, (c, p, q) in enumerate(ranked, 1):
+        shown = repr(c)                           # quoted, and a line break shows as '\n'
+        pad = " " * (6 - sum(2 if unicodedata.east_asian_width(x) in "WF" else 1 for x in shown))
+        click.echo(f"{rank:3d}  {shown}{pad} {p:6.3f}" + (f"  ({q:.3f})" if changed else ""))

@@ -1,0 +1,300 @@
+"""`jaylyrics train`: a config (or a run to resume, or one to fine-tune from) checked before MXNet
+loads, then the loop in `jaylyrics.train` with a progress bar and a line per epoch on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from jaylyrics import JaylyricsError
+from jaylyrics.cli.app import VERBOSITY, device_option, log, main, verbosity
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="YAML config file. Default: the built-in defaults (configs/default.yaml).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key by its dotted name, e.g. --set train.epochs=5 (repeatable).")
+@device_option
+@click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
+              metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
+              "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
+@click.option("--init-from", "init_from", type=click.Path(), default=None,
+              metavar="RUN", help="Fine-tune: start from the weights of this run directory or "
+              "checkpoint (its network and vocabulary, new characters added); the same as "
+              "--set train.init_from=RUN.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the run that train.out_dir already holds (without it, train refuses "
+                   "to start there: --resume continues a run).")
+@click.option("--kvstore", type=click.Choice(["local", "dist_sync", "dist_async"]), default=None,
+              help="Train as one data-parallel worker, gradients summed through this MXNet "
+                   "KVStore (see `jaylyrics launch`). Default: a single process.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
+@verbosity
+def train(config_path, overrides, device, resume_run, init_from, overwrite, kvstore, as_json):
+    """Train a model and write checkpoints into train.out_dir."""
+    from jaylyrics import InputError, config, corpus
+
+    if init_from == "":
+        raise InputError("--init-from: expected a run directory or a checkpoint file, got an "
+                         "empty path")
+    if init_from is not None:
+        overrides = tuple(overrides) + (f"train.init_from={init_from}",)
+    resume = contexts = init = source = None
+    given = {config.parse_override(o)[0] for o in overrides}          # the keys --set names
+    if resume_run is not None and "train.init_from" in given:
+        raise InputError("--resume continues a run from its own last checkpoint; --init-from "
+                         "(train.init_from) starts a new run")
+    if resume_run is not None and overwrite:
+        raise InputError("--resume continues a run; --overwrite replaces one: drop one")
+    if kvstore is not None and kvstore.startswith("dist") and "DMLC_ROLE" not in os.environ:
+        raise InputError(f"--kvstore {kvstore}: this process is not a worker of a launched run "
+                         "(no DMLC_ROLE, DMLC_PS_ROOT_URI, ... in its environment); start the "
+                         "workers with `jaylyrics launch -n N -- train ...`")
+    if resume_run is None:                   # config mistakes are reported before MXNet loads
+        cfg = config.load(config_path, overrides)
+        run_dir = Path(cfg.train.out_dir)
+        source = _init_source(cfg.train.init_from, run_dir) if cfg.train.init_from else None
+        if not overwrite:
+            _refuse_a_trained_run(run_dir)
+        data_cfg = cfg.data
+    else:
+        if config_path is not None:
+            raise InputError("--resume continues a run with the config it was started with: drop "
+                             "--config (use --set train.epochs=N to train longer)")
+        from jaylyrics import backend, checkpoint
+
+        contexts = backend.devices(device)
+        ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
+        cfg = config.override(ck.config, overrides, allowed="train.")
+        run_dir = ck.path.parent
+        # its corpus where it was trained, also from another directory
+        data_cfg = checkpoint.data_config(ck)
+    data = corpus.load(data_cfg)
+    note = None
+    if resume_run is None and "train.prefixes" not in given:
+        cfg, note = _prefixes_that_fit(cfg, data)
+    tc = cfg.train
+    corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler)
+    if resume_run is None and source is None:  # else the run's vocabulary is not the corpus's:
+        corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
+    if resume_run is None:
+        _check_the_model_fits(cfg, len(data.vocab))
+    if note:                                              # after the errors: one line each
+        log(note)
+    if data.sources:
+        log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
+             f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
+        log("\n".join(f"  {source}" for source in data.sources), level=2)
+    run_dir.mkdir(parents=True, exist_ok=True)          # fail early if it cannot be
+
+    import numpy as np
+
+    from jaylyrics import backend, sample, train as train_mod
+
+    contexts = contexts or backend.devices(device)
+    if resume_run is not None:                          # its mistakes before any other line
+        data = _resumed_vocab(data, ck, cfg)
+        resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
+        train_mod.check_epochs_left(resume[2], cfg.train, run_dir)
+    log(f"device: {backend.describe(contexts)}")
+    hint = backend.busy_hint(contexts)
+    if hint:
+        log(hint)
+    if source is not None:
+        cfg, data, init = _fine_tuned(source, cfg, data, contexts[0])
+    log("config:\n" + config.dump(cfg).rstrip(), level=2)
+
+    def generate(params, prefix):
+        return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
+                                                cfg.train.sample_length,
+                                                cfg.train.sample_temperature,
+                                                rng=np.random.RandomState(cfg.train.seed)))
+
+    summary = train_mod.fit(cfg, data, contexts, run_dir, _TrainReporter(cfg), generate, resume,
+                            kvstore, init)
+    if not summary["rank0"]:
+        return
+    from jaylyrics import plot
+    if plot.available():
+        plot.write_png([run_dir], run_dir / "perplexity.png")
+        log(f"curves: {run_dir / 'perplexity.png'}")
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+    else:
+        metric = "val" if summary["metric"] == "val_ppl" else "train"
+        click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
+                   f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+def _check_the_model_fits(cfg, vocab_size: int) -> None:
+    """A model whose weights, gradients and optimiser moments (4 float32 copies) need more than
+    the machine's memory is refused before anything is allocated, naming the keys that size it."""
+    import math
+
+    from jaylyrics import InputError, machine, model
+
+    count = sum(math.prod(s) for s in model.param_shapes(cfg.model, vocab_size).values())
+    need, have = 16 * count, machine.physical_memory()
+    if have and need > have:
+        mc = cfg.model
+        raise InputError(f"the model would have {count:,} parameters, {need / 2**30:,.0f} GiB for "
+                         f"its weights, gradients and optimiser state; this machine has "
+                         f"{have / 2**30:,.0f} GiB: lower model.hidden_size (now {mc.hidden_size}), "
+                         f"model.embed_size ({mc.embed_size}) or model.num_layers ({mc.num_layers})")
+
+
+def _refuse_a_trained_run(run_dir: Path) -> None:
+    """A new run would replace the checkpoints of the run already in `run_dir` (a forgotten
+    --resume, a second `train` with the same config): say what is there and what to do (in a
+    worker of `jaylyrics launch`, how to resume through it)."""
+    from jaylyrics import InputError, checkpoint
+
+    held = checkpoint.run_summary(run_dir) if run_dir.is_dir() else None
+    if held is None:
+        return
+    what = f"{held['epochs']} epoch{'s' * (held['epochs'] != 1)} of {held['model']}"
+    if held["best"] is not None:
+        what += f", best {held['metric']} perplexity {held['best']:.2f}"
+    resume = "jaylyrics launch -n N -- train" if "DMLC_ROLE" in os.environ else "jaylyrics train"
+    raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
+                     f"with `{resume} --resume {run_dir}`, train into another directory "
+                     "(--set train.out_dir=DIR), or pass --overwrite to replace it")
+
+
+@contextlib.contextmanager
+def _about(key: str):
+    """A user mistake raised inside, its message led by the setting it is about."""
+    try:
+        yield
+    except JaylyricsError as e:
+        raise type(e)(f"{key}: {e}") from None
+
+
+def _init_source(init_from: str, run_dir: Path) -> Path:
+    """The checkpoint train.init_from names (checked before MXNet loads), unless the new run
+    would overwrite it."""
+    from jaylyrics import InputError, checkpoint
+
+    with _about("train.init_from"):
+        source = checkpoint.resolve(init_from)
+    if source.parent.resolve() == run_dir.resolve():
+        raise InputError(f"train.out_dir {run_dir} is the run train.init_from starts from; its "
+                         "checkpoints would be overwritten: choose another train.out_dir")
+    return source
+
+
+def _fine_tuned(source: Path, cfg, data, ctx):
+    """(cfg, data, initial parameters) of a run that starts from the checkpoint `source`."""
+    from jaylyrics import checkpoint, finetune
+
+    with _about("train.init_from"):
+        loaded = checkpoint.load(source, ctx)
+    cfg, data, init, note = finetune.start(loaded, cfg, data, ctx)
+    log(note)
+    return cfg, data, init
+
+
+def _resumed_vocab(data, ck, cfg):
+    """`data` with the vocabulary of the run being resumed, if the corpus still fits it: the
+    same characters, or for a fine-tuned run (whose vocabulary is its source's plus the
+    corpus's new characters) none the run has not seen."""
+    from jaylyrics import InputError
+
+    fits = data.vocab == ck.vocab or (cfg.train.init_from and not ck.vocab.unknown(data.vocab.chars))
+    if not fits:
+        raise InputError(f"{cfg.data.corpus}: the corpus has changed since {ck.path.parent} was "
+                         "trained (its vocabulary differs); cannot resume")
+    return dataclasses.replace(data, vocab=ck.vocab)
+
+
+def _prefixes_that_fit(cfg, data):
+    """Another corpus than the one the config's train.prefixes were written for (分开 in an English
+    corpus): sample from the prefixes that fit, or else from the corpus's own line starts, and
+    say so: returns the config and that note, or None. (Prefixes given with --set on the
+    command line are checked, not replaced.)"""
+    from jaylyrics import config, corpus
+
+    prefixes = cfg.train.prefixes
+    fitting = tuple(p for p in prefixes if not data.vocab.unknown(p))
+    if not cfg.train.sample_every or fitting == prefixes:
+        return cfg, None
+    chosen = fitting or corpus.line_starts(data.train)
+    note = (f"note: train.prefixes {', '.join(p for p in prefixes if p not in fitting)} do not "
+            f"fit {cfg.data.corpus}; sampling from {', '.join(chosen)} (set train.prefixes to "
+            "choose)")
+    return config.override(cfg, ["train.prefixes=" + json.dumps(chosen, ensure_ascii=False)]), note
+
+
+class _TrainReporter:
+    """Progress bar per epoch (stderr, hidden when stderr is not a terminal) and epoch lines."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.bar = None
+        self.per_epoch = None          # mean seconds per epoch so far, for the time left
+
+    def start(self, info):
+        if info["workers"] > 1:
+            log(f"rank 0 of {info['workers']} data-parallel workers: this one evaluates and writes")
+        if info["first_batch"]:
+            log(f"resuming epoch {info['first_epoch']} after batch {info['first_batch']}")
+        elif info["first_epoch"] > 1:
+            log(f"resuming after epoch {info['first_epoch'] - 1}")
+        log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
+             f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
+             f"{info['params']:,} parameters; {info['batches_per_epoch']} batches per epoch; "
+             f"run directory {info['run_dir']}")
+
+    def epoch_start(self, epoch, num_batches):
+        from tqdm import tqdm
+
+        desc = f"epoch {epoch}/{self.cfg.train.epochs}"
+        if self.per_epoch is not None:
+            desc += f" ({_time_left(self.per_epoch * (self.cfg.train.epochs - epoch + 1))})"
+        self.bar = tqdm(total=num_batches, desc=desc,
+                        file=sys.stderr, leave=False, dynamic_ncols=True,
+                        disable=None if VERBOSITY["level"] else True)   # None: off if no TTY
+
+    def batch(self, loss, chars_per_s):
+        import math
+
+        self.bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
+                             chars_s=f"{chars_per_s:,.0f}", refresh=False)
+        self.bar.update(1)
+
+    def epoch_end(self, r):
+        self.bar.close()
+        self.per_epoch = r.elapsed / r.epoch
+        val = f"  val ppl {r.val_ppl:8.2f}" if r.val_ppl is not None else ""
+        if r.val_ppl is not None and r.val_ppl_model != r.val_ppl:
+            val += f" (network alone {r.val_ppl_model:.2f})"
+        log(f"epoch {r.epoch:3d}  train ppl {r.train_ppl:8.2f}{val}  lr {r.lr:g}  "
+             f"{r.chars_per_s:,.0f} chars/s  {r.elapsed:.0f} s{'  *best' if r.best else ''}")
+        clip = self.cfg.train.clip
+        log(f"           gradient norm {r.grad_norm:.3g} on average before clipping; " +
+             (f"{r.clipped:.0%} of the batches clipped to train.clip {clip:g}" if clip
+              else "no clipping (train.clip 0)"), level=2)
+
+    def stopped(self, epoch, reason):
+        log(f"stopping early after epoch {epoch}: {reason}")
+
+    def samples(self, epoch, texts):
+        for _, text in texts:
+            log("  - " + text.replace("\n", " / "))
+
+
+def _time_left(seconds: float) -> str:
+    """What the progress bar says of the epochs still to run (at most: early stopping may end
+    the run sooner)."""
+    if seconds < 90:
+        return f"at most {max(seconds, 1):.0f} s left"
+    if seconds < 90 * 60:
+        return f"at most {seconds / 60:.0f} min left"
+    return f"at most {seconds / 3600:.1f} h left"
