@@ -70,6 +70,16 @@ def param_shapes(model_cfg, vocab_size: int) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def count_params(model_cfg, vocab_size: int) -> int:
+    """How many numbers `param_shapes` holds, counted without listing them (a config may ask
+    for more layers than a dict could hold: the count is what refuses it)."""
+    V, H, E, G = vocab_size, model_cfg.hidden_size, model_cfg.embed_size, GATES[model_cfg.type]
+    per_layer = G * H * H + G * H + (H if model_cfg.type == "gru" else 0)       # W_hh, b_h, b_hn
+    inputs = G * H * ((E or V) + H * (model_cfg.num_layers - 1))        # every layer's W_xh
+    output = V * H * (not model_cfg.tie_weights) + V                     # W_hq, b_q
+    return V * E + model_cfg.num_layers * per_layer + inputs + output
+
+
 def init_params(model_cfg, vocab_size: int, ctx, seed: int) -> dict:
     """Weights ~ N(0, init_std), biases 0, drawn from NumPy with `seed` (the same on any device).
     Every parameter has a gradient buffer attached."""

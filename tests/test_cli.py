@@ -283,6 +283,10 @@ def test_a_model_too_big_for_the_memory_is_refused_before_it_is_made(tmp_path, m
     result = run_cli(*base, "--set", "model.hidden_size=100000000")
     assert_clean_error(result, "the model would have 30,000,", "parameters", "GiB for its weights",
                        "lower model.hidden_size (now 100000000)")
+    # 10^20 layers: counted, not listed (listing them took all the memory until the process was
+    # killed)
+    result = run_cli(*base, "--set", "model.num_layers=99999999999999999999")
+    assert_clean_error(result, "the model would have ", "model.num_layers (99999999999999999999)")
     monkeypatch.setattr(machine, "physical_memory", lambda: 2**16)      # a 64 KiB machine
     assert_clean_error(run_cli(*base), "the model would have ", "this machine has 0 GiB")
 

@@ -236,6 +236,16 @@ def test_shapes_and_single_step(kind):
     assert [s.shape for s in new_state] == [s.shape for s in state]
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("layers,embed,tie", [(1, 0, False), (3, 4, False), (2, 6, True)])
+def test_count_params_is_the_number_of_weights_made(kind, layers, embed, tie):
+    """The closed form (which the CLI's memory check uses) against the arrays themselves."""
+    cfg = make_cfg(kind, hidden=6, layers=layers, embed=embed, tie=tie)
+    made = model.init_params(cfg, 11, CTX, 0)
+    assert model.count_params(cfg, 11) == model.num_params(made) == \
+        sum(int(np.prod(s)) for s in model.param_shapes(cfg, 11).values())
+
+
 def test_initial_perplexity_is_close_to_vocabulary_size():
     """Tiny weights predict nearly uniformly: perplexity ~ V, the uniform baseline."""
     V = 50

@@ -136,11 +136,9 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
 def _check_the_model_fits(cfg, vocab_size: int) -> None:
     """A model whose weights, gradients and optimiser moments (4 float32 copies) need more than
     the machine's memory is refused before anything is allocated, naming the keys that size it."""
-    import math
-
     from jaylyrics import InputError, machine, model
 
-    count = sum(math.prod(s) for s in model.param_shapes(cfg.model, vocab_size).values())
+    count = model.count_params(cfg.model, vocab_size)
     need, have = 16 * count, machine.physical_memory()
     if have and need > have:
         mc = cfg.model
