@@ -22,6 +22,9 @@ import yaml
 from jaylyrics import ConfigError
 
 
+MAX_SAMPLE_LENGTH = 1_000_000      # characters: train.sample_length, and sample --length
+
+
 def _f(default, help: str, **rules):
     """A dataclass field with its help text and validation rules (min, max, choices, ...)."""
     if isinstance(default, list):
@@ -56,7 +59,7 @@ class ModelConfig:
                            "(needs embed_size == hidden_size)")
     cache_size: int = _f(1000, "the cache looks at the last N characters read (0: no cache)", min=0)
     cache_weight: float = _f(0.05, "weight of the unigram cache in the mixture", min=0.0, below=1.0)
-    cache_order: int = _f(3, "context length of the match cache", min=1)
+    cache_order: int = _f(3, "context length of the match cache", min=1, max=100)
     cache_match_weight: float = _f(0.6, "weight of the match cache (when its context occurred)",
                                    min=0.0, below=1.0)
     init_std: float = _f(0.1, "standard deviation of the normal initialisation of weights",
@@ -95,7 +98,8 @@ class TrainConfig:
     prefixes: tuple = _f(["分开", "不分开", "战争中部队"], "prefixes to sample from during training",
                          item=str)
     sample_every: int = _f(5, "sample the prefixes every N epochs (0: never)", min=0)
-    sample_length: int = _f(100, "characters generated for each prefix", min=1)
+    sample_length: int = _f(100, "characters generated for each prefix", min=1,
+                            max=MAX_SAMPLE_LENGTH)
     sample_temperature: float = _f(0.0, "temperature of those samples (0: greedy, as the tutorial; "
                                    "around 0.8 they loop less)", min=0.0)
 

@@ -14,13 +14,14 @@ from typing import Iterator
 import numpy as np
 
 from jaylyrics import InputError, cache, model
+from jaylyrics.config import MAX_SAMPLE_LENGTH
 
 
 def check_options(length: int, temperature: float, top_k: int, top_p: float, vocab_size: int) -> None:
     if length < 0:
         raise InputError(f"--length {length}: expected a number of characters >= 0")
-    if length > 1_000_000:
-        raise InputError(f"--length {length}: too long; at most 1000000 characters")
+    if length > MAX_SAMPLE_LENGTH:
+        raise InputError(f"--length {length}: too long; at most {MAX_SAMPLE_LENGTH} characters")
     if temperature < 0:
         raise InputError(f"--temperature {temperature}: expected 0 (greedy) or a value > 0")
     if top_k < 0 or top_k > vocab_size:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,11 +129,20 @@ class Score:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.nll)
+        return _exp(self.nll)
 
     @property
     def perplexity_model(self) -> float:
-        return math.exp(self.nll_model)
+        return _exp(self.nll_model)
+
+
+# A mean NLL above this (nats per character) has a perplexity beyond the largest float.
+MAX_NLL = math.log(sys.float_info.max)                                  # about 709.8
+
+
+def _exp(nll: float) -> float:
+    """The perplexity of a mean NLL: infinite where math.exp would overflow."""
+    return math.exp(nll) if nll <= MAX_NLL else math.inf
 
 
 def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> Score:
@@ -166,7 +176,7 @@ def _fmt(value: float | None) -> str:
 
 
 def perplexity(nll_sum: float, count: int) -> float:
-    return math.exp(nll_sum / count) if count else float("nan")
+    return _exp(nll_sum / count) if count else float("nan")
 
 
 def batches(ids: np.ndarray, train_cfg, rng: np.random.RandomState):
@@ -397,11 +407,13 @@ class _Run:
             else:
                 state, batch_nll, grad_norm = step_replicas(self.replicas, self.optimizers, X, Y,
                                                             state, self.cfg)
-            if not (math.isfinite(grad_norm) and math.isfinite(batch_nll)):
-                raise TrainingDiverged(
-                    f"the loss became {'NaN' if math.isnan(batch_nll + grad_norm) else 'infinite'} "
-                    f"in epoch {epoch}: lower train.lr (now {self.optimizers[0].lr}) or train.clip; "
-                    f"the last good checkpoint in {self.run_dir} is kept")
+            if not (math.isfinite(grad_norm) and batch_nll / chars_per_batch <= MAX_NLL):
+                per_char = batch_nll / chars_per_batch
+                raise self.diverged(
+                    "the loss became NaN" if math.isnan(batch_nll + grad_norm) else
+                    "the loss became infinite" if not math.isfinite(per_char) else
+                    f"the loss grew to {per_char:,.0f} nats a character (a perplexity beyond "
+                    "any float)", f"in epoch {epoch}")
             loss_sum += batch_nll
             count += chars_per_batch
             counted += chars_per_batch
@@ -421,6 +433,9 @@ class _Run:
         if self.val_ids is not None and self.rank0:
             val = evaluate(self.params, self.val_ids, self.cfg.model, self.contexts[0])
             val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
+            if not math.isfinite(val_ppl):
+                raise self.diverged("the validation perplexity became infinite",
+                                    f"after epoch {epoch}")
         score = val_ppl if self.val_ids is not None else train_ppl
         if self.aggregator is not None:           # every worker decides on rank 0's number
             score = self.aggregator.from_rank0(score)
@@ -467,6 +482,12 @@ class _Run:
                                   f"{progress.stale} epochs (train.patience, "
                                   "train.min_improvement)")
         return early_stop
+
+    def diverged(self, what: str, when: str) -> TrainingDiverged:
+        kept = (f"the last good checkpoint in {self.run_dir} is kept" if self.progress.epoch
+                else "no checkpoint was written")
+        return TrainingDiverged(f"{what} {when}: lower train.lr (now {self.optimizers[0].lr}) or "
+                                f"train.clip; {kept}")
 
     def save_interrupted(self, partial: Partial | None):
         """Ctrl-C or SIGTERM at a batch boundary: save what is there, say how to go on."""

@@ -265,6 +265,12 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
     (["--set", "train.num_steps=100000"], ["too short for one batch"]),
     (["--set", "train.prefixes=[分开Ж]"], ["train.prefixes", "'Ж'"]),
     (["--set", "train.seed=4294967296"], ["train.seed", "<= 4294967295"]),    # NumPy's seeds
+    # these three were tracebacks (OverflowError; --length, after an epoch of training)
+    (["--set", "model.cache_order=99999999999999999999"], ["model.cache_order", "<= 100"]),
+    (["--set", "train.sample_length=1000001"], ["train.sample_length", "<= 1000000"]),
+    (["--set", "train.lr=99999999999999999999", "-q"],
+     ["the loss grew to", "nats a character", "in epoch 1: lower train.lr (now 1e+20) or "
+      "train.clip; no checkpoint was written"]),
 ])
 def test_user_mistakes_on_train(tmp_path, monkeypatch, args, fragments):
     monkeypatch.chdir(tmp_path)

@@ -166,7 +166,13 @@ def test_min_improvement_lets_small_gains_run_out_the_patience(tmp_path, monkeyp
     assert train.resume_state(ck, arrays, cfg)[2].reference == pytest.approx(88.7)
 
 
-def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("poison, message", [
+    (float("nan"), "the loss became NaN in epoch 2: lower train.lr"),
+    # finite, but its perplexity would overflow math.exp (found with --set train.lr=1e20)
+    (1e6, r"the loss grew to [\d,]+ nats a character \(a perplexity beyond any float\) in epoch 2"),
+])
+def test_a_diverged_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
+        tmp_path, monkeypatch, poison, message):
     monkeypatch.chdir(tmp_path)
     cfg, data = tiny(tmp_path, epochs=3)
     real_compiled, calls = model.compiled, {"n": 0}
@@ -178,16 +184,27 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
         def wrapped(params, X, state, Y=None):
             loss, nll_sum, state = run(params, X, state, Y)
             calls["n"] += 1
-            scale = float("nan") if calls["n"] > batches else 1.0
+            scale = poison if calls["n"] > batches else 1.0
             return loss * scale, nll_sum * scale, state
         return wrapped
 
     monkeypatch.setattr(model, "compiled", poisoned)
     monkeypatch.setattr(train, "model_nll", lambda *a, **k: np.ones(1))
-    with pytest.raises(train.TrainingDiverged, match="NaN in epoch 2: lower train.lr"):
+    with pytest.raises(train.TrainingDiverged, match=message):
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     from jaylyrics import checkpoint
     assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 1
+
+
+def test_an_infinite_validation_perplexity_stops_the_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=3)
+    nll = {"epoch 1": 3.0, "epoch 2": 800.0}                  # exp(800) overflows a float
+    monkeypatch.setattr(train, "model_nll", lambda *a, **k: np.full(5, nll.pop(next(iter(nll)))))
+    with pytest.raises(train.TrainingDiverged,
+                       match="the validation perplexity became infinite after epoch 2"):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    assert train.perplexity(800.0 * 5, 5) == math.inf and train.perplexity(3.0, 1) == math.exp(3)
 
 
 def test_evaluate_with_the_cache_is_the_mixture_of_the_model_nll():
