@@ -19,6 +19,9 @@ import time
 from jaylyrics import JaylyricsError
 
 
+MAX_PROCESSES = 32        # of each role: every process is a Python with MXNet (about 100 MB)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,6 +51,10 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     0 when every worker succeeded, else the first failure's (130 on Ctrl-C)."""
     if num_workers < 1 or num_servers < 1:
         raise JaylyricsError("launch needs at least one worker (-n) and one server (-s)")
+    if max(num_workers, num_servers) > MAX_PROCESSES:            # each one a Python with MXNet
+        raise JaylyricsError(f"launch starts at most {MAX_PROCESSES} workers (-n) and "
+                             f"{MAX_PROCESSES} servers (-s) on this machine; got -n {num_workers} "
+                             f"-s {num_servers}")
     if not timeout > 0:
         raise JaylyricsError(f"--timeout {timeout:g}: expected a number of seconds > 0")
     if not train_args or train_args[0] != "train":

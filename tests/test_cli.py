@@ -216,6 +216,8 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     (["sample", "--prefix", "分", "--temperature", "-1"], ["--temperature -1.0", "> 0"]),
     (["sample", "--prefix", "分", "--temperature", "0"], ["--temperature 0.0", "greedy"]),
     (["sample", "--prefix", "分", "--top-k", "100000"], ["--top-k 100000"]),
+    (["sample", "--prefix", "分", "--seed", "-1"], ["--seed -1: expected 0 to 4294967295"]),
+    (["sample", "--prefix", "分", "--seed", "4294967296"], ["--seed 4294967296: expected 0 to"]),
     (["sample", "--prefix", "分", "--checkpoint", "nowhere"], ["nowhere", "no such checkpoint"]),
     (["eval", "--checkpoint", "runs"], ["no checkpoint in this directory"]),
     (["eval", "--text", "nope.txt"], ["nope.txt: no such file", "a relative --text is read"]),

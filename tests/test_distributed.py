@@ -107,6 +107,11 @@ def test_launch_usage_errors(tmp_path):
     assert launched_processes(cwd=tmp_path) == []
     for args, message in (
             (["-n", "0"], "launch needs at least one worker (-n) and one server (-s)"),
+            # was started: processes without end until the machine ran out of memory
+            (["-n", "99999999999999999999"], "launch starts at most 32 workers (-n) and 32 "
+             "servers (-s) on this machine; got -n 99999999999999999999 -s 1"),
+            (["-s", "33"], "launch starts at most 32 workers (-n) and 32 servers (-s) on this "
+             "machine; got -n 2 -s 33"),
             (["--timeout", "0"], "--timeout 0: expected a number of seconds > 0")):
         result = jaylyrics("launch", *args, "--", "train", cwd=tmp_path)
         assert result.returncode == 1 and result.stderr.strip() == f"Error: {message}"
