@@ -11,6 +11,7 @@ hash seed (the tutorial's `list(set(...))` does).
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
@@ -44,8 +45,8 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
     try:
         if path.is_dir():
             files = [(str(f), f.read_bytes()) for f in _text_files(path, key)]
-        elif zipfile.is_zipfile(path):
-            files = _read_zip(path)
+        elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+            files = _read_zip(path)             # a damaged .zip is said so, not read as text
         else:
             files = [(str(path), path.read_bytes())]
     except OSError as e:
@@ -89,8 +90,10 @@ def _read_zip(path: Path) -> list[tuple[str, bytes]]:
                 raise CorpusError(f"{path}: expected .txt files (or a single file) in the zip, "
                                   f"found {found}")
             return [(f"{path}:{n}", z.read(n)) for n in texts or names]
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise CorpusError(f"{path}: corrupt zip file ({e})") from None
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
+        # damaged (zlib: a member's data; NotImplementedError: its header), or encrypted
+        raise CorpusError(f"{path}: cannot read this zip file ({e}); expected an intact zip "
+                          "without a password") from None
 
 
 def decode(data: bytes, where: str) -> str:

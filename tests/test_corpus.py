@@ -154,6 +154,33 @@ def test_zip_without_text_files_or_with_one_other_file(tmp_path):
     assert corpus.read_text(lyrics) == "la la\n"
 
 
+def test_a_damaged_zip_is_said_so(tmp_path):
+    """A .zip cut short (a download that stopped) or with a damaged member is an error naming
+    the file, not read as text (a cut one was: 'the training split is empty: 1 line(s)')."""
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.txt", "分开不分开\n" * 300)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CorpusError, match=f"^{re.escape(str(cut))}: cannot read this zip file"):
+        corpus.read_text(cut)
+    bad_member = tmp_path / "bad.zip"
+    body = data.index(b"a.txt") + len(b"a.txt")                  # the member's compressed bytes
+    bad_member.write_bytes(data[:body + 5] + bytes(b ^ 0xFF for b in data[body + 5:body + 9])
+                           + data[body + 9:])
+    with pytest.raises(CorpusError, match=f"^{re.escape(str(bad_member))}: cannot read this zip"):
+        corpus.read_text(bad_member)
+    damaged = tmp_path / "damaged.zip"                  # every single byte flipped, in turn:
+    for i in range(len(data)):                          # an error or a text, nothing else
+        for flip in (0x01, 0xFF):
+            damaged.write_bytes(data[:i] + bytes([data[i] ^ flip]) + data[i + 1:])
+            try:
+                assert isinstance(corpus.read_text(damaged), str)
+            except CorpusError as e:
+                assert str(e).startswith(f"{damaged}: ")
+
+
 def test_a_zip_of_several_text_files_is_joined_in_name_order(tmp_path):
     path = tmp_path / "songs.zip"
     with zipfile.ZipFile(path, "w") as z:               # written out of order, with clutter
