@@ -372,13 +372,3 @@ def dump(cfg: Config) -> str:
     if yaml.safe_load(text) != data:
         text = yaml.safe_dump(data, allow_unicode=False, sort_keys=False)
     return text
-
-
-def describe() -> list[tuple[str, Any, str]]:
-    """(dotted key, default, help) for every key: the reference table in the README."""
-    rows = []
-    for section, cls in SECTIONS.items():
-        defaults = cls()
-        for f in dataclasses.fields(cls):
-            rows.append((f"{section}.{f.name}", getattr(defaults, f.name), f.metadata["help"]))
-    return rows

@@ -1,6 +1,7 @@
 """train.py: clipping, the optimisers, evaluation, determinism, and the guards of the loop."""
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -284,6 +285,42 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monk
     # the interrupted epoch's gradient statistics include the batches before the interrupt
     np.testing.assert_allclose(gradient_columns(cut.train.out_dir),
                                gradient_columns(cfg.train.out_dir), rtol=1e-3)
+
+
+@pytest.mark.parametrize("epoch, message", [
+    (2, "interrupted in epoch 2; the checkpoint of epoch 1 is kept: continue with "),
+    (1, "interrupted in epoch 1, before the first checkpoint: nothing to resume"),
+])
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_epochs_checkpoint(
+        tmp_path, monkeypatch, epoch, message):
+    """Two SIGINTs inside one step: the second raises at once, nothing of the unfinished epoch is
+    saved, and the last epoch's checkpoint (if any) is left as it was."""
+    import os
+    import signal
+
+    from jaylyrics import checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=3)
+    batches = corpus.num_batches(len(data.train), 4, 8, cfg.train.sampler)
+    real_step, calls = train.step, {"n": 0}
+
+    def interrupting_twice(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == batches * (epoch - 1) + 3:
+            os.kill(os.getpid(), signal.SIGINT)           # the first asks for a stop ...
+            os.kill(os.getpid(), signal.SIGINT)           # ... the second stops at once
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "step", interrupting_twice)
+    with pytest.raises(train.Interrupted, match=re.escape(message)):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler     # put back
+    if epoch == 1:
+        assert not (tmp_path / "run" / "last.json").exists()
+    else:
+        ck, _ = checkpoint.load_resume(cfg.train.out_dir, CTX)
+        assert ck.meta["epoch"] == 1 and "partial" not in ck.meta["resume"]
 
 
 def gradient_columns(run_dir):
