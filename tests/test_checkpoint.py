@@ -192,6 +192,16 @@ def test_missing_sidecar(saved):
         checkpoint.load(saved, CTX)
 
 
+def test_weights_file_given_directly_finds_its_sidecar_or_says_none_names_it(saved):
+    weights = next(saved.glob("weights-*.params"))
+    assert checkpoint.load(weights, CTX).path == saved / "best.json"
+    (saved / "notes.json").write_text("[1, 2]")              # a .json that is no sidecar
+    (saved / "best.json").unlink()
+    with pytest.raises(CheckpointError, match=f"{weights.name}: no sidecar \\(.json\\) in .* names "
+                                              "these weights"):
+        checkpoint.load(weights, CTX)
+
+
 def test_newer_format(saved):
     edit_sidecar(saved, lambda m: m.update(format=99))
     with pytest.raises(CheckpointError, match="format 99 is newer"):
