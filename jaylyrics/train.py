@@ -145,6 +145,18 @@ def _exp(nll: float) -> float:
     return math.exp(nll) if nll <= MAX_NLL else math.inf
 
 
+def _what_diverged(nll_per_char: float, grad_norm: float) -> str:
+    """What went wrong first in a step whose loss or gradient norm is not a usable number."""
+    if math.isnan(nll_per_char):
+        return "the loss became NaN"
+    if math.isinf(nll_per_char):
+        return "the loss became infinite"
+    if nll_per_char > MAX_NLL:
+        return (f"the loss grew to {nll_per_char:,.0f} nats a character (a perplexity beyond "
+                "any float)")
+    return f"the gradient became {'NaN' if math.isnan(grad_norm) else 'infinite'}"
+
+
 def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> Score:
     """Score ids[1:] (at least two ids) given what precedes them, from a zero state carried
     through the whole text (batch 1): the validation protocol, also used by `jaylyrics eval`."""
@@ -408,12 +420,8 @@ class _Run:
                 state, batch_nll, grad_norm = step_replicas(self.replicas, self.optimizers, X, Y,
                                                             state, self.cfg)
             if not (math.isfinite(grad_norm) and batch_nll / chars_per_batch <= MAX_NLL):
-                per_char = batch_nll / chars_per_batch
-                raise self.diverged(
-                    "the loss became NaN" if math.isnan(batch_nll + grad_norm) else
-                    "the loss became infinite" if not math.isfinite(per_char) else
-                    f"the loss grew to {per_char:,.0f} nats a character (a perplexity beyond "
-                    "any float)", f"in epoch {epoch}")
+                raise self.diverged(_what_diverged(batch_nll / chars_per_batch, grad_norm),
+                                    f"in epoch {epoch}")
             loss_sum += batch_nll
             count += chars_per_batch
             counted += chars_per_batch

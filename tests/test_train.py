@@ -197,6 +197,26 @@ def test_a_diverged_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint
     assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 1
 
 
+@pytest.mark.parametrize("nll, grad_norm, message", [
+    (float("nan"), 1.0, "the loss became NaN in epoch 1"),
+    (3.0, float("nan"), "the gradient became NaN in epoch 1"),
+    (float("inf"), float("nan"), "the loss became infinite in epoch 1"),
+    (1000.0, 1.0, "the loss grew to 1,000 nats a character"),
+    (3.0, float("inf"), "the gradient became infinite in epoch 1"),
+])
+def test_what_a_diverged_step_is_called(tmp_path, monkeypatch, nll, grad_norm, message):
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path)
+
+    def step(params, optimizer, X, Y, state, cfg, aggregator=None):
+        return state, nll * X.size, grad_norm                   # (summed over the batch)
+
+    monkeypatch.setattr(train, "step", step)
+    with pytest.raises(train.TrainingDiverged, match=re.escape(message) + ".*no checkpoint was "
+                                                                         "written"):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+
+
 def test_an_infinite_validation_perplexity_stops_the_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg, data = tiny(tmp_path, epochs=3)
