@@ -4,6 +4,7 @@ weights are read and run in NumPy."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import unicodedata
@@ -88,27 +89,25 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
     if next_k is not None:
         sample.check_next(next_k, len(ck.vocab))
         sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
-
-        def write(text):
-            _show_next(ck, text, next_k, temperature, top_k, top_p, as_json)
+        write = functools.partial(_show_next, ck, k=next_k, temperature=temperature, top_k=top_k,
+                                  top_p=top_p, as_json=as_json)
     else:
         if lines is not None and not ck.config.data.keep_newlines:
             raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
                              "(data.keep_newlines false), so its lyrics have no lines; use --length")
         sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
-        rng = np.random.RandomState(seed)              # one for all samples (and prefixes)
-
-        def write(text):
-            _write_samples(ck, text, length, lines, temperature, top_k, top_p, num_samples, seed,
-                           rng, stream, as_json)
+        write = functools.partial(
+            _write_samples, ck, length=length, lines=lines, temperature=temperature, top_k=top_k,
+            top_p=top_p, num_samples=num_samples, seed=seed, stream=stream, as_json=as_json,
+            rng=np.random.RandomState(seed))               # one for all samples (and prefixes)
     if prefix is not None:
         write(prefix)
     if interactive:
         _ask_for_prefixes(ck.vocab, write)
 
 
-def _write_samples(ck, prefix, length, lines, temperature, top_k, top_p, num_samples, seed, rng,
-                   stream, as_json):
+def _write_samples(ck, prefix, *, length, lines, temperature, top_k, top_p, num_samples, seed,
+                   rng, stream, as_json):
     """`sample`'s lyrics for one prefix: printed (streamed), or as one JSON object."""
     from jaylyrics import sample
 
@@ -208,7 +207,7 @@ def _check_prefix(vocab, prefix: str, what: str = "--prefix") -> None:
                          f"--prefix $'{prefix}')") from None
 
 
-def _show_next(ck, prefix, k, temperature, top_k, top_p, as_json):
+def _show_next(ck, prefix, *, k, temperature, top_k, top_p, as_json):
     """sample --next K: the K most likely next characters after `prefix`, one per line."""
     from jaylyrics import sample
 
