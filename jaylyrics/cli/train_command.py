@@ -117,8 +117,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
                                                 cfg.train.sample_temperature,
                                                 rng=np.random.RandomState(cfg.train.seed)))
 
-    summary = train_mod.fit(cfg, data, contexts, run_dir, _TrainReporter(cfg), generate, resume,
-                            kvstore, init)
+    summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
+                            generate=generate, resume=resume, kvstore=kvstore, init=init)
     if not summary["rank0"]:
         return
     from jaylyrics import plot
