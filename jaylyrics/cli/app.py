@@ -88,11 +88,11 @@ def verbosity(command):
                         callback=_set_verbosity, help="Print results only, no progress.")(command)
 
 
-device_option = click.option(
-    "--device", default="auto", show_default=True,
-    help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N; for train also "
-         "several: gpu:0,1 (or cpu:0,1). sample writes on the CPU in any case (one character at "
-         "a time); it only checks that a named device is there.")
+def device_option(more: str = ""):
+    """--device, with what it means for the command."""
+    return click.option("--device", default="auto", show_default=True,
+                        help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N"
+                             + more)
 no_cache_option = click.option(
     "--no-cache", is_flag=True,
     help="The network alone: leave out the cache of the text so far (model.cache_*), which "

@@ -26,7 +26,7 @@ from jaylyrics.cli.app import (checkpoint_option, device_option, log, main, no_c
               help="Leave out the lines of --text that have characters the model has never seen "
                    "(and say how many), instead of stopping.")
 @no_cache_option
-@device_option
+@device_option(".")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
 def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_cache, device,

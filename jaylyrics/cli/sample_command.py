@@ -38,7 +38,8 @@ from jaylyrics.cli.app import (checkpoint_option, device_option, log, main, no_c
               help="Ask for one prefix after another (\\n for a line break; Ctrl-D ends) and "
                    "write lyrics (or --next) for each, with these options; the model loads once.")
 @no_cache_option
-@device_option
+@device_option(". Only checked: sample writes on the CPU in any case (one character at a "
+               "time, in NumPy).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
 def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, top_p, num_samples,

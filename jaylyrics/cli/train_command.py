@@ -21,7 +21,7 @@ from jaylyrics.cli.app import VERBOSITY, device_option, log, main, verbosity
               help="YAML config file. Default: the built-in defaults (configs/default.yaml).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key by its dotted name, e.g. --set train.epochs=5 (repeatable).")
-@device_option
+@device_option(", or several to split each batch between them: gpu:0,1 (or cpu:0,1).")
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
               metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
               "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
