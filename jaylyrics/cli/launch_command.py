@@ -11,8 +11,8 @@ from jaylyrics.cli.app import VERBOSITY, main, verbosity
 
 @main.command("launch", context_settings={"ignore_unknown_options": True,
                                           "allow_interspersed_args": False})
-@click.option("-n", "--workers", default=2, show_default=True, help="Worker processes.")
-@click.option("-s", "--servers", default=1, show_default=True, help="Parameter-server processes.")
+@click.option("-n", "--workers", default=2, show_default=True, help="Worker processes (1 to 32).")
+@click.option("-s", "--servers", default=1, show_default=True, help="Parameter-server processes (1 to 32).")
 @click.option("--timeout", default=3600.0, show_default=True,
               help="Stop everything if the workers have not finished after this many seconds.")
 @click.argument("train_args", nargs=-1, type=click.UNPROCESSED)
