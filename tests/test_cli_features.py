@@ -1,6 +1,7 @@
 """The friendlier commands: sample --lines/--stream, eval --per-line, runs, plot, -q/-v, and
 training on one's own corpus (traditional Chinese, English)."""
 
+import re
 import json
 import os
 import sys
@@ -336,6 +337,26 @@ def test_runs_lists_the_latest_run(in_tiny_run):
     table = run_cli("runs")
     row = next(line for line in table.stdout.splitlines() if line.startswith("* tiny"))
     assert f"{tiny['best']:.2f}" in row and f"{tiny['best_model']:.2f}" in row
+
+
+def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_tiny_run):
+    """Run from another directory, `runs` finds none there and names the project's (as sample
+    and eval do for their default checkpoint)."""
+    import jaylyrics.cli.runs_command as runs_command
+
+    monkeypatch.setattr(runs_command, "PROJECT_DIR", in_tiny_run)      # where the package lies
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run_cli("runs")
+    assert result.exit_code == 0
+    assert re.fullmatch(rf"no runs in runs \(the project's: jaylyrics runs --dir "
+                        rf"{re.escape(str(in_tiny_run / 'runs'))}, [1-9]\d* runs?\)\n",
+                        result.stdout)
+    monkeypatch.setattr(runs_command, "PROJECT_DIR", tmp_path / "nowhere")   # none there either
+    assert result.stdout != run_cli("runs").stdout == "no runs in runs\n"
+    monkeypatch.chdir(in_tiny_run)
+    assert "no runs" not in run_cli("runs").stdout
 
 
 def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from jaylyrics import JaylyricsError
+from jaylyrics import PROJECT_DIR, JaylyricsError
 from jaylyrics.cli.app import log, main, verbosity
 
 
@@ -25,7 +25,11 @@ def runs_command(runs_dir, as_json):
         click.echo(json.dumps({"runs": runs}, ensure_ascii=False))
         return
     if not runs:
-        click.echo(f"no runs in {runs_dir}")
+        project = PROJECT_DIR / "runs"
+        elsewhere = checkpoint.list_runs(project) if project.resolve() != runs_dir.resolve() else []
+        click.echo(f"no runs in {runs_dir}" + (f" (the project's: jaylyrics runs --dir {project}, "
+                                               f"{len(elsewhere)} run{'s' * (len(elsewhere) != 1)})"
+                                               if elsewhere else ""))
         return
     click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'network':>8} "
                f"{'at':>4} {'epochs':>6}  {'status':<13}  saved")
