@@ -24,6 +24,16 @@ def run_cli(*args, input=None):
     return runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
+def assert_clean_error(result, *fragments, code=1):
+    """A user mistake: exit `code`, one line on stderr holding every fragment, no traceback."""
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 def last_json(result):
     """The JSON object on the last line of a command's stdout (what --json promises)."""
     return json.loads(result.stdout.strip().splitlines()[-1])

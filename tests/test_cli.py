@@ -6,18 +6,9 @@ import sys
 
 import pytest
 
-from conftest import TINY, ZIP, last_json, run_cli
+from conftest import TINY, ZIP, assert_clean_error, last_json, run_cli
 
 from jaylyrics import checkpoint
-
-
-def assert_clean_error(result, *fragments, code=1):
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_help_does_not_import_mxnet():

@@ -1,14 +1,14 @@
 """The friendlier commands: sample --lines/--stream, eval --per-line, runs, plot, -q/-v, and
 training on one's own corpus (traditional Chinese, English)."""
 
-import re
 import json
 import os
+import re
 import sys
 
 import pytest
 
-from conftest import TINY, ZIP, last_json, run_cli
+from conftest import TINY, ZIP, assert_clean_error, last_json, run_cli
 
 
 def test_sample_stops_after_n_lines(in_tiny_run):
@@ -353,8 +353,12 @@ def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_ti
     assert re.fullmatch(rf"no runs in runs \(the project's: jaylyrics runs --dir "
                         rf"{re.escape(str(in_tiny_run / 'runs'))}, [1-9]\d* runs?\)\n",
                         result.stdout)
+    assert_clean_error(run_cli("plot"), "no run given and no runs/latest here: jaylyrics plot "
+                       f"RUN... (the project's: jaylyrics plot {in_tiny_run / 'runs' / 'tiny'})")
     monkeypatch.setattr(runs_command, "PROJECT_DIR", tmp_path / "nowhere")   # none there either
     assert result.stdout != run_cli("runs").stdout == "no runs in runs\n"
+    assert_clean_error(run_cli("plot"), "no run given and no runs/latest here: jaylyrics plot "
+                                        "RUN...")
     monkeypatch.chdir(in_tiny_run)
     assert "no runs" not in run_cli("runs").stdout
 

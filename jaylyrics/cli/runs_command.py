@@ -57,7 +57,10 @@ def plot_command(runs, out):
     if not runs:
         latest = checkpoint.latest_run()
         if latest is None:
-            raise JaylyricsError("no run given and no runs/latest here: jaylyrics plot RUN...")
+            project = PROJECT_DIR / checkpoint.LATEST
+            hint = f" (the project's: jaylyrics plot {project.resolve()})" if project.exists() \
+                else ""
+            raise JaylyricsError(f"no run given and no runs/latest here: jaylyrics plot RUN...{hint}")
         runs = (latest,)
     out = out or (Path(runs[0]) / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
     plot.write_png([Path(r) for r in runs], out)
