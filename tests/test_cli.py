@@ -258,6 +258,11 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
     (["--set", "train.num_steps=100000"], ["too short for one batch"]),
     (["--set", "train.prefixes=[分开Ж]"], ["train.prefixes", "'Ж'"]),
     (["--set", "train.seed=4294967296"], ["train.seed", "<= 4294967295"]),    # NumPy's seeds
+    # these two said "Error: /dev/null: File exists" and "Error: /dev/null/x: Not a directory"
+    (["--set", "train.out_dir=/dev/null"], ["train.out_dir /dev/null is a file; expected a "
+                                            "directory for the run's checkpoints"]),
+    (["--set", "train.out_dir=/dev/null/x"], ["train.out_dir /dev/null/x: cannot make this "
+                                              "directory (Not a directory)"]),
     # these three were tracebacks (OverflowError; --length, after an epoch of training)
     (["--set", "model.cache_order=99999999999999999999"], ["model.cache_order", "<= 100"]),
     (["--set", "train.sample_length=1000001"], ["train.sample_length", "<= 1000000"]),

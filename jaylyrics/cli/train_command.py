@@ -92,7 +92,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
              f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
         log("\n".join(f"  {source}" for source in data.sources), level=2)
-    run_dir.mkdir(parents=True, exist_ok=True)          # fail early if it cannot be
+    _make_run_dir(run_dir)                              # fail early if it cannot be
 
     import numpy as np
 
@@ -131,6 +131,20 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+def _make_run_dir(run_dir: Path) -> None:
+    """The run directory, made if need be; a path that cannot be one is named with its key."""
+    from jaylyrics import InputError
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"train.out_dir {run_dir} is a file; expected a directory for the run's "
+                         "checkpoints") from None
+    except OSError as e:
+        raise InputError(f"train.out_dir {run_dir}: cannot make this directory "
+                         f"({e.strerror or e})") from None
 
 
 def _check_the_model_fits(cfg, vocab_size: int) -> None:
