@@ -582,6 +582,35 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
                              "train.patience=0 (no early stopping)")
 
 
+# The keys that decide how an epoch is cut into batches and in which order (the seed also draws
+# its dropout masks): an epoch interrupted midway is finished with the values it started with.
+BATCHING_KEYS = ("batch_size", "num_steps", "sampler", "seed")
+
+
+def check_resume_settings(ck, cfg) -> None:
+    """What `--set` may not change when resuming the run saved in `ck`: the optimiser (its saved
+    moments belong to the one it has), and, inside an interrupted epoch, how that epoch is cut
+    into batches (the carried state has the old batch size; the batches done were the old
+    ones). Raises a JaylyricsError saying how to go on."""
+    was, now, run = ck.config.train, cfg.train, ck.path.parent
+    if now.optimizer != was.optimizer:
+        raise JaylyricsError(
+            f"--set train.optimizer={now.optimizer}: {run} trains with {was.optimizer}, whose saved "
+            f"state cannot go on as {now.optimizer}; start a new run from its weights instead: "
+            f"jaylyrics train --init-from {run} --set train.optimizer={now.optimizer} --set "
+            "train.out_dir=DIR")
+    partial = (ck.meta.get("resume") or {}).get("partial")
+    changed = [k for k in BATCHING_KEYS if getattr(now, k) != getattr(was, k)]
+    if partial and changed:
+        epoch = int(ck.meta["resume"]["epoch"]) + 1
+        olds = ", ".join(f"train.{k} {getattr(was, k)}" for k in changed)
+        raise JaylyricsError(
+            f"{run} was interrupted inside epoch {epoch} (after batch {partial['batches']}), whose "
+            f"other batches need what it started with: {olds}. Finish that epoch first (resume "
+            f"with --set train.epochs={epoch} and without changing "
+            f"{'it' if len(changed) == 1 else 'them'}), then resume with the new values")
+
+
 def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
     """(params, optimizer, progress) from a checkpoint loaded by `checkpoint.load_resume`. A
     training state that does not read (a sidecar edited by hand or damaged: its hash covers
@@ -599,8 +628,9 @@ def _resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
     params = ck.params
     for p in params.values():
         p.attach_grad()
-    optimizer = Optimizer(cfg.train.optimizer, float(info["lr"]), cfg.train.weight_decay,
-                          steps=int(info["steps"]))
+    # the learning rate where the run left it (decayed, maybe), unless --set gives a new one
+    lr = cfg.train.lr if cfg.train.lr != ck.config.train.lr else float(info["lr"])
+    optimizer = Optimizer(cfg.train.optimizer, lr, cfg.train.weight_decay, steps=int(info["steps"]))
     arrays = dict(optimizer_arrays)             # the moments, and a carried state if partial
     partial, p = None, info.get("partial")
     if p:

@@ -363,6 +363,22 @@ def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_ti
     assert "no runs" not in run_cli("runs").stdout
 
 
+def test_resume_with_a_new_learning_rate_uses_it_and_says_so(in_tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "runs" / "tiny")
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3", "--set",
+                     "train.lr=0.05", "--json")
+    assert result.exit_code == 0, result.output
+    assert "learning rate 0.05 (train.lr), where the run had 0.01" in result.stderr
+    rows = (tmp_path / "runs" / "tiny" / "metrics.csv").read_text().splitlines()
+    assert rows[-1].split(",")[4] == "0.05"                        # epoch 3 trained at 0.05
+    result = run_cli("train", "--resume", "runs/tiny", "--set", "train.optimizer=sgd",
+                     "--set", "train.epochs=4")
+    assert_clean_error(result, "--set train.optimizer=sgd: runs/tiny trains with adam")
+
+
 def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     """The status column, from each run's last.json and lock: done (all train.epochs), stopped
     early (train.patience), interrupted (inside an epoch), unfinished (neither: killed after

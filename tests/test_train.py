@@ -401,6 +401,59 @@ def test_devices_must_divide_the_batch(tmp_path, monkeypatch):
         train.fit(cfg, data, [mx.cpu(0), mx.cpu(1)], Path(cfg.train.out_dir))
 
 
+def test_what_a_resume_may_change(tmp_path, monkeypatch):
+    """Inside an interrupted epoch, the keys that cut it into batches must stay (a new batch size
+    crashed in MXNet on the carried state; a new num_steps, sampler or seed silently trained
+    other batches than the epoch's); after a whole epoch they may change. The optimiser never
+    may (its moments). A new train.lr is used; without one, the rate the run left off with."""
+    import os
+    import signal
+
+    from jaylyrics import checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=3, lr_decay=0.5, lr_patience=1, min_improvement=0.99)
+    batches = corpus.num_batches(len(data.train), 4, 8, cfg.train.sampler)
+    real_step, calls = train.step, {"n": 0}
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == batches + 5:                       # inside epoch 2
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "step", interrupting)
+    with pytest.raises(train.Interrupted):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    ck, arrays = checkpoint.load_resume(cfg.train.out_dir, CTX)
+    assert ck.meta["resume"]["partial"]["batches"] == 5
+    train.check_resume_settings(ck, ck.config)                       # nothing changed
+    train.check_resume_settings(ck, config.override(ck.config, ["train.epochs=9",
+                                                                "train.clip=0.5"]))
+    for change in ("batch_size=3", "num_steps=5", "sampler=random", "seed=7"):
+        key = change.split("=")[0]
+        with pytest.raises(JaylyricsError, match=rf"interrupted inside epoch 2 \(after batch 5\), "
+                                                 rf"whose other batches need what it started "
+                                                 rf"with: train.{key} .*--set train.epochs=2"):
+            train.check_resume_settings(ck, config.override(ck.config, [f"train.{change}"]))
+    with pytest.raises(JaylyricsError, match=r"--set train.optimizer=sgd: .* trains with adam, "
+                                             r"whose saved state cannot go on as sgd"):
+        train.check_resume_settings(ck, config.override(ck.config, ["train.optimizer=sgd"]))
+
+    monkeypatch.setattr(train, "step", real_step)
+    train.fit(ck.config, data, CTX, Path(cfg.train.out_dir),
+              resume=train.resume_state(ck, arrays, ck.config))          # epochs 2 and 3
+    ck, arrays = checkpoint.load_resume(cfg.train.out_dir, CTX)
+    assert "partial" not in ck.meta["resume"]
+    train.check_resume_settings(ck, config.override(ck.config, ["train.batch_size=3"]))  # now free
+    left = float(ck.meta["resume"]["lr"])
+    assert left < cfg.train.lr                                # decayed by min_improvement's rule
+    same = train.resume_state(ck, arrays, ck.config)[1]
+    assert same.lr == left
+    new = train.resume_state(ck, arrays, config.override(ck.config, ["train.lr=0.123"]))[1]
+    assert new.lr == 0.123
+
+
 def test_a_resumed_run_must_have_an_epoch_left():
     """check_epochs_left: a run that trained train.epochs, or stopped early and would stop again
     after one more epoch, is refused with the key to change; an interrupted epoch always goes on."""
