@@ -588,11 +588,15 @@ BATCHING_KEYS = ("batch_size", "num_steps", "sampler", "seed")
 
 
 def check_resume_settings(ck, cfg) -> None:
-    """What `--set` may not change when resuming the run saved in `ck`: the optimiser (its saved
-    moments belong to the one it has), and, inside an interrupted epoch, how that epoch is cut
-    into batches (the carried state has the old batch size; the batches done were the old
-    ones). Raises a JaylyricsError saying how to go on."""
+    """What `--set` may not change when resuming the run saved in `ck`: its directory, the
+    optimiser (its saved moments belong to the one it has), and, inside an interrupted epoch,
+    how that epoch is cut into batches (the carried state has the old batch size; the batches
+    done were the old ones). Raises a JaylyricsError saying how to go on."""
     was, now, run = ck.config.train, cfg.train, ck.path.parent
+    if now.out_dir != was.out_dir:
+        raise JaylyricsError(
+            f"--set train.out_dir={now.out_dir}: a resumed run goes on in its own directory "
+            f"({run}); to go on elsewhere, copy that directory and resume the copy")
     if now.optimizer != was.optimizer:
         raise JaylyricsError(
             f"--set train.optimizer={now.optimizer}: {run} trains with {was.optimizer}, whose saved "

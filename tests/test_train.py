@@ -439,6 +439,11 @@ def test_what_a_resume_may_change(tmp_path, monkeypatch):
     with pytest.raises(JaylyricsError, match=r"--set train.optimizer=sgd: .* trains with adam, "
                                              r"whose saved state cannot go on as sgd"):
         train.check_resume_settings(ck, config.override(ck.config, ["train.optimizer=sgd"]))
+    # was ignored for writing but saved in the config, so the run named another directory
+    with pytest.raises(JaylyricsError, match=r"--set train.out_dir=runs/e: a resumed run goes on "
+                                             r"in its own directory \(.*run\); to go on "
+                                             r"elsewhere, copy that directory"):
+        train.check_resume_settings(ck, config.override(ck.config, ["train.out_dir=runs/e"]))
 
     monkeypatch.setattr(train, "step", real_step)
     train.fit(ck.config, data, CTX, Path(cfg.train.out_dir),
