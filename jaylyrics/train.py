@@ -587,7 +587,7 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
 BATCHING_KEYS = ("batch_size", "num_steps", "sampler", "seed")
 
 
-def check_resume_settings(ck, cfg) -> None:
+def check_resume_settings(ck, cfg, workers: int = 1) -> None:
     """What `--set` may not change when resuming the run saved in `ck`: its directory, the
     optimiser (its saved moments belong to the one it has), and, inside an interrupted epoch,
     how that epoch is cut into batches (the carried state has the old batch size; the batches
@@ -604,6 +604,13 @@ def check_resume_settings(ck, cfg) -> None:
             f"jaylyrics train --init-from {run} --set train.optimizer={now.optimizer} --set "
             "train.out_dir=DIR")
     partial = (ck.meta.get("resume") or {}).get("partial")
+    if partial and workers > 1:                # each worker would train a shard: other batches
+        epoch = int(ck.meta["resume"]["epoch"]) + 1
+        raise JaylyricsError(
+            f"{run} was interrupted inside epoch {epoch} (after batch {partial['batches']}) in a "
+            f"single process, whose batches {workers} workers would cut differently: finish "
+            f"that epoch first with `jaylyrics train --resume {run} --set train.epochs={epoch}`, "
+            "then resume it through launch")
     changed = [k for k in BATCHING_KEYS if getattr(now, k) != getattr(was, k)]
     if partial and changed:
         epoch = int(ck.meta["resume"]["epoch"]) + 1

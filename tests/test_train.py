@@ -439,6 +439,10 @@ def test_what_a_resume_may_change(tmp_path, monkeypatch):
     with pytest.raises(JaylyricsError, match=r"--set train.optimizer=sgd: .* trains with adam, "
                                              r"whose saved state cannot go on as sgd"):
         train.check_resume_settings(ck, config.override(ck.config, ["train.optimizer=sgd"]))
+    with pytest.raises(JaylyricsError, match=r"interrupted inside epoch 2 \(after batch 5\) in a "
+                                             r"single process, whose batches 2 workers would cut "
+                                             r"differently: .*--set train.epochs=2"):
+        train.check_resume_settings(ck, ck.config, workers=2)
     # was ignored for writing but saved in the config, so the run named another directory
     with pytest.raises(JaylyricsError, match=r"--set train.out_dir=runs/e: a resumed run goes on "
                                              r"in its own directory \(.*run\); to go on "

@@ -101,7 +101,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     contexts = contexts or backend.devices(device)
     if resume_run is not None:                          # its mistakes before any other line
         data = _resumed_vocab(data, ck, cfg)
-        train_mod.check_resume_settings(ck, cfg)
+        train_mod.check_resume_settings(ck, cfg, _workers(kvstore))
         resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
         train_mod.check_epochs_left(resume[2], cfg.train, run_dir)
         if cfg.train.lr != ck.config.train.lr:
@@ -149,6 +149,17 @@ def _make_run_dir(run_dir: Path) -> None:
     except OSError as e:
         raise InputError(f"train.out_dir {run_dir}: cannot make this directory "
                          f"({e.strerror or e})") from None
+
+
+def _workers(kvstore: str | None) -> int:
+    """How many data-parallel workers train together: those `jaylyrics launch` started (its
+    DMLC_NUM_WORKER) for a dist_* kvstore, else 1."""
+    if not (kvstore or "").startswith("dist"):
+        return 1
+    try:
+        return max(1, int(os.environ.get("DMLC_NUM_WORKER", "1")))
+    except ValueError:
+        return 1                      # not set by launch: MXNet will say what is wrong
 
 
 def _check_the_model_fits(cfg, vocab_size: int) -> None:
