@@ -25,12 +25,20 @@ def read_metrics(run: Path) -> dict[str, list[float]]:
     path = run / "metrics.csv"
     if not path.is_file():
         raise JaylyricsError(f"{run}: no metrics.csv (is it a run directory?)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise JaylyricsError(f"{path}: no epoch recorded yet")
-    return {key: [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
-            for key in ("train_ppl", "val_ppl", "val_ppl_model")}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+        if not rows:
+            raise JaylyricsError(f"{path}: no epoch recorded yet")
+        missing = [k for k in ("epoch", "train_ppl") if k not in reader.fieldnames]
+        if missing:
+            raise ValueError(f"no {' or '.join(missing)} column")
+        return {key: [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
+                for key in ("train_ppl", "val_ppl", "val_ppl_model")}
+    except (ValueError, TypeError, csv.Error) as e:            # edited or damaged by hand
+        raise JaylyricsError(f"{path}: cannot read it ({e}); expected the CSV that train "
+                             "writes") from None
 
 
 def write_png(runs: list[Path], out: Path) -> None:

@@ -541,8 +541,9 @@ def _start_metrics(path: Path, after_epoch: int) -> None:
               "grad_norm", "clipped"]
     rows = []
     if after_epoch and path.exists():
-        with open(path, newline="") as f:
-            rows = [r for r in csv.reader(f) if r and r[0].isdigit() and int(r[0]) <= after_epoch]
+        text = path.read_text(encoding="utf-8", errors="replace").replace("\0", "")  # damaged
+        rows = [r for r in csv.reader(text.splitlines())       # rows (edited by hand) are left out
+                if r and r[0].isdigit() and int(r[0]) <= after_epoch]
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows([header] + rows)
 

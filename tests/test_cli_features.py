@@ -464,6 +464,31 @@ def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
         assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.png").exists()
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"epoch,train_ppl\nx,y\n", "cannot read it (invalid literal for int() with base 10: 'x')"),
+    (b"\xff\xfe", "cannot read it ('utf-8' codec can't decode byte 0xff"),
+    (b"a,b\n1,2\n", "cannot read it (no epoch or train_ppl column)"),
+    (b"", "no epoch recorded yet"),
+])
+def test_a_damaged_metrics_file(in_tiny_run, tmp_path, monkeypatch, content, message):
+    """plot says which file it cannot read (was a ValueError or UnicodeDecodeError traceback);
+    a resume keeps the rows it can read and trains on."""
+    import shutil
+
+    shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "runs" / "tiny")
+    monkeypatch.chdir(tmp_path)
+    metrics = tmp_path / "runs" / "tiny" / "metrics.csv"
+    good = metrics.read_text().splitlines()
+    metrics.write_bytes(content)
+    assert_clean_error(run_cli("plot", "runs/tiny", "--out", "x.png"),
+                       f"Error: runs/tiny/metrics.csv: {message}")
+    metrics.write_bytes(b"\xff\xfe\x00x,y\n" + "\n".join(good).encode() + b"\n")
+    result = run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3", "-q")
+    assert result.exit_code == 0, result.output
+    rows = metrics.read_text().splitlines()
+    assert rows[0] == good[0] and [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
 def test_plot_without_matplotlib_says_how_to_get_it(in_tiny_run, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     result = run_cli("plot", "runs/tiny", "--out", "x.png")

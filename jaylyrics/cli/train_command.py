@@ -127,8 +127,11 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         return
     from jaylyrics import plot
     if plot.available():
-        plot.write_png([run_dir], run_dir / "perplexity.png")
-        log(f"curves: {run_dir / 'perplexity.png'}")
+        try:
+            plot.write_png([run_dir], run_dir / "perplexity.png")
+            log(f"curves: {run_dir / 'perplexity.png'}")
+        except JaylyricsError as e:                     # the run itself is saved: say, go on
+            log(f"note: no curves ({e})")
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:
