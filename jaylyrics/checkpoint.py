@@ -224,12 +224,19 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         raise CheckpointError(f"{path}: no checkpoint in this directory (expected best.json or "
                               "last.json)")
     if path.suffix == ".params":
+        optimiser_of = None
         for sidecar in sorted(path.parent.glob("*.json")):
             try:
-                if json.loads(sidecar.read_text(encoding="utf-8")).get("weights") == path.name:
+                meta = json.loads(sidecar.read_text(encoding="utf-8"))
+                if meta.get("weights") == path.name:
                     return sidecar
+                if (meta.get("resume") or {}).get("optimizer") == path.name:
+                    optimiser_of = sidecar
             except (OSError, ValueError, AttributeError):
                 continue
+        if optimiser_of is not None:
+            raise CheckpointError(f"{path}: the optimiser state that {optimiser_of} saved for "
+                                  f"--resume, not weights: pass {optimiser_of} or {path.parent}")
         raise CheckpointError(f"{path}: no sidecar (.json) in {path.parent} names these weights")
     if path.suffix != ".json":
         raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, a .json "

@@ -4,6 +4,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -200,6 +201,14 @@ def test_weights_file_given_directly_finds_its_sidecar_or_says_none_names_it(sav
     with pytest.raises(CheckpointError, match=f"{weights.name}: no sidecar \\(.json\\) in .* names "
                                               "these weights"):
         checkpoint.load(weights, CTX)
+
+
+def test_an_optimiser_file_given_as_a_checkpoint_says_what_it_is(resumable):
+    run, optimiser = resumable
+    with pytest.raises(CheckpointError, match=f"{optimiser.name}: the optimiser state that "
+                                              f".*last.json saved for --resume, not weights: "
+                                              f"pass .*last.json or {re.escape(str(run))}"):
+        checkpoint.load(optimiser, CTX)
 
 
 def test_newer_format(saved):
