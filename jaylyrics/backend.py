@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import DeviceError
+from jaylyrics import DeviceError, JaylyricsError
 from jaylyrics.machine import usable_cores
 
 _REMOVED_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex,
@@ -25,6 +25,23 @@ _REMOVED_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex
 for _name, _type in _REMOVED_ALIASES.items():
     if _name not in np.__dict__:      # a plain getattr would warn or raise on NumPy >= 1.20
         setattr(np, _name, _type)
+
+
+ENGINES = ("NaiveEngine", "ThreadedEngine", "ThreadedEnginePerDevice")     # MXNet 1.9's
+
+
+def check_environment(environ) -> None:
+    """The variables MXNet reads as it loads, checked first: with OMP_NUM_THREADS=abc MXNet
+    aborts the process (a C++ exception, exit 134), with MXNET_ENGINE_TYPE=Bogus it raises on
+    the first operator. Raises a JaylyricsError naming the variable."""
+    threads = environ.get("OMP_NUM_THREADS")
+    if threads is not None and not threads.strip().isdigit():
+        raise JaylyricsError(f"OMP_NUM_THREADS={threads} in the environment: expected a whole "
+                             "number of threads, such as 1 (or leave it unset)")
+    engine = environ.get("MXNET_ENGINE_TYPE")
+    if engine is not None and engine not in ENGINES:
+        raise JaylyricsError(f"MXNET_ENGINE_TYPE={engine} in the environment: expected "
+                             f"{', '.join(ENGINES[:-1])} or {ENGINES[-1]} (or leave it unset)")
 
 
 def engine_settings(environ, cores: int, cpu_build: bool) -> dict:
@@ -79,6 +96,7 @@ def _quiet_stderr():
 # started from this one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
 # MXNet's "start using engine" line, which the engine prints when it is made, is not the user's
 # concern.
+check_environment(os.environ)
 SETTINGS = engine_settings(os.environ, usable_cores(), _cpu_build())
 os.environ.update(SETTINGS)
 try:

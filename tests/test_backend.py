@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 
-from jaylyrics import backend
+import pytest
+
+from jaylyrics import JaylyricsError, backend
 from jaylyrics.backend import engine_settings
 from jaylyrics.machine import cpu_quota, physical_cores
 
@@ -176,3 +178,26 @@ def test_evaluation_with_one_thread_gives_the_same_numbers(monkeypatch):
     one_thread = train.model_nll(params, ids, cfg.model, mx.cpu())
     monkeypatch.setattr(train, "threads", lambda n: contextlib.nullcontext())
     assert np.array_equal(one_thread, train.model_nll(params, ids, cfg.model, mx.cpu()))
+
+
+def test_mxnet_variables_are_checked_before_mxnet_loads(tmp_path):
+    """OMP_NUM_THREADS=abc made MXNet abort the process (exit 134, a C++ exception on stderr);
+    MXNET_ENGINE_TYPE=Bogus raised an MXNetError traceback. Both are one line now."""
+    for good in ({}, {"OMP_NUM_THREADS": "1"}, {"OMP_NUM_THREADS": " 2 "},
+                 {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}):
+        backend.check_environment(good)
+    for bad, message in (({"OMP_NUM_THREADS": "abc"}, "OMP_NUM_THREADS=abc in the environment: "
+                                                      "expected a whole number of threads"),
+                         ({"OMP_NUM_THREADS": "4,2"}, "OMP_NUM_THREADS=4,2"),
+                         ({"MXNET_ENGINE_TYPE": "Bogus"}, "MXNET_ENGINE_TYPE=Bogus in the "
+                          "environment: expected NaiveEngine, ThreadedEngine or "
+                          "ThreadedEnginePerDevice")):
+        with pytest.raises(JaylyricsError, match=message):
+            backend.check_environment(bad)
+    env = dict(os.environ, OMP_NUM_THREADS="abc")
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", "eval", "--checkpoint", "nowhere"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: OMP_NUM_THREADS=abc in the environment: expected a whole number of threads, such "
+        "as 1 (or leave it unset)"]
