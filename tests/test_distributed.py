@@ -118,6 +118,19 @@ def test_launch_usage_errors(tmp_path):
     assert launched_processes(cwd=tmp_path) == []
 
 
+@pytest.mark.parametrize("role", ["server", "scheduler"])
+def test_a_server_role_left_in_the_environment_is_refused(tmp_path, monkeypatch, role):
+    """Importing MXNet with DMLC_ROLE=server serves and waits: any command would hang."""
+    from conftest import assert_clean_error, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DMLC_ROLE", role)
+    for args in (["train", *COMMON], ["eval"], ["runs"]):
+        assert_clean_error(run_cli(*args), f"DMLC_ROLE={role} in the environment makes this "
+                                           f"process a parameter {role} of a distributed run; "
+                                           "unset it")
+
+
 def test_a_dist_kvstore_outside_a_launched_run_says_how_to_start_one(tmp_path, monkeypatch):
     from conftest import run_cli
 

@@ -63,6 +63,11 @@ def main():
       jaylyrics plot
     """
     VERBOSITY["level"] = 1
+    role = os.environ.get("DMLC_ROLE")
+    if role in ("server", "scheduler"):     # MXNet would serve at import and wait, silently
+        raise JaylyricsError(f"DMLC_ROLE={role} in the environment makes this process a parameter "
+                             f"{role} of a distributed run; unset it (jaylyrics launch sets it "
+                             "for the processes it starts)")
 
 
 VERBOSITY = {"level": 1}          # 0 quiet, 1 normal, 2 verbose; set per command by -q / -v
