@@ -1,6 +1,7 @@
 """The command line end to end: train -> sample -> eval, --json, devices, and user mistakes."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -18,6 +19,18 @@ def test_help_does_not_import_mxnet():
             "print('mxnet' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_output_encoding_without_chinese_is_one_line(in_tiny_run):
+    """PYTHONIOENCODING=latin-1 (or such a terminal) raised UnicodeEncodeError in a traceback."""
+    env = dict(os.environ, PYTHONIOENCODING="latin-1")
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", "sample", "--prefix", "分开",
+                             "--length", "3"], env=env, capture_output=True, timeout=120)
+    assert result.returncode == 1 and result.stdout == b""
+    lines = result.stderr.decode("latin-1").strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot write '\\u5206\\u5f00")  # 分开...
+    assert lines[0].endswith("' to the terminal or file, whose encoding is latin-1: use a UTF-8 "
+                             "one (e.g. PYTHONIOENCODING=utf-8)")
 
 
 def test_sample_runs_without_importing_mxnet(in_tiny_run):
