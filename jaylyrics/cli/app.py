@@ -16,6 +16,14 @@ from jaylyrics import JaylyricsError, __version__
 class _Group(click.Group):
     """Turns our errors into clean one-line messages, in one place."""
 
+    def main(self, *args, **kwargs):
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as e:          # --help or --version written to a full disk (click itself
+            _silence_stdout()         # handles a closed pipe; a command's errors come below)
+            click.echo(f"Error: {e.strerror or e}", err=True)
+            sys.exit(1)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
