@@ -471,8 +471,17 @@ def set_latest(run_dir: Path) -> None:
         os.symlink(relative if not relative.startswith("..") else str(target), tmp)
     except OSError:
         tmp.write_text(str(target) + "\n", encoding="utf-8")
-    if LATEST.is_dir() and not LATEST.is_symlink():
+    try:
+        check_latest()
+    except CheckpointError:
         tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, LATEST)
+
+
+def check_latest() -> None:
+    """`runs/latest` can be pointed at a new run: not a directory of its own (checked before a
+    training starts, so that its first epoch is not stopped by it)."""
+    if LATEST.is_dir() and not LATEST.is_symlink():
         raise CheckpointError(f"{LATEST} is a directory; rename it so that it can point at the "
                               "latest run")
-    os.replace(tmp, LATEST)

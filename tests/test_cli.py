@@ -289,6 +289,16 @@ def test_user_mistakes_on_train(tmp_path, monkeypatch, args, fragments):
     assert_clean_error(result, *fragments)
 
 
+def test_runs_latest_made_a_directory_is_refused_before_training(tmp_path, monkeypatch):
+    """It used to stop the run after its first epoch (when runs/latest is written)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "latest").mkdir(parents=True)
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}")
+    assert_clean_error(result, "runs/latest is a directory; rename it so that it can point at "
+                               "the latest run")
+    assert "epoch" not in result.stderr and not (tmp_path / "runs" / "tiny" / "last.json").exists()
+
+
 def test_a_model_too_big_for_the_memory_is_refused_before_it_is_made(tmp_path, monkeypatch):
     """A hidden size of 10^8 (3 x 10^16 weights) is refused before MXNet loads, naming the
     parameters, the memory and the keys; a MemoryError that still comes (a batch, a text) is one

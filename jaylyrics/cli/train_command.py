@@ -93,6 +93,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
              f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
         log("\n".join(f"  {source}" for source in data.sources), level=2)
     _make_run_dir(run_dir)                              # fail early if it cannot be
+    from jaylyrics import checkpoint
+    checkpoint.check_latest()                           # (written after the first epoch)
 
     import numpy as np
 
