@@ -38,9 +38,10 @@ class _Group(click.Group):
                 "model.num_layers), a batch (train.batch_size x train.num_steps) or the text is "
                 "too big for this machine") from None
         except UnicodeEncodeError as e:   # a terminal or PYTHONIOENCODING without Chinese
+            unwritable = e.object[e.start:e.end][:10]
             raise click.ClickException(
-                f"cannot write {e.object[e.start:e.end][:10]!a} to the terminal or file, whose encoding "
-                f"is {e.encoding}: use a UTF-8 one (e.g. PYTHONIOENCODING=utf-8)") from None
+                f"cannot write {unwritable!a} to the terminal or file, whose encoding is "
+                f"{e.encoding}: use a UTF-8 one (e.g. PYTHONIOENCODING=utf-8)") from None
         except BrokenPipeError:       # stdout closed early (`jaylyrics runs | head -3`): no
             _silence_stdout()         # message, as other tools; exit 1 as Python itself does
             sys.exit(1)
