@@ -149,6 +149,8 @@ def test_sample_says_when_greedy_decoding_loops(in_tiny_run):
     text = last_json(greedy)["samples"][0]
     assert sample.loops(text[2:])                     # the tiny model's greedy text does loop
     assert "greedy decoding repeats itself" in greedy.stderr
+    several = run_cli("sample", "-i", input="分开\n不分开\n分开\n")           # said once
+    assert several.stderr.count("greedy decoding repeats itself") == 1
     drawn = run_cli("sample", "--prefix", "分开", "--length", "60", "--temperature", "0.8")
     assert drawn.exit_code == 0 and "repeats itself" not in drawn.stderr
     quiet = run_cli("sample", "--prefix", "分开", "--length", "60", "-q")

@@ -100,7 +100,8 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
         write = functools.partial(
             _write_samples, ck, length=length, lines=lines, temperature=temperature, top_k=top_k,
             top_p=top_p, num_samples=num_samples, seed=seed, stream=stream, as_json=as_json,
-            rng=np.random.RandomState(seed))               # one for all samples (and prefixes)
+            rng=np.random.RandomState(seed),               # one for all samples (and prefixes)
+            said=set())                                    # notes given once per session
     if prefix is not None:
         write(prefix)
     if interactive:
@@ -108,7 +109,7 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
 
 
 def _write_samples(ck, prefix, *, length, lines, temperature, top_k, top_p, num_samples, seed,
-                   rng, stream, as_json):
+                   rng, stream, as_json, said):
     """`sample`'s lyrics for one prefix: printed (streamed), or as one JSON object."""
     from jaylyrics import sample
 
@@ -134,9 +135,10 @@ def _write_samples(ck, prefix, *, length, lines, temperature, top_k, top_p, num_
             if not as_json:
                 click.echo(text.rstrip("\n"))
         texts.append(text)
-    if not temperature and sample.loops(texts[0][len(prefix):]):
+    if not temperature and sample.loops(texts[0][len(prefix):]) and "loops" not in said:
+        said.add("loops")                              # (once, also for many prefixes with -i)
         log("note: greedy decoding repeats itself, as small character models do; "
-             "for livelier lyrics try --temperature 0.8")
+            "for livelier lyrics try --temperature 0.8")
     if as_json:
         click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
                                "temperature": temperature, "seed": seed,
