@@ -379,6 +379,38 @@ def test_resume_with_a_new_learning_rate_uses_it_and_says_so(in_tiny_run, tmp_pa
     assert_clean_error(result, "--set train.optimizer=sgd: runs/tiny trains with adam")
 
 
+def test_train_dry_run_says_what_would_be_trained_and_writes_nothing(in_tiny_run, tmp_path,
+                                                                    monkeypatch):
+    """The plan's numbers are those a real run reports when it starts (its `corpus:` line), for
+    a new run and a fine-tuned one; nothing is written, and MXNet is not loaded."""
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}"]
+    ft = ["--init-from", in_tiny_run / "runs" / "tiny", "--set", "data.max_chars=5000",
+          "--set", "train.out_dir=runs/ft"]
+    for extra in ([], ft):
+        plan = last_json(run_cli(*base, *extra, "--dry-run", "--json"))
+        assert not (tmp_path / plan["run_dir"]).exists()
+        started = run_cli(*base, *extra, "--set", "train.epochs=1")
+        line = next(x for x in started.stderr.splitlines() if x.startswith("corpus: "))
+        assert (f"corpus: {plan['train_chars']:,} train / {plan['val_chars']:,} val characters, "
+                f"vocabulary {plan['vocab_size']:,}; model: gru with {plan['params']:,} "
+                f"parameters; {plan['batches_per_epoch']} batches per epoch; run directory "
+                f"{plan['run_dir']}") == line
+    text = run_cli(*base, "--set", "train.out_dir=runs/new", "--dry-run")
+    assert text.stdout.startswith("dry run: gru 1x32 with 24,581 parameters; corpus 2,745 train")
+    assert text.stdout.rstrip().endswith("into runs/new. Nothing was trained or written.")
+    assert_clean_error(run_cli(*base, "--dry-run"), "already holds a trained run")   # checked too
+    assert_clean_error(run_cli("train", "--resume", "runs/ft", "--dry-run"), "--dry-run checks a "
+                       "new run")
+    code = ("import sys; from click.testing import CliRunner; from jaylyrics.cli import main; "
+            f"r = CliRunner().invoke(main, {[str(a) for a in base]!r} + ['--set', "
+            "'train.out_dir=runs/x', '--dry-run']); print(r.exit_code, 'mxnet' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.split() == ["0", "False"]
+
+
 def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     """The status column, from each run's last.json and lock: done (all train.epochs), stopped
     early (train.patience), interrupted (inside an epoch), unfinished (neither: killed after

@@ -35,9 +35,14 @@ from jaylyrics.cli.app import VERBOSITY, device_option, log, main, verbosity
 @click.option("--kvstore", type=click.Choice(["local", "dist_sync", "dist_async"]), default=None,
               help="Train as one data-parallel worker, gradients summed through this MXNet "
                    "KVStore (see `jaylyrics launch`). Default: a single process.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the config, the corpus and the run directory, say what would be "
+                   "trained (model, parameters, batches per epoch), and stop: nothing is written "
+                   "and MXNet is not loaded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
 @verbosity
-def train(config_path, overrides, device, resume_run, init_from, overwrite, kvstore, as_json):
+def train(config_path, overrides, device, resume_run, init_from, overwrite, kvstore, dry_run,
+          as_json):
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus
 
@@ -53,6 +58,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
                          "(train.init_from) starts a new run")
     if resume_run is not None and overwrite:
         raise InputError("--resume continues a run; --overwrite replaces one: drop one")
+    if resume_run is not None and dry_run:
+        raise InputError("--dry-run checks a new run; a resumed one goes on as it was: drop one")
     if kvstore is not None and kvstore.startswith("dist") and "DMLC_ROLE" not in os.environ:
         raise InputError(f"--kvstore {kvstore}: this process is not a worker of a launched run "
                          "(no DMLC_ROLE, DMLC_PS_ROOT_URI, ... in its environment); start the "
@@ -92,9 +99,11 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
              f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
         log("\n".join(f"  {source}" for source in data.sources), level=2)
-    _make_run_dir(run_dir)                              # fail early if it cannot be
     from jaylyrics import checkpoint
     checkpoint.check_latest()                           # (written after the first epoch)
+    if dry_run:
+        return _describe_plan(cfg, data, run_dir, source, as_json)
+    _make_run_dir(run_dir)                              # fail early if it cannot be
 
     import numpy as np
 
@@ -140,6 +149,38 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+
+
+def _describe_plan(cfg, data, run_dir: Path, source: Path | None, as_json: bool) -> None:
+    """train --dry-run, after every check a real run makes before it loads MXNet: what would be
+    trained. A fine-tuned run gets its source's network and vocabulary, plus the corpus's new
+    characters (read from the source's files, still without MXNet)."""
+    from jaylyrics import checkpoint, config, corpus, finetune, model
+
+    model_cfg, vocab = cfg.model, data.vocab
+    if source is not None:
+        with _about("train.init_from"):
+            loaded = checkpoint.load(source)                   # NumPy arrays: no MXNet
+        model_cfg, _ = finetune.adopt_architecture(cfg.model, loaded.config.model)
+        vocab = finetune.extend_vocab(loaded.vocab, data.vocab.chars)
+    tc = cfg.train
+    plan = {"model": f"{model_cfg.type} {model_cfg.num_layers}x{model_cfg.hidden_size}",
+            "params": model.count_params(model_cfg, len(vocab)), "vocab_size": len(vocab),
+            "train_chars": len(data.train), "val_chars": len(data.val),
+            "batches_per_epoch": corpus.num_batches(len(data.train), tc.batch_size, tc.num_steps,
+                                                    tc.sampler),
+            "epochs": tc.epochs, "run_dir": str(run_dir),
+            "init_from": str(source) if source is not None else None}
+    if as_json:
+        click.echo(json.dumps(dict(plan, config=config.to_dict(cfg)), ensure_ascii=False))
+        return
+    log("config:\n" + config.dump(cfg).rstrip(), level=2)
+    start = f"; starting from {source}" if source is not None else ""
+    click.echo(f"dry run: {plan['model']} with {plan['params']:,} parameters; corpus "
+               f"{plan['train_chars']:,} train / {plan['val_chars']:,} val characters, vocabulary "
+               f"{plan['vocab_size']:,}; {plan['batches_per_epoch']} batches per epoch "
+               f"({tc.batch_size} x {tc.num_steps}, {tc.sampler}); up to {tc.epochs} epochs into "
+               f"{run_dir}{start}. Nothing was trained or written.")
 
 
 def _make_run_dir(run_dir: Path) -> None:
