@@ -288,6 +288,8 @@ def main():
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.processes is not None and args.processes < 1:        # 0 meant the default, -1 none
+        parser.error(f"--processes {args.processes}: expected at least 1")
     Vs = [2583] if args.quick else [2583, 1447]
     rounds, iters = (3, 3) if args.quick else (5, 5)
     if args.smoke:
@@ -296,7 +298,7 @@ def main():
         print(json.dumps({"settings": SETTINGS,
                           "results": measure(Vs, ["rnn", "gru", "lstm"], rounds, iters)}))
         return
-    processes = args.processes or (1 if args.quick else 3)
+    processes = args.processes if args.processes is not None else (1 if args.quick else 3)
     results = measure_in_processes(processes, args.quick)
     speed = {(r["impl"], r["model"], r["V"], r["settings"]): r["chars_per_s"] for r in results}
 

@@ -3,9 +3,13 @@ vocabulary, sampling latency and peak memory (the full benchmark is a documented
 test: these machines are too noisy for timed assertions); compiled_cell.py's C++ cell against
 the model's cells; repetition.py's measures by hand and on the tiny run."""
 
+import subprocess
+import sys
+
 import pytest
 
 import benchmarks.throughput as bench
+from conftest import ROOT
 
 
 def test_every_implementation_trains_and_is_timed():
@@ -165,3 +169,13 @@ def test_a_new_build_of_the_compiled_cell_replaces_the_older_ones(tmp_path, monk
     assert library.parent == tmp_path and library.stat().st_size > 10_000
     assert not older.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([library.name, other.name])
+
+
+def test_a_process_count_below_one_is_refused():
+    """--processes 0 ran the full default benchmark (0 read as "not given"); -1 measured nothing."""
+    for n in ("0", "-1"):
+        result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"),
+                                 "--processes", n], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"throughput.py: error: --processes {n}: expected at least 1")
