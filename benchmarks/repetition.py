@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-from jaylyrics import checkpoint, corpus, sample
+from jaylyrics import JaylyricsError, checkpoint, corpus, sample
 from jaylyrics.backend import mx
 
 PREFIXES = ("分开", "不分开", "战争中部队")
@@ -98,8 +98,16 @@ def main():
                         help="the first table's temperature (default 0.8)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
-    ck = checkpoint.load(args.checkpoint, mx.cpu())
-    data = corpus.load(checkpoint.data_config(ck))
+    for name, value, least in (("--seeds", args.seeds, 1), ("--length", args.length, 10)):
+        if value < least:                       # else empty or meaningless tables
+            parser.error(f"{name} {value}: expected at least {least}")
+    if not args.temperature > 0:
+        parser.error(f"--temperature {args.temperature}: expected a value > 0")
+    try:
+        ck = checkpoint.load(args.checkpoint, mx.cpu())
+        data = corpus.load(checkpoint.data_config(ck))
+    except JaylyricsError as e:
+        parser.error(str(e))
     known = set(pairs(data.train))
     model_cfg = ck.config.model
     no_cache = dataclasses.replace(model_cfg, cache_size=0)

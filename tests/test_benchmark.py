@@ -179,3 +179,17 @@ def test_a_process_count_below_one_is_refused():
         assert result.returncode == 2
         assert result.stderr.strip().splitlines()[-1] == (
             f"throughput.py: error: --processes {n}: expected at least 1")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0"], "--seeds 0: expected at least 1"),
+    (["--length", "0"], "--length 0: expected at least 10"),
+    (["--temperature", "0"], "--temperature 0.0: expected a value > 0"),
+    (["--checkpoint", "nope"], "nope: no such checkpoint"),
+])
+def test_the_repetition_benchmark_refuses_what_it_cannot_measure(args, message, tmp_path):
+    """(Empty tables for --seeds 0, a traceback for a missing checkpoint.)"""
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "repetition.py"), *args],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"repetition.py: error: {message}")
