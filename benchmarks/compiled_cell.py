@@ -107,6 +107,8 @@ def main():
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.processes < 1:                             # (else medians of nothing)
+        parser.error(f"--processes {args.processes}: expected at least 1")
     if args.measure_only:
         print(json.dumps(measure([2583], 5, 5)))
         return

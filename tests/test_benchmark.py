@@ -171,14 +171,16 @@ def test_a_new_build_of_the_compiled_cell_replaces_the_older_ones(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([library.name, other.name])
 
 
-def test_a_process_count_below_one_is_refused():
-    """--processes 0 ran the full default benchmark (0 read as "not given"); -1 measured nothing."""
+@pytest.mark.parametrize("script", ["throughput.py", "compiled_cell.py"])
+def test_a_process_count_below_one_is_refused(script):
+    """throughput.py --processes 0 ran the full default benchmark (0 read as "not given"); -1
+    measured nothing, in either script."""
     for n in ("0", "-1"):
-        result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"),
+        result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script),
                                  "--processes", n], capture_output=True, text=True, timeout=120)
         assert result.returncode == 2
         assert result.stderr.strip().splitlines()[-1] == (
-            f"throughput.py: error: --processes {n}: expected at least 1")
+            f"{script}: error: --processes {n}: expected at least 1")
 
 
 @pytest.mark.parametrize("args, message", [
