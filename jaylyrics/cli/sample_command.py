@@ -228,7 +228,7 @@ def _show_next(ck, prefix, *, k, temperature, top_k, top_p, as_json):
                                      ("the temperature", temperature > 0)) if on]
     if temperature:
         log(f"after {prefix!r}, drawn at temperature {temperature:g}"
-             + (f", top-k {top_k}" if top_k else "") + (f", top-p {top_p:g}" if top_p < 1 else ""))
+            + (f", top-k {top_k}" if top_k else "") + (f", top-p {top_p:g}" if top_p < 1 else ""))
     else:
         log(f"after {prefix!r}, the most likely first (greedy takes it)")
     if changed:

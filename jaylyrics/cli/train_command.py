@@ -97,7 +97,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log(note)
     if data.sources:
         log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
-             f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
+            f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
         log("\n".join(f"  {source}" for source in data.sources), level=2)
     from jaylyrics import checkpoint
     checkpoint.check_latest()                           # (written after the first epoch)
@@ -321,9 +321,9 @@ class _TrainReporter:
         elif info["first_epoch"] > 1:
             log(f"resuming after epoch {info['first_epoch'] - 1}")
         log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
-             f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
-             f"{info['params']:,} parameters; {info['batches_per_epoch']} batches per epoch; "
-             f"run directory {info['run_dir']}")
+            f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
+            f"{info['params']:,} parameters; {info['batches_per_epoch']} batches per epoch; "
+            f"run directory {info['run_dir']}")
 
     def epoch_start(self, epoch, num_batches):
         from tqdm import tqdm
@@ -349,11 +349,11 @@ class _TrainReporter:
         if r.val_ppl is not None and r.val_ppl_model != r.val_ppl:
             val += f" (network alone {r.val_ppl_model:.2f})"
         log(f"epoch {r.epoch:3d}  train ppl {r.train_ppl:8.2f}{val}  lr {r.lr:g}  "
-             f"{r.chars_per_s:,.0f} chars/s  {r.elapsed:.0f} s{'  *best' if r.best else ''}")
+            f"{r.chars_per_s:,.0f} chars/s  {r.elapsed:.0f} s{'  *best' if r.best else ''}")
         clip = self.cfg.train.clip
         log(f"           gradient norm {r.grad_norm:.3g} on average before clipping; " +
-             (f"{r.clipped:.0%} of the batches clipped to train.clip {clip:g}" if clip
-              else "no clipping (train.clip 0)"), level=2)
+            (f"{r.clipped:.0%} of the batches clipped to train.clip {clip:g}" if clip
+             else "no clipping (train.clip 0)"), level=2)
 
     def stopped(self, epoch, reason):
         log(f"stopping early after epoch {epoch}: {reason}")
