@@ -588,11 +588,12 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
 BATCHING_KEYS = ("batch_size", "num_steps", "sampler", "seed")
 
 
-def check_resume_settings(ck, cfg, workers: int = 1) -> None:
-    """What `--set` may not change when resuming the run saved in `ck`: its directory, the
-    optimiser (its saved moments belong to the one it has), and, inside an interrupted epoch,
-    how that epoch is cut into batches (the carried state has the old batch size; the batches
-    done were the old ones). Raises a JaylyricsError saying how to go on."""
+def check_resume_settings(ck, cfg, progress: Progress, workers: int = 1) -> None:
+    """What `--set` may not change when resuming the run saved in `ck`, where `progress` (from
+    `resume_state`) says it stands: its directory, the optimiser (its saved moments belong to
+    the one it has), and, inside an interrupted epoch, how that epoch is cut into batches (the
+    carried state has the old batch size; the batches done were the old ones). Raises a
+    JaylyricsError saying how to go on."""
     was, now, run = ck.config.train, cfg.train, ck.path.parent
     if now.out_dir != was.out_dir:
         raise JaylyricsError(
@@ -604,22 +605,21 @@ def check_resume_settings(ck, cfg, workers: int = 1) -> None:
             f"state cannot go on as {now.optimizer}; start a new run from its weights instead: "
             f"jaylyrics train --init-from {run} --set train.optimizer={now.optimizer} --set "
             "train.out_dir=DIR")
-    partial = (ck.meta.get("resume") or {}).get("partial")
-    if partial and workers > 1:                # each worker would train a shard: other batches
-        epoch = int(ck.meta["resume"]["epoch"]) + 1
+    if progress.partial is None:
+        return
+    epoch = progress.epoch + 1
+    where = f"{run} was interrupted inside epoch {epoch} (after batch {progress.partial.batches})"
+    if workers > 1:                            # each worker would train a shard: other batches
         raise JaylyricsError(
-            f"{run} was interrupted inside epoch {epoch} (after batch {partial['batches']}) in a "
-            f"single process, whose batches {workers} workers would cut differently: finish "
-            f"that epoch first with `jaylyrics train --resume {run} --set train.epochs={epoch}`, "
-            "then resume it through launch")
+            f"{where} in a single process, whose batches {workers} workers would cut "
+            f"differently: finish that epoch first with `jaylyrics train --resume {run} --set "
+            f"train.epochs={epoch}`, then resume it through launch")
     changed = [k for k in BATCHING_KEYS if getattr(now, k) != getattr(was, k)]
-    if partial and changed:
-        epoch = int(ck.meta["resume"]["epoch"]) + 1
+    if changed:
         olds = ", ".join(f"train.{k} {getattr(was, k)}" for k in changed)
         raise JaylyricsError(
-            f"{run} was interrupted inside epoch {epoch} (after batch {partial['batches']}), whose "
-            f"other batches need what it started with: {olds}. Finish that epoch first (resume "
-            f"with --set train.epochs={epoch} and without changing "
+            f"{where}, whose other batches need what it started with: {olds}. Finish that epoch "
+            f"first (resume with --set train.epochs={epoch} and without changing "
             f"{'it' if len(changed) == 1 else 'them'}), then resume with the new values")
 
 

@@ -426,15 +426,19 @@ def test_resume_mistakes(in_tiny_run, args, fragments):
     assert_clean_error(run_cli("train", *args), *fragments)
 
 
-@pytest.mark.parametrize("damage,fragment", [
-    (lambda r: r.update(epoch="x"), "invalid literal for int()"),
-    (lambda r: r.update(lr=None), "float() argument"),
-    (lambda r: r.pop("steps"), "no 'steps'"),
-    (lambda r: r.update(partial={"batches": 2}), "no 'state'"),
-    (lambda r: r.update(partial=5), "not subscriptable"),
+@pytest.mark.parametrize("damage,fragment,more", [
+    (lambda r: r.update(epoch="x"), "invalid literal for int()", []),
+    (lambda r: r.update(lr=None), "float() argument", []),
+    (lambda r: r.pop("steps"), "no 'steps'", []),
+    (lambda r: r.update(partial={"batches": 2}), "no 'state'", []),
+    (lambda r: r.update(partial=5), "not subscriptable", []),
+    # inside an epoch with a new batch size: the check of what a resume may change read the
+    # epoch itself, before the training state was checked (a ValueError traceback)
+    (lambda r: r.update(epoch="x", partial={"batches": 2}), "no 'state'",
+     ["--set", "train.batch_size=4"]),
 ])
 def test_a_damaged_training_state_is_a_clean_error_on_resume(in_tiny_run, tmp_path, damage,
-                                                              fragment):
+                                                              fragment, more):
     """last.json's training state is not covered by the weights' hash: a hand-edited or damaged
     one is a one-line error on --resume, not a traceback."""
     import shutil
@@ -444,7 +448,7 @@ def test_a_damaged_training_state_is_a_clean_error_on_resume(in_tiny_run, tmp_pa
     meta = json.loads((run / "last.json").read_text(encoding="utf-8"))
     damage(meta["resume"])
     (run / "last.json").write_text(json.dumps(meta), encoding="utf-8")
-    assert_clean_error(run_cli("train", "--resume", run, "--set", "train.epochs=3"),
+    assert_clean_error(run_cli("train", "--resume", run, "--set", "train.epochs=3", *more),
                        f"{run / 'last.json'}: corrupt training state", fragment, "cannot resume")
 
 

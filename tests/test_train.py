@@ -427,34 +427,39 @@ def test_what_a_resume_may_change(tmp_path, monkeypatch):
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     ck, arrays = checkpoint.load_resume(cfg.train.out_dir, CTX)
     assert ck.meta["resume"]["partial"]["batches"] == 5
-    train.check_resume_settings(ck, ck.config)                       # nothing changed
+    progress = train.resume_state(ck, arrays, ck.config)[2]
+    train.check_resume_settings(ck, ck.config, progress)             # nothing changed
     train.check_resume_settings(ck, config.override(ck.config, ["train.epochs=9",
-                                                                "train.clip=0.5"]))
+                                                                "train.clip=0.5"]), progress)
     for change in ("batch_size=3", "num_steps=5", "sampler=random", "seed=7"):
         key = change.split("=")[0]
         with pytest.raises(JaylyricsError, match=rf"interrupted inside epoch 2 \(after batch 5\), "
                                                  rf"whose other batches need what it started "
                                                  rf"with: train.{key} .*--set train.epochs=2"):
-            train.check_resume_settings(ck, config.override(ck.config, [f"train.{change}"]))
+            train.check_resume_settings(ck, config.override(ck.config, [f"train.{change}"]),
+                                        progress)
     with pytest.raises(JaylyricsError, match=r"--set train.optimizer=sgd: .* trains with adam, "
                                              r"whose saved state cannot go on as sgd"):
-        train.check_resume_settings(ck, config.override(ck.config, ["train.optimizer=sgd"]))
+        train.check_resume_settings(ck, config.override(ck.config, ["train.optimizer=sgd"]),
+                                    progress)
     with pytest.raises(JaylyricsError, match=r"interrupted inside epoch 2 \(after batch 5\) in a "
                                              r"single process, whose batches 2 workers would cut "
                                              r"differently: .*--set train.epochs=2"):
-        train.check_resume_settings(ck, ck.config, workers=2)
+        train.check_resume_settings(ck, ck.config, progress, workers=2)
     # was ignored for writing but saved in the config, so the run named another directory
     with pytest.raises(JaylyricsError, match=r"--set train.out_dir=runs/e: a resumed run goes on "
                                              r"in its own directory \(.*run\); to go on "
                                              r"elsewhere, copy that directory"):
-        train.check_resume_settings(ck, config.override(ck.config, ["train.out_dir=runs/e"]))
+        train.check_resume_settings(ck, config.override(ck.config, ["train.out_dir=runs/e"]),
+                                    progress)
 
     monkeypatch.setattr(train, "step", real_step)
     train.fit(ck.config, data, CTX, Path(cfg.train.out_dir),
               resume=train.resume_state(ck, arrays, ck.config))          # epochs 2 and 3
     ck, arrays = checkpoint.load_resume(cfg.train.out_dir, CTX)
     assert "partial" not in ck.meta["resume"]
-    train.check_resume_settings(ck, config.override(ck.config, ["train.batch_size=3"]))  # now free
+    train.check_resume_settings(ck, config.override(ck.config, ["train.batch_size=3"]),  # now
+                                train.resume_state(ck, arrays, ck.config)[2])           # free
     left = float(ck.meta["resume"]["lr"])
     assert left < cfg.train.lr                                # decayed by min_improvement's rule
     same = train.resume_state(ck, arrays, ck.config)[1]

@@ -112,8 +112,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     contexts = contexts or backend.devices(device)
     if resume_run is not None:                          # its mistakes before any other line
         data = _resumed_vocab(data, ck, cfg)
-        train_mod.check_resume_settings(ck, cfg, _workers(kvstore))
-        resume = train_mod.resume_state(ck, optimizer_arrays, cfg)
+        resume = train_mod.resume_state(ck, optimizer_arrays, cfg)      # (checks the sidecar)
+        train_mod.check_resume_settings(ck, cfg, resume[2], _workers(kvstore))
         train_mod.check_epochs_left(resume[2], cfg.train, run_dir)
         if cfg.train.lr != ck.config.train.lr:
             log(f"learning rate {cfg.train.lr:g} (train.lr), where the run had "
