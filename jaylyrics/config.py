@@ -23,6 +23,7 @@ from jaylyrics import ConfigError
 
 
 MAX_SAMPLE_LENGTH = 1_000_000      # characters: train.sample_length, and sample --length
+MAX_SEED = 2**32 - 1               # NumPy's RandomState: train.seed, and sample --seed
 
 
 def _f(default, help: str, **rules):
@@ -90,7 +91,7 @@ class TrainConfig:
     sampler: str = _f("consecutive", "how batches are drawn: random (state reset per batch) or "
                       "consecutive (state carried between batches)",
                       choices=("random", "consecutive"))
-    seed: int = _f(0, "seed for initialisation, batches and dropout", min=0, max=2**32 - 1)
+    seed: int = _f(0, "seed for initialisation, batches and dropout", min=0, max=MAX_SEED)
     out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics")
     init_from: str = _f("", "start from the weights of this run directory or checkpoint, "
                         "its network and vocabulary (fine-tuning; empty: from scratch)",

@@ -7,12 +7,15 @@ import sys
 import click
 
 from jaylyrics.cli.app import VERBOSITY, main, verbosity
+from jaylyrics.launch import MAX_PROCESSES          # (no MXNet there)
 
 
 @main.command("launch", context_settings={"ignore_unknown_options": True,
                                           "allow_interspersed_args": False})
-@click.option("-n", "--workers", default=2, show_default=True, help="Worker processes (1 to 32).")
-@click.option("-s", "--servers", default=1, show_default=True, help="Parameter-server processes (1 to 32).")
+@click.option("-n", "--workers", default=2, show_default=True,
+              help=f"Worker processes (1 to {MAX_PROCESSES}).")
+@click.option("-s", "--servers", default=1, show_default=True,
+              help=f"Parameter-server processes (1 to {MAX_PROCESSES}).")
 @click.option("--timeout", default=3600.0, show_default=True,
               help="Stop everything if the workers have not finished after this many seconds.")
 @click.argument("train_args", nargs=-1, type=click.UNPROCESSED)

@@ -57,8 +57,9 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
         raise InputError("--interactive writes as you type; --json is for scripts: drop one")
     if num_samples < 1:
         raise InputError(f"--num-samples {num_samples}: expected at least 1")
-    if not 0 <= seed <= 2**32 - 1:                                     # NumPy's seeds
-        raise InputError(f"--seed {seed}: expected 0 to {2**32 - 1}")
+    from jaylyrics.config import MAX_SEED
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"--seed {seed}: expected 0 to {MAX_SEED}")
     if lines is not None and lines < 1:
         raise InputError(f"--lines {lines}: expected at least 1")
     if temperature is not None and not temperature > 0:
