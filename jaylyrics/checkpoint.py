@@ -207,9 +207,8 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
             if LATEST.is_symlink() or LATEST.is_file():
                 raise CheckpointError(f"{LATEST} names {_latest_target()}, which no longer exists: "
                                       f"run `jaylyrics train` or pass {option}")
-            project = PROJECT_DIR / LATEST
-            hint = f" (the project's: {option.split()[0]} {project.resolve()})" \
-                if project.exists() else ""
+            project = project_latest()
+            hint = f" (the project's: {option.split()[0]} {project})" if project else ""
             raise CheckpointError(f"no trained run found ({LATEST} does not exist here): run "
                                   f"`jaylyrics train` first or pass {option}{hint}")
         path = run
@@ -450,6 +449,13 @@ def latest_run() -> Path | None:
         target = Path(LATEST.read_text(encoding="utf-8").strip())
         return target if target.exists() else None
     return None
+
+
+def project_latest() -> Path | None:
+    """The run that the project's own runs/latest names (beside the jaylyrics package), if
+    any: what to point to when the working directory has no runs/latest."""
+    project = PROJECT_DIR / LATEST
+    return project.resolve() if project.exists() else None
 
 
 def _latest_target() -> str:

@@ -57,9 +57,8 @@ def plot_command(runs, out):
     if not runs:
         latest = checkpoint.latest_run()
         if latest is None:
-            project = PROJECT_DIR / checkpoint.LATEST
-            hint = f" (the project's: jaylyrics plot {project.resolve()})" if project.exists() \
-                else ""
+            project = checkpoint.project_latest()
+            hint = f" (the project's: jaylyrics plot {project})" if project else ""
             raise JaylyricsError(f"no run given and no runs/latest here: jaylyrics plot RUN...{hint}")
         runs = (latest,)
     out = out or (Path(runs[0]) / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
