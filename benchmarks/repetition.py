@@ -26,7 +26,6 @@ import sys
 import numpy as np
 
 from jaylyrics import JaylyricsError, checkpoint, corpus, sample
-from jaylyrics.backend import mx
 
 PREFIXES = ("分开", "不分开", "战争中部队")
 # the weights a grid search on either half of the validation split picks (see the README)
@@ -104,7 +103,7 @@ def main():
     if not args.temperature > 0:
         parser.error(f"--temperature {args.temperature}: expected a value > 0")
     try:
-        ck = checkpoint.load(args.checkpoint, mx.cpu())
+        ck = checkpoint.load(args.checkpoint)             # NumPy weights, as `sample` runs
         data = corpus.load(checkpoint.data_config(ck))
     except JaylyricsError as e:
         parser.error(str(e))
