@@ -267,14 +267,30 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatc
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]
 
 
+def interrupt_step(monkeypatch, n: int, signals: int = 1):
+    """From now on, training step number `n` (counting from 1) gets `signals` SIGINTs as it
+    starts: they arrive mid-step, as a user's Ctrl-C does. Returns the real step, to put back."""
+    import os
+    import signal
+
+    real_step, calls = train.step, {"n": 0}
+
+    def interrupting(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            for _ in range(signals):
+                os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "step", interrupting)
+    return real_step
+
+
 @pytest.mark.parametrize("sampler", ["random", "consecutive"])
 def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, sampler):
     """SIGINT after batch 7 of epoch 2: the loop stops at the batch boundary, saves the weights,
     the optimiser, the carried state and the epoch's progress, and a resume ends where an
     uninterrupted run ends."""
-    import os
-    import signal
-
     from jaylyrics import checkpoint
 
     monkeypatch.chdir(tmp_path)
@@ -284,15 +300,7 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monk
 
     cut, _ = tiny(tmp_path / "cut", sampler=sampler, epochs=3)
     batches = corpus.num_batches(len(data.train), 4, 8, sampler)
-    real_step, calls = train.step, {"n": 0}
-
-    def interrupting(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == batches + 7:
-            os.kill(os.getpid(), signal.SIGINT)       # arrives mid-step; honoured after it
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(train, "step", interrupting)
+    real_step = interrupt_step(monkeypatch, batches + 7)      # honoured after that step
     with pytest.raises(train.Interrupted, match="saved after batch 7 of epoch 2: continue with"):
         train.fit(cut, data, CTX, Path(cut.train.out_dir))
     monkeypatch.setattr(train, "step", real_step)
@@ -315,7 +323,6 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_epochs_checkpoint(
         tmp_path, monkeypatch, epoch, message):
     """Two SIGINTs inside one step: the second raises at once, nothing of the unfinished epoch is
     saved, and the last epoch's checkpoint (if any) is left as it was."""
-    import os
     import signal
 
     from jaylyrics import checkpoint
@@ -323,16 +330,8 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_epochs_checkpoint(
     monkeypatch.chdir(tmp_path)
     cfg, data = tiny(tmp_path, epochs=3)
     batches = corpus.num_batches(len(data.train), 4, 8, cfg.train.sampler)
-    real_step, calls = train.step, {"n": 0}
-
-    def interrupting_twice(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == batches * (epoch - 1) + 3:
-            os.kill(os.getpid(), signal.SIGINT)           # the first asks for a stop ...
-            os.kill(os.getpid(), signal.SIGINT)           # ... the second stops at once
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(train, "step", interrupting_twice)
+    # the first asks for a stop, the second stops at once
+    interrupt_step(monkeypatch, batches * (epoch - 1) + 3, signals=2)
     before = signal.getsignal(signal.SIGINT)      # (ignored where the tests run in the background)
     with pytest.raises(train.Interrupted, match=re.escape(message)):
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
@@ -406,23 +405,12 @@ def test_what_a_resume_may_change(tmp_path, monkeypatch):
     crashed in MXNet on the carried state; a new num_steps, sampler or seed silently trained
     other batches than the epoch's); after a whole epoch they may change. The optimiser never
     may (its moments). A new train.lr is used; without one, the rate the run left off with."""
-    import os
-    import signal
-
     from jaylyrics import checkpoint
 
     monkeypatch.chdir(tmp_path)
     cfg, data = tiny(tmp_path, epochs=3, lr_decay=0.5, lr_patience=1, min_improvement=0.99)
     batches = corpus.num_batches(len(data.train), 4, 8, cfg.train.sampler)
-    real_step, calls = train.step, {"n": 0}
-
-    def interrupting(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == batches + 5:                       # inside epoch 2
-            os.kill(os.getpid(), signal.SIGINT)
-        return real_step(*args, **kwargs)
-
-    monkeypatch.setattr(train, "step", interrupting)
+    real_step = interrupt_step(monkeypatch, batches + 5)                 # inside epoch 2
     with pytest.raises(train.Interrupted):
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     ck, arrays = checkpoint.load_resume(cfg.train.out_dir, CTX)
