@@ -115,9 +115,9 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         resume = train_mod.resume_state(ck, optimizer_arrays, cfg)      # (checks the sidecar)
         train_mod.check_resume_settings(ck, cfg, resume[2], _workers(kvstore))
         train_mod.check_epochs_left(resume[2], cfg.train, run_dir)
-        if cfg.train.lr != ck.config.train.lr:
-            log(f"learning rate {cfg.train.lr:g} (train.lr), where the run had "
-                f"{float(ck.meta['resume']['lr']):g}")
+        left_at = float(ck.meta["resume"]["lr"])          # (read by resume_state already)
+        if resume[1].lr != left_at:                       # a new train.lr: resume_state uses it
+            log(f"learning rate {resume[1].lr:g} (train.lr), where the run had {left_at:g}")
     log(f"device: {backend.describe(contexts)}")
     hint = backend.busy_hint(contexts)
     if hint:
