@@ -101,9 +101,9 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log("\n".join(f"  {source}" for source in data.sources), level=2)
     from jaylyrics import checkpoint
     checkpoint.check_latest()                           # (written after the first epoch)
+    _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
         return _describe_plan(cfg, data, run_dir, source, as_json)
-    _make_run_dir(run_dir)                              # fail early if it cannot be
 
     import numpy as np
 
@@ -183,12 +183,20 @@ def _describe_plan(cfg, data, run_dir: Path, source: Path | None, as_json: bool)
                f"{run_dir}{start}. Nothing was trained or written.")
 
 
-def _make_run_dir(run_dir: Path) -> None:
-    """The run directory, made if need be; a path that cannot be one is named with its key."""
+def _make_run_dir(run_dir: Path, dry_run: bool = False) -> None:
+    """The run directory, made if need be (with `dry_run`, only checked: its nearest existing
+    ancestor must be a directory); a path that cannot be one is named with its key."""
+    import errno
+
     from jaylyrics import InputError
 
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST))
+        if not dry_run:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        elif not next(p for p in (run_dir, *run_dir.parents) if p.exists()).is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
     except FileExistsError:
         raise InputError(f"train.out_dir {run_dir} is a file; expected a directory for the run's "
                          "checkpoints") from None
