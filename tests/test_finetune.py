@@ -202,3 +202,21 @@ def test_the_note_names_the_overruled_network_and_the_regularisation_that_differ
                     "model.dropout 0.5 (trained with 0.0)")
     assert data.vocab.chars == "ab\nc" and params["embed"].shape == (4, 4)
     assert (cfg.model.type, cfg.model.hidden_size, cfg.model.dropout) == ("rnn", 4, 0.5)
+
+
+def test_the_memory_check_sizes_the_network_the_fine_tune_trains(in_tiny_run, monkeypatch):
+    """A fine-tune trains its source's network: a --set model.hidden_size it overrules is not what
+    the memory check sizes, and a source too big for the machine is refused naming the source."""
+    from jaylyrics import machine
+
+    base = ("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+            "train.out_dir=runs/x", "--init-from", "runs/tiny", "--dry-run")
+    result = run_cli(*base, "--set", "model.hidden_size=100000000")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("dry run: gru 1x32 with "), result.stdout
+    monkeypatch.setattr(machine, "physical_memory", lambda: 2**16)      # a 64 KiB machine
+    result = run_cli(*base)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "GiB: train.init_from runs/tiny/best.json sets the network (gru 1x32): fine-tune a "
+        "smaller run, or train from scratch"), result.stderr

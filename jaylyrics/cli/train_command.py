@@ -92,13 +92,13 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     if resume_run is None and source is None:  # else the run's vocabulary is not the corpus's:
         corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
     if resume_run is None:
-        _check_the_model_fits(cfg, len(data.vocab))
+        _check_the_model_fits(*_network(cfg, data, source), source)
     if note:                                              # after the errors: one line each
         log(note)
     if data.sources:
         log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
             f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
-        log("\n".join(f"  {source}" for source in data.sources), level=2)
+        log("\n".join(f"  {path}" for path in data.sources), level=2)
     from jaylyrics import checkpoint
     checkpoint.check_latest()                           # (written after the first epoch)
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
@@ -151,18 +151,12 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
 
 
-def _describe_plan(cfg, data, run_dir: Path, source: Path | None, as_json: bool) -> None:
+def _describe_plan(cfg, data, run_dir: Path, source, as_json: bool) -> None:
     """train --dry-run, after every check a real run makes before it loads MXNet: what would be
-    trained. A fine-tuned run gets its source's network and vocabulary, plus the corpus's new
-    characters (read from the source's files, still without MXNet)."""
-    from jaylyrics import checkpoint, config, corpus, finetune, model
+    trained (for a fine-tune, on the network of `source`, its loaded checkpoint)."""
+    from jaylyrics import config, corpus, model
 
-    model_cfg, vocab = cfg.model, data.vocab
-    if source is not None:
-        with _about("train.init_from"):
-            loaded = checkpoint.load(source)                   # NumPy arrays: no MXNet
-        model_cfg, _ = finetune.adopt_architecture(cfg.model, loaded.config.model)
-        vocab = finetune.extend_vocab(loaded.vocab, data.vocab.chars)
+    model_cfg, vocab = _network(cfg, data, source)
     tc = cfg.train
     plan = {"model": f"{model_cfg.type} {model_cfg.num_layers}x{model_cfg.hidden_size}",
             "params": model.count_params(model_cfg, len(vocab)), "vocab_size": len(vocab),
@@ -170,12 +164,12 @@ def _describe_plan(cfg, data, run_dir: Path, source: Path | None, as_json: bool)
             "batches_per_epoch": corpus.num_batches(len(data.train), tc.batch_size, tc.num_steps,
                                                     tc.sampler),
             "epochs": tc.epochs, "run_dir": str(run_dir),
-            "init_from": str(source) if source is not None else None}
+            "init_from": str(source.path) if source is not None else None}
     if as_json:
         click.echo(json.dumps(dict(plan, config=config.to_dict(cfg)), ensure_ascii=False))
         return
     log("config:\n" + config.dump(cfg).rstrip(), level=2)
-    start = f"; starting from {source}" if source is not None else ""
+    start = f"; starting from {source.path}" if source is not None else ""
     click.echo(f"dry run: {plan['model']} with {plan['params']:,} parameters; corpus "
                f"{plan['train_chars']:,} train / {plan['val_chars']:,} val characters, vocabulary "
                f"{plan['vocab_size']:,}; {plan['batches_per_epoch']} batches per epoch "
@@ -216,19 +210,23 @@ def _workers(kvstore: str | None) -> int:
         return 1                      # not set by launch: MXNet will say what is wrong
 
 
-def _check_the_model_fits(cfg, vocab_size: int) -> None:
+def _check_the_model_fits(model_cfg, vocab, source=None) -> None:
     """A model whose weights, gradients and optimiser moments (4 float32 copies) need more than
-    the machine's memory is refused before anything is allocated, naming the keys that size it."""
+    the machine's memory is refused before anything is allocated, naming the keys that size it
+    (for a fine-tune, whose network is its source's, the source)."""
     from jaylyrics import InputError, machine, model
 
-    count = model.count_params(cfg.model, vocab_size)
+    count = model.count_params(model_cfg, len(vocab))
     need, have = 16 * count, machine.physical_memory()
     if have and need > have:
-        mc = cfg.model
+        mc = model_cfg
+        fix = (f"lower model.hidden_size (now {mc.hidden_size}), model.embed_size "
+               f"({mc.embed_size}) or model.num_layers ({mc.num_layers})" if source is None else
+               f"train.init_from {source.path} sets the network ({mc.type} {mc.num_layers}x"
+               f"{mc.hidden_size}): fine-tune a smaller run, or train from scratch")
         raise InputError(f"the model would have {count:,} parameters, {need / 2**30:,.0f} GiB for "
                          f"its weights, gradients and optimiser state; this machine has "
-                         f"{have / 2**30:,.0f} GiB: lower model.hidden_size (now {mc.hidden_size}), "
-                         f"model.embed_size ({mc.embed_size}) or model.num_layers ({mc.num_layers})")
+                         f"{have / 2**30:,.0f} GiB: {fix}")
 
 
 def _refuse_a_trained_run(run_dir: Path) -> None:
@@ -258,26 +256,42 @@ def _about(key: str):
         raise type(e)(f"{key}: {e}") from None
 
 
-def _init_source(init_from: str, run_dir: Path) -> Path:
-    """The checkpoint train.init_from names (checked before MXNet loads), unless the new run
-    would overwrite it."""
+def _init_source(init_from: str, run_dir: Path):
+    """The checkpoint train.init_from names, loaded with NumPy (MXNet is not loaded yet), unless
+    the new run would overwrite it."""
     from jaylyrics import InputError, checkpoint
 
     with _about("train.init_from"):
-        source = checkpoint.resolve(init_from)
-    if source.parent.resolve() == run_dir.resolve():
+        path = checkpoint.resolve(init_from)
+    if path.parent.resolve() == run_dir.resolve():
         raise InputError(f"train.out_dir {run_dir} is the run train.init_from starts from; its "
                          "checkpoints would be overwritten: choose another train.out_dir")
-    return source
-
-
-def _fine_tuned(source: Path, cfg, data, ctx):
-    """(cfg, data, initial parameters) of a run that starts from the checkpoint `source`."""
-    from jaylyrics import checkpoint, finetune
-
     with _about("train.init_from"):
-        loaded = checkpoint.load(source, ctx)
-    cfg, data, init, note = finetune.start(loaded, cfg, data, ctx)
+        return checkpoint.load(path)
+
+
+def _network(cfg, data, source) -> tuple:
+    """(model config, vocabulary) of the network the run will train: the config's and the
+    corpus's, or for a fine-tune from `source` (a loaded checkpoint) its network and its
+    vocabulary with the corpus's new characters added."""
+    from jaylyrics import finetune
+
+    if source is None:
+        return cfg.model, data.vocab
+    model_cfg, _ = finetune.adopt_architecture(cfg.model, source.config.model)
+    return model_cfg, finetune.extend_vocab(source.vocab, data.vocab.chars)
+
+
+def _fine_tuned(source, cfg, data, ctx):
+    """(cfg, data, initial parameters) of a run that starts from `source`, a checkpoint loaded
+    with NumPy: its weights go to the device `ctx`."""
+    from jaylyrics import finetune
+    from jaylyrics.backend import nd
+
+    params = {name: nd.array(value, ctx=ctx, dtype=value.dtype)
+              for name, value in source.params.items()}
+    cfg, data, init, note = finetune.start(dataclasses.replace(source, params=params), cfg, data,
+                                           ctx)
     log(note)
     return cfg, data, init
 
