@@ -96,7 +96,27 @@ def _quiet_stderr():
 # started from this one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
 # MXNet's "start using engine" line, which the engine prints when it is made, is not the user's
 # concern.
+def check_numpy(version: str) -> None:
+    """MXNet 1.9.1 cannot be imported with NumPy 2 (it reads attributes NumPy 2 removed, such as
+    np.PZERO): say so, rather than show the AttributeError from deep inside `import mxnet`."""
+    if int(version.split(".")[0]) >= 2:
+        raise JaylyricsError(f"NumPy {version} is installed; MXNet 1.9.1 needs NumPy below 2: "
+                             "pip install 'numpy<2'")
+
+
+def _cannot_load(error: Exception) -> JaylyricsError:
+    """A one-line error for an `import mxnet` that failed: not installed, or broken."""
+    if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] == "mxnet":
+        what = "MXNet is not installed"
+    else:
+        lines = str(error).strip().splitlines()
+        what = f"MXNet cannot be loaded ({type(error).__name__}: {lines[-1] if lines else ''})"
+    return JaylyricsError(f"{what}: pip install mxnet==1.9.1 (the CPU build; on a GPU machine an "
+                          "mxnet-cuXXX build instead, see the README's GPUs section)")
+
+
 check_environment(os.environ)
+check_numpy(np.__version__)
 SETTINGS = engine_settings(os.environ, usable_cores(), _cpu_build())
 os.environ.update(SETTINGS)
 try:
@@ -104,6 +124,8 @@ try:
         import mxnet as mx  # noqa: E402  (the aliases and settings must be in place first)
         from mxnet import autograd, nd  # noqa: E402,F401
         nd.zeros((1,)).wait_to_read()
+except (ImportError, OSError, AttributeError) as e:    # (what a missing or broken MXNet raises)
+    raise _cannot_load(e) from None
 finally:
     for _key in SETTINGS:
         del os.environ[_key]

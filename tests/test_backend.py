@@ -201,3 +201,37 @@ def test_mxnet_variables_are_checked_before_mxnet_loads(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "Error: OMP_NUM_THREADS=abc in the environment: expected a whole number of threads, such "
         "as 1 (or leave it unset)"]
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("import sys; sys.modules['mxnet'] = None",                      # as if not installed
+     "Error: MXNet is not installed: pip install mxnet==1.9.1 (the CPU build; on a GPU machine "
+     "an mxnet-cuXXX build instead, see the README's GPUs section)"),
+    ("import numpy; numpy.__version__ = '2.1.0'",                    # what MXNet 1.9.1 cannot use
+     "Error: NumPy 2.1.0 is installed; MXNet 1.9.1 needs NumPy below 2: pip install 'numpy<2'"),
+])
+def test_a_missing_or_unusable_mxnet_is_one_line(tmp_path, setup, message):
+    """Without MXNet, or with NumPy 2 (where `import mxnet` fails deep inside with an
+    AttributeError), the commands that need MXNet say what to install; `sample` needs none."""
+    code = (f"{setup}\nimport sys\nfrom jaylyrics.cli.app import main\n"
+            "sys.argv = ['jaylyrics', 'eval', '--checkpoint', 'nowhere']\nmain()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [message]
+
+
+def test_a_broken_mxnet_install_is_one_line(tmp_path):
+    """An `import mxnet` that fails for another reason (a shared library missing) is named."""
+    fake = tmp_path / "site" / "mxnet"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "raise OSError('libquadmath.so.0: cannot open shared object file: No such file')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake.parent), str(ROOT)]))
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", "eval", "--checkpoint", "nowhere"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: MXNet cannot be loaded (OSError: libquadmath.so.0: cannot open shared object "
+        "file: No such file): pip install mxnet==1.9.1 (the CPU build; on a GPU machine an "
+        "mxnet-cuXXX build instead, see the README's GPUs section)"]
