@@ -14,16 +14,16 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import CheckpointError, JaylyricsError, cache, checkpoint, config as config_mod, corpus as corpus_mod, model
+from jaylyrics import CheckpointError, JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model, score
 from jaylyrics.backend import autograd, nd, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
+from jaylyrics.score import MAX_NLL, Score, exp_nll
 
 
 class TrainingDiverged(JaylyricsError):
@@ -118,33 +118,6 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg, aggregator
     return state, batch_nll, _clip_and_update([params], [optimizer], batch_nll, tc.clip)
 
 
-@dataclass(frozen=True)
-class Score:
-    """How well a model predicts a text: mean NLL per character with the model's cache, and by
-    the network alone (the two are equal when the model has no cache)."""
-
-    nll: float
-    nll_model: float
-    chars: int
-
-    @property
-    def perplexity(self) -> float:
-        return _exp(self.nll)
-
-    @property
-    def perplexity_model(self) -> float:
-        return _exp(self.nll_model)
-
-
-# A mean NLL above this (nats per character) has a perplexity beyond the largest float.
-MAX_NLL = math.log(sys.float_info.max)                                  # about 709.8
-
-
-def _exp(nll: float) -> float:
-    """The perplexity of a mean NLL: infinite where math.exp would overflow."""
-    return math.exp(nll) if nll <= MAX_NLL else math.inf
-
-
 def _what_diverged(nll_per_char: float, grad_norm: float) -> str:
     """What went wrong first in a step whose loss or gradient norm is not a usable number."""
     if math.isnan(nll_per_char):
@@ -159,9 +132,9 @@ def _what_diverged(nll_per_char: float, grad_norm: float) -> str:
 
 def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> Score:
     """Score ids[1:] (at least two ids) given what precedes them, from a zero state carried
-    through the whole text (batch 1): the validation protocol, also used by `jaylyrics eval`."""
-    raw = model_nll(params, ids, model_cfg, ctx, chunk)
-    return Score(float(cache.mix_nll(raw, ids, model_cfg).mean()), float(raw.mean()), len(raw))
+    through the whole text (batch 1), on the training device: the validation protocol
+    (`score.evaluate` is the same in NumPy, for `jaylyrics eval`)."""
+    return score.from_nll(model_nll(params, ids, model_cfg, ctx, chunk), ids, model_cfg)
 
 
 def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> np.ndarray:
@@ -188,7 +161,7 @@ def _fmt(value: float | None) -> str:
 
 
 def perplexity(nll_sum: float, count: int) -> float:
-    return _exp(nll_sum / count) if count else float("nan")
+    return exp_nll(nll_sum / count) if count else float("nan")
 
 
 def batches(ids: np.ndarray, train_cfg, rng: np.random.RandomState):

@@ -12,7 +12,10 @@ from jaylyrics import JaylyricsError, backend
 from jaylyrics.backend import engine_settings
 from jaylyrics.machine import cpu_quota, physical_cores
 
-from conftest import ROOT
+from conftest import ROOT, TINY, ZIP
+
+# A command that needs MXNet (sample and eval run in NumPy): it gets as far as importing it.
+TRAIN = ["train", "--config", str(TINY), "--set", f"data.corpus={ZIP}"]
 
 MXNET_DEFAULTS = {"MXNET_ENGINE_TYPE": "ThreadedEnginePerDevice"}
 
@@ -195,8 +198,8 @@ def test_mxnet_variables_are_checked_before_mxnet_loads(tmp_path):
         with pytest.raises(JaylyricsError, match=message):
             backend.check_environment(bad)
     env = dict(os.environ, OMP_NUM_THREADS="abc")
-    result = subprocess.run([sys.executable, "-m", "jaylyrics", "eval", "--checkpoint", "nowhere"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", *TRAIN], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "Error: OMP_NUM_THREADS=abc in the environment: expected a whole number of threads, such "
@@ -214,7 +217,7 @@ def test_a_missing_or_unusable_mxnet_is_one_line(tmp_path, setup, message):
     """Without MXNet, or with NumPy 2 (where `import mxnet` fails deep inside with an
     AttributeError), the commands that need MXNet say what to install; `sample` needs none."""
     code = (f"{setup}\nimport sys\nfrom jaylyrics.cli.app import main\n"
-            "sys.argv = ['jaylyrics', 'eval', '--checkpoint', 'nowhere']\nmain()")
+            f"sys.argv = ['jaylyrics', *{TRAIN!r}]\nmain()")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 1
@@ -228,8 +231,8 @@ def test_a_broken_mxnet_install_is_one_line(tmp_path):
     (fake / "__init__.py").write_text(
         "raise OSError('libquadmath.so.0: cannot open shared object file: No such file')\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake.parent), str(ROOT)]))
-    result = subprocess.run([sys.executable, "-m", "jaylyrics", "eval", "--checkpoint", "nowhere"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", *TRAIN], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "Error: MXNet cannot be loaded (OSError: libquadmath.so.0: cannot open shared object "

@@ -21,6 +21,25 @@ def test_help_does_not_import_mxnet():
     assert out.stdout.strip() == "False"
 
 
+def test_eval_runs_without_importing_mxnet(in_tiny_run):
+    """eval, like sample, runs the network in NumPy: no MXNet import, and the numbers of the
+    in-process CLI (which has MXNet loaded) and of the training's own validation score."""
+    code = ("import sys; from click.testing import CliRunner; from jaylyrics.cli import main; "
+            "r = [CliRunner().invoke(main, ['eval', '--json']), CliRunner().invoke(main, "
+            "['eval', '--text', '-', '--per-line', '--json', '--device', 'cpu'], "
+            "input='分开\\n我不能再想\\n')]; "
+            "print('mxnet' in sys.modules); [print(x.stdout.strip()) for x in r]")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "False"
+    whole = json.loads(out[1])
+    assert whole == last_json(run_cli("eval", "--json"))
+    best = checkpoint.load("runs/tiny").meta
+    assert whole["perplexity"] == pytest.approx(best["metrics"]["val_ppl"], rel=1e-5)
+    lines = json.loads(out[2])["lines"]
+    assert sorted(r["line"] for r in lines) == ["分开", "我不能再想"]
+
+
 def test_an_output_encoding_without_chinese_is_one_line(in_tiny_run):
     """PYTHONIOENCODING=latin-1 (or such a terminal) raised UnicodeEncodeError in a traceback."""
     env = dict(os.environ, PYTHONIOENCODING="latin-1")

@@ -83,6 +83,33 @@ def test_evaluate_carries_the_state_through_the_whole_text():
     assert whole.nll * whole.chars == pytest.approx(-logp[np.arange(49), ids[1:]].sum(), rel=1e-5)
 
 
+@pytest.mark.parametrize("kind, embed, layers, tie", [("rnn", 0, 1, False), ("gru", 6, 2, False),
+                                                    ("lstm", 8, 2, True)])
+def test_scoring_in_numpy_equals_the_training_devices_score(kind, embed, layers, tie):
+    """`jaylyrics eval` scores with the network in NumPy (`score.evaluate`), the training loop on
+    its MXNet device (`train.evaluate`): the same NLL per character, with and without the cache,
+    in chunks that do not divide the text."""
+    from jaylyrics import score
+
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": 8, "embed_size": embed,
+                                      "num_layers": layers, "tie_weights": tie, "init_std": 0.5,
+                                      "cache_size": 30, "cache_weight": 0.1,
+                                      "cache_match_weight": 0.3}})
+    V = 13
+    params = model.init_params(cfg.model, V, CTX, 4)
+    ids = np.random.RandomState(5).randint(0, V, 150)
+    ours = train.model_nll(params, ids, cfg.model, CTX, chunk=64)
+    numpy_nll = score.network_nll({k: v.asnumpy() for k, v in params.items()}, ids, cfg.model,
+                                  chunk=40)
+    np.testing.assert_allclose(numpy_nll, ours, rtol=1e-5, atol=1e-6)
+    on_device, in_numpy = train.evaluate(params, ids, cfg.model, CTX), score.evaluate(params, ids, cfg.model)
+    assert in_numpy.chars == on_device.chars == 149
+    assert in_numpy.nll == pytest.approx(on_device.nll, rel=1e-6)
+    assert in_numpy.nll_model == pytest.approx(on_device.nll_model, rel=1e-6)
+    assert in_numpy.nll != in_numpy.nll_model                  # the cache took part
+    assert score.network_nll(params, ids[:1], cfg.model).shape == (0,)
+
+
 def tiny(tmp_path, **train_keys):
     raw = {"data": {"corpus": str(ZIP), "max_chars": 2000},
            "model": {"type": "gru", "hidden_size": 16, "embed_size": 8, "tie_weights": False,

@@ -111,6 +111,14 @@ def device_option(more: str = ""):
     return click.option("--device", default="auto", show_default=True,
                         help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N"
                              + more)
+def check_device(device: str) -> None:
+    """--device of a command that runs the network in NumPy on the CPU (sample, eval): checked
+    as the training does (a GPU asked for must be there), but MXNet is imported only then."""
+    if device.strip().lower() not in ("auto", "cpu"):
+        from jaylyrics import backend
+        backend.device(device)
+
+
 no_cache_option = click.option(
     "--no-cache", is_flag=True,
     help="The network alone: leave out the cache of the text so far (model.cache_*), which "

@@ -1,5 +1,6 @@
 """`jaylyrics eval`: the perplexity of a checkpoint on its corpus's held-out lyrics, on a text
-file or on standard input, as a whole or line by line."""
+file or on standard input, as a whole or line by line. The network runs in NumPy (`score`), as
+for `sample`: no MXNet is loaded."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import (checkpoint_option, device_option, log, main, no_cache_option,
-                               verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
+                               no_cache_option, verbosity)
 
 
 @main.command("eval")
@@ -26,16 +27,17 @@ from jaylyrics.cli.app import (checkpoint_option, device_option, log, main, no_c
               help="Leave out the lines of --text that have characters the model has never seen "
                    "(and say how many), instead of stopping.")
 @no_cache_option
-@device_option(".")
+@device_option(". Only checked: eval scores on the CPU in any case (in NumPy, one character "
+               "after another).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
 def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_cache, device,
                  as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
-    from jaylyrics import InputError, backend, checkpoint, corpus, train as train_mod
+    from jaylyrics import InputError, checkpoint, corpus, score as score_mod
 
-    ctx = backend.device(device)
-    ck = checkpoint.load(checkpoint_path, ctx)
+    check_device(device)
+    ck = checkpoint.load(checkpoint_path)                  # (the weights as NumPy arrays)
     ck = checkpoint.without_cache(ck) if no_cache else ck
     if text_path is not None and str(text_path) == "-":
         source = "standard input"
@@ -63,10 +65,10 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_c
     except InputError as e:
         raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
     if per_line:
-        return _eval_per_line(ck, text, source, ctx, as_json, left_out)
+        return _eval_per_line(ck, text, source, as_json, left_out)
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
-    score = train_mod.evaluate(ck.params, ids, ck.config.model, ctx)
+    score = score_mod.evaluate(ck.params, ids, ck.config.model)
     result = {"checkpoint": str(ck.path), "source": source, "perplexity": score.perplexity,
               "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
               "epoch": ck.meta.get("epoch"), "cache": ck.config.model.cache_size > 0}
@@ -100,10 +102,10 @@ def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
     return "\n".join(kept), left_out
 
 
-def _eval_per_line(ck, text, source, ctx, as_json, left_out=None):
+def _eval_per_line(ck, text, source, as_json, left_out=None):
     """Each non-empty line scored from a fresh state as it would start a lyric line: the
     line and its end, after a line break."""
-    from jaylyrics import train as train_mod
+    from jaylyrics import score as score_mod
 
     sep = "\n" if ck.config.data.keep_newlines else " "
     lines = [line for line in text.split("\n") if line.strip()]
@@ -111,8 +113,7 @@ def _eval_per_line(ck, text, source, ctx, as_json, left_out=None):
         raise JaylyricsError(f"{source}: no non-empty line to score")
     scored = []
     for line in lines:
-        score = train_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model,
-                                   ctx)
+        score = score_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model)
         scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
     scored.sort(key=lambda r: r["perplexity"])
     if as_json:

@@ -11,7 +11,8 @@ import unicodedata
 
 import click
 
-from jaylyrics.cli.app import (checkpoint_option, device_option, log, main, no_cache_option,
+from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
+                               no_cache_option,
                                verbosity)
 
 
@@ -81,9 +82,7 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
 
     from jaylyrics import checkpoint, sample
 
-    if device.strip().lower() not in ("auto", "cpu"):     # checked, as by the other commands;
-        from jaylyrics import backend                      # but sampling runs in NumPy on the
-        backend.device(device)                             # CPU, so MXNet is not imported
+    check_device(device)
     ck = checkpoint.load(checkpoint_path)                  # (the weights as NumPy arrays)
     if prefix is not None:
         _check_prefix(ck.vocab, prefix)

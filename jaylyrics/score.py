@@ -1,0 +1,72 @@
+"""Scoring a text: per-character negative log-likelihood, the cache mixed in, and perplexity.
+
+`evaluate` runs a trained network in NumPy (`model.decoder`, as `sample` does), so `jaylyrics
+eval` needs no MXNet and starts at once; the training loop scores its validation split on its
+MXNet device (`train.evaluate`) and sums up the same way (`from_nll`). The protocol is the same
+for both: ids[1:] are predicted from what precedes them, from a zero state carried through the
+whole text with batch 1. NumPy only.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from jaylyrics import cache, model
+
+# A mean NLL above this (nats per character) has a perplexity beyond the largest float.
+MAX_NLL = math.log(sys.float_info.max)                                  # about 709.8
+
+
+def exp_nll(nll: float) -> float:
+    """The perplexity of a mean NLL: infinite where math.exp would overflow."""
+    return math.exp(nll) if nll <= MAX_NLL else math.inf
+
+
+@dataclass(frozen=True)
+class Score:
+    """How well a model predicts a text: mean NLL per character with the model's cache, and by
+    the network alone (the two are equal when the model has no cache)."""
+
+    nll: float
+    nll_model: float
+    chars: int
+
+    @property
+    def perplexity(self) -> float:
+        return exp_nll(self.nll)
+
+    @property
+    def perplexity_model(self) -> float:
+        return exp_nll(self.nll_model)
+
+
+def from_nll(network_nll: np.ndarray, ids: np.ndarray, model_cfg) -> Score:
+    """The Score of ids[1:], from the network's own per-character NLL of them (len-1,)."""
+    mixed = cache.mix_nll(network_nll, ids, model_cfg)
+    return Score(float(mixed.mean()), float(network_nll.mean()), len(network_nll))
+
+
+def evaluate(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64) -> Score:
+    """Score ids[1:] (at least two ids) given what precedes them, with the network in NumPy;
+    `params` are NumPy arrays or NDArrays."""
+    return from_nll(network_nll(params, ids, model_cfg, chunk), ids, model_cfg)
+
+
+def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64) -> np.ndarray:
+    """The network's own NLL (float64) of each of ids[1:] (len-1,), its state carried through
+    the text, read `chunk` characters at a time (the output layer is one product per chunk)."""
+    run, state = model.decoder(params, model_cfg)
+    parts = []
+    for start in range(0, len(ids) - 1, chunk):
+        y = np.asarray(ids[start + 1:start + 1 + chunk])
+        x = np.asarray(ids[start:start + len(y)])
+        logits, state = run(x[None, :], state)                                  # (T, V)
+        z = logits.astype(np.float64)
+        top = z.max(axis=1)
+        log_total = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+        parts.append(log_total - z[np.arange(len(y)), y])
+    return np.concatenate(parts) if parts else np.zeros(0)
