@@ -91,11 +91,6 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-# Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
-# during the import or by the first operator, run here), then taken out again, so that processes
-# started from this one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
-# MXNet's "start using engine" line, which the engine prints when it is made, is not the user's
-# concern.
 def check_numpy(version: str) -> None:
     """MXNet 1.9.1 cannot be imported with NumPy 2 (it reads attributes NumPy 2 removed, such as
     np.PZERO): say so, rather than show the AttributeError from deep inside `import mxnet`."""
@@ -115,6 +110,11 @@ def _cannot_load(error: Exception) -> JaylyricsError:
                           "mxnet-cuXXX build instead, see the README's GPUs section)")
 
 
+# Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
+# during the import or by the first operator, run here), then taken out again, so that processes
+# started from this one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
+# MXNet's "start using engine" line, which the engine prints when it is made, is not the user's
+# concern.
 check_environment(os.environ)
 check_numpy(np.__version__)
 SETTINGS = engine_settings(os.environ, usable_cores(), _cpu_build())

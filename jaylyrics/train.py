@@ -1,4 +1,4 @@
-"""The training loop, evaluation (also used by `jaylyrics eval`), and interrupt/resume.
+"""The training loop, its validation on the training device, and interrupt/resume.
 
 It knows nothing of the model's insides: it calls `model.init_params`, `model.compiled`,
 `model.nll` and `model.detach`, and treats the parameters as a dict of NDArrays. It never prints:

@@ -111,6 +111,8 @@ def device_option(more: str = ""):
     return click.option("--device", default="auto", show_default=True,
                         help="auto (a GPU if MXNet sees one, else the CPU), cpu, gpu or gpu:N"
                              + more)
+
+
 def check_device(device: str) -> None:
     """--device of a command that runs the network in NumPy on the CPU (sample, eval): checked
     as the training does (a GPU asked for must be there), but MXNet is imported only then."""

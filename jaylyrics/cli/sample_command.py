@@ -12,8 +12,7 @@ import unicodedata
 import click
 
 from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
-                               no_cache_option,
-                               verbosity)
+                               no_cache_option, verbosity)
 
 
 @main.command("sample")
