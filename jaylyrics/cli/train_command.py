@@ -53,17 +53,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         overrides = tuple(overrides) + (f"train.init_from={init_from}",)
     resume = contexts = init = source = None
     given = {config.parse_override(o)[0] for o in overrides}          # the keys --set names
-    if resume_run is not None and "train.init_from" in given:
-        raise InputError("--resume continues a run from its own last checkpoint; --init-from "
-                         "(train.init_from) starts a new run")
-    if resume_run is not None and overwrite:
-        raise InputError("--resume continues a run; --overwrite replaces one: drop one")
-    if resume_run is not None and dry_run:
-        raise InputError("--dry-run checks a new run; a resumed one goes on as it was: drop one")
-    if kvstore is not None and kvstore.startswith("dist") and "DMLC_ROLE" not in os.environ:
-        raise InputError(f"--kvstore {kvstore}: this process is not a worker of a launched run "
-                         "(no DMLC_ROLE, DMLC_PS_ROOT_URI, ... in its environment); start the "
-                         "workers with `jaylyrics launch -n N -- train ...`")
+    _check_flags(resume_run is not None, "train.init_from" in given, overwrite, dry_run, kvstore)
     if resume_run is None:                   # config mistakes are reported before MXNet loads
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
@@ -134,9 +124,32 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
 
     summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
                             generate=generate, resume=resume, kvstore=kvstore, init=init)
-    if not summary["rank0"]:
-        return
+    if summary["rank0"]:                       # (the other workers of a launched run are quiet)
+        _report(summary, run_dir, as_json)
+
+
+def _check_flags(resume: bool, init_from: bool, overwrite: bool, dry_run: bool,
+                 kvstore: str | None) -> None:
+    """Options that do not go together, refused before anything is read."""
+    from jaylyrics import InputError
+
+    if resume and init_from:
+        raise InputError("--resume continues a run from its own last checkpoint; --init-from "
+                         "(train.init_from) starts a new run")
+    if resume and overwrite:
+        raise InputError("--resume continues a run; --overwrite replaces one: drop one")
+    if resume and dry_run:
+        raise InputError("--dry-run checks a new run; a resumed one goes on as it was: drop one")
+    if kvstore is not None and kvstore.startswith("dist") and "DMLC_ROLE" not in os.environ:
+        raise InputError(f"--kvstore {kvstore}: this process is not a worker of a launched run "
+                         "(no DMLC_ROLE, DMLC_PS_ROOT_URI, ... in its environment); start the "
+                         "workers with `jaylyrics launch -n N -- train ...`")
+
+
+def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
+    """After the run: its curves (with matplotlib), then the summary line (or JSON) on stdout."""
     from jaylyrics import plot
+
     if plot.available():
         try:
             plot.write_png([run_dir], run_dir / "perplexity.png")
