@@ -259,11 +259,25 @@ def load(path: str | Path | None, ctx=None) -> Checkpoint:
                               f"{last}") from None
 
 
-def _load(path: Path, ctx) -> Checkpoint:
+def _read_sidecar(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _replaced(path: Path, raw: bytes) -> bool:
+    """Whether the sidecar at `path` no longer holds `raw`: a training still running has saved
+    a new checkpoint under its name (and removed the weights the old one named)."""
+    try:
+        return _read_sidecar(path) != raw
+    except OSError:
+        return False
+
+
+def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
     from jaylyrics import model
 
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        raw = _read_sidecar(path)
+        meta = json.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint sidecar ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
@@ -281,6 +295,8 @@ def _load(path: Path, ctx) -> Checkpoint:
         raise CheckpointError(f"{path}: corrupt checkpoint config: {e}") from None
     vocab = Vocab(str(meta["vocab"]))
     weights = path.parent / str(meta["weights"])
+    if again and not weights.is_file() and _replaced(path, raw):    # read it anew, once
+        return _load(path, ctx, again=False)
     loaded = _to_current_layout(_read_arrays(weights, meta["sha256"], "weights", path),
                                 meta["format"])
     expected = model.param_shapes(cfg.model, len(vocab))

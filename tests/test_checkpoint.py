@@ -40,6 +40,33 @@ def test_round_trip(tmp_path):
     assert checkpoint.resolve(weights) == path        # a weights file finds its sidecar
 
 
+def test_a_checkpoint_replaced_while_it_is_read_loads_the_new_one(tmp_path, monkeypatch):
+    """`sample` run while `train` saves a better epoch: the sidecar read first names weights that
+    the training removed a moment later; the load reads the new sidecar and its weights. A
+    sidecar that names missing weights and did not change is still an error."""
+    cfg = tiny_cfg()
+    save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg, epoch=1)
+    stale = (tmp_path / "best.json").read_bytes()              # what the reader got first ...
+    newer = model.init_params(cfg.model, len(VOCAB), CTX, 1)
+    save(tmp_path, newer, cfg, epoch=2)                         # ... before the training saved
+    real = checkpoint._read_sidecar
+    reads = []
+
+    def first_stale(path):
+        reads.append(path)
+        return stale if len(reads) == 1 else real(path)
+
+    monkeypatch.setattr(checkpoint, "_read_sidecar", first_stale)
+    ck = checkpoint.load(tmp_path, CTX)
+    assert ck.meta["epoch"] == 2 and len(reads) == 3
+    for name, p in newer.items():
+        np.testing.assert_array_equal(ck.params[name].asnumpy(), p.asnumpy())
+    monkeypatch.setattr(checkpoint, "_read_sidecar", real)
+    (tmp_path / "best.json").write_bytes(stale)                 # names weights that are gone
+    with pytest.raises(CheckpointError, match="weights file .* is missing"):
+        checkpoint.load(tmp_path, CTX)
+
+
 def test_run_directory_prefers_best_then_last(tmp_path):
     cfg = tiny_cfg()
     params = model.init_params(cfg.model, len(VOCAB), CTX, 0)
