@@ -260,6 +260,7 @@ def load(path: str | Path | None, ctx=None) -> Checkpoint:
 
 
 def _read_sidecar(path: Path) -> bytes:
+    """The sidecar's bytes, read once: what is parsed is what `_replaced` compares."""
     return path.read_bytes()
 
 
