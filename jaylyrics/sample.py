@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from jaylyrics import InputError, cache, model
+from jaylyrics import InputError, cache, ensemble
 from jaylyrics.config import MAX_SAMPLE_LENGTH
 
 
@@ -37,12 +37,14 @@ def check_next(k: int, vocab_size: int) -> None:
 
 def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
              temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-             rng: np.random.RandomState | None = None) -> Iterator[str]:
+             rng: np.random.RandomState | None = None, others: tuple = ()) -> Iterator[str]:
     """Yield `length` new characters that follow `prefix` (the prefix itself is not yielded).
-    The network runs as `model.decoder`, on NumPy arrays, wherever it was trained."""
+    The network runs as `model.decoder`, on NumPy arrays, wherever it was trained; with
+    `others` ((params, model_cfg) of more networks with the same vocabulary), the ensemble of
+    them all (`ensemble.decoder`). The cache is `model_cfg`'s."""
     check_options(length, temperature, top_k, top_p, len(vocab))
     rng = rng or np.random.RandomState(0)
-    reader = _Reader(params, model_cfg, vocab, prefix)
+    reader = _Reader(params, model_cfg, vocab, prefix, others)
     for _ in range(length):
         probs, _ = reader.next_probs()
         i = pick(probs, temperature, top_k, top_p, rng)
@@ -51,15 +53,16 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
 
 
 def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int, temperature: float = 0.0,
-               top_k: int = 0, top_p: float = 1.0) -> list[tuple[str, float, float]]:
+               top_k: int = 0, top_p: float = 1.0,
+               others: tuple = ()) -> list[tuple[str, float, float]]:
     """The k most likely characters after `prefix`, most likely first, as (character, the
     probability that `generate` with these options draws it, the network's own probability);
     fewer when top-k or top-p leave fewer to draw from. Greedy (temperature 0) shows the model's
     probabilities, of which it takes the first. The two differ by the cache, and by the
-    temperature, top-k and top-p."""
+    temperature, top-k and top-p. `others`: as for `generate`."""
     check_next(k, len(vocab))
     check_options(0, temperature, top_k, top_p, len(vocab))
-    probs, network = _Reader(params, model_cfg, vocab, prefix).next_probs()
+    probs, network = _Reader(params, model_cfg, vocab, prefix, others).next_probs()
     if temperature:
         probs = shape(probs, temperature, top_k, top_p)
     order = np.argsort(-probs, kind="stable")[:k]
@@ -69,12 +72,12 @@ def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int, temperature:
 class _Reader:
     """The network and the cache after reading a text: what comes next, one character at a time."""
 
-    def __init__(self, params: dict, model_cfg, vocab, prefix: str):
+    def __init__(self, params: dict, model_cfg, vocab, prefix: str, others: tuple = ()):
         if not prefix:
             raise InputError("the prefix is empty: give at least one character, e.g. --prefix 分开")
         ids = vocab.encode(prefix, "the prefix")
         self.model_cfg = model_cfg
-        self.run, self.state = model.decoder(params, model_cfg)
+        self.run, self.state = ensemble.decoder_for(params, model_cfg, others)
         if len(ids) > 1:                                          # all but the last character
             _, self.state = self.run(ids[None, :-1], self.state, project=False)
         self.window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)

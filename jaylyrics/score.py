@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaylyrics import cache, model
+from jaylyrics import cache, ensemble
 
 # A mean NLL above this (nats per character) has a perplexity beyond the largest float.
 MAX_NLL = math.log(sys.float_info.max)                                  # about 709.8
@@ -50,16 +50,20 @@ def from_nll(network_nll: np.ndarray, ids: np.ndarray, model_cfg) -> Score:
     return Score(float(mixed.mean()), float(network_nll.mean()), len(network_nll))
 
 
-def evaluate(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64) -> Score:
+def evaluate(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
+             others: tuple = ()) -> Score:
     """Score ids[1:] (at least two ids) given what precedes them, with the network in NumPy;
-    `params` are NumPy arrays or NDArrays."""
-    return from_nll(network_nll(params, ids, model_cfg, chunk), ids, model_cfg)
+    `params` are NumPy arrays or NDArrays. With `others` ((params, model_cfg) of more networks
+    with the same vocabulary), the ensemble of them all; the cache is `model_cfg`'s."""
+    return from_nll(network_nll(params, ids, model_cfg, chunk, others), ids, model_cfg)
 
 
-def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64) -> np.ndarray:
+def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
+                others: tuple = ()) -> np.ndarray:
     """The network's own NLL (float64) of each of ids[1:] (len-1,), its state carried through
-    the text, read `chunk` characters at a time (the output layer is one product per chunk)."""
-    run, state = model.decoder(params, model_cfg)
+    the text, read `chunk` characters at a time (the output layer is one product per chunk);
+    with `others`, the ensemble's."""
+    run, state = ensemble.decoder_for(params, model_cfg, others)
     parts = []
     for start in range(0, len(ids) - 1, chunk):
         y = np.asarray(ids[start + 1:start + 1 + chunk])

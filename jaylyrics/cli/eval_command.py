@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
-                               no_cache_option, verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, load_checkpoints,
+                               log, main, no_cache_option, verbosity)
 
 
 @main.command("eval")
@@ -31,14 +31,14 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, l
                "after another).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
-def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_cache, device,
+def eval_command(checkpoint_paths, split, text_path, per_line, skip_unknown, no_cache, device,
                  as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
     from jaylyrics import InputError, checkpoint, corpus, score as score_mod
 
     check_device(device)
-    ck = checkpoint.load(checkpoint_path)                  # (the weights as NumPy arrays)
-    ck = checkpoint.without_cache(ck) if no_cache else ck
+    nets = load_checkpoints(checkpoint_paths, no_cache)       # (weights as NumPy arrays)
+    ck = nets.ck
     if text_path is not None and str(text_path) == "-":
         source = "standard input"
         text = corpus.decode(click.get_binary_stream("stdin").read(), source)
@@ -65,11 +65,11 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_c
     except InputError as e:
         raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
     if per_line:
-        return _eval_per_line(ck, text, source, as_json, left_out)
+        return _eval_per_line(nets, text, source, as_json, left_out)
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
-    score = score_mod.evaluate(ck.params, ids, ck.config.model)
-    result = {"checkpoint": str(ck.path), "source": source, "perplexity": score.perplexity,
+    score = score_mod.evaluate(ck.params, ids, ck.config.model, others=nets.others)
+    result = {**nets.json_fields(), "source": source, "perplexity": score.perplexity,
               "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
               "epoch": ck.meta.get("epoch"), "cache": ck.config.model.cache_size > 0}
     if left_out is not None:
@@ -81,7 +81,7 @@ def eval_command(checkpoint_path, split, text_path, per_line, skip_unknown, no_c
                  if score.nll_model != score.nll else "; the network alone" if no_cache else "")
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{score.chars:,} character{'s' * (score.chars != 1)}{alone}) on {source}, "
-                   f"checkpoint {ck.path}")
+                   f"checkpoint{'s' * bool(nets.rest)} {nets.name()}")
 
 
 def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
@@ -102,22 +102,24 @@ def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
     return "\n".join(kept), left_out
 
 
-def _eval_per_line(ck, text, source, as_json, left_out=None):
+def _eval_per_line(nets, text, source, as_json, left_out=None):
     """Each non-empty line scored from a fresh state as it would start a lyric line: the
     line and its end, after a line break."""
     from jaylyrics import score as score_mod
 
+    ck = nets.ck
     sep = "\n" if ck.config.data.keep_newlines else " "
     lines = [line for line in text.split("\n") if line.strip()]
     if not lines:
         raise JaylyricsError(f"{source}: no non-empty line to score")
     scored = []
     for line in lines:
-        score = score_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model)
+        score = score_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model,
+                                   others=nets.others)
         scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
     scored.sort(key=lambda r: r["perplexity"])
     if as_json:
-        result = {"checkpoint": str(ck.path), "source": source, "lines": scored,
+        result = {**nets.json_fields(), "source": source, "lines": scored,
                   "cache": ck.config.model.cache_size > 0}
         if left_out is not None:
             result["lines_left_out"] = left_out

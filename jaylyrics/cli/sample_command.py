@@ -11,8 +11,8 @@ import unicodedata
 
 import click
 
-from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
-                               no_cache_option, verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, load_checkpoints,
+                               log, main, no_cache_option, verbosity)
 
 
 @main.command("sample")
@@ -42,7 +42,7 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, l
                "time, in NumPy).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
-def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, top_p, num_samples,
+def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, top_p, num_samples,
                    seed, stream, next_k, interactive, no_cache, device, as_json):
     """Write lyrics that start with --prefix."""
     import numpy as np
@@ -79,25 +79,25 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream
 
-    from jaylyrics import checkpoint, sample
+    from jaylyrics import sample
 
     check_device(device)
-    ck = checkpoint.load(checkpoint_path)                  # (the weights as NumPy arrays)
+    nets = load_checkpoints(checkpoint_paths, no_cache)       # (weights as NumPy arrays)
+    ck = nets.ck
     if prefix is not None:
         _check_prefix(ck.vocab, prefix)
-    ck = checkpoint.without_cache(ck) if no_cache else ck
     if next_k is not None:
         sample.check_next(next_k, len(ck.vocab))
         sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
-        write = functools.partial(_show_next, ck, k=next_k, temperature=temperature, top_k=top_k,
-                                  top_p=top_p, as_json=as_json)
+        write = functools.partial(_show_next, nets, k=next_k, temperature=temperature,
+                                  top_k=top_k, top_p=top_p, as_json=as_json)
     else:
         if lines is not None and not ck.config.data.keep_newlines:
             raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
                              "(data.keep_newlines false), so its lyrics have no lines; use --length")
         sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
         write = functools.partial(
-            _write_samples, ck, length=length, lines=lines, temperature=temperature, top_k=top_k,
+            _write_samples, nets, length=length, lines=lines, temperature=temperature, top_k=top_k,
             top_p=top_p, num_samples=num_samples, seed=seed, stream=stream, as_json=as_json,
             rng=np.random.RandomState(seed),               # one for all samples (and prefixes)
             said=set())                                    # notes given once per session
@@ -107,15 +107,17 @@ def sample_command(checkpoint_path, prefix, length, lines, temperature, top_k, t
         _ask_for_prefixes(ck.vocab, write)
 
 
-def _write_samples(ck, prefix, *, length, lines, temperature, top_k, top_p, num_samples, seed,
+def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, num_samples, seed,
                    rng, stream, as_json, said):
     """`sample`'s lyrics for one prefix: printed (streamed), or as one JSON object."""
     from jaylyrics import sample
 
+    ck = nets.ck
+
     texts = []
     for i in range(num_samples):
         chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
-                                temperature, top_k, top_p, rng)
+                                temperature, top_k, top_p, rng, nets.others)
         if lines is not None:
             chars = sample.until_lines(chars, prefix, lines)
         if not as_json and num_samples > 1:
@@ -139,7 +141,7 @@ def _write_samples(ck, prefix, *, length, lines, temperature, top_k, top_p, num_
         log("note: greedy decoding repeats itself, as small character models do; "
             "for livelier lyrics try --temperature 0.8")
     if as_json:
-        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix, "samples": texts,
+        click.echo(json.dumps({**nets.json_fields(), "prefix": prefix, "samples": texts,
                                "temperature": temperature, "seed": seed,
                                "cache": ck.config.model.cache_size > 0}, ensure_ascii=False))
 
@@ -209,15 +211,15 @@ def _check_prefix(vocab, prefix: str, what: str = "--prefix") -> None:
                          f"--prefix $'{prefix}')") from None
 
 
-def _show_next(ck, prefix, *, k, temperature, top_k, top_p, as_json):
+def _show_next(nets, prefix, *, k, temperature, top_k, top_p, as_json):
     """sample --next K: the K most likely next characters after `prefix`, one per line."""
     from jaylyrics import sample
 
-    model_cfg = ck.config.model
+    ck, model_cfg = nets.ck, nets.ck.config.model
     ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
-                               top_k, top_p)
+                               top_k, top_p, nets.others)
     if as_json:
-        click.echo(json.dumps({"checkpoint": str(ck.path), "prefix": prefix,
+        click.echo(json.dumps({**nets.json_fields(), "prefix": prefix,
                                "temperature": temperature, "top_k": top_k, "top_p": top_p,
                                "cache": model_cfg.cache_size > 0,
                                "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
