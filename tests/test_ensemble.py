@@ -1,6 +1,8 @@
 """Ensembles (--checkpoint given more than once): the mean of the networks' probabilities,
 checked against each network's own MXNet forward pass, and through the CLI."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -69,7 +71,9 @@ def test_scores_and_samples_of_an_ensemble():
         assert one == two
 
 
-def test_ensembles_from_the_command_line(in_tiny_run):
+def test_ensembles_from_the_command_line(tiny_run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                 # (its runs/latest is not the shared run's)
+    shutil.copytree(tiny_run / "runs" / "tiny", tmp_path / "runs" / "tiny")
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
                      "--set", "train.out_dir=runs/other", "--set", "train.seed=5",
                      "--set", "model.hidden_size=24", "-q")
@@ -83,6 +87,7 @@ def test_ensembles_from_the_command_line(in_tiny_run):
     # the mean of two distributions scores no worse than the worse of them (Jensen)
     assert both["perplexity"] <= max(a["perplexity"] for a in alone)
     text = run_cli("eval", "--checkpoint", "runs/tiny", "--checkpoint", "runs/other").stdout
+    assert "the networks alone" in text
     assert "checkpoints runs/tiny/best.json + runs/other/best.json" in text
     result = run_cli("sample", "--checkpoint", "runs/tiny", "--checkpoint", "runs/other",
                      "--prefix", "分开", "--temperature", "0.8", "--length", "20", "--json")

@@ -77,8 +77,9 @@ def eval_command(checkpoint_paths, split, text_path, per_line, skip_unknown, no_
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
-        alone = (f"; the network alone {score.perplexity_model:.2f}"
-                 if score.nll_model != score.nll else "; the network alone" if no_cache else "")
+        networks = "the networks" if nets.rest else "the network"
+        alone = (f"; {networks} alone {score.perplexity_model:.2f}"
+                 if score.nll_model != score.nll else f"; {networks} alone" if no_cache else "")
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{score.chars:,} character{'s' * (score.chars != 1)}{alone}) on {source}, "
                    f"checkpoint{'s' * bool(nets.rest)} {nets.name()}")
