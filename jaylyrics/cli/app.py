@@ -148,12 +148,15 @@ class Networks:
         return tuple((c.params, c.config.model) for c in self.rest)
 
     def name(self) -> str:
+        """The checkpoints' paths, for a line of output: `a/best.json + b/best.json`."""
         return " + ".join(str(c.path) for c in (self.ck, *self.rest))
 
     def json_fields(self) -> dict:
-        paths = {"checkpoint": str(self.ck.path)}
-        return dict(paths, ensemble=[str(c.path) for c in (self.ck, *self.rest)]) if self.rest \
-            else paths
+        """"checkpoint": the first one; for an ensemble also "ensemble": all of them."""
+        fields = {"checkpoint": str(self.ck.path)}
+        if self.rest:
+            fields["ensemble"] = [str(c.path) for c in (self.ck, *self.rest)]
+        return fields
 
 
 def load_checkpoints(paths, no_cache: bool) -> Networks:

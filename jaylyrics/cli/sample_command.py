@@ -113,7 +113,6 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, nu
     from jaylyrics import sample
 
     ck = nets.ck
-
     texts = []
     for i in range(num_samples):
         chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
