@@ -97,6 +97,9 @@ def test_ensembles_from_the_command_line(tiny_run, tmp_path, monkeypatch):
     ranked = last_json(run_cli("sample", "--checkpoint", "runs/tiny", "--checkpoint",
                                "runs/other", "--prefix", "分开", "--next", "3", "--json"))
     assert len(ranked["next"]) == 3 and ranked["ensemble"] == both["ensemble"]
+    shown = run_cli("sample", "--checkpoint", "runs/tiny", "--checkpoint", "runs/other",
+                    "--prefix", "分开", "--next", "3")
+    assert "(in brackets: the networks' mean probability, before the cache)" in shown.stderr
 
     # networks of another corpus have other ids for the same characters: refused
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",

@@ -232,7 +232,8 @@ def _show_next(nets, prefix, *, k, temperature, top_k, top_p, as_json):
     else:
         log(f"after {prefix!r}, the most likely first (greedy takes it)")
     if changed:
-        log(f"(in brackets: the network's own probability, before {' and '.join(changed)})")
+        own = "the networks' mean probability" if nets.rest else "the network's own probability"
+        log(f"(in brackets: {own}, before {' and '.join(changed)})")
     for rank, (c, p, q) in enumerate(ranked, 1):
         shown = repr(c)                           # quoted, and a line break shows as '\n'
         pad = " " * (6 - sum(2 if unicodedata.east_asian_width(x) in "WF" else 1 for x in shown))
