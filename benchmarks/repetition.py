@@ -4,6 +4,7 @@ the same length (the validation split).
 
     python benchmarks/repetition.py                        # runs/default, about a minute
     python benchmarks/repetition.py --checkpoint runs/large --seeds 20 --json
+    python benchmarks/repetition.py --checkpoint runs/default --checkpoint runs/large   # ensemble
 
 For each setting: the share of samples that end in a loop (`sample.loops`: a piece of up to 30
 characters three times over), the share of distinct 4-grams, the share of lines that repeat an
@@ -26,6 +27,7 @@ import sys
 import numpy as np
 
 from jaylyrics import JaylyricsError, checkpoint, corpus, sample
+from jaylyrics.cli.app import load_checkpoints
 
 PREFIXES = ("分开", "不分开", "战争中部队")
 # the weights a grid search on either half of the validation split picks (see the README)
@@ -65,10 +67,13 @@ def strangeness(texts: list[str], known_pairs: set) -> dict:
 
 
 def generated(ck, model_cfg, seeds: int, length: int, temperature: float,
-              top_p: float = 1.0) -> list[str]:
+              top_p: float = 1.0, others: tuple = ()) -> list[str]:
+    """Samples of the checkpoint `ck`'s network with `model_cfg` (its own, or with another
+    cache), or of its ensemble with `others` ((params, model_cfg) of more networks)."""
     prefixes = [p for p in PREFIXES if not ck.vocab.unknown(p)] or [ck.vocab.chars[1]]
     return ["".join(sample.generate(ck.params, model_cfg, ck.vocab, p, length, temperature,
-                                    top_p=top_p, rng=np.random.RandomState(seed)))
+                                    top_p=top_p, rng=np.random.RandomState(seed),
+                                    others=others))
             for p in prefixes for seed in range(seeds)]
 
 
@@ -90,7 +95,9 @@ def _table(title: str, rows: dict) -> None:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default="runs/default")
+    parser.add_argument("--checkpoint", action="append",
+                        help="a run directory or checkpoint (default runs/default); given more "
+                             "than once, their ensemble, as `jaylyrics sample` reads it")
     parser.add_argument("--seeds", type=int, default=40, help="samples per prefix (default 40)")
     parser.add_argument("--length", type=int, default=200, help="characters per sample")
     parser.add_argument("--temperature", type=float, default=0.8,
@@ -103,7 +110,8 @@ def main():
     if not args.temperature > 0:
         parser.error(f"--temperature {args.temperature}: expected a value > 0")
     try:
-        ck = checkpoint.load(args.checkpoint)             # NumPy weights, as `sample` runs
+        nets = load_checkpoints(args.checkpoint or ["runs/default"], no_cache=False)
+        ck, others = nets.ck, nets.others              # NumPy weights, as `sample` runs them
         data = corpus.load(checkpoint.data_config(ck))
     except JaylyricsError as e:
         parser.error(str(e))
@@ -120,7 +128,8 @@ def main():
         "no cache": {"cache_size": 0},
     }
     by_cache = {name: measured(generated(ck, dataclasses.replace(model_cfg, **change),
-                                         args.seeds, args.length, args.temperature))
+                                         args.seeds, args.length, args.temperature,
+                                         others=others))
                 for name, change in settings.items()}
     real = measured(real_windows(data.val or data.train, 300, args.length))
     by_cache["real lyrics (validation split)"] = real
@@ -129,9 +138,9 @@ def main():
         name = f"temperature {temperature:g}" + (f", top-p {top_p:g}" if top_p < 1 else "") + \
             (", no cache" if without else "")
         by_sampling[name] = measured(generated(ck, no_cache if without else model_cfg, args.seeds,
-                                               args.length, temperature, top_p))
+                                               args.length, temperature, top_p, others))
     by_sampling["real lyrics (validation split)"] = real
-    print(f"{args.checkpoint}, {args.length} characters, {args.seeds} samples per prefix",
+    print(f"{nets.name()}, {args.length} characters, {args.seeds} samples per prefix",
           file=sys.stderr)
     _table(f"by cache, temperature {args.temperature:g}", by_cache)
     _table("by sampling option", by_sampling)

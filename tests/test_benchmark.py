@@ -157,6 +157,26 @@ def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypat
     assert "by sampling option" in out.err and "unseen pairs" in out.err
 
 
+def test_the_repetition_benchmark_measures_an_ensemble(in_tiny_run, monkeypatch, capsys):
+    """--checkpoint twice: the ensemble's samples; a network with itself writes what it writes
+    alone, so the tables equal the single network's."""
+    import json
+    import sys
+
+    import benchmarks.repetition as rep
+
+    tables = []
+    for runs in (["runs/tiny"], ["runs/tiny", "runs/tiny"]):
+        flags = [x for run in runs for x in ("--checkpoint", run)]
+        monkeypatch.setattr(sys, "argv", ["repetition.py", *flags, "--seeds", "1", "--length",
+                                          "20", "--json"])
+        rep.main()
+        out = capsys.readouterr()
+        tables.append(json.loads(out.out.strip().splitlines()[-1]))
+    assert "runs/tiny/best.json + runs/tiny/best.json, 20 characters" in out.err
+    assert tables[0] == tables[1]
+
+
 def test_a_new_build_of_the_compiled_cell_replaces_the_older_ones(tmp_path, monkeypatch):
     """compiled_cell.build() keeps one library in the temp directory: the one for today's source."""
     compiled = _compiled_cell()
