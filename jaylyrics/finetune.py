@@ -39,6 +39,14 @@ def adopt_architecture(model_cfg, source_cfg):
     return dataclasses.replace(model_cfg, **{k: v[1] for k, v in changed.items()}), changed
 
 
+def network(model_cfg, source, text: str):
+    """The network a fine-tune from `source` (a loaded Checkpoint) trains, on a corpus of
+    `text`: (model_cfg with the source's ARCHITECTURE keys, the keys that differed as for
+    `adopt_architecture`, the source's vocabulary extended by the characters of `text`)."""
+    adopted, changed = adopt_architecture(model_cfg, source.config.model)
+    return adopted, changed, extend_vocab(source.vocab, text)
+
+
 def transfer(source: dict, fresh: dict, where: str) -> dict:
     """`fresh` (the new run's initial parameters, for the extended vocabulary) with every value
     of `source` copied in: each source array fills the leading part of its counterpart, which is
@@ -63,9 +71,8 @@ def start(source, cfg, data, ctx):
     a note for the user)."""
     from jaylyrics import model
 
-    model_cfg, changed = adopt_architecture(cfg.model, source.config.model)
+    model_cfg, changed, vocab = network(cfg.model, source, data.vocab.chars)
     cfg = dataclasses.replace(cfg, model=model_cfg)
-    vocab = extend_vocab(source.vocab, data.vocab.chars)
     data = dataclasses.replace(data, vocab=vocab)
     fresh = model.init_params(model_cfg, len(vocab), ctx, cfg.train.seed)
     params = transfer(source.params, fresh, str(source.path))

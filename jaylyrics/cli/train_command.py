@@ -291,8 +291,8 @@ def _network(cfg, data, source) -> tuple:
 
     if source is None:
         return cfg.model, data.vocab
-    model_cfg, _ = finetune.adopt_architecture(cfg.model, source.config.model)
-    return model_cfg, finetune.extend_vocab(source.vocab, data.vocab.chars)
+    model_cfg, _, vocab = finetune.network(cfg.model, source, data.vocab.chars)
+    return model_cfg, vocab
 
 
 def _fine_tuned(source, cfg, data, ctx):
