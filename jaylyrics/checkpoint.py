@@ -53,6 +53,12 @@ def without_cache(ck: Checkpoint) -> Checkpoint:
     return replace(ck, config=replace(ck.config, model=model_cfg))
 
 
+def on_device(ck: Checkpoint, ctx) -> Checkpoint:
+    """A checkpoint loaded with NumPy arrays (`load` without a device), its weights as NDArrays
+    on `ctx`, as `load(path, ctx)` would have given them."""
+    return replace(ck, params={name: _on(value, ctx) for name, value in ck.params.items()})
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a reader sees either the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

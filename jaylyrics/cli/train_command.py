@@ -298,13 +298,9 @@ def _network(cfg, data, source) -> tuple:
 def _fine_tuned(source, cfg, data, ctx):
     """(cfg, data, initial parameters) of a run that starts from `source`, a checkpoint loaded
     with NumPy: its weights go to the device `ctx`."""
-    from jaylyrics import finetune
-    from jaylyrics.backend import nd
+    from jaylyrics import checkpoint, finetune
 
-    params = {name: nd.array(value, ctx=ctx, dtype=value.dtype)
-              for name, value in source.params.items()}
-    cfg, data, init, note = finetune.start(dataclasses.replace(source, params=params), cfg, data,
-                                           ctx)
+    cfg, data, init, note = finetune.start(checkpoint.on_device(source, ctx), cfg, data, ctx)
     log(note)
     return cfg, data, init
 
