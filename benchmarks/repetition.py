@@ -27,7 +27,6 @@ import sys
 import numpy as np
 
 from jaylyrics import JaylyricsError, checkpoint, corpus, sample
-from jaylyrics.cli.app import load_checkpoints
 
 PREFIXES = ("分开", "不分开", "战争中部队")
 # the weights a grid search on either half of the validation split picks (see the README)
@@ -110,7 +109,7 @@ def main():
     if not args.temperature > 0:
         parser.error(f"--temperature {args.temperature}: expected a value > 0")
     try:
-        nets = load_checkpoints(args.checkpoint or ["runs/default"], no_cache=False)
+        nets = checkpoint.load_networks(args.checkpoint or ["runs/default"], no_cache=False)
         ck, others = nets.ck, nets.others              # NumPy weights, as `sample` runs them
         data = corpus.load(checkpoint.data_config(ck))
     except JaylyricsError as e:

@@ -16,7 +16,8 @@ crash at any point leaves the previous checkpoint loadable. Weights files no sid
 removed afterwards.
 
 `runs/latest` (a symlink, or a text file holding the path where symlinks are not allowed) names
-the run trained last; `sample` and `eval` use it when no --checkpoint is given.
+the run trained last; `sample` and `eval` use it when no --checkpoint is given, and read several
+checkpoints as one (an ensemble) with `load_networks`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,47 @@ def without_cache(ck: Checkpoint) -> Checkpoint:
     """The loaded checkpoint as its network alone (--no-cache): model.cache_size 0."""
     model_cfg = replace(ck.config.model, cache_size=0)
     return replace(ck, config=replace(ck.config, model=model_cfg))
+
+
+@dataclass
+class Networks:
+    """What --checkpoint names: the first checkpoint (its vocabulary, cache and data settings
+    serve all) and the others, whose networks are read as one with its own (an ensemble)."""
+
+    ck: Checkpoint                  # weights as NumPy arrays
+    rest: list
+
+    @property
+    def others(self) -> tuple:
+        """(params, model_cfg) of the other networks, for `sample` and `score`."""
+        return tuple((c.params, c.config.model) for c in self.rest)
+
+    def name(self) -> str:
+        """The checkpoints' paths, for a line of output: `a/best.json + b/best.json`."""
+        return " + ".join(str(c.path) for c in (self.ck, *self.rest))
+
+    def json_fields(self) -> dict:
+        """"checkpoint": the first one; for an ensemble also "ensemble": all of them."""
+        fields = {"checkpoint": str(self.ck.path)}
+        if self.rest:
+            fields["ensemble"] = [str(c.path) for c in (self.ck, *self.rest)]
+        return fields
+
+
+def load_networks(paths, no_cache: bool) -> Networks:
+    """The checkpoints --checkpoint names (default: runs/latest), with NumPy weights; the others
+    must have the first one's vocabulary. With --no-cache, the first one's cache (the one used)
+    is left out."""
+    from jaylyrics import InputError
+
+    loaded = [load(path) for path in paths or (None,)]
+    first = loaded[0]
+    for other in loaded[1:]:
+        if other.vocab != first.vocab:
+            raise InputError(f"--checkpoint {other.path}: its vocabulary ({len(other.vocab):,} "
+                             f"characters) is not that of {first.path} ({len(first.vocab):,}); "
+                             "an ensemble needs networks trained on the same corpus")
+    return Networks(without_cache(first) if no_cache else first, loaded[1:])
 
 
 def on_device(ck: Checkpoint, ctx) -> Checkpoint:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -132,44 +131,3 @@ checkpoint_option = click.option(
          ".params file. Default: the run trained last (runs/latest). Given more than once: the "
          "networks as one (an ensemble: the mean of their probabilities), with the first one's "
          "cache; they must share a vocabulary.")
-
-
-@dataclass
-class Networks:
-    """What --checkpoint names: the first checkpoint (its vocabulary, cache and data settings
-    serve all) and the others, whose networks are read as one with its own (an ensemble)."""
-
-    ck: object                      # checkpoint.Checkpoint, weights as NumPy arrays
-    rest: list
-
-    @property
-    def others(self) -> tuple:
-        """(params, model_cfg) of the other networks, for `sample` and `score`."""
-        return tuple((c.params, c.config.model) for c in self.rest)
-
-    def name(self) -> str:
-        """The checkpoints' paths, for a line of output: `a/best.json + b/best.json`."""
-        return " + ".join(str(c.path) for c in (self.ck, *self.rest))
-
-    def json_fields(self) -> dict:
-        """"checkpoint": the first one; for an ensemble also "ensemble": all of them."""
-        fields = {"checkpoint": str(self.ck.path)}
-        if self.rest:
-            fields["ensemble"] = [str(c.path) for c in (self.ck, *self.rest)]
-        return fields
-
-
-def load_checkpoints(paths, no_cache: bool) -> Networks:
-    """The checkpoints --checkpoint names (default: runs/latest), with NumPy weights; the others
-    must have the first one's vocabulary. With --no-cache, the first one's cache (the one used)
-    is left out."""
-    from jaylyrics import InputError, checkpoint
-
-    loaded = [checkpoint.load(path) for path in paths or (None,)]
-    first = loaded[0]
-    for other in loaded[1:]:
-        if other.vocab != first.vocab:
-            raise InputError(f"--checkpoint {other.path}: its vocabulary ({len(other.vocab):,} "
-                             f"characters) is not that of {first.path} ({len(first.vocab):,}); "
-                             "an ensemble needs networks trained on the same corpus")
-    return Networks(checkpoint.without_cache(first) if no_cache else first, loaded[1:])

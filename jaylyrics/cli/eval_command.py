@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, load_checkpoints,
-                               log, main, no_cache_option, verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
+                               no_cache_option, verbosity)
 
 
 @main.command("eval")
@@ -37,7 +37,7 @@ def eval_command(checkpoint_paths, split, text_path, per_line, skip_unknown, no_
     from jaylyrics import InputError, checkpoint, corpus, score as score_mod
 
     check_device(device)
-    nets = load_checkpoints(checkpoint_paths, no_cache)       # (weights as NumPy arrays)
+    nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck
     if text_path is not None and str(text_path) == "-":
         source = "standard input"

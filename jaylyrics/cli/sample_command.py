@@ -11,8 +11,8 @@ import unicodedata
 
 import click
 
-from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, load_checkpoints,
-                               log, main, no_cache_option, verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
+                               no_cache_option, verbosity)
 
 
 @main.command("sample")
@@ -79,10 +79,10 @@ def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, 
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream
 
-    from jaylyrics import sample
+    from jaylyrics import checkpoint, sample
 
     check_device(device)
-    nets = load_checkpoints(checkpoint_paths, no_cache)       # (weights as NumPy arrays)
+    nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck
     if prefix is not None:
         _check_prefix(ck.vocab, prefix)
