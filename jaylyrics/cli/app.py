@@ -113,6 +113,13 @@ def device_option(more: str = ""):
                              + more)
 
 
+def numpy_device_option(doing: str):
+    """--device of a command that runs the network in NumPy on the CPU (sample, eval; `doing`
+    says what it does there): the command checks it with `check_device`."""
+    return device_option(f". Only checked: {doing} on the CPU in any case (in NumPy, one "
+                         "character at a time).")
+
+
 def check_device(device: str) -> None:
     """--device of a command that runs the network in NumPy on the CPU (sample, eval): checked
     as the training does (a GPU asked for must be there), but MXNet is imported only then."""

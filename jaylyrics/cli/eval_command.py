@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
-                               no_cache_option, verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
+                               numpy_device_option, verbosity)
 
 
 @main.command("eval")
@@ -27,8 +27,7 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, l
               help="Leave out the lines of --text that have characters the model has never seen "
                    "(and say how many), instead of stopping.")
 @no_cache_option
-@device_option(". Only checked: eval scores on the CPU in any case (in NumPy, one character "
-               "after another).")
+@numpy_device_option("eval scores")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
 def eval_command(checkpoint_paths, split, text_path, per_line, skip_unknown, no_cache, device,

@@ -11,8 +11,8 @@ import unicodedata
 
 import click
 
-from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, log, main,
-                               no_cache_option, verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
+                               numpy_device_option, verbosity)
 
 
 @main.command("sample")
@@ -38,8 +38,7 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, device_option, l
               help="Ask for one prefix after another (\\n for a line break; Ctrl-D ends) and "
                    "write lyrics (or --next) for each, with these options; the model loads once.")
 @no_cache_option
-@device_option(". Only checked: sample writes on the CPU in any case (one character at a "
-               "time, in NumPy).")
+@numpy_device_option("sample writes")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
 def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, top_p, num_samples,
