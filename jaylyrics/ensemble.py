@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaylyrics import model
+from jaylyrics import model, numpy_ops
 
 
 def decoder_for(params: dict, model_cfg, others: tuple = ()):
@@ -36,13 +36,8 @@ def decoder(members: list[tuple[dict, object]]):
         new_state = tuple(s for _, s in outputs)
         if not project:
             return None, new_state
-        logp = np.stack([_log_softmax(logits) for logits, _ in outputs])      # (K, T*N, V)
+        logp = np.stack([numpy_ops.log_softmax(logits) for logits, _ in outputs])      # (K, T*N, V)
         top = logp.max(axis=0)
         return top + np.log(np.exp(logp - top).mean(axis=0)), new_state
     return run, tuple(zero for _, zero in decoders)
 
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    top = z.max(axis=1, keepdims=True)
-    return z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))

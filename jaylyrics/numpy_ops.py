@@ -68,3 +68,10 @@ def zeros_like(data):
 
 def broadcast_add(lhs, rhs):
     return lhs + rhs
+
+
+def log_softmax(data):
+    """Along the last axis, in float64 (the probabilities that scoring and ensembles use)."""
+    z = data.astype(np.float64)
+    top = z.max(axis=-1, keepdims=True)
+    return z - top - np.log(np.exp(z - top).sum(axis=-1, keepdims=True))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaylyrics import cache, ensemble
+from jaylyrics import cache, ensemble, numpy_ops
 
 # A mean NLL above this (nats per character) has a perplexity beyond the largest float.
 MAX_NLL = math.log(sys.float_info.max)                                  # about 709.8
@@ -69,8 +69,5 @@ def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
         y = np.asarray(ids[start + 1:start + 1 + chunk])
         x = np.asarray(ids[start:start + len(y)])
         logits, state = run(x[None, :], state)                                  # (T, V)
-        z = logits.astype(np.float64)
-        top = z.max(axis=1)
-        log_total = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
-        parts.append(log_total - z[np.arange(len(y)), y])
+        parts.append(-numpy_ops.log_softmax(logits)[np.arange(len(y)), y])
     return np.concatenate(parts) if parts else np.zeros(0)
