@@ -9,12 +9,15 @@ the same length (the validation split).
 For each setting: the share of samples that end in a loop (`sample.loops`: a piece of up to 30
 characters three times over), the share of distinct 4-grams, the share of lines that repeat an
 earlier line of the same sample, the share of adjacent character pairs (within a line) that the
-training text never has, and the mean line length. Lyrics repeat lines (choruses) but do not
-loop; the cache (jaylyrics/cache.py) lifts what was just written, so its weights decide how much
-samples repeat. Pairs the training text never has are new words in real lyrics (about half of
-the validation split's pairs: the songs differ) and mostly nonsense in a sample: a low share
-reads better, as long as the sample does not loop. The first table varies the cache at one
-temperature, the second the sampling options with the cache as configured and without it.
+training text never has, the share of 8-grams copied from the training text, how many distinct
+characters each 1,000 of the samples use, and the mean line length. Lyrics repeat lines
+(choruses) but do not loop; the cache (jaylyrics/cache.py) lifts what was just written, so its
+weights decide how much samples repeat. Pairs the training text never has are new words in real
+lyrics (about half of the validation split's pairs: the songs differ) and mostly nonsense in a
+sample: a low share reads better, as long as the sample does not loop, does not copy the
+training text, and does not say the same few things with a few hundred characters (the last two
+measures keep the first honest). The first table varies the cache at one temperature, the
+second the sampling options with the cache as configured and without it.
 """
 
 from __future__ import annotations
@@ -31,9 +34,12 @@ from jaylyrics import JaylyricsError, checkpoint, corpus, sample
 PREFIXES = ("分开", "不分开", "战争中部队")
 # the weights a grid search on either half of the validation split picks (see the README)
 TUNED = {"cache_weight": 0.08, "cache_match_weight": 0.9}
-# (temperature, top-p, without the cache) for the second table
-SAMPLING = [(0.6, 1.0, False), (0.7, 1.0, False), (0.8, 1.0, False), (1.0, 1.0, False),
-            (1.0, 0.9, False), (0.6, 1.0, True), (0.7, 1.0, True), (0.8, 1.0, True)]
+# (temperature, top-p, top-k, without the cache) for the second table
+SAMPLING = [(0.6, 1.0, 0, False), (0.7, 1.0, 0, False), (0.8, 1.0, 0, False), (1.0, 1.0, 0, False),
+            (1.0, 0.9, 0, False), (0.6, 1.0, 0, True), (0.7, 1.0, 0, True), (0.8, 1.0, 0, True),
+            (1.0, 1.0, 5, True)]
+COPIED = 8          # the length of the pieces looked up in the training text
+BLOCK = 1000        # characters per block when counting the distinct characters used
 
 
 def repetition(texts: list[str]) -> dict:
@@ -53,25 +59,44 @@ def pairs(text: str) -> list[str]:
     return [text[i:i + 2] for i in range(len(text) - 1) if not set(text[i:i + 2]) & {" ", "\n"}]
 
 
-def strangeness(texts: list[str], known_pairs: set) -> dict:
-    """The share of the texts' character pairs outside `known_pairs` (the training text's), and
-    the mean length of their non-empty lines, averaged over the texts."""
-    unseen, length = [], []
+def grams(text: str, n: int) -> list[str]:
+    """The n-character pieces of a text, overlapping (line breaks and spaces included)."""
+    return [text[i:i + n] for i in range(len(text) - n + 1)]
+
+
+def strangeness(texts: list[str], known_pairs: set, known_grams: set) -> dict:
+    """The share of the texts' character pairs outside `known_pairs` (the training text's), the
+    share of their `COPIED`-grams inside `known_grams` (the training text's), and the mean
+    length of their non-empty lines, averaged over the texts."""
+    unseen, copied, length = [], [], []
     for text in texts:
         found = pairs(text)
         unseen.append(np.mean([p not in known_pairs for p in found]) if found else 0.0)
+        pieces = grams(text, COPIED)
+        copied.append(np.mean([g in known_grams for g in pieces]) if pieces else 0.0)
         lines = [line.strip() for line in text.split("\n") if line.strip()]
         length.append(np.mean([len(line) for line in lines]) if lines else 0.0)
-    return {"unseen_pairs": float(np.mean(unseen)), "line_length": float(np.mean(length))}
+    return {"unseen_pairs": float(np.mean(unseen)), "copied": float(np.mean(copied)),
+            "line_length": float(np.mean(length))}
+
+
+def characters_used(texts: list[str], block: int = BLOCK) -> float:
+    """How many distinct characters the texts use in each `block` of them, spaces and line
+    breaks aside: the texts are joined and cut into blocks, and the counts averaged over the
+    blocks (one block, shorter, when the texts are shorter than one). Real lyrics use several
+    hundred in 1,000; a sampler that keeps to the likeliest characters uses far fewer."""
+    joined = "".join(texts).replace(" ", "").replace("\n", "")
+    blocks = [joined[i:i + block] for i in range(0, max(len(joined) - block, 0) + 1, block)]
+    return float(np.mean([len(set(b)) for b in blocks]))
 
 
 def generated(ck, model_cfg, seeds: int, length: int, temperature: float,
-              top_p: float = 1.0, others: tuple = ()) -> list[str]:
+              top_p: float = 1.0, top_k: int = 0, others: tuple = ()) -> list[str]:
     """Samples of the checkpoint `ck`'s network with `model_cfg` (its own, or with another
     cache), or of its ensemble with `others` ((params, model_cfg) of more networks)."""
     prefixes = [p for p in PREFIXES if not ck.vocab.unknown(p)] or [ck.vocab.chars[1]]
     return ["".join(sample.generate(ck.params, model_cfg, ck.vocab, p, length, temperature,
-                                    top_p=top_p, rng=np.random.RandomState(seed),
+                                    top_k=top_k, top_p=top_p, rng=np.random.RandomState(seed),
                                     others=others))
             for p in prefixes for seed in range(seeds)]
 
@@ -83,13 +108,17 @@ def real_windows(text: str, count: int, length: int) -> list[str]:
     return [text[i:i + length] for i in starts]
 
 
+COLUMNS = [("loops", "ending in a loop", "{:.0%}"), ("distinct_4grams", "distinct 4-grams", "{:.2f}"),
+           ("repeated_lines", "repeated lines", "{:.0%}"), ("unseen_pairs", "unseen pairs", "{:.0%}"),
+           ("copied", f"copied {COPIED}-grams", "{:.0%}"),
+           ("characters", f"characters per {BLOCK:,}", "{:.0f}"), ("line_length", "line length", "{:.1f}")]
+
+
 def _table(title: str, rows: dict) -> None:
-    print(f"{title:34s} {'ending in a loop':>17s} {'distinct 4-grams':>17s} {'repeated lines':>15s}"
-          f" {'unseen pairs':>13s} {'line length':>12s}", file=sys.stderr)
+    print(f"{title:37s}" + "".join(f"  {head}" for _, head, _ in COLUMNS), file=sys.stderr)
     for name, r in rows.items():
-        print(f"{name:34s} {r['loops']:>17.0%} {r['distinct_4grams']:>17.2f} "
-              f"{r['repeated_lines']:>15.0%} {r['unseen_pairs']:>13.0%} {r['line_length']:>12.1f}",
-              file=sys.stderr)
+        print(f"{name:37s}" + "".join(f"  {form.format(r[key]):>{len(head)}s}"
+                                      for key, head, form in COLUMNS), file=sys.stderr)
 
 
 def main():
@@ -114,12 +143,13 @@ def main():
         data = corpus.load(checkpoint.data_config(ck))
     except JaylyricsError as e:
         parser.error(str(e))
-    known = set(pairs(data.train))
+    known, known_grams = set(pairs(data.train)), set(grams(data.train, COPIED))
     model_cfg = ck.config.model
     no_cache = dataclasses.replace(model_cfg, cache_size=0)
 
     def measured(texts):
-        return {**repetition(texts), **strangeness(texts, known)}
+        return {**repetition(texts), **strangeness(texts, known, known_grams),
+                "characters": characters_used(texts)}
 
     settings = {
         f"cache as configured ({model_cfg.cache_weight:g}, {model_cfg.cache_match_weight:g})": {},
@@ -133,11 +163,12 @@ def main():
     real = measured(real_windows(data.val or data.train, 300, args.length))
     by_cache["real lyrics (validation split)"] = real
     by_sampling = {}
-    for temperature, top_p, without in SAMPLING:
+    for temperature, top_p, top_k, without in SAMPLING:
         name = f"temperature {temperature:g}" + (f", top-p {top_p:g}" if top_p < 1 else "") + \
-            (", no cache" if without else "")
+            (f", top-k {top_k}" if top_k else "") + (", no cache" if without else "")
         by_sampling[name] = measured(generated(ck, no_cache if without else model_cfg, args.seeds,
-                                               args.length, temperature, top_p, others))
+                                               args.length, temperature, top_p,
+                                               min(top_k, len(ck.vocab)), others))
     by_sampling["real lyrics (validation split)"] = real
     print(f"{nets.name()}, {args.length} characters, {args.seeds} samples per prefix",
           file=sys.stderr)

@@ -125,13 +125,29 @@ def test_the_repetition_measures_by_hand():
 
 
 def test_the_strangeness_measures_by_hand():
-    from benchmarks.repetition import pairs, strangeness
+    from benchmarks.repetition import COPIED, grams, pairs, strangeness
 
     assert pairs("我爱 你\n好的") == ["我爱", "好的"]            # not across a space or a break
     known = set(pairs("我爱你\n你好"))                          # 我爱 爱你 你好
-    # "我爱你好": 3 pairs, all known, one line of 4; "你爱我\n好": 2 unknown pairs of 2, lines 3 and 1
-    got = strangeness(["我爱你好", "你爱我\n好"], known)
-    assert got == pytest.approx({"unseen_pairs": (0 + 1) / 2, "line_length": (4 + 2) / 2})
+    assert grams("一二三四", 3) == ["一二三", "二三四"] and grams("一二", 3) == []
+    training = "一二三四五六七八九十\n"
+    known_grams = set(grams(training, COPIED))
+    assert len(known_grams) == 4                              # 一..八, 二..九, 三..十, 四..\n
+    # "我爱你好": 3 pairs, all known, one line of 4, no 8-gram; "你爱我\n好": 2 unknown pairs of 2,
+    # lines 3 and 1; the training text's first nine characters then 〇: 2 of 3 8-grams copied
+    got = strangeness(["我爱你好", "你爱我\n好", "一二三四五六七八九〇"], known, known_grams)
+    assert got == pytest.approx({"unseen_pairs": (0 + 1 + 1) / 3, "copied": (0 + 0 + 2 / 3) / 3,
+                                 "line_length": (4 + 2 + 10) / 3})
+
+
+def test_the_characters_used_by_hand():
+    from benchmarks.repetition import characters_used
+
+    # joined without spaces and breaks, in blocks of 4: 一二一二 | 三一二三 | 四五, 2 and 3 distinct
+    # (the last, shorter block is left out: it would count few characters for being short)
+    assert characters_used(["一二一 二\n三一", "二三四五"], block=4) == pytest.approx((2 + 3) / 2)
+    assert characters_used(["一二一"], block=4) == 2               # shorter than a block: all of it
+    assert characters_used(["一二", "一二"], block=4) == 2
 
 
 def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypatch, capsys):
@@ -148,13 +164,16 @@ def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypat
     rows = tables["by_cache"]
     assert len(rows) == 4 and "no cache" in rows and "real lyrics (validation split)" in rows
     assert len(tables["by_sampling"]) == len(rep.SAMPLING) + 1
-    assert "temperature 0.7, no cache" in tables["by_sampling"]
+    assert {"temperature 0.7, no cache", "temperature 1, top-k 5, no cache"} <= \
+        set(tables["by_sampling"])
     for r in [*rows.values(), *tables["by_sampling"].values()]:
         assert 0 <= r["loops"] <= 1 and 0 < r["distinct_4grams"] <= 1
         assert 0 <= r["unseen_pairs"] <= 1 and r["line_length"] > 0
+        assert 0 <= r["copied"] <= 1 and 1 <= r["characters"] <= 1000
     assert tables["by_sampling"]["real lyrics (validation split)"] == \
         rows["real lyrics (validation split)"]
     assert "by sampling option" in out.err and "unseen pairs" in out.err
+    assert "copied 8-grams" in out.err and "characters per 1,000" in out.err
 
 
 def test_the_repetition_benchmark_measures_an_ensemble(in_tiny_run, monkeypatch, capsys):
