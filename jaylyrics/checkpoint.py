@@ -269,7 +269,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
             if (path / f"{tag}.json").exists():
                 return path / f"{tag}.json"
         raise CheckpointError(f"{path}: no checkpoint in this directory (expected best.json or "
-                              "last.json)")
+                              f"last.json){_runs_inside(path)}")
     if path.suffix == ".params":
         optimiser_of = None
         for sidecar in sorted(path.parent.glob("*.json")):
@@ -289,6 +289,21 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, a .json "
                               "sidecar or a weights .params file)")
     return path
+
+
+def _runs_inside(directory: Path, shown: int = 5) -> str:
+    """For the error about a directory without a checkpoint: the run directories in it (the
+    runs root given for a run), as a hint to append; empty when there are none."""
+    try:
+        runs = sorted(p.name for p in directory.iterdir()
+                      if p.is_dir() and not p.is_symlink()
+                      and any((p / f"{tag}.json").exists() for tag in ("best", "last")))
+    except OSError:
+        return ""
+    if not runs:
+        return ""
+    names = ", ".join(runs[:shown]) + (f" and {len(runs) - shown} more" if len(runs) > shown else "")
+    return f"; the runs in it: {names} (give one, such as {directory / runs[0]})"
 
 
 def load(path: str | Path | None, ctx=None) -> Checkpoint:

@@ -220,6 +220,31 @@ def test_missing_sidecar(saved):
         checkpoint.load(saved, CTX)
 
 
+def test_the_runs_root_given_for_a_run_names_the_runs_in_it(saved, tmp_path):
+    """`--checkpoint runs` (the directory of runs, not a run): the runs in it are named, not
+    other directories, nor the runs/latest link."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    for name in ("b", "a"):
+        (root / name).mkdir()
+        (root / name / ("best.json" if name == "a" else "last.json")).write_text("{}")
+    (root / "notes").mkdir()                                     # a directory without a run
+    (root / "latest").symlink_to("a")
+    (root / "c.json").write_text("{}")                           # files are not runs either
+    with pytest.raises(CheckpointError) as error:
+        checkpoint.resolve(root)
+    assert str(error.value) == (f"{root}: no checkpoint in this directory (expected best.json or "
+                                f"last.json); the runs in it: a, b (give one, such as {root / 'a'})")
+    for i in range(5):
+        (root / f"r{i}").mkdir()
+        (root / f"r{i}" / "best.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r"the runs in it: a, b, r0, r1, r2 and 2 more \("):
+        checkpoint.resolve(root)
+    with pytest.raises(CheckpointError) as error:
+        checkpoint.resolve(root / "notes")
+    assert str(error.value).endswith("(expected best.json or last.json)")
+
+
 def test_weights_file_given_directly_finds_its_sidecar_or_says_none_names_it(saved):
     weights = next(saved.glob("weights-*.params"))
     assert checkpoint.load(weights, CTX).path == saved / "best.json"
