@@ -37,8 +37,17 @@ def Dropout(data, p=0.5, axes=()):
 
 
 def split(data, num_outputs, axis=1, squeeze_axis=False):
-    parts = np.split(data, num_outputs, axis=axis)
-    return [p.squeeze(axis) for p in parts] if squeeze_axis else parts
+    """Views of `data` cut into equal parts along `axis`, by indexing: np.split costs about
+    14 microseconds a call, a third of a GRU step with batch 1 (two splits a step)."""
+    size, rest = divmod(data.shape[axis], num_outputs)
+    if rest:
+        raise ValueError(f"cannot split {data.shape[axis]} into {num_outputs} equal parts")
+    if squeeze_axis and size != 1:
+        raise ValueError(f"squeeze_axis needs parts of size 1, not {size}")
+    before = (slice(None),) * (axis % data.ndim)
+    if squeeze_axis:
+        return [data[before + (i,)] for i in range(num_outputs)]
+    return [data[before + (slice(i * size, (i + 1) * size),)] for i in range(num_outputs)]
 
 
 def reshape(data, shape):

@@ -447,3 +447,34 @@ def test_embed_drop_drops_whole_characters_for_the_batch(embed, tie, compiled):
     np.testing.assert_allclose(logits.asnumpy(), expected.asnumpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(run(cfg, P)[0].asnumpy(), run(plain, P)[0].asnumpy(), rtol=1e-6)
 
+
+
+@pytest.mark.parametrize("shape, parts, axis, squeeze", [
+    ((6, 4, 5), 6, 0, True), ((6, 4, 5), 3, 0, False), ((2, 3, 4), 3, 1, True),
+    ((2, 3, 4), 3, 1, False), ((2, 3, 4), 2, 2, False), ((2, 3, 4), 2, -1, False),
+    ((4, 1, 5), 1, 1, True), ((5,), 5, 0, True)])
+def test_the_numpy_split_cuts_as_mxnets_does(shape, parts, axis, squeeze):
+    """numpy_ops.split (indexing, not np.split: the decoder splits twice a GRU step) gives the
+    parts MXNet's split gives, in order, with the axis squeezed or kept."""
+    from jaylyrics import numpy_ops
+
+    x = np.random.RandomState(0).normal(size=shape).astype(np.float32)
+    got = numpy_ops.split(x, num_outputs=parts, axis=axis, squeeze_axis=squeeze)
+    want = nd.split(nd.array(x), num_outputs=parts, axis=axis, squeeze_axis=squeeze)
+    want = [want] if parts == 1 else want                   # MXNet returns one array unlisted
+    assert len(got) == len(want) == parts
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and np.array_equal(g, w.asnumpy())
+
+
+def test_the_numpy_split_refuses_what_mxnet_refuses():
+    from jaylyrics import numpy_ops
+
+    x = np.zeros((2, 6))
+    with pytest.raises(ValueError, match="cannot split 6 into 4 equal parts"):
+        numpy_ops.split(x, num_outputs=4, axis=1)
+    with pytest.raises(ValueError, match="squeeze_axis needs parts of size 1, not 2"):
+        numpy_ops.split(x, num_outputs=3, axis=1, squeeze_axis=True)
+    for parts, squeeze in ((4, False), (3, True)):
+        with pytest.raises(mx.base.MXNetError):
+            nd.split(nd.array(x), num_outputs=parts, axis=1, squeeze_axis=squeeze).wait_to_read()
