@@ -4,7 +4,8 @@
 eval` needs no MXNet and starts at once; the training loop scores its validation split on its
 MXNet device (`train.evaluate`) and sums up the same way (`from_nll`). The protocol is the same
 for both: ids[1:] are predicted from what precedes them, from a zero state carried through the
-whole text with batch 1. NumPy only.
+whole text with batch 1. `per_char` says the same character by character: how likely each was,
+and what the model found likeliest in its place. NumPy only.
 """
 
 from __future__ import annotations
@@ -71,3 +72,38 @@ def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
         logits, state = run(x[None, :], state)                                  # (T, V)
         parts.append(-numpy_ops.log_softmax(logits)[np.arange(len(y)), y])
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+@dataclass(frozen=True)
+class CharScore:
+    """One character of a scored text: its id, its probability (with the cache, as scored), the
+    network's own, and the likeliest character in its place (what greedy decoding would have
+    written) with that one's probability."""
+
+    id: int
+    p: float
+    p_network: float
+    likeliest: int
+    p_likeliest: float
+
+
+def per_char(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
+             others: tuple = ()) -> list[CharScore]:
+    """ids[1:] (at least two ids) scored one by one with the protocol of `evaluate` (whose mean
+    NLL is the mean of their -log p): the network's whole distribution at each step, mixed with
+    the cache of the text read so far, as `sample` mixes it."""
+    run, state = ensemble.decoder_for(params, model_cfg, others)
+    V = params["b_q"].shape[0]
+    window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, V, ids[:1])
+    out = []
+    for start in range(0, len(ids) - 1, chunk):
+        y = np.asarray(ids[start + 1:start + 1 + chunk])
+        x = np.asarray(ids[start:start + len(y)])
+        logits, state = run(x[None, :], state)                                  # (T, V)
+        for t, network in enumerate(np.exp(numpy_ops.log_softmax(logits))):
+            mixed = window.mix(network, model_cfg.cache_weight, model_cfg.cache_match_weight)
+            best = int(np.argmax(mixed))
+            out.append(CharScore(int(y[t]), float(mixed[y[t]]), float(network[y[t]]), best,
+                                 float(mixed[best])))
+            window.push(int(y[t]))
+    return out

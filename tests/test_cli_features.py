@@ -654,3 +654,53 @@ def test_the_progress_bar_says_how_long_the_remaining_epochs_take_at_most(monkey
     assert [_time_left(s) for s in (0.2, 59, 89, 91, 5399, 5400, 36000)] == \
         ["at most 1 s left", "at most 59 s left", "at most 89 s left", "at most 2 min left",
          "at most 90 min left", "at most 1.5 h left", "at most 10.0 h left"]
+
+
+def test_eval_per_char_lists_each_characters_probability(in_tiny_run, tmp_path):
+    """--per-char: each character's probability and the likeliest in its place, as `sample`'s
+    own reader (one character at a time, its cache mixed in) gives them step by step; their mean
+    -log is eval's NLL (scored through cache.mix_nll), with the cache and without, and for an
+    ensemble; the summary line stays what eval prints without --per-char."""
+    import numpy as np
+
+    from jaylyrics import checkpoint, sample
+
+    text = "想要有直升机\n想要和你飞到宇宙去\n想要有直升机\n"
+    path = tmp_path / "lines.txt"
+    path.write_text(text, encoding="utf-8")
+    ck = checkpoint.load("runs/tiny")
+    for flags, others in (([], ()), (["--no-cache"], ()),
+                          (["--checkpoint", "runs/tiny", "--checkpoint", "runs/tiny/last.json"],
+                           ((checkpoint.load("runs/tiny/last.json").params, ck.config.model),))):
+        model_cfg = ck.config.model if "--no-cache" not in flags else \
+            checkpoint.without_cache(ck).config.model
+        got = last_json(run_cli("eval", "--text", path, "--per-char", "--json", *flags))
+        plain = last_json(run_cli("eval", "--text", path, "--json", *flags))
+        rows = got.pop("per_char")
+        nll = plain["nll"]
+        for key in ("perplexity", "nll", "perplexity_model"):
+            assert got.pop(key) == pytest.approx(plain.pop(key), rel=1e-12)
+        assert got == plain
+        assert "".join(r["char"] for r in rows) == text[1:]
+        reader = sample._Reader(ck.params, model_cfg, ck.vocab, text[0], others)
+        for r, char in zip(rows, text[1:]):
+            mixed, network = reader.next_probs()
+            i = ck.vocab.chars.index(char)
+            assert r["p"] == pytest.approx(mixed[i], rel=1e-6)
+            assert r["p_network"] == pytest.approx(network[i], rel=1e-6)
+            assert r["likeliest"] == ck.vocab.chars[int(np.argmax(mixed))]
+            assert r["p_likeliest"] == pytest.approx(mixed.max(), rel=1e-6)
+            reader.read(i)
+        assert np.mean([-np.log(r["p"]) for r in rows]) == pytest.approx(nll, rel=1e-9)
+        if "--no-cache" in flags:
+            assert all(r["p"] == r["p_network"] for r in rows)
+        else:                    # the second 想要有直升机: the cache lifts what came before
+            assert any(r["p"] > 2 * r["p_network"] for r in rows[-7:])
+
+    shown = run_cli("eval", "--text", path, "--per-char")
+    lines = shown.stdout.strip().splitlines()
+    assert len(lines) == len(text) and lines[-1] == run_cli("eval", "--text", path).stdout.strip()
+    assert lines[0].split()[:2] == ["1", "'要'"] and lines[5].split()[:2] == ["6", "'\\n'"]
+    assert "the likeliest in its place" in shown.stderr
+    both = run_cli("eval", "--text", path, "--per-char", "--per-line")
+    assert both.exit_code == 1 and both.stderr.startswith("Error: --per-line and --per-char: ")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -104,6 +105,15 @@ def verbosity(command):
                            callback=_set_verbosity, help="Say more on stderr.")(command)
     return click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
                         callback=_set_verbosity, help="Print results only, no progress.")(command)
+
+
+def quoted(char: str, width: int = 6) -> str:
+    """A character as Python quotes it (a line break shows as '\\n'), padded to `width` terminal
+    columns (a Chinese character takes two), for the columns of `sample --next` and `eval
+    --per-char`."""
+    shown = repr(char)
+    return shown + " " * (width - sum(2 if unicodedata.east_asian_width(x) in "WF" else 1
+                                      for x in shown))
 
 
 def device_option(more: str = ""):

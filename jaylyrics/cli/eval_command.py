@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from jaylyrics import JaylyricsError
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, verbosity)
+                               numpy_device_option, quoted, verbosity)
 
 
 @main.command("eval")
@@ -23,6 +24,9 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
                    "standard input) instead of a split.")
 @click.option("--per-line", is_flag=True,
               help="Score each line on its own, sorted: which lines sound most like the lyrics.")
+@click.option("--per-char", is_flag=True,
+              help="Also list every character with its probability and the likeliest character "
+                   "in its place: where the model is surprised.")
 @click.option("--skip-unknown", is_flag=True,
               help="Leave out the lines of --text that have characters the model has never seen "
                    "(and say how many), instead of stopping.")
@@ -30,11 +34,14 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @numpy_device_option("eval scores")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
-def eval_command(checkpoint_paths, split, text_path, per_line, skip_unknown, no_cache, device,
-                 as_json):
+def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_unknown, no_cache,
+                 device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
     from jaylyrics import InputError, checkpoint, corpus, score as score_mod
 
+    if per_line and per_char:
+        raise InputError("--per-line and --per-char: choose one (--per-char scores the text as "
+                         "one, --per-line each line on its own)")
     check_device(device)
     nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck
@@ -67,12 +74,20 @@ def eval_command(checkpoint_paths, split, text_path, per_line, skip_unknown, no_
         return _eval_per_line(nets, text, source, as_json, left_out)
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
-    score = score_mod.evaluate(ck.params, ids, ck.config.model, others=nets.others)
+    chars = None
+    if per_char:
+        chars = score_mod.per_char(ck.params, ids, ck.config.model, others=nets.others)
+        score = score_mod.Score(float(np.mean([-np.log(c.p) for c in chars])),
+                                float(np.mean([-np.log(c.p_network) for c in chars])), len(chars))
+    else:
+        score = score_mod.evaluate(ck.params, ids, ck.config.model, others=nets.others)
     result = {**nets.json_fields(), "source": source, "perplexity": score.perplexity,
               "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
               "epoch": ck.meta.get("epoch"), "cache": ck.config.model.cache_size > 0}
     if left_out is not None:
         result["lines_left_out"] = left_out
+    if chars is not None:
+        _show_chars(nets, chars, result, as_json)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:
@@ -82,6 +97,31 @@ def eval_command(checkpoint_paths, split, text_path, per_line, skip_unknown, no_
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{score.chars:,} character{'s' * (score.chars != 1)}{alone}) on {source}, "
                    f"checkpoint{'s' * bool(nets.rest)} {nets.name()}")
+
+
+def _show_chars(nets, chars: list, result: dict, as_json: bool) -> None:
+    """eval --per-char: each scored character in a row (before the summary line), or as the
+    "per_char" list of the JSON `result`."""
+    vocab, cached = nets.ck.vocab, nets.ck.config.model.cache_size > 0
+    if as_json:
+        result["per_char"] = [{"char": vocab.chars[c.id], "p": c.p, "p_network": c.p_network,
+                               "likeliest": vocab.chars[c.likeliest],
+                               "p_likeliest": c.p_likeliest} for c in chars]
+        return
+    if cached:
+        own = "the networks' mean" if nets.rest else "the network's own"
+        log(f"(network: {own} probability, before the cache)")
+    log(f"{'#':>6s}  {'char':6s} {'prob':>8s}" + (f"  {'network':>8s}" if cached else "")
+        + "  the likeliest in its place")
+    for k, c in enumerate(chars, 1):
+        click.echo(f"{k:6d}  {quoted(vocab.chars[c.id])} {_probability(c.p)}"
+                   + (f"  {_probability(c.p_network)}" if cached else "")
+                   + f"  {quoted(vocab.chars[c.likeliest])} {c.p_likeliest:.4f}")
+
+
+def _probability(p: float) -> str:
+    """Eight columns: 0.0123, or 3.2e-05 below a thousandth (where four decimals say 0.0000)."""
+    return f"{p:8.4f}" if p >= 1e-3 else f"{p:8.1e}"
 
 
 def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import unicodedata
 
 import click
 
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, verbosity)
+                               numpy_device_option, quoted, verbosity)
 
 
 @main.command("sample")
@@ -234,6 +233,4 @@ def _show_next(nets, prefix, *, k, temperature, top_k, top_p, as_json):
         own = "the networks' mean probability" if nets.rest else "the network's own probability"
         log(f"(in brackets: {own}, before {' and '.join(changed)})")
     for rank, (c, p, q) in enumerate(ranked, 1):
-        shown = repr(c)                           # quoted, and a line break shows as '\n'
-        pad = " " * (6 - sum(2 if unicodedata.east_asian_width(x) in "WF" else 1 for x in shown))
-        click.echo(f"{rank:3d}  {shown}{pad} {p:6.3f}" + (f"  ({q:.3f})" if changed else ""))
+        click.echo(f"{rank:3d}  {quoted(c)} {p:6.3f}" + (f"  ({q:.3f})" if changed else ""))
