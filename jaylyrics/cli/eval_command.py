@@ -1,6 +1,6 @@
 """`jaylyrics eval`: the perplexity of a checkpoint on its corpus's held-out lyrics, on a text
-file or on standard input, as a whole or line by line. The network runs in NumPy (`score`), as
-for `sample`: no MXNet is loaded."""
+file or on standard input, as a whole, line by line or character by character. The network runs
+in NumPy (`score`), as for `sample`: no MXNet is loaded."""
 
 from __future__ import annotations
 
