@@ -111,3 +111,15 @@ class Replicas:
             if mean:
                 for g in grads:
                     g /= len(self.copies)
+
+    def broadcast_gradients(self) -> None:
+        """Every other copy's gradients become the first copy's (after the workers' sum)."""
+        for name in self.names:
+            for copy in self.copies[1:]:
+                self.copies[0][name].grad.copyto(copy[name].grad)
+
+    def broadcast_params(self) -> None:
+        """Every other copy's parameters become the first copy's (dist_async: the servers')."""
+        for name in self.names:
+            for copy in self.copies[1:]:
+                self.copies[0][name].copyto(copy[name])

@@ -61,9 +61,10 @@ class EpochResult:
     clipped: float = 0.0                    # the fraction of batches whose gradient was clipped
 
 
-def step_replicas(replicas, optimizers: list, X, Y, state: tuple, cfg):
+def step_replicas(replicas, optimizers: list, X, Y, state: tuple, cfg, aggregator=None):
     """`step` with the batch split over the devices of `replicas` (rows in order, so the result
-    equals one device with the whole batch). Same return values."""
+    equals one device with the whole batch), and with `aggregator` over the workers too: the
+    devices' gradients are summed first, then the workers'. Same return values."""
     tc, k = cfg.train, len(replicas.copies)
     N, T = X.shape
     run = model.compiled(cfg.model, replicas.copies[0]["b_q"].shape[0], N // k, T,
@@ -80,7 +81,17 @@ def step_replicas(replicas, optimizers: list, X, Y, state: tuple, cfg):
     autograd.backward([o[0] for o in outs])
     replicas.sum_gradients(mean=tc.loss == "mean")
     batch_nll = sum(float(o[1].asscalar()) for o in outs)
-    grad_norm = _clip_and_update(replicas.copies, optimizers, batch_nll, tc.clip)
+    first = replicas.copies[0]
+    if aggregator is not None and aggregator.asynchronous:     # update here, share the change
+        before = {name: p.copy() for name, p in first.items()}
+        grad_norm = _clip_and_update(replicas.copies, optimizers, batch_nll, tc.clip)
+        aggregator.share_changes(first, before)
+        replicas.broadcast_params()
+    else:
+        if aggregator is not None:                 # then the gradient of all workers
+            aggregator.sum_gradients(first, mean=tc.loss == "mean")
+            replicas.broadcast_gradients()
+        grad_norm = _clip_and_update(replicas.copies, optimizers, batch_nll, tc.clip)
     ctx0 = replicas.contexts[0]
     new_state = tuple(nd.concat(*[o[2][j].as_in_context(ctx0) for o in outs], dim=1)
                       for j in range(len(state)))
@@ -317,13 +328,11 @@ class _Run:
         if kvstore is not None or len(contexts) > 1:
             from jaylyrics import distributed
 
-            if kvstore is not None and len(contexts) > 1:
-                raise JaylyricsError("several devices and --kvstore together are not supported yet")
-            if kvstore is not None:
+            if kvstore is not None:               # first: every worker takes rank 0's weights
                 aggregator = distributed.Aggregator(kvstore, params)
                 train_ids = distributed.shard(train_ids, aggregator.rank, aggregator.num_workers)
                 corpus_mod.check_batchable(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
-            else:
+            if len(contexts) > 1:                 # then copies them to its devices
                 replicas = distributed.Replicas(params, contexts)
         optimizers = [optimizer] + [_copy_optimizer(optimizer, c) for c in contexts[1:]]
         run = cls(cfg, vocab, params, optimizers, progress, run_dir, reporter, generate, contexts,
@@ -391,7 +400,7 @@ class _Run:
                                                    self.cfg, self.aggregator)
             else:
                 state, batch_nll, grad_norm = step_replicas(self.replicas, self.optimizers, X, Y,
-                                                            state, self.cfg)
+                                                            state, self.cfg, self.aggregator)
             if not (math.isfinite(grad_norm) and batch_nll / chars_per_batch <= MAX_NLL):
                 raise self.diverged(_what_diverged(batch_nll / chars_per_batch, grad_norm),
                                     f"in epoch {epoch}")

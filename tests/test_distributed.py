@@ -54,13 +54,18 @@ def launched_processes(port=None, cwd=None):
     return found
 
 
-def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path):
+@pytest.mark.parametrize("devices", [[], ["--device", "cpu:0,1"]], ids=["one device", "two devices"])
+def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices):
+    """Also with two devices in each worker (CPU contexts standing in for GPUs): each device's
+    8 rows, the devices' gradients summed, then the workers'."""
     one = jaylyrics("train", *COMMON, "--set", "train.batch_size=32",
                     "--set", "train.out_dir=runs/one", cwd=tmp_path)
     assert one.returncode == 0, one.stderr
-    two = jaylyrics("launch", "-n", "2", "--timeout", "240", "--", "train", *COMMON,
+    two = jaylyrics("launch", "-n", "2", "--timeout", "240", "--", "train", *COMMON, *devices,
                     "--set", "train.batch_size=16", "--set", "train.out_dir=runs/two", cwd=tmp_path)
     assert two.returncode == 0, two.stderr
+    if devices:
+        assert two.stderr.count("device: CPU, CPU 1") == 2, two.stderr
     assert "[worker 0]" in two.stderr and "[worker 1]" in two.stderr
     a, b = weights(tmp_path / "runs" / "one"), weights(tmp_path / "runs" / "two")
     for name in a:
@@ -145,13 +150,14 @@ def test_a_dist_kvstore_outside_a_launched_run_says_how_to_start_one(tmp_path, m
     assert not (tmp_path / "runs").exists()
 
 
-def test_one_asynchronous_worker_equals_one_process(tmp_path):
+@pytest.mark.parametrize("devices", [[], ["--device", "cpu:0,1"]], ids=["one device", "two devices"])
+def test_one_asynchronous_worker_equals_one_process(tmp_path, devices):
     """dist_async: each worker updates with its own optimiser and pushes the change, which the
-    servers add up; with one worker that is exactly local training."""
+    servers add up; with one worker that is exactly local training (also on two devices)."""
     one = jaylyrics("train", *COMMON, "--set", "train.batch_size=32", "--set", "train.out_dir=runs/one",
                     cwd=tmp_path)
     assert one.returncode == 0, one.stderr
-    run = jaylyrics("launch", "-n", "1", "--timeout", "240", "--", "train", *COMMON,
+    run = jaylyrics("launch", "-n", "1", "--timeout", "240", "--", "train", *COMMON, *devices,
                     "--set", "train.batch_size=32", "--set", "train.out_dir=runs/async",
                     "--kvstore", "dist_async", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
