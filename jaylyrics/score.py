@@ -107,3 +107,9 @@ def per_char(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
                                  float(mixed[best])))
             window.push(int(y[t]))
     return out
+
+
+def from_chars(chars: list[CharScore]) -> Score:
+    """The Score of the characters `per_char` scored (the same as `evaluate`'s, to rounding)."""
+    return Score(float(np.mean([-np.log(c.p) for c in chars])),
+                 float(np.mean([-np.log(c.p_network) for c in chars])), len(chars))

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
 
 from jaylyrics import JaylyricsError
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
@@ -77,8 +76,7 @@ def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_un
     chars = None
     if per_char:
         chars = score_mod.per_char(ck.params, ids, ck.config.model, others=nets.others)
-        score = score_mod.Score(float(np.mean([-np.log(c.p) for c in chars])),
-                                float(np.mean([-np.log(c.p_network) for c in chars])), len(chars))
+        score = score_mod.from_chars(chars)
     else:
         score = score_mod.evaluate(ck.params, ids, ck.config.model, others=nets.others)
     result = {**nets.json_fields(), "source": source, "perplexity": score.perplexity,
