@@ -93,6 +93,8 @@ class TrainConfig:
                       choices=("random", "consecutive"))
     seed: int = _f(0, "seed for initialisation, batches and dropout", min=0, max=MAX_SEED)
     out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics")
+    save_every: int = _f(0, "inside an epoch, also save a resumable checkpoint (last.json) every "
+                         "N batches, for long epochs (0: only at the end of each epoch)", min=0)
     init_from: str = _f("", "start from the weights of this run directory or checkpoint, "
                         "its network and vocabulary (fine-tuning; empty: from scratch)",
                         empty=True)

@@ -411,6 +411,8 @@ class _Run:
             clipped += clip_scale(grad_norm, tc.clip) < 1
             self.reporter.batch(batch_nll / chars_per_batch,
                                 counted / max(time.time() - start, 1e-9))
+            if tc.save_every and (b + 1) % tc.save_every == 0 and b + 1 < self.num_batches:
+                self.save_partial(Partial(b + 1, loss_sum, count, state, grad_sum, clipped))
         batches_done = count // chars_per_batch
         return EpochTraining(perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9),
                              grad_sum / max(batches_done, 1), clipped / max(batches_done, 1))
@@ -478,6 +480,18 @@ class _Run:
                 else "no checkpoint was written")
         return TrainingDiverged(f"{what} {when}: lower train.lr (now {self.optimizers[0].lr}) or "
                                 f"train.clip; {kept}")
+
+    def save_partial(self, partial: Partial) -> None:
+        """train.save_every: last.json inside an epoch, after `partial.batches` batches, which
+        `--resume` continues from as after an interrupt (a crash loses at most that many)."""
+        progress = self.progress
+        progress.partial, progress.elapsed = partial, time.time() - self.started
+        try:
+            _save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
+                       self.optimizers[0])
+            checkpoint.set_latest(self.run_dir)
+        finally:
+            progress.partial = None
 
     def save_interrupted(self, partial: Partial | None):
         """Ctrl-C or SIGTERM at a batch boundary: save what is there, say how to go on."""

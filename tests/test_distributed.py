@@ -195,3 +195,22 @@ def test_a_terminated_launcher_stops_its_processes(tmp_path):
             proc.wait()
     assert "interrupted; stopping every process" in err
     assert launched_processes(cwd=tmp_path) == []
+
+
+def test_save_every_is_refused_for_several_workers(tmp_path, monkeypatch):
+    """Workers resume an unfinished epoch from its start, so saving inside one is refused before
+    anything is trained (one worker may: it is a single process)."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DMLC_ROLE", "worker")
+    monkeypatch.setenv("DMLC_NUM_WORKER", "2")
+    result = run_cli("train", *COMMON, "--set", "train.save_every=5", "--kvstore", "dist_sync",
+                     "--dry-run")
+    assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
+        "Error: train.save_every 5: saving inside an epoch needs a single process (2 "
+        "data-parallel workers resume an unfinished epoch from its start); set it to 0"]
+    monkeypatch.setenv("DMLC_NUM_WORKER", "1")
+    alone = run_cli("train", *COMMON, "--set", "train.save_every=5", "--kvstore", "dist_sync",
+                    "--dry-run")
+    assert alone.exit_code == 0, alone.stderr

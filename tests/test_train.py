@@ -342,6 +342,47 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monk
                                gradient_columns(cfg.train.out_dir), rtol=1e-3)
 
 
+@pytest.mark.parametrize("sampler", ["random", "consecutive"])
+def test_save_every_keeps_a_resumable_checkpoint_inside_an_epoch(tmp_path, monkeypatch, sampler):
+    """train.save_every 3: last.json after every third batch. Saving changes nothing in the
+    training (the same parameters to the bit), and a run that dies two batches after such a save
+    (no Ctrl-C: nothing is saved as it dies) resumes from it and ends where an uninterrupted run
+    ends."""
+    from jaylyrics import checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path / "whole", sampler=sampler, epochs=3)
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    whole = json_params(Path(cfg.train.out_dir))
+    saving, _ = tiny(tmp_path / "saving", sampler=sampler, epochs=3, save_every=3)
+    train.fit(saving, data, CTX, Path(saving.train.out_dir))
+    assert json_params(Path(saving.train.out_dir)) == whole
+    assert checkpoint.load_resume(saving.train.out_dir, CTX)[0].meta["resume"].get("partial") is None
+
+    died, _ = tiny(tmp_path / "died", sampler=sampler, epochs=3, save_every=3)
+    batches = corpus.num_batches(len(data.train), 4, 8, sampler)
+    assert batches > 8
+    real_step, calls = train.step, {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == batches + 9:                # epoch 2's ninth batch: saved after 6
+            raise MemoryError("the process dies")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "step", dying)
+    with pytest.raises(MemoryError):
+        train.fit(died, data, CTX, Path(died.train.out_dir))
+    monkeypatch.setattr(train, "step", real_step)
+    ck, arrays = checkpoint.load_resume(died.train.out_dir, CTX)
+    assert ck.meta["epoch"] == 1 and ck.meta["resume"]["partial"]["batches"] == 6
+    assert checkpoint.run_summary(Path(died.train.out_dir))["status"] == "interrupted"
+    train.fit(died, data, CTX, Path(died.train.out_dir), resume=train.resume_state(ck, arrays, died))
+    resumed = json_params(Path(died.train.out_dir))
+    for name in whole:
+        np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("epoch, message", [
     (2, "interrupted in epoch 2; the checkpoint of epoch 1 is kept: continue with "),
     (1, "interrupted in epoch 1, before the first checkpoint: nothing to resume"),

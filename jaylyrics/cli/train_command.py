@@ -78,6 +78,10 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     if resume_run is None and "train.prefixes" not in given:
         cfg, note = _prefixes_that_fit(cfg, data)
     tc = cfg.train
+    if tc.save_every and _workers(kvstore) > 1:
+        raise InputError(f"train.save_every {tc.save_every}: saving inside an epoch needs a "
+                         f"single process ({_workers(kvstore)} data-parallel workers resume an "
+                         "unfinished epoch from its start); set it to 0")
     corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler)
     if resume_run is None and source is None:  # else the run's vocabulary is not the corpus's:
         corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
