@@ -81,21 +81,31 @@ def step_replicas(replicas, optimizers: list, X, Y, state: tuple, cfg, aggregato
     autograd.backward([o[0] for o in outs])
     replicas.sum_gradients(mean=tc.loss == "mean")
     batch_nll = sum(float(o[1].asscalar()) for o in outs)
-    first = replicas.copies[0]
-    if aggregator is not None and aggregator.asynchronous:     # update here, share the change
-        before = {name: p.copy() for name, p in first.items()}
-        grad_norm = _clip_and_update(replicas.copies, optimizers, batch_nll, tc.clip)
-        aggregator.share_changes(first, before)
-        replicas.broadcast_params()
-    else:
-        if aggregator is not None:                 # then the gradient of all workers
-            aggregator.sum_gradients(first, mean=tc.loss == "mean")
-            replicas.broadcast_gradients()
-        grad_norm = _clip_and_update(replicas.copies, optimizers, batch_nll, tc.clip)
+    grad_norm = _update(replicas.copies, optimizers, batch_nll, tc, aggregator, replicas)
     ctx0 = replicas.contexts[0]
     new_state = tuple(nd.concat(*[o[2][j].as_in_context(ctx0) for o in outs], dim=1)
                       for j in range(len(state)))
     return new_state, batch_nll, grad_norm
+
+
+def _update(copies: list, optimizers: list, batch_nll: float, tc, aggregator=None,
+            replicas=None) -> float:
+    """After the backward pass (and the sum over this process's devices): the workers' share
+    through `aggregator`, if any, then the clipped update of every copy. Returns the gradient
+    norm before clipping."""
+    first = copies[0]
+    if aggregator is not None and aggregator.asynchronous:     # update here, share the change
+        before = {name: p.copy() for name, p in first.items()}
+        grad_norm = _clip_and_update(copies, optimizers, batch_nll, tc.clip)
+        aggregator.share_changes(first, before)
+        if replicas is not None:
+            replicas.broadcast_params()
+        return grad_norm
+    if aggregator is not None:                     # data-parallel: the gradient of all workers
+        aggregator.sum_gradients(first, mean=tc.loss == "mean")
+        if replicas is not None:
+            replicas.broadcast_gradients()
+    return _clip_and_update(copies, optimizers, batch_nll, tc.clip)
 
 
 def _clip_and_update(copies: list, optimizers: list, batch_nll: float, clip: float) -> float:
@@ -119,14 +129,7 @@ def step(params: dict, optimizer: Optimizer, X, Y, state: tuple, cfg, aggregator
         loss, nll_sum, state = run(params, X, state, Y)
     loss.backward()
     batch_nll = float(nll_sum.asscalar())
-    if aggregator is not None and aggregator.asynchronous:     # update here, share the change
-        before = {name: p.copy() for name, p in params.items()}
-        grad_norm = _clip_and_update([params], [optimizer], batch_nll, tc.clip)
-        aggregator.share_changes(params, before)
-        return state, batch_nll, grad_norm
-    if aggregator is not None:                     # data-parallel: the gradient of all workers
-        aggregator.sum_gradients(params, mean=tc.loss == "mean")
-    return state, batch_nll, _clip_and_update([params], [optimizer], batch_nll, tc.clip)
+    return state, batch_nll, _update([params], [optimizer], batch_nll, tc, aggregator)
 
 
 def _what_diverged(nll_per_char: float, grad_norm: float) -> str:
