@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,15 +100,34 @@ def check_numpy(version: str) -> None:
                              "pip install 'numpy<2'")
 
 
+# The shared libraries MXNet's Linux wheels take from the system rather than bundle (a minimal
+# image, such as python:3.11-slim, lacks them), with the packages that hold them.
+SYSTEM_LIBRARIES = {"libgomp.so.1": ("libgomp1", "libgomp"),
+                    "libquadmath.so.0": ("libquadmath0", "libquadmath")}
+
+
 def _cannot_load(error: Exception) -> JaylyricsError:
-    """A one-line error for an `import mxnet` that failed: not installed, or broken."""
+    """A one-line error for an `import mxnet` that failed: not installed, a system library
+    missing, or broken otherwise."""
+    install = ("pip install mxnet==1.9.1 (the CPU build; on a GPU machine an mxnet-cuXXX build "
+               "instead, see the README's GPUs section)")
     if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] == "mxnet":
-        what = "MXNet is not installed"
-    else:
-        lines = str(error).strip().splitlines()
-        what = f"MXNet cannot be loaded ({type(error).__name__}: {lines[-1] if lines else ''})"
-    return JaylyricsError(f"{what}: pip install mxnet==1.9.1 (the CPU build; on a GPU machine an "
-                          "mxnet-cuXXX build instead, see the README's GPUs section)")
+        return JaylyricsError(f"MXNet is not installed: {install}")
+    lines = str(error).strip().splitlines()
+    missing = re.search(r"([\w.+-]+\.so[\d.]*): cannot open shared object file", lines[-1] if lines else "")
+    if missing and missing.group(1) in SYSTEM_LIBRARIES:
+        debian = " ".join(names[0] for names in SYSTEM_LIBRARIES.values())
+        fedora = " ".join(names[1] for names in SYSTEM_LIBRARIES.values())
+        return JaylyricsError(f"MXNet cannot be loaded: the system library {missing.group(1)} is "
+                              f"missing (MXNet's wheel takes it from the system): apt-get install "
+                              f"{debian} (Debian, Ubuntu) or dnf install {fedora} (Fedora, RHEL)")
+    if missing and missing.group(1).startswith(("libcu", "libnv", "libnccl")):
+        return JaylyricsError(f"MXNet cannot be loaded: {missing.group(1)} is missing: a CUDA build "
+                              "of MXNet (mxnet-cuXXX) needs NVIDIA's driver and the CUDA version it "
+                              "was built for; without a GPU, install the CPU build instead: pip "
+                              "uninstall mxnet-cuXXX && pip install mxnet==1.9.1")
+    what = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    return JaylyricsError(f"MXNet cannot be loaded ({what}): {install}")
 
 
 # Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made

@@ -224,17 +224,35 @@ def test_a_missing_or_unusable_mxnet_is_one_line(tmp_path, setup, message):
     assert result.stderr.strip().splitlines() == [message]
 
 
-def test_a_broken_mxnet_install_is_one_line(tmp_path):
-    """An `import mxnet` that fails for another reason (a shared library missing) is named."""
+@pytest.mark.parametrize("raised, message", [
+    # what `import mxnet` says on a minimal image (python:3.11-slim, a fresh Ubuntu): the wheel
+    # takes libgomp and libquadmath from the system
+    ("OSError('libgomp.so.1: cannot open shared object file: No such file or directory')",
+     "Error: MXNet cannot be loaded: the system library libgomp.so.1 is missing (MXNet's wheel "
+     "takes it from the system): apt-get install libgomp1 libquadmath0 (Debian, Ubuntu) or dnf "
+     "install libgomp libquadmath (Fedora, RHEL)"),
+    ("OSError('libquadmath.so.0: cannot open shared object file: No such file')",
+     "Error: MXNet cannot be loaded: the system library libquadmath.so.0 is missing (MXNet's "
+     "wheel takes it from the system): apt-get install libgomp1 libquadmath0 (Debian, Ubuntu) or "
+     "dnf install libgomp libquadmath (Fedora, RHEL)"),
+    # a CUDA build on a machine without NVIDIA's driver
+    ("OSError('libcuda.so.1: cannot open shared object file: No such file or directory')",
+     "Error: MXNet cannot be loaded: libcuda.so.1 is missing: a CUDA build of MXNet (mxnet-cuXXX) "
+     "needs NVIDIA's driver and the CUDA version it was built for; without a GPU, install the CPU "
+     "build instead: pip uninstall mxnet-cuXXX && pip install mxnet==1.9.1"),
+    ("OSError('libfoo.so.3: cannot open shared object file: No such file')",
+     "Error: MXNet cannot be loaded (OSError: libfoo.so.3: cannot open shared object file: No "
+     "such file): pip install mxnet==1.9.1 (the CPU build; on a GPU machine an mxnet-cuXXX build "
+     "instead, see the README's GPUs section)"),
+])
+def test_a_broken_mxnet_install_is_one_line(tmp_path, raised, message):
+    """An `import mxnet` that fails for another reason is named, with what to install where
+    that is known (a system library, the CUDA build on a machine without CUDA)."""
     fake = tmp_path / "site" / "mxnet"
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(
-        "raise OSError('libquadmath.so.0: cannot open shared object file: No such file')\n")
+    (fake / "__init__.py").write_text(f"raise {raised}\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(fake.parent), str(ROOT)]))
     result = subprocess.run([sys.executable, "-m", "jaylyrics", *TRAIN], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        "Error: MXNet cannot be loaded (OSError: libquadmath.so.0: cannot open shared object "
-        "file: No such file): pip install mxnet==1.9.1 (the CPU build; on a GPU machine an "
-        "mxnet-cuXXX build instead, see the README's GPUs section)"]
+    assert result.stderr.strip().splitlines() == [message]
