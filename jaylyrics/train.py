@@ -1,4 +1,5 @@
-"""The training loop, its validation on the training device, and interrupt/resume.
+"""The training loop, its validation on the training device, and stopping it between batches
+(what it saves to go on, and how a resumed run restores it, is `resume.py`).
 
 It knows nothing of the model's insides: it calls `model.init_params`, `model.compiled`,
 `model.nll` and `model.detach`, and treats the parameters as a dict of NDArrays. It never prints:
@@ -15,14 +16,15 @@ import contextlib
 import csv
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import CheckpointError, JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model, score
+from jaylyrics import JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model, score
 from jaylyrics.backend import autograd, nd, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
+from jaylyrics.resume import Partial, Progress, save_last
 from jaylyrics.score import MAX_NLL, Score, exp_nll
 
 
@@ -185,33 +187,6 @@ def batches(ids: np.ndarray, train_cfg, rng: np.random.RandomState):
 
 
 @dataclass
-class Progress:
-    """Where a run stands after its last finished epoch: what `train --resume` restores."""
-
-    epoch: int = 0
-    best: float = math.inf
-    best_epoch: int = 0
-    stale: int = 0                # epochs since the score last improved by train.min_improvement
-    elapsed: float = 0.0
-    partial: "Partial | None" = None         # the unfinished next epoch, when interrupted
-    metrics: dict = field(default_factory=dict)   # of the last finished epoch
-    reference: float = math.inf   # the score that last reset `stale` (min_improvement 0: the best)
-
-
-@dataclass
-class Partial:
-    """How far an interrupted epoch got: batches done, their loss, the carried state, and the
-    sum of their gradient norms and how many were clipped."""
-
-    batches: int
-    loss_sum: float
-    count: int
-    state: tuple
-    grad_sum: float = 0.0
-    clipped: int = 0
-
-
-@dataclass
 class EpochTraining:
     """What one pass over the training ids measured."""
 
@@ -261,7 +236,7 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     """Train a model as `cfg` says, checkpointing into `run_dir`. Returns a summary dict.
 
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
-    `resume` = (params, optimizer, progress), from `resume_state`, continues a run where it was
+    `resume` = (params, optimizer, progress), from `resume.restore`, continues a run where it was
     saved (after an epoch, or inside one after an interrupt); batches are seeded per epoch and
     dropout per batch, so a resumed run ends with the same parameters as an uninterrupted one.
     `init` (parameters from `finetune.transfer`) starts a new run from them instead of from a
@@ -458,7 +433,7 @@ class _Run:
         progress.epoch, progress.elapsed = epoch, time.time() - self.started
         progress.metrics = metrics
         if self.rank0:
-            _save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
+            save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
             if epoch == 1:
                 checkpoint.set_latest(self.run_dir)
             with open(self.run_dir / "metrics.csv", "a", newline="") as f:
@@ -490,7 +465,7 @@ class _Run:
         progress = self.progress
         progress.partial, progress.elapsed = partial, time.time() - self.started
         try:
-            _save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
+            save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
                        self.optimizers[0])
             checkpoint.set_latest(self.run_dir)
         finally:
@@ -503,7 +478,7 @@ class _Run:
         if not (progress.epoch or partial):
             raise Interrupted("interrupted before the first batch: nothing to resume")
         if self.rank0:
-            _save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
+            save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
                        self.optimizers[0])
             checkpoint.set_latest(self.run_dir)
         where = (f"after batch {partial.batches} of epoch {progress.epoch + 1}" if partial
@@ -545,114 +520,3 @@ def _start_metrics(path: Path, after_epoch: int) -> None:
                 if r and r[0].isdigit() and int(r[0]) <= after_epoch]
     with open(path, "w", newline="") as f:
         csv.writer(f).writerows([header] + rows)
-
-
-def _save_last(run_dir, params, cfg, vocab, progress: Progress, optimizer: Optimizer) -> None:
-    """last.json: the weights now, and everything `--resume` needs to go on from here."""
-    info = {"epoch": progress.epoch,
-            "best": progress.best if math.isfinite(progress.best) else None,
-            "best_epoch": progress.best_epoch, "stale": progress.stale,
-            "reference": progress.reference if math.isfinite(progress.reference) else None,
-            "elapsed": progress.elapsed, "lr": optimizer.lr, "steps": optimizer.steps}
-    arrays = optimizer.arrays()
-    if progress.partial is not None:
-        p = progress.partial
-        info["partial"] = {"batches": p.batches, "loss_sum": p.loss_sum, "count": p.count,
-                           "state": len(p.state), "grad_sum": p.grad_sum, "clipped": p.clipped}
-        arrays.update({f"state:{i}": s for i, s in enumerate(p.state)})
-    checkpoint.save(run_dir, "last", params, cfg, vocab, progress.epoch, progress.metrics,
-                    resume=info, optimizer_arrays=arrays)
-
-
-def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
-    """A resumed run must have an epoch to train: not when it has trained train.epochs already,
-    nor when it stopped early and would stop again after one more epoch. Raises a
-    JaylyricsError naming the key that lets it go on."""
-    done = progress.epoch
-    where = checkpoint.standing(done, progress.stale, progress.partial is not None,
-                                train_cfg.epochs, train_cfg.patience)
-    if where == "done":
-        raise JaylyricsError(f"{run_dir} has trained its {done} epochs (train.epochs "
-                             f"{train_cfg.epochs}): to train longer, resume with --set "
-                             f"train.epochs=N (N > {done})")
-    if where == "stopped early":
-        raise JaylyricsError(f"{run_dir} stopped early after epoch {done} (no improvement for "
-                             f"{progress.stale} epochs, train.patience {train_cfg.patience}): to go "
-                             f"on, resume with --set train.patience=N (N > {progress.stale}) or "
-                             "train.patience=0 (no early stopping)")
-
-
-# The keys that decide how an epoch is cut into batches and in which order (the seed also draws
-# its dropout masks): an epoch interrupted midway is finished with the values it started with.
-BATCHING_KEYS = ("batch_size", "num_steps", "sampler", "seed")
-
-
-def check_resume_settings(ck, cfg, progress: Progress, workers: int = 1) -> None:
-    """What `--set` may not change when resuming the run saved in `ck`, where `progress` (from
-    `resume_state`) says it stands: its directory, the optimiser (its saved moments belong to
-    the one it has), and, inside an interrupted epoch, how that epoch is cut into batches (the
-    carried state has the old batch size; the batches done were the old ones). Raises a
-    JaylyricsError saying how to go on."""
-    was, now, run = ck.config.train, cfg.train, ck.path.parent
-    if now.out_dir != was.out_dir:
-        raise JaylyricsError(
-            f"--set train.out_dir={now.out_dir}: a resumed run goes on in its own directory "
-            f"({run}); to go on elsewhere, copy that directory and resume the copy")
-    if now.optimizer != was.optimizer:
-        raise JaylyricsError(
-            f"--set train.optimizer={now.optimizer}: {run} trains with {was.optimizer}, whose saved "
-            f"state cannot go on as {now.optimizer}; start a new run from its weights instead: "
-            f"jaylyrics train --init-from {run} --set train.optimizer={now.optimizer} --set "
-            "train.out_dir=DIR")
-    if progress.partial is None:
-        return
-    epoch = progress.epoch + 1
-    where = f"{run} was interrupted inside epoch {epoch} (after batch {progress.partial.batches})"
-    if workers > 1:                            # each worker would train a shard: other batches
-        raise JaylyricsError(
-            f"{where} in a single process, whose batches {workers} workers would cut "
-            f"differently: finish that epoch first with `jaylyrics train --resume {run} --set "
-            f"train.epochs={epoch}`, then resume it through launch")
-    changed = [k for k in BATCHING_KEYS if getattr(now, k) != getattr(was, k)]
-    if changed:
-        olds = ", ".join(f"train.{k} {getattr(was, k)}" for k in changed)
-        raise JaylyricsError(
-            f"{where}, whose other batches need what it started with: {olds}. Finish that epoch "
-            f"first (resume with --set train.epochs={epoch} and without changing "
-            f"{'it' if len(changed) == 1 else 'them'}), then resume with the new values")
-
-
-def resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
-    """(params, optimizer, progress) from a checkpoint loaded by `checkpoint.load_resume`. A
-    training state that does not read (a sidecar edited by hand or damaged: its hash covers
-    only the weights) is a CheckpointError."""
-    try:
-        return _resume_state(ck, optimizer_arrays, cfg)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        what = f"no {e}" if isinstance(e, KeyError) else str(e)
-        raise CheckpointError(f"{ck.path}: corrupt training state ({what}); cannot resume (its "
-                              "weights still load for sample and eval)") from None
-
-
-def _resume_state(ck, optimizer_arrays: dict, cfg) -> tuple:
-    info = ck.meta["resume"]
-    params = ck.params
-    for p in params.values():
-        p.attach_grad()
-    # the learning rate where the run left it (decayed, maybe), unless --set gives a new one
-    lr = cfg.train.lr if cfg.train.lr != ck.config.train.lr else float(info["lr"])
-    optimizer = Optimizer(cfg.train.optimizer, lr, cfg.train.weight_decay, steps=int(info["steps"]))
-    arrays = dict(optimizer_arrays)             # the moments, and a carried state if partial
-    partial, p = None, info.get("partial")
-    if p:
-        state = tuple(arrays.pop(f"state:{i}") for i in range(int(p["state"])))
-        partial = Partial(int(p["batches"]), float(p["loss_sum"]), int(p["count"]), state,
-                          float(p.get("grad_sum", 0.0)), int(p.get("clipped", 0)))
-    optimizer.restore(arrays)
-    best = info["best"] if info["best"] is not None else math.inf
-    reference = info.get("reference", best)     # older runs: no min_improvement, the best
-    progress = Progress(int(info["epoch"]), float(best), int(info["best_epoch"]),
-                        int(info["stale"]), float(info["elapsed"]), partial,
-                        dict(ck.meta.get("metrics") or {}),
-                        float(reference) if reference is not None else math.inf)
-    return params, optimizer, progress

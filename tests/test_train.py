@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import ZIP
-from jaylyrics import JaylyricsError, config, corpus, model, optim, train
+from jaylyrics import JaylyricsError, config, corpus, model, optim, resume, train
 from jaylyrics.backend import mx, nd
 
 CTX = mx.cpu()
@@ -187,11 +187,11 @@ def test_min_improvement_lets_small_gains_run_out_the_patience(tmp_path, monkeyp
     from jaylyrics import checkpoint
     assert checkpoint.load(tmp_path / "run", CTX).meta["epoch"] == 7        # the best, saved
     ck, arrays = checkpoint.load_resume(tmp_path / "run", CTX)             # --resume goes on
-    progress = train.resume_state(ck, arrays, cfg)[2]                      # from there
+    progress = resume.restore(ck, arrays, cfg)[2]                      # from there
     assert (progress.stale, progress.reference, progress.best) == (3, pytest.approx(89.0),
                                                                    pytest.approx(88.7))
     del ck.meta["resume"]["reference"]              # saved before the key: the best, as then
-    assert train.resume_state(ck, arrays, cfg)[2].reference == pytest.approx(88.7)
+    assert resume.restore(ck, arrays, cfg)[2].reference == pytest.approx(88.7)
 
 
 @pytest.mark.parametrize("poison, message", [
@@ -286,7 +286,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatc
     ck, arrays = checkpoint.load_resume(short.train.out_dir, CTX)
     assert ck.meta["resume"]["epoch"] == 2 and arrays          # Adam moments are saved
     longer = config.override(ck.config, ["train.epochs=4"], allowed="train.")
-    train.fit(longer, data, CTX, Path(short.train.out_dir), resume=train.resume_state(ck, arrays, longer))
+    train.fit(longer, data, CTX, Path(short.train.out_dir), resume=resume.restore(ck, arrays, longer))
     resumed = json_params(Path(short.train.out_dir))
     for name in whole:
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
@@ -333,7 +333,7 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monk
     monkeypatch.setattr(train, "step", real_step)
     ck, arrays = checkpoint.load_resume(cut.train.out_dir, CTX)
     assert ck.meta["resume"]["partial"]["batches"] == 7 and ck.meta["epoch"] == 1
-    train.fit(cut, data, CTX, Path(cut.train.out_dir), resume=train.resume_state(ck, arrays, cut))
+    train.fit(cut, data, CTX, Path(cut.train.out_dir), resume=resume.restore(ck, arrays, cut))
     resumed = json_params(Path(cut.train.out_dir))
     for name in whole:
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
@@ -377,7 +377,7 @@ def test_save_every_keeps_a_resumable_checkpoint_inside_an_epoch(tmp_path, monke
     ck, arrays = checkpoint.load_resume(died.train.out_dir, CTX)
     assert ck.meta["epoch"] == 1 and ck.meta["resume"]["partial"]["batches"] == 6
     assert checkpoint.run_summary(Path(died.train.out_dir))["status"] == "interrupted"
-    train.fit(died, data, CTX, Path(died.train.out_dir), resume=train.resume_state(ck, arrays, died))
+    train.fit(died, data, CTX, Path(died.train.out_dir), resume=resume.restore(ck, arrays, died))
     resumed = json_params(Path(died.train.out_dir))
     for name in whole:
         np.testing.assert_allclose(resumed[name], whole[name], rtol=1e-6, atol=1e-7)
@@ -483,44 +483,44 @@ def test_what_a_resume_may_change(tmp_path, monkeypatch):
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     ck, arrays = checkpoint.load_resume(cfg.train.out_dir, CTX)
     assert ck.meta["resume"]["partial"]["batches"] == 5
-    progress = train.resume_state(ck, arrays, ck.config)[2]
-    train.check_resume_settings(ck, ck.config, progress)             # nothing changed
-    train.check_resume_settings(ck, config.override(ck.config, ["train.epochs=9",
+    progress = resume.restore(ck, arrays, ck.config)[2]
+    resume.check_settings(ck, ck.config, progress)             # nothing changed
+    resume.check_settings(ck, config.override(ck.config, ["train.epochs=9",
                                                                 "train.clip=0.5"]), progress)
     for change in ("batch_size=3", "num_steps=5", "sampler=random", "seed=7"):
         key = change.split("=")[0]
         with pytest.raises(JaylyricsError, match=rf"interrupted inside epoch 2 \(after batch 5\), "
                                                  rf"whose other batches need what it started "
                                                  rf"with: train.{key} .*--set train.epochs=2"):
-            train.check_resume_settings(ck, config.override(ck.config, [f"train.{change}"]),
+            resume.check_settings(ck, config.override(ck.config, [f"train.{change}"]),
                                         progress)
     with pytest.raises(JaylyricsError, match=r"--set train.optimizer=sgd: .* trains with adam, "
                                              r"whose saved state cannot go on as sgd"):
-        train.check_resume_settings(ck, config.override(ck.config, ["train.optimizer=sgd"]),
+        resume.check_settings(ck, config.override(ck.config, ["train.optimizer=sgd"]),
                                     progress)
     with pytest.raises(JaylyricsError, match=r"interrupted inside epoch 2 \(after batch 5\) in a "
                                              r"single process, whose batches 2 workers would cut "
                                              r"differently: .*--set train.epochs=2"):
-        train.check_resume_settings(ck, ck.config, progress, workers=2)
+        resume.check_settings(ck, ck.config, progress, workers=2)
     # was ignored for writing but saved in the config, so the run named another directory
     with pytest.raises(JaylyricsError, match=r"--set train.out_dir=runs/e: a resumed run goes on "
                                              r"in its own directory \(.*run\); to go on "
                                              r"elsewhere, copy that directory"):
-        train.check_resume_settings(ck, config.override(ck.config, ["train.out_dir=runs/e"]),
+        resume.check_settings(ck, config.override(ck.config, ["train.out_dir=runs/e"]),
                                     progress)
 
     monkeypatch.setattr(train, "step", real_step)
     train.fit(ck.config, data, CTX, Path(cfg.train.out_dir),
-              resume=train.resume_state(ck, arrays, ck.config))          # epochs 2 and 3
+              resume=resume.restore(ck, arrays, ck.config))          # epochs 2 and 3
     ck, arrays = checkpoint.load_resume(cfg.train.out_dir, CTX)
     assert "partial" not in ck.meta["resume"]
-    train.check_resume_settings(ck, config.override(ck.config, ["train.batch_size=3"]),  # now
-                                train.resume_state(ck, arrays, ck.config)[2])           # free
+    resume.check_settings(ck, config.override(ck.config, ["train.batch_size=3"]),  # now
+                                resume.restore(ck, arrays, ck.config)[2])           # free
     left = float(ck.meta["resume"]["lr"])
     assert left < cfg.train.lr                                # decayed by min_improvement's rule
-    same = train.resume_state(ck, arrays, ck.config)[1]
+    same = resume.restore(ck, arrays, ck.config)[1]
     assert same.lr == left
-    new = train.resume_state(ck, arrays, config.override(ck.config, ["train.lr=0.123"]))[1]
+    new = resume.restore(ck, arrays, config.override(ck.config, ["train.lr=0.123"]))[1]
     assert new.lr == 0.123
 
 
@@ -529,15 +529,15 @@ def test_a_resumed_run_must_have_an_epoch_left():
     after one more epoch, is refused with the key to change; an interrupted epoch always goes on."""
     tc = config.from_dict({"train": {"epochs": 10, "patience": 3}}).train
     run = Path("runs/x")
-    train.check_epochs_left(train.Progress(epoch=5, stale=2), tc, run)              # trains on
-    partial = train.Partial(3, 1.0, 10, ())
-    train.check_epochs_left(train.Progress(epoch=9, stale=3, partial=partial), tc, run)
+    resume.check_epochs_left(resume.Progress(epoch=5, stale=2), tc, run)              # trains on
+    partial = resume.Partial(3, 1.0, 10, ())
+    resume.check_epochs_left(resume.Progress(epoch=9, stale=3, partial=partial), tc, run)
     with pytest.raises(JaylyricsError, match=r"runs/x has trained its 10 epochs \(train.epochs 10\)"
                                              r": to train longer, .* train.epochs=N \(N > 10\)"):
-        train.check_epochs_left(train.Progress(epoch=10), tc, run)
+        resume.check_epochs_left(resume.Progress(epoch=10), tc, run)
     with pytest.raises(JaylyricsError, match=r"stopped early after epoch 7 \(no improvement for 3 "
                                              r"epochs, train.patience 3\).*train.patience=N \(N > 3\)"):
-        train.check_epochs_left(train.Progress(epoch=7, stale=3), tc, run)
+        resume.check_epochs_left(resume.Progress(epoch=7, stale=3), tc, run)
     for patience in (0, 4):                        # early stopping off, or raised with --set
         raised = config.from_dict({"train": {"epochs": 10, "patience": patience}}).train
-        train.check_epochs_left(train.Progress(epoch=7, stale=3), raised, run)
+        resume.check_epochs_left(resume.Progress(epoch=7, stale=3), raised, run)

@@ -106,11 +106,13 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     contexts = contexts or backend.devices(device)
     if resume_run is not None:                          # its mistakes before any other line
         data = _resumed_vocab(data, ck, cfg)
-        resume = train_mod.resume_state(ck, optimizer_arrays, cfg)      # (checks the sidecar)
-        train_mod.check_resume_settings(ck, cfg, resume[2], _workers(kvstore))
-        train_mod.check_epochs_left(resume[2], cfg.train, run_dir)
-        left_at = float(ck.meta["resume"]["lr"])          # (read by resume_state already)
-        if resume[1].lr != left_at:                       # a new train.lr: resume_state uses it
+        from jaylyrics import resume as resume_mod
+
+        resume = resume_mod.restore(ck, optimizer_arrays, cfg)           # (checks the sidecar)
+        resume_mod.check_settings(ck, cfg, resume[2], _workers(kvstore))
+        resume_mod.check_epochs_left(resume[2], cfg.train, run_dir)
+        left_at = float(ck.meta["resume"]["lr"])          # (read by restore already)
+        if resume[1].lr != left_at:                       # a new train.lr: restore uses it
             log(f"learning rate {resume[1].lr:g} (train.lr), where the run had {left_at:g}")
     log(f"device: {backend.describe(contexts)}")
     hint = backend.busy_hint(contexts)
