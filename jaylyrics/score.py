@@ -52,18 +52,19 @@ def from_nll(network_nll: np.ndarray, ids: np.ndarray, model_cfg) -> Score:
 
 
 def evaluate(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
-             others: tuple = ()) -> Score:
+             others: tuple = (), progress=None) -> Score:
     """Score ids[1:] (at least two ids) given what precedes them, with the network in NumPy;
     `params` are NumPy arrays or NDArrays. With `others` ((params, model_cfg) of more networks
-    with the same vocabulary), the ensemble of them all; the cache is `model_cfg`'s."""
-    return from_nll(network_nll(params, ids, model_cfg, chunk, others), ids, model_cfg)
+    with the same vocabulary), the ensemble of them all; the cache is `model_cfg`'s.
+    `progress(n)`, if given, is told of every n characters scored (for a progress bar)."""
+    return from_nll(network_nll(params, ids, model_cfg, chunk, others, progress), ids, model_cfg)
 
 
 def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
-                others: tuple = ()) -> np.ndarray:
+                others: tuple = (), progress=None) -> np.ndarray:
     """The network's own NLL (float64) of each of ids[1:] (len-1,), its state carried through
     the text, read `chunk` characters at a time (the output layer is one product per chunk);
-    with `others`, the ensemble's."""
+    with `others`, the ensemble's. `progress`: as for `evaluate`."""
     run, state = ensemble.decoder_for(params, model_cfg, others)
     parts = []
     for start in range(0, len(ids) - 1, chunk):
@@ -71,6 +72,8 @@ def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
         x = np.asarray(ids[start:start + len(y)])
         logits, state = run(x[None, :], state)                                  # (T, V)
         parts.append(-numpy_ops.log_softmax(logits)[np.arange(len(y)), y])
+        if progress is not None:
+            progress(len(y))
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
@@ -88,10 +91,10 @@ class CharScore:
 
 
 def per_char(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
-             others: tuple = ()) -> list[CharScore]:
+             others: tuple = (), progress=None) -> list[CharScore]:
     """ids[1:] (at least two ids) scored one by one with the protocol of `evaluate` (whose mean
     NLL is the mean of their -log p): the network's whole distribution at each step, mixed with
-    the cache of the text read so far, as `sample` mixes it."""
+    the cache of the text read so far, as `sample` mixes it. `progress`: as for `evaluate`."""
     run, state = ensemble.decoder_for(params, model_cfg, others)
     V = params["b_q"].shape[0]
     window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, V, ids[:1])
@@ -106,6 +109,8 @@ def per_char(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
             out.append(CharScore(int(y[t]), float(mixed[y[t]]), float(network[y[t]]), best,
                                  float(mixed[best])))
             window.push(int(y[t]))
+        if progress is not None:
+            progress(len(y))
     return out
 
 

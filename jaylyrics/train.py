@@ -48,6 +48,10 @@ class Reporter:
     def samples(self, epoch: int, texts: list[tuple[str, str]]) -> None: ...
     def stopped(self, epoch: int, reason: str) -> None: ...
 
+    def validating(self, chars: int):
+        """Validation of `chars` characters begins: returns a `progress(n)` for it, or None."""
+        return None
+
 
 @dataclass
 class EpochResult:
@@ -146,18 +150,22 @@ def _what_diverged(nll_per_char: float, grad_norm: float) -> str:
     return f"the gradient became {'NaN' if math.isnan(grad_norm) else 'infinite'}"
 
 
-def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> Score:
+def evaluate(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64,
+             progress=None) -> Score:
     """Score ids[1:] (at least two ids) given what precedes them, from a zero state carried
     through the whole text (batch 1), on the training device: the validation protocol
-    (`score.evaluate` is the same in NumPy, for `jaylyrics eval`)."""
-    return score.from_nll(model_nll(params, ids, model_cfg, ctx, chunk), ids, model_cfg)
+    (`score.evaluate` is the same in NumPy, for `jaylyrics eval`). `progress(n)`, if given, is
+    told of every n characters scored."""
+    return score.from_nll(model_nll(params, ids, model_cfg, ctx, chunk, progress), ids, model_cfg)
 
 
-def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) -> np.ndarray:
+def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64,
+              progress=None) -> np.ndarray:
     """The network's own per-character NLL of ids[1:] (len-1,), state carried throughout, read
     in chunks of `chunk` characters by the compiled graph. One OpenMP thread: with batch 1 the
     operators are too small for a second one to pay (the validation split 0.61 -> 0.53 s, the
-    same numbers)."""
+    same numbers). `progress`: as for `evaluate` (told as each chunk is queued; the
+    synchronous engine has run it by then)."""
     state = model.begin_state(model_cfg, 1, ctx)
     parts = []
     with threads(1):
@@ -167,6 +175,8 @@ def model_nll(params: dict, ids: np.ndarray, model_cfg, ctx, chunk: int = 64) ->
             run = model.compiled(model_cfg, params["b_q"].shape[0], 1, len(x))
             logits, state = run(params, nd.array(x[None, :], ctx=ctx), state)
             parts.append(model.nll(logits, nd.array(y[None, :], ctx=ctx)))
+            if progress is not None:
+                progress(len(y))
         if not parts:
             return np.zeros(0)
         return nd.concat(*parts, dim=0).asnumpy().astype(np.float64)
@@ -401,7 +411,8 @@ class _Run:
         train_ppl, chars_per_s = trained.perplexity, trained.chars_per_s
         val_ppl = val_ppl_model = None
         if self.val_ids is not None and self.rank0:
-            val = evaluate(self.params, self.val_ids, self.cfg.model, self.contexts[0])
+            val = evaluate(self.params, self.val_ids, self.cfg.model, self.contexts[0],
+                           progress=self.reporter.validating(len(self.val_ids) - 1))
             val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
             if not math.isfinite(val_ppl):
                 raise self.diverged("the validation perplexity became infinite",

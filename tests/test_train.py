@@ -541,3 +541,35 @@ def test_a_resumed_run_must_have_an_epoch_left():
     for patience in (0, 4):                        # early stopping off, or raised with --set
         raised = config.from_dict({"train": {"epochs": 10, "patience": patience}}).train
         resume.check_epochs_left(resume.Progress(epoch=7, stale=3), raised, run)
+
+
+def test_validation_and_scoring_report_their_progress(tmp_path, monkeypatch):
+    """Reporter.validating(chars) is told how many characters each validation scores, and the
+    progress it returns is told of every one of them (the CLI draws a bar from it); eval's
+    NumPy scoring tells its progress chunk by chunk likewise."""
+    from jaylyrics import score
+
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=2)
+
+    class Counting(train.Reporter):
+        def __init__(self):
+            self.told, self.done = [], []
+
+        def validating(self, chars):
+            self.told.append(chars)
+            self.done.append([])
+            return self.done[-1].append
+
+    reporter = Counting()
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir), reporter=reporter)
+    n = len(data.val) - 1
+    assert reporter.told == [n, n] and [sum(d) for d in reporter.done] == [n, n]
+    assert max(reporter.done[0]) == 64                          # a chunk at a time
+
+    params = model.init_params(cfg.model, len(data.vocab), CTX, 0)
+    ids = np.arange(30) % len(data.vocab)
+    for scoring in (score.network_nll, score.per_char):
+        calls = []
+        scoring(params, ids, cfg.model, chunk=7, progress=calls.append)
+        assert calls == [7, 7, 7, 7, 1]

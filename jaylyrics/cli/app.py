@@ -107,6 +107,15 @@ def verbosity(command):
                         callback=_set_verbosity, help="Print results only, no progress.")(command)
 
 
+def progress_bar(total: int, desc: str, unit: str = "char"):
+    """A progress bar on stderr for `total` steps: shown on a terminal only (not with -q), and
+    only once the work has taken a second. Call its `update(n)` after n steps, then `close()`."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, leave=False,
+                dynamic_ncols=True, delay=1.0, disable=None if VERBOSITY["level"] else True)
+
+
 def quoted(char: str, width: int = 6) -> str:
     """A character as Python quotes it (a line break shows as '\\n'), padded to `width` terminal
     columns (a Chinese character takes two), for the columns of `sample --next` and `eval

@@ -11,7 +11,7 @@ import click
 
 from jaylyrics import JaylyricsError
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, quoted, verbosity)
+                               numpy_device_option, progress_bar, quoted, verbosity)
 
 
 @main.command("eval")
@@ -74,11 +74,15 @@ def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_un
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
     chars = None
+    bar = progress_bar(len(ids) - 1, "scoring")
     if per_char:
-        chars = score_mod.per_char(ck.params, ids, ck.config.model, others=nets.others)
+        chars = score_mod.per_char(ck.params, ids, ck.config.model, others=nets.others,
+                                   progress=bar.update)
         score = score_mod.from_chars(chars)
     else:
-        score = score_mod.evaluate(ck.params, ids, ck.config.model, others=nets.others)
+        score = score_mod.evaluate(ck.params, ids, ck.config.model, others=nets.others,
+                                   progress=bar.update)
+    bar.close()
     result = {**nets.json_fields(), "source": source, "perplexity": score.perplexity,
               "nll": score.nll, "chars": score.chars, "perplexity_model": score.perplexity_model,
               "epoch": ck.meta.get("epoch"), "cache": ck.config.model.cache_size > 0}
@@ -151,10 +155,13 @@ def _eval_per_line(nets, text, source, as_json, left_out=None):
     if not lines:
         raise JaylyricsError(f"{source}: no non-empty line to score")
     scored = []
+    bar = progress_bar(len(lines), "scoring", unit="line")
     for line in lines:
         score = score_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model,
                                    others=nets.others)
         scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
+        bar.update(1)
+    bar.close()
     scored.sort(key=lambda r: r["perplexity"])
     if as_json:
         result = {**nets.json_fields(), "source": source, "lines": scored,

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import VERBOSITY, device_option, log, main, verbosity
+from jaylyrics.cli.app import VERBOSITY, device_option, log, main, progress_bar, verbosity
 
 
 @main.command()
@@ -378,6 +378,11 @@ class _TrainReporter:
         self.bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(min(loss, 50)):.1f}",
                              chars_s=f"{chars_per_s:,.0f}", refresh=False)
         self.bar.update(1)
+
+    def validating(self, chars):
+        self.bar.close()
+        self.bar = progress_bar(chars, "validating")
+        return self.bar.update
 
     def epoch_end(self, r):
         self.bar.close()
