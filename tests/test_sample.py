@@ -25,6 +25,24 @@ def test_temperature_one_samples_the_distribution():
     np.testing.assert_allclose(frequencies([0.1, 0.6, 0.3]), [0.1, 0.6, 0.3], atol=0.03)
 
 
+def test_a_draw_takes_what_numpys_choice_takes():
+    """sample.draw (an inverse-CDF draw, twice as fast) picks the id `rng.choice(V, p=...)`
+    picks from the same seed, and leaves the generator where choice leaves it, also for
+    distributions with zeros (top-k, top-p) and all the mass on one id: seeded samples stay
+    what they were."""
+    rng = np.random.RandomState(0)
+    cases = [rng.dirichlet(np.ones(50) * a) for a in (0.05, 1.0, 20.0)]
+    cases.append(np.where(np.arange(50) % 3 == 0, cases[1], 0.0))
+    cases.append(np.eye(50)[17])
+    for probs in cases:
+        probs = probs / probs.sum()
+        mine, numpys = np.random.RandomState(5), np.random.RandomState(5)
+        got = [sample.draw(probs, mine) for _ in range(500)]
+        assert got == [int(numpys.choice(50, p=probs)) for _ in range(500)]
+        assert mine.random_sample() == numpys.random_sample()
+        assert all(probs[i] > 0 for i in got)
+
+
 def test_low_temperature_sharpens():
     f = frequencies([0.1, 0.6, 0.3], t=0.25)
     want = np.array([0.1, 0.6, 0.3]) ** 4
