@@ -247,8 +247,9 @@ def _to_current_layout(arrays: dict, fmt: int) -> dict:
 
 def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     """--checkpoint: a run directory (its best checkpoint, else its last), a sidecar, a weights
-    file, or None for the run that `runs/latest` names. Returns the sidecar's path. `option` is
-    how the user names a run instead, for the error when there is no latest run."""
+    file, a run's name under runs/ (`large` for runs/large, unless ./large exists), or None for
+    the run that `runs/latest` names. Returns the sidecar's path. `option` is how the user
+    names a run instead, for the error when there is no latest run."""
     if path is None:
         run = latest_run()
         if run is None:
@@ -261,6 +262,9 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
                                   f"`jaylyrics train` first or pass {option}{hint}")
         path = run
     path = Path(path)
+    named = LATEST.parent / path                  # a run's name, as `jaylyrics runs` lists it
+    if not path.exists() and len(path.parts) == 1 and named.is_dir():
+        path = named
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint (expected a run directory or a .json "
                               "checkpoint file)")

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,6 +219,23 @@ def test_missing_sidecar(saved):
     (saved / "best.json").unlink()
     with pytest.raises(CheckpointError, match="no checkpoint in this directory"):
         checkpoint.load(saved, CTX)
+
+
+def test_a_run_is_found_by_its_name_under_runs(tmp_path, monkeypatch):
+    """`--checkpoint large` for runs/large, as `jaylyrics runs` names it; a file or directory
+    of that name in the working directory comes first, and a path is never looked up in runs/."""
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_cfg()
+    save(tmp_path / "runs" / "large", model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg)
+    assert checkpoint.resolve("large") == Path("runs") / "large" / "best.json"
+    assert checkpoint.load("large", CTX).path == Path("runs") / "large" / "best.json"
+    (tmp_path / "large").mkdir()                     # ./large is what the user names
+    with pytest.raises(CheckpointError, match=r"^large: no checkpoint in this directory"):
+        checkpoint.resolve("large")
+    with pytest.raises(CheckpointError, match=r"^sub/large: no such checkpoint"):
+        checkpoint.resolve("sub/large")
+    with pytest.raises(CheckpointError, match=r"^small: no such checkpoint"):
+        checkpoint.resolve("small")
 
 
 def test_the_runs_root_given_for_a_run_names_the_runs_in_it(saved, tmp_path):

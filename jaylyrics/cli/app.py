@@ -154,6 +154,7 @@ no_cache_option = click.option(
 checkpoint_option = click.option(
     "--checkpoint", "checkpoint_paths", type=click.Path(path_type=Path), multiple=True,
     help="A run directory (its best checkpoint), a checkpoint .json file or its weights "
-         ".params file. Default: the run trained last (runs/latest). Given more than once: the "
+         ".params file, or a run's name under runs/ (large for runs/large). Default: the run "
+         "trained last (runs/latest). Given more than once: the "
          "networks as one (an ensemble: the mean of their probabilities), with the first one's "
          "cache; they must share a vocabulary.")
