@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,6 +345,7 @@ class _Run:
         if self.rank0:
             (self.run_dir / "config.yaml").write_text(config_mod.dump(self.cfg), encoding="utf-8")
             _start_metrics(self.run_dir / "metrics.csv", progress.epoch)
+            _start_samples(self.run_dir / "samples.txt", progress.epoch)
         self.reporter.start({
             "vocab_size": len(self.vocab), "params": model.num_params(self.params),
             "train_chars": len(self.train_ids),
@@ -455,7 +457,11 @@ class _Run:
         self.reporter.epoch_end(result)
         if self.generate and tc.sample_every and (epoch % tc.sample_every == 0
                                                   or epoch == tc.epochs):
-            self.reporter.samples(epoch, [(p, self.generate(self.params, p)) for p in tc.prefixes])
+            texts = [(p, self.generate(self.params, p)) for p in tc.prefixes]
+            with open(self.run_dir / "samples.txt", "a", encoding="utf-8") as f:
+                f.writelines(f"{_SAMPLE_HEADER.format(epoch=epoch, prefix=prefix)}\n{text}\n\n"
+                             for prefix, text in texts)
+            self.reporter.samples(epoch, texts)
         if early_stop:
             self.reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
                                          "(train.patience)" if not tc.min_improvement else
@@ -518,6 +524,24 @@ def _copy_optimizer(optimizer: Optimizer, ctx) -> Optimizer:
     copy = Optimizer(optimizer.kind, optimizer.lr, optimizer.weight_decay, steps=optimizer.steps)
     copy.restore({k: v.copyto(ctx) for k, v in optimizer.arrays().items()})
     return copy
+
+
+# samples.txt: each sample under a line of its own, so that lyrics with blank lines stay whole
+_SAMPLE_HEADER = "=== epoch {epoch}: {prefix} ==="
+
+
+def _start_samples(path: Path, after_epoch: int) -> None:
+    """samples.txt, emptied for a new run, or (when resuming) cut after `after_epoch`."""
+    kept = []
+    if after_epoch and path.exists():
+        keep = True
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+            header = re.fullmatch(r"=== epoch (\d+): .* ===\n?", line)
+            if header:
+                keep = int(header.group(1)) <= after_epoch
+            if keep:
+                kept.append(line)
+    path.write_text("".join(kept), encoding="utf-8")
 
 
 def _start_metrics(path: Path, after_epoch: int) -> None:

@@ -573,3 +573,35 @@ def test_validation_and_scoring_report_their_progress(tmp_path, monkeypatch):
         calls = []
         scoring(params, ids, cfg.model, chunk=7, progress=calls.append)
         assert calls == [7, 7, 7, 7, 1]
+
+
+def test_samples_are_kept_in_the_run_directory(tmp_path, monkeypatch):
+    """Every sampling epoch appends its samples to samples.txt under a header line (a sample's
+    own blank lines stay in it); a resumed run goes on after the epoch it resumes from, dropping
+    what a later epoch had written, and a new run starts it afresh."""
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=2, sample_every=1, prefixes=["分开", "我"])
+    run = Path(cfg.train.out_dir)
+    calls = []
+
+    def generate(params, prefix):
+        calls.append(prefix)
+        return f"{prefix}{len(calls)}\n\n第二行"
+
+    train.fit(cfg, data, CTX, run, generate=generate)
+    want = "".join(f"=== epoch {e}: {p} ===\n{p}{k}\n\n第二行\n\n"
+                   for k, (e, p) in enumerate([(1, "分开"), (1, "我"), (2, "分开"), (2, "我")], 1))
+    assert (run / "samples.txt").read_text(encoding="utf-8") == want
+
+    from jaylyrics import checkpoint
+    with open(run / "samples.txt", "a", encoding="utf-8") as f:     # an epoch 3 that was lost
+        f.write("=== epoch 3: 分开 ===\nlost\n\n")
+    ck, arrays = checkpoint.load_resume(run, CTX)
+    longer = config.override(ck.config, ["train.epochs=3"], allowed="train.")
+    train.fit(longer, data, CTX, run, resume=resume.restore(ck, arrays, longer), generate=generate)
+    text = (run / "samples.txt").read_text(encoding="utf-8")
+    assert text.startswith(want) and "lost" not in text
+    assert text[len(want):] == "=== epoch 3: 分开 ===\n分开5\n\n第二行\n\n=== epoch 3: 我 ===\n我6\n\n第二行\n\n"
+
+    train.fit(cfg, data, CTX, run, generate=generate)               # a new run in its place
+    assert (run / "samples.txt").read_text(encoding="utf-8").startswith("=== epoch 1: 分开 ===\n分开7")
