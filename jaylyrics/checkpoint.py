@@ -261,10 +261,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
             raise CheckpointError(f"no trained run found ({LATEST} does not exist here): run "
                                   f"`jaylyrics train` first or pass {option}{hint}")
         path = run
-    path = Path(path)
-    named = LATEST.parent / path                  # a run's name, as `jaylyrics runs` lists it
-    if not path.exists() and len(path.parts) == 1 and named.is_dir():
-        path = named
+    path = by_name(Path(path))
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint (expected a run directory or a .json "
                               "checkpoint file)")
@@ -292,6 +289,15 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     if path.suffix != ".json":
         raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, a .json "
                               "sidecar or a weights .params file)")
+    return path
+
+
+def by_name(path: Path) -> Path:
+    """A run's name, as `jaylyrics runs` lists it, as its directory (`large`: runs/large), when
+    nothing of that name is in the working directory; any other path as it is."""
+    named = LATEST.parent / path
+    if not path.exists() and len(path.parts) == 1 and named.is_dir():
+        return named
     return path
 
 

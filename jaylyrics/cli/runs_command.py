@@ -51,7 +51,8 @@ def runs_command(runs_dir, as_json):
                    "perplexity.png for several).")
 @verbosity
 def plot_command(runs, out):
-    """Draw train and val perplexity per epoch of one or more runs (default: runs/latest)."""
+    """Draw train and val perplexity per epoch of one or more runs (directories, or names under
+    runs/; default: runs/latest)."""
     from jaylyrics import checkpoint, plot
 
     if not runs:
@@ -61,6 +62,7 @@ def plot_command(runs, out):
             hint = f" (the project's: jaylyrics plot {project})" if project else ""
             raise JaylyricsError(f"no run given and no runs/latest here: jaylyrics plot RUN...{hint}")
         runs = (latest,)
-    out = out or (Path(runs[0]) / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
-    plot.write_png([Path(r) for r in runs], out)
+    runs = [checkpoint.by_name(Path(r)) for r in runs]       # `default` for runs/default too
+    out = out or (runs[0] / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
+    plot.write_png(runs, out)
     click.echo(str(out))
