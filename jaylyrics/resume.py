@@ -30,8 +30,9 @@ class Progress:
 
 @dataclass
 class Partial:
-    """How far an interrupted epoch got: batches done, their loss, the carried state, and the
-    sum of their gradient norms and how many were clipped."""
+    """How far an unfinished epoch got (at an interrupt, or at a `train.save_every` save):
+    batches done, their loss, the carried state, and the sum of their gradient norms and how
+    many were clipped."""
 
     batches: int
     loss_sum: float
