@@ -459,8 +459,7 @@ class _Run:
                                                   or epoch == tc.epochs):
             texts = [(p, self.generate(self.params, p)) for p in tc.prefixes]
             with open(self.run_dir / "samples.txt", "a", encoding="utf-8") as f:
-                f.writelines(f"{_SAMPLE_HEADER.format(epoch=epoch, prefix=prefix)}\n{text}\n\n"
-                             for prefix, text in texts)
+                f.writelines(f"{_sample_header(epoch, prefix)}\n{text}\n\n" for prefix, text in texts)
             self.reporter.samples(epoch, texts)
         if early_stop:
             self.reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
@@ -526,8 +525,11 @@ def _copy_optimizer(optimizer: Optimizer, ctx) -> Optimizer:
     return copy
 
 
-# samples.txt: each sample under a line of its own, so that lyrics with blank lines stay whole
-_SAMPLE_HEADER = "=== epoch {epoch}: {prefix} ==="
+def _sample_header(epoch: int, prefix: str) -> str:
+    """samples.txt's line above each sample (a line of its own, so that lyrics with blank lines
+    stay whole; a line break in the prefix shows as \\n)."""
+    shown = prefix.replace("\n", "\\n")
+    return f"=== epoch {epoch}: {shown} ==="
 
 
 def _start_samples(path: Path, after_epoch: int) -> None:

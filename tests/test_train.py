@@ -605,3 +605,9 @@ def test_samples_are_kept_in_the_run_directory(tmp_path, monkeypatch):
 
     train.fit(cfg, data, CTX, run, generate=generate)               # a new run in its place
     assert (run / "samples.txt").read_text(encoding="utf-8").startswith("=== epoch 1: 分开 ===\n分开7")
+
+
+def test_a_sample_header_keeps_to_one_line():
+    """A prefix with a line break (--set 'train.prefixes=["分开\\n我"]') still gives a header
+    that a resumed run can find."""
+    assert train._sample_header(3, "分开\n我") == "=== epoch 3: 分开\\n我 ==="
