@@ -1,4 +1,5 @@
-"""Pictures of training: train and val perplexity per epoch, from the runs' metrics.csv.
+"""Pictures of training: train and val perplexity per epoch, and below them the learning rate,
+from the runs' metrics.csv.
 
 matplotlib is optional (`pip install "jaylyrics[plot]"`); without it, `write_png` raises a
 JaylyricsError that says so. Nothing else in jaylyrics imports matplotlib.
@@ -21,7 +22,8 @@ def available() -> bool:
 
 
 def read_metrics(run: Path) -> dict[str, list[float]]:
-    """(epoch, value) pairs of RUN/metrics.csv's perplexity columns (empty cells dropped)."""
+    """(epoch, value) pairs of RUN/metrics.csv's perplexity and learning-rate columns (empty
+    cells dropped)."""
     path = run / "metrics.csv"
     if not path.is_file():
         raise JaylyricsError(f"{run}: no metrics.csv (is it a run directory?)")
@@ -35,14 +37,14 @@ def read_metrics(run: Path) -> dict[str, list[float]]:
         if missing:
             raise ValueError(f"no {' or '.join(missing)} column")
         return {key: [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
-                for key in ("train_ppl", "val_ppl", "val_ppl_model")}
+                for key in ("train_ppl", "val_ppl", "val_ppl_model", "lr")}
     except (ValueError, TypeError, csv.Error) as e:            # edited or damaged by hand
         raise JaylyricsError(f"{path}: cannot read it ({e}); expected the CSV that train "
                              "writes") from None
 
 
 def write_png(runs: list[Path], out: Path) -> None:
-    """One figure: a line per run and split, perplexity on a log scale against the epoch."""
+    """The runs' `figure`, written to `out` in the format its suffix names."""
     if not available():
         raise JaylyricsError('plotting needs matplotlib: pip install "jaylyrics[plot]"')
     import matplotlib
@@ -50,14 +52,26 @@ def write_png(runs: list[Path], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    kinds = fig.canvas.get_supported_filetypes()            # png, pdf, svg, ...
+    kinds = plt.figure().canvas.get_supported_filetypes()  # png, pdf, svg, ...
+    plt.close("all")
     if out.suffix.lower().lstrip(".") not in kinds:
-        plt.close(fig)
         common = [k for k in ("png", "pdf", "svg") if k in kinds]
         others = [k for k in sorted(kinds) if k not in common]
         raise JaylyricsError(f"--out {out}: not a picture format matplotlib writes; end the name "
                              f"with .{', .'.join(common)} (or .{', .'.join(others)})")
+    fig = figure(runs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def figure(runs: list[Path]):
+    """One matplotlib figure: above, a line per run and split, perplexity on a log scale against
+    the epoch; below, each run's learning rate (where it decays, the curves above bend)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, lr_ax) = plt.subplots(2, 1, figsize=(7, 4.5), dpi=100, sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 1]})
     for i, run in enumerate(runs):
         metrics = read_metrics(run)
         colour = f"C{i}"
@@ -68,12 +82,16 @@ def write_png(runs: list[Path], out: Path) -> None:
             if metrics[key]:
                 epochs, values = zip(*metrics[key])
                 ax.plot(epochs, values, style, color=colour, label=f"{run.name} {what}")
+        if metrics["lr"]:
+            epochs, values = zip(*metrics["lr"])
+            lr_ax.step(epochs, values, where="post", color=colour, label=run.name)
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    lr_ax.set_yscale("log")
+    lr_ax.set_xlabel("epoch")
+    lr_ax.set_ylabel("learning rate")
+    lr_ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    return fig

@@ -503,6 +503,20 @@ def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert matplotlib.image.imread(out).shape[:2] == (450, 700)
     assert (in_tiny_run / "runs" / "tiny" / "perplexity.png").exists()      # written by train
+    # under the perplexity, the learning rate of each epoch, as metrics.csv has it
+    import csv
+
+    from jaylyrics import plot
+    with open(in_tiny_run / "runs" / "tiny" / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    fig = plot.figure([in_tiny_run / "runs" / "tiny"])
+    perplexity, learning_rate = fig.axes
+    assert [line.get_label() for line in perplexity.lines] == [
+        "tiny train", "tiny val", "tiny val, network alone"]
+    (lr_line,) = learning_rate.lines
+    assert list(lr_line.get_xdata()) == [int(r["epoch"]) for r in rows]
+    assert list(lr_line.get_ydata()) == [float(r["lr"]) for r in rows]
+    assert learning_rate.get_ylabel() == "learning rate"
     svg = tmp_path / "curves.SVG"                           # any format matplotlib writes
     assert run_cli("plot", "tiny", "--out", svg).exit_code == 0     # (a run's name will do)
     assert b"<svg" in svg.read_bytes()[:1000]
