@@ -113,6 +113,16 @@ def test_train_output(tmp_path, monkeypatch):
     assert "device: CPU" in result.stderr
     assert "epoch   1  train ppl" in result.stderr and "val ppl" in result.stderr
     assert "  - 分开" in result.stderr
+    assert "train.save_every" not in result.stderr
+    # the samples shown are kept in the run directory; train.save_every is announced
+    assert (tmp_path / "runs" / "one" / "samples.txt").read_text(encoding="utf-8").startswith(
+        "=== epoch 1: 分开 ===\n分开")
+    saving = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+                     "train.epochs=1", "--set", "train.out_dir=runs/two", "--set",
+                     "train.save_every=10")
+    assert saving.exit_code == 0, saving.output
+    assert "saving a resumable checkpoint every 10 batches inside an epoch " \
+        "(train.save_every)" in saving.stderr
 
 
 def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_path, monkeypatch):

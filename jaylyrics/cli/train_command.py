@@ -361,6 +361,10 @@ class _TrainReporter:
             f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
             f"{info['params']:,} parameters; {info['batches_per_epoch']} batches per epoch; "
             f"run directory {info['run_dir']}")
+        every = self.cfg.train.save_every
+        if every and every < info["batches_per_epoch"]:
+            log(f"saving a resumable checkpoint every {every} batches inside an epoch "
+                "(train.save_every)")
 
     def epoch_start(self, epoch, num_batches):
         from tqdm import tqdm
