@@ -482,7 +482,7 @@ class _Run:
         progress.partial, progress.elapsed = partial, time.time() - self.started
         try:
             save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                       self.optimizers[0])
+                      self.optimizers[0])
             checkpoint.set_latest(self.run_dir)
         finally:
             progress.partial = None
@@ -495,7 +495,7 @@ class _Run:
             raise Interrupted("interrupted before the first batch: nothing to resume")
         if self.rank0:
             save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                       self.optimizers[0])
+                      self.optimizers[0])
             checkpoint.set_latest(self.run_dir)
         where = (f"after batch {partial.batches} of epoch {progress.epoch + 1}" if partial
                  else f"after epoch {progress.epoch}")
