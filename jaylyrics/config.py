@@ -91,6 +91,10 @@ class TrainConfig:
     sampler: str = _f("consecutive", "how batches are drawn: random (state reset per batch) or "
                       "consecutive (state carried between batches)",
                       choices=("random", "consecutive"))
+    hidden_state: str = _f("auto", "the hidden state at each batch: reset (to zeros), carry (from "
+                           "the batch before, cut from its graph), or auto (reset with the "
+                           "random sampler, carry with the consecutive one)",
+                           choices=("auto", "reset", "carry"))
     seed: int = _f(0, "seed for initialisation, batches and dropout", min=0, max=MAX_SEED)
     out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics")
     save_every: int = _f(0, "inside an epoch, also save a resumable checkpoint (last.json) every "

@@ -373,6 +373,10 @@ class _Run:
         state = partial.state if done else model.begin_state(mc, tc.batch_size, ctx)
         chars_per_batch = tc.batch_size * tc.num_steps
         start, counted = time.time(), 0
+        # the tutorial's choice: a random window starts from zeros, a consecutive one from the
+        # state its row ended the batch before with (train.hidden_state may say otherwise)
+        carry = tc.hidden_state == "carry" or (tc.hidden_state == "auto"
+                                               and tc.sampler == "consecutive")
         for b, (X_np, Y_np) in enumerate(batches(self.train_ids, tc, rng)):
             if b < done:
                 continue
@@ -381,7 +385,7 @@ class _Run:
                                      if b else None)
             seed_backend((tc.seed * 1_000_003 + epoch * 10_007 + b) % 2 ** 31)
             X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
-            if tc.sampler == "random":
+            if not carry:
                 state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
             else:
                 state = model.detach(state)                          # carry, but cut the graph

@@ -611,3 +611,34 @@ def test_a_sample_header_keeps_to_one_line():
     """A prefix with a line break (--set 'train.prefixes=["分开\\n我"]') still gives a header
     that a resumed run can find."""
     assert train._sample_header(3, "分开\n我") == "=== epoch 3: 分开\\n我 ==="
+
+
+@pytest.mark.parametrize("sampler, hidden_state, carried", [
+    ("random", "auto", False), ("consecutive", "auto", True),
+    ("random", "carry", True),                   # the tutorial's exercise: zeros once an epoch
+    ("consecutive", "reset", False)])
+def test_the_hidden_state_between_batches(tmp_path, monkeypatch, sampler, hidden_state, carried):
+    """train.hidden_state: each batch starts from zeros (reset) or from the state the batch
+    before ended with (carry, cut from its graph); auto is the tutorial's pairing (reset for
+    the random sampler, carry for the consecutive one). Every epoch starts from zeros."""
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=2, sampler=sampler, hidden_state=hidden_state)
+    real_step, seen = train.step, []
+
+    def recording(params, optimizer, X, Y, state, cfg, aggregator=None):
+        got = tuple(s.asnumpy() for s in state)
+        out = real_step(params, optimizer, X, Y, state, cfg, aggregator)
+        seen.append((got, tuple(s.asnumpy() for s in out[0])))
+        return out
+
+    monkeypatch.setattr(train, "step", recording)
+    train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+    per_epoch = corpus.num_batches(len(data.train), 4, 8, sampler)
+    assert len(seen) == 2 * per_epoch
+    for i, (given, _) in enumerate(seen):
+        if i % per_epoch == 0 or not carried:
+            assert all(not g.any() for g in given)                  # zeros
+        else:
+            for g, before in zip(given, seen[i - 1][1]):
+                np.testing.assert_array_equal(g, before)            # where the last one ended
+                assert g.any()
