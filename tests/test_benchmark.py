@@ -114,6 +114,17 @@ def test_the_compiled_cell_benchmark_trains_and_is_timed():
     assert all(r["chars_per_s"] > 0 for r in results)
 
 
+def test_the_gluon_baseline_benchmark_trains_and_is_timed():
+    """gluon_baseline.py times the fused layers hybridized two ways, beside jaylyrics (a smoke
+    run on a small vocabulary)."""
+    import benchmarks.gluon_baseline as gluon_baseline
+
+    results = gluon_baseline.measure([40], rounds=1, iters=1)
+    assert {(r["impl"], r["model"]) for r in results} == \
+        {(i, k) for i in ("jaylyrics", "fused", "fused_plain") for k in ("gru", "lstm")}
+    assert all(r["chars_per_s"] > 0 for r in results)
+
+
 def test_the_repetition_measures_by_hand():
     from benchmarks.repetition import repetition
 
@@ -210,7 +221,7 @@ def test_a_new_build_of_the_compiled_cell_replaces_the_older_ones(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([library.name, other.name])
 
 
-@pytest.mark.parametrize("script", ["throughput.py", "compiled_cell.py"])
+@pytest.mark.parametrize("script", ["throughput.py", "compiled_cell.py", "gluon_baseline.py"])
 def test_a_process_count_below_one_is_refused(script):
     """throughput.py --processes 0 ran the full default benchmark (0 read as "not given"); -1
     measured nothing, in either script."""

@@ -1,0 +1,89 @@
+"""Which fused baseline (issue #4): MXNet's fused layers hybridized with static memory and
+shapes, as benchmarks/throughput.py runs them, against the same layers as most gluon code writes
+them (`net.hybridize()` alone), and jaylyrics, under jaylyrics' MXNet settings and under MXNet's
+defaults.
+
+    python benchmarks/gluon_baseline.py           # 3 processes x 5 rounds, V = 2583 (about 1.5 minutes)
+    python benchmarks/gluon_baseline.py --json    # ... and one JSON object on the last line
+
+For whoever decides what "the fused layers" of #4's targets are: the fastest way to run them,
+or the way a gluon user runs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+if not __package__:                   # run as a script: python benchmarks/gluon_baseline.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import benchmarks.throughput as bench  # noqa: E402
+
+IMPLS = {"jaylyrics": bench.jaylyrics_step, "fused": bench.fused_step,
+         "fused_plain": functools.partial(bench.fused_step, static=False)}
+SETTINGS = ("jaylyrics", "mxnet_defaults")
+
+
+def measure(Vs, rounds, iters):
+    """`throughput.measure` (interleaved rounds, medians) over these three implementations."""
+    saved, bench.IMPLS = bench.IMPLS, IMPLS
+    try:
+        return bench.measure(Vs, ["gru", "lstm"], rounds, iters)
+    finally:
+        bench.IMPLS = saved
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes (default 3)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.processes < 1:                             # (else medians of nothing)
+        parser.error(f"--processes {args.processes}: expected at least 1")
+    if args.measure_only:
+        print(json.dumps(measure([2583], 5, 5)))
+        return
+    defaults = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    defaults.update(bench.MXNET_DEFAULTS)
+    speeds: dict = {}
+    for _ in range(args.processes):
+        for settings, env in zip(SETTINGS, (dict(os.environ), defaults)):
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"],
+                                 check=True, capture_output=True, text=True, env=env).stdout
+            for r in json.loads(out.splitlines()[-1]):
+                speeds.setdefault((settings, r["impl"], r["model"]), []).append(r["chars_per_s"])
+    median = {key: statistics.median(s) for key, s in speeds.items()}
+    print(f"V=2583, chars/s, median of {args.processes} processes x 5 rounds; fused: hybridized "
+          "with static_alloc and static_shape (as throughput.py runs it), plain: net.hybridize()",
+          file=sys.stderr)
+    print(f"{'settings':<15} {'model':>5} {'jaylyrics':>10} {'fused':>9} {'plain':>9} "
+          f"{'vs fused':>9} {'vs plain':>9}", file=sys.stderr)
+    ratios = {}
+    for settings in SETTINGS:
+        for kind in ("gru", "lstm"):
+            ours, fused, plain = (median[(settings, i, kind)] for i in IMPLS)
+            ratios.update({f"{kind}_vs_fused_{settings}": ours / fused,
+                           f"{kind}_vs_plain_{settings}": ours / plain})
+            print(f"{settings:<15} {kind:>5} {ours:>10,.0f} {fused:>9,.0f} {plain:>9,.0f} "
+                  f"{ours / fused:>8.2f}x {ours / plain:>8.2f}x", file=sys.stderr)
+    for kind in ("gru", "lstm"):
+        ours = median[("jaylyrics", "jaylyrics", kind)]
+        plain = median[("mxnet_defaults", "fused_plain", kind)]
+        ratios[f"{kind}_as_run_vs_plain_at_defaults"] = ours / plain
+        print(f"{kind}: jaylyrics as it runs against the plain fused layers at MXNet's defaults: "
+              f"{ours / plain:.2f}x", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"chars_per_s": {"_".join(k): v for k, v in median.items()},
+                          "ratios": ratios}))
+
+
+if __name__ == "__main__":
+    main()
