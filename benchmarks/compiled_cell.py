@@ -13,7 +13,6 @@ with its own backward is acceptable. Needs g++ and the lib_api.h that MXNet's wh
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -94,24 +93,11 @@ IMPLS = {"jaylyrics": bench.jaylyrics_step, "fused": bench.fused_step,
 def measure(Vs, rounds, iters):
     """`throughput.measure` (interleaved rounds, medians) over these three implementations."""
     load()
-    saved, bench.IMPLS = bench.IMPLS, IMPLS
-    try:
-        return bench.measure(Vs, ["gru", "lstm"], rounds, iters)
-    finally:
-        bench.IMPLS = saved
+    return bench.measure(Vs, ["gru", "lstm"], rounds, iters, impls=IMPLS)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=3, help="fresh processes (default 3)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.processes < 1:                             # (else medians of nothing)
-        parser.error(f"--processes {args.processes}: expected at least 1")
-    if args.measure_only:
-        print(json.dumps(measure([2583], 5, 5)))
-        return
+    args = bench.side_arguments(__doc__.splitlines()[0], measure)
     build()                                            # once, before the processes load it
     speeds: dict = {}
     for _ in range(args.processes):

@@ -12,7 +12,6 @@ or the way a gluon user runs them.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -33,24 +32,11 @@ SETTINGS = ("jaylyrics", "mxnet_defaults")
 
 def measure(Vs, rounds, iters):
     """`throughput.measure` (interleaved rounds, medians) over these three implementations."""
-    saved, bench.IMPLS = bench.IMPLS, IMPLS
-    try:
-        return bench.measure(Vs, ["gru", "lstm"], rounds, iters)
-    finally:
-        bench.IMPLS = saved
+    return bench.measure(Vs, ["gru", "lstm"], rounds, iters, impls=IMPLS)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=3, help="fresh processes (default 3)")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.processes < 1:                             # (else medians of nothing)
-        parser.error(f"--processes {args.processes}: expected at least 1")
-    if args.measure_only:
-        print(json.dumps(measure([2583], 5, 5)))
-        return
+    args = bench.side_arguments(__doc__.splitlines()[0], measure)
     defaults = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     defaults.update(bench.MXNET_DEFAULTS)
     speeds: dict = {}

@@ -188,13 +188,15 @@ IMPLS = {"jaylyrics": jaylyrics_step, "tutorial": tutorial_step, "fused": fused_
          "floor": floor_step}
 
 
-def measure(Vs, kinds, rounds, iters):
+def measure(Vs, kinds, rounds, iters, impls=None):
+    """Each implementation of `impls` (default: IMPLS) for each model and vocabulary size, timed
+    in interleaved rounds of `iters` iterations; the median chars/s over the rounds."""
     rng = np.random.RandomState(0)
     runs = {}
     for V in Vs:
         X = nd.array(rng.randint(0, V, (N, T)))
         Y = nd.array(rng.randint(0, V, (N, T)))
-        for impl, make in IMPLS.items():
+        for impl, make in (impls or IMPLS).items():
             for kind in kinds:
                 if impl == "tutorial" and kind != "rnn" or impl == "floor" and kind == "rnn":
                     continue          # the tutorial has only an rnn; the rnn cell is a floor already
@@ -212,6 +214,23 @@ def measure(Vs, kinds, rounds, iters):
             speeds.append(iters * N * T / (time.perf_counter() - start))
     return [{"impl": impl, "model": kind, "V": V, "chars_per_s": statistics.median(s[3])}
             for (impl, kind, V), s in runs.items()]
+
+
+def side_arguments(description: str, measure_one):
+    """The command line of the side benchmarks (compiled_cell.py, gluon_baseline.py): how many
+    fresh processes, and --json. Each of those processes runs the script with the hidden
+    --measure-only, which prints `measure_one([2583], 5, 5)` as JSON and exits here."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes (default 3)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.processes < 1:                             # (else medians of nothing)
+        parser.error(f"--processes {args.processes}: expected at least 1")
+    if args.measure_only:
+        print(json.dumps(measure_one([2583], 5, 5)))
+        sys.exit(0)
+    return args
 
 
 def measure_in_processes(processes: int, quick: bool, smoke: bool = False) -> list[dict]:
