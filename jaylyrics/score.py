@@ -65,16 +65,23 @@ def network_nll(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
     """The network's own NLL (float64) of each of ids[1:] (len-1,), its state carried through
     the text, read `chunk` characters at a time (the output layer is one product per chunk);
     with `others`, the ensemble's. `progress`: as for `evaluate`."""
+    parts = [-logp[np.arange(len(y)), y]
+             for y, logp in _log_probs(params, ids, model_cfg, chunk, others, progress)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _log_probs(params: dict, ids: np.ndarray, model_cfg, chunk: int, others: tuple, progress):
+    """The text read `chunk` characters at a time, the state carried: for each chunk, the ids it
+    predicts (T,) and the network's log-probabilities (float64) of every character at each of
+    them (T, V). `progress(T)` is told once a chunk's are used."""
     run, state = ensemble.decoder_for(params, model_cfg, others)
-    parts = []
     for start in range(0, len(ids) - 1, chunk):
         y = np.asarray(ids[start + 1:start + 1 + chunk])
         x = np.asarray(ids[start:start + len(y)])
         logits, state = run(x[None, :], state)                                  # (T, V)
-        parts.append(-numpy_ops.log_softmax(logits)[np.arange(len(y)), y])
+        yield y, numpy_ops.log_softmax(logits)
         if progress is not None:
             progress(len(y))
-    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 @dataclass(frozen=True)
@@ -95,22 +102,16 @@ def per_char(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
     """ids[1:] (at least two ids) scored one by one with the protocol of `evaluate` (whose mean
     NLL is the mean of their -log p): the network's whole distribution at each step, mixed with
     the cache of the text read so far, as `sample` mixes it. `progress`: as for `evaluate`."""
-    run, state = ensemble.decoder_for(params, model_cfg, others)
-    V = params["b_q"].shape[0]
-    window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, V, ids[:1])
+    window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, params["b_q"].shape[0],
+                         ids[:1])
     out = []
-    for start in range(0, len(ids) - 1, chunk):
-        y = np.asarray(ids[start + 1:start + 1 + chunk])
-        x = np.asarray(ids[start:start + len(y)])
-        logits, state = run(x[None, :], state)                                  # (T, V)
-        for t, network in enumerate(np.exp(numpy_ops.log_softmax(logits))):
+    for y, logp in _log_probs(params, ids, model_cfg, chunk, others, progress):
+        for t, network in enumerate(np.exp(logp)):
             mixed = window.mix(network, model_cfg.cache_weight, model_cfg.cache_match_weight)
             best = int(np.argmax(mixed))
             out.append(CharScore(int(y[t]), float(mixed[y[t]]), float(network[y[t]]), best,
                                  float(mixed[best])))
             window.push(int(y[t]))
-        if progress is not None:
-            progress(len(y))
     return out
 
 
