@@ -51,9 +51,9 @@ def write_png(runs: list[Path], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    kinds = plt.figure().canvas.get_supported_filetypes()  # png, pdf, svg, ...
-    plt.close("all")
+    kinds = FigureCanvasAgg.get_supported_filetypes()      # png, pdf, svg, ...
     if out.suffix.lower().lstrip(".") not in kinds:
         common = [k for k in ("png", "pdf", "svg") if k in kinds]
         others = [k for k in sorted(kinds) if k not in common]
