@@ -462,7 +462,7 @@ def run_summary(run: Path) -> dict | None:
                "best_model": None, "metric": "val", "best_epoch": None, "epochs": 0, "saved": "",
                "init_from": None, "status": "unreadable"}
     try:                          # a sidecar edited by hand or damaged: what can be read of it
-        any_meta = metas.get("last") or metas["best"]
+        any_meta = metas.get("last") or metas.get("best") or {}
         best = metas.get("best", {})
         metrics = best.get("metrics") or {}
         score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")

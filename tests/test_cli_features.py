@@ -465,6 +465,17 @@ def test_runs_and_train_read_a_damaged_sidecar_without_a_traceback(in_tiny_run, 
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
+def test_runs_lists_a_run_whose_only_sidecar_is_an_empty_object(tmp_path):
+    """A last.json emptied to `{}` and no best.json: listed (with what little it says), not a
+    KeyError from the table."""
+    run = tmp_path / "runs" / "hurt"
+    run.mkdir(parents=True)
+    (run / "last.json").write_text("{}", encoding="utf-8")
+    listed = run_cli("runs", "--dir", tmp_path / "runs")
+    assert listed.exit_code == 0 and "Traceback" not in listed.output, listed.output
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["hurt"]
+
+
 def test_a_closed_stdout_ends_quietly(in_tiny_run):
     """`jaylyrics runs | head -1` and the like: stdout closed before the command writes is no
     error message (exit code 1, as Python's own), for every command that writes to stdout."""
