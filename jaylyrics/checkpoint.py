@@ -302,12 +302,10 @@ def by_name(path: Path) -> Path:
 
 
 def _runs_inside(directory: Path, shown: int = 5) -> str:
-    """For the error about a directory without a checkpoint: the run directories in it (the
-    runs root given for a run), as a hint to append; empty when there are none."""
+    """For the error about a directory without a checkpoint: the runs in it, as `jaylyrics runs`
+    lists them (the runs root given for a run), as a hint to append; empty when there are none."""
     try:
-        runs = sorted(p.name for p in directory.iterdir()
-                      if p.is_dir() and not p.is_symlink()
-                      and any((p / f"{tag}.json").exists() for tag in ("best", "last")))
+        runs = sorted(r["name"] for r in list_runs(directory))
     except OSError:
         return ""
     if not runs:
