@@ -77,16 +77,17 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     note = None
     if resume_run is None and "train.prefixes" not in given:
         cfg, note = _prefixes_that_fit(cfg, data)
-    tc = cfg.train
-    if tc.save_every and _workers(kvstore) > 1:
+    tc, workers = cfg.train, _workers(kvstore)
+    if tc.save_every and workers > 1:
         raise InputError(f"train.save_every {tc.save_every}: saving inside an epoch needs a "
-                         f"single process ({_workers(kvstore)} data-parallel workers resume an "
-                         "unfinished epoch from its start); set it to 0")
+                         f"single process ({workers} data-parallel workers resume an unfinished "
+                         "epoch from its start); set it to 0")
     corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler)
     if resume_run is None and source is None:  # else the run's vocabulary is not the corpus's:
         corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
-    if resume_run is None:
-        _check_the_model_fits(*_network(cfg, data, source), source)
+    network = _network(cfg, data, source) if resume_run is None else None
+    if network is not None:
+        _check_the_model_fits(*network, source)
     if note:                                              # after the errors: one line each
         log(note)
     if data.sources:
@@ -97,7 +98,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     checkpoint.check_latest()                           # (written after the first epoch)
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
-        return _describe_plan(cfg, data, run_dir, source, as_json)
+        return _describe_plan(cfg, data, run_dir, source, network, as_json)
 
     import numpy as np
 
@@ -109,7 +110,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         from jaylyrics import resume as resume_mod
 
         resume = resume_mod.restore(ck, optimizer_arrays, cfg)           # (checks the sidecar)
-        resume_mod.check_settings(ck, cfg, resume[2], _workers(kvstore))
+        resume_mod.check_settings(ck, cfg, resume[2], workers)
         resume_mod.check_epochs_left(resume[2], cfg.train, run_dir)
         left_at = float(ck.meta["resume"]["lr"])          # (read by restore already)
         if resume[1].lr != left_at:                       # a new train.lr: restore uses it
@@ -170,12 +171,13 @@ def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
                    f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
 
 
-def _describe_plan(cfg, data, run_dir: Path, source, as_json: bool) -> None:
+def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bool) -> None:
     """train --dry-run, after every check a real run makes before it loads MXNet: what would be
-    trained (for a fine-tune, on the network of `source`, its loaded checkpoint)."""
+    trained, `network` = (model config, vocabulary) from `_network` (for a fine-tune, that of
+    `source`, its loaded checkpoint)."""
     from jaylyrics import config, corpus, model
 
-    model_cfg, vocab = _network(cfg, data, source)
+    model_cfg, vocab = network
     tc = cfg.train
     plan = {"model": f"{model_cfg.type} {model_cfg.num_layers}x{model_cfg.hidden_size}",
             "params": model.count_params(model_cfg, len(vocab)), "vocab_size": len(vocab),
