@@ -27,7 +27,6 @@ import benchmarks.throughput as bench  # noqa: E402
 
 IMPLS = {"jaylyrics": bench.jaylyrics_step, "fused": bench.fused_step,
          "fused_plain": functools.partial(bench.fused_step, static=False)}
-SETTINGS = ("jaylyrics", "mxnet_defaults")
 
 
 def measure(Vs, rounds, iters):
@@ -37,11 +36,10 @@ def measure(Vs, rounds, iters):
 
 def main():
     args = bench.side_arguments(__doc__.splitlines()[0], measure)
-    defaults = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    defaults.update(bench.MXNET_DEFAULTS)
+    environments = bench.settings_environments()
     speeds: dict = {}
     for _ in range(args.processes):
-        for settings, env in zip(SETTINGS, (dict(os.environ), defaults)):
+        for settings, env in environments:
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"],
                                  check=True, capture_output=True, text=True, env=env).stdout
             for r in json.loads(out.splitlines()[-1]):
@@ -53,7 +51,7 @@ def main():
     print(f"{'settings':<15} {'model':>5} {'jaylyrics':>10} {'fused':>9} {'plain':>9} "
           f"{'vs fused':>9} {'vs plain':>9}", file=sys.stderr)
     ratios = {}
-    for settings in SETTINGS:
+    for settings, _ in environments:
         for kind in ("gru", "lstm"):
             ours, fused, plain = (median[(settings, i, kind)] for i in IMPLS)
             ratios.update({f"{kind}_vs_fused_{settings}": ours / fused,

@@ -233,15 +233,22 @@ def side_arguments(description: str, measure_one):
     return args
 
 
+def settings_environments() -> list[tuple[str, dict]]:
+    """The two settings every implementation is measured under, as the environment of a fresh
+    process: jaylyrics' (this process's own) and MXNet's defaults (the threaded engine, and no
+    OMP_NUM_THREADS, which would count as the user's choice)."""
+    defaults = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    defaults.update(MXNET_DEFAULTS)
+    return [("jaylyrics", dict(os.environ)), ("mxnet_defaults", defaults)]
+
+
 def measure_in_processes(processes: int, quick: bool, smoke: bool = False) -> list[dict]:
     """`measure` in fresh processes, under jaylyrics' MXNet settings and under MXNet's defaults
     (alternately), then for each implementation and settings the median over the processes.
     `smoke`: a tiny vocabulary and one iteration, to test this function, not to measure."""
     speeds: dict = {}
-    defaults = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    defaults.update(MXNET_DEFAULTS)
     for _ in range(processes):
-        for settings, env in (("jaylyrics", dict(os.environ)), ("mxnet_defaults", defaults)):
+        for settings, env in settings_environments():
             flags = ["--quick"] * quick + ["--smoke"] * smoke
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"] + flags,
                                  check=True, capture_output=True, text=True, env=env).stdout
