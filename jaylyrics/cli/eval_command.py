@@ -16,8 +16,8 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 
 @main.command("eval")
 @checkpoint_option
-@click.option("--split", type=click.Choice(["train", "val"]), default="val", show_default=True,
-              help="Which part of the checkpoint's corpus to score.")
+@click.option("--split", type=click.Choice(["train", "val"]), default=None,
+              help="Which part of the checkpoint's corpus to score (default: val).")
 @click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
               help="Score this UTF-8 text file (or a zip or directory of them, or - for "
                    "standard input) instead of a split.")
@@ -41,6 +41,10 @@ def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_un
     if per_line and per_char:
         raise InputError("--per-line and --per-char: choose one (--per-char scores the text as "
                          "one, --per-line each line on its own)")
+    if split and text_path is not None:
+        raise InputError(f"--split {split} and --text: choose one (--split scores a part of the "
+                         "checkpoint's corpus, --text a file)")
+    split = split or "val"
     check_device(device)
     nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck

@@ -60,9 +60,9 @@ def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, 
         raise InputError(f"--seed {seed}: expected 0 to {MAX_SEED}")
     if lines is not None and lines < 1:
         raise InputError(f"--lines {lines}: expected at least 1")
-    if temperature is not None and not temperature > 0:
-        raise InputError(f"--temperature {temperature}: expected a value > 0 (leave it out for "
-                         "greedy decoding)")
+    if temperature is not None and not 0 < temperature < float("inf"):
+        raise InputError(f"--temperature {temperature}: expected a finite value > 0 (leave it "
+                         "out for greedy decoding)")
     temperature = temperature or 0.0                         # 0: greedy
     if next_k is not None:
         writing = [name for name, given in (("--length", length is not None),
