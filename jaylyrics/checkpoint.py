@@ -263,8 +263,9 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         path = run
     path = by_name(Path(path))
     if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint (expected a run directory or a .json "
-                              "checkpoint file)")
+        runs = _runs_inside(LATEST.parent, f"{LATEST.parent}/") if len(path.parts) == 1 else ""
+        raise CheckpointError(f"{path}: no such checkpoint (expected a run directory, a .json "
+                              f"checkpoint file or the name of a run under {LATEST.parent}/){runs}")
     if path.is_dir():
         for tag in ("best", "last"):
             if (path / f"{tag}.json").exists():
@@ -301,9 +302,10 @@ def by_name(path: Path) -> Path:
     return path
 
 
-def _runs_inside(directory: Path, shown: int = 5) -> str:
-    """For the error about a directory without a checkpoint: the runs in it, as `jaylyrics runs`
-    lists them (the runs root given for a run), as a hint to append; empty when there are none."""
+def _runs_inside(directory: Path, where: str = "it", shown: int = 5) -> str:
+    """For the errors about a directory without a checkpoint (the runs root given for a run) and
+    a run name not found: the runs in `directory`, as `jaylyrics runs` lists them, as a hint to
+    append; empty when there are none."""
     try:
         runs = sorted(r["name"] for r in list_runs(directory))
     except OSError:
@@ -311,23 +313,32 @@ def _runs_inside(directory: Path, shown: int = 5) -> str:
     if not runs:
         return ""
     names = ", ".join(runs[:shown]) + (f" and {len(runs) - shown} more" if len(runs) > shown else "")
-    return f"; the runs in it: {names} (give one, such as {directory / runs[0]})"
+    return f"; the runs in {where}: {names} (give one, such as {directory / runs[0]})"
 
 
 def load(path: str | Path | None, ctx=None) -> Checkpoint:
     """Load and check a checkpoint: sidecar, config, vocabulary, weights hash and shapes. When a
-    run's best checkpoint is damaged, the error points at its last one. The parameters are
-    NDArrays on the device `ctx`, or, without one, NumPy arrays: MXNet is then not imported
-    (`sample` runs the network in NumPy)."""
+    run's best checkpoint is damaged, the error points at its last one, if that loads. The
+    parameters are NDArrays on the device `ctx`, or, without one, NumPy arrays: MXNet is then
+    not imported (`sample` runs the network in NumPy)."""
     path = resolve(path)
     try:
         return _load(path, ctx)
     except CheckpointError as e:
         last = path.with_name("last.json")
-        if path.name != "best.json" or not last.exists():
+        if path.name != "best.json" or not _loads(last):
             raise
-        raise CheckpointError(f"{e}; the run's last checkpoint may still load: --checkpoint "
-                              f"{last}") from None
+        raise CheckpointError(f"{e}; the run's last checkpoint loads: --checkpoint {last}") from None
+
+
+def _loads(path: Path) -> bool:
+    """Whether the checkpoint at `path` loads (for the hint after a damaged best one: the two
+    may share their weights file)."""
+    try:
+        _load(path, None)
+    except (CheckpointError, OSError):
+        return False
+    return True
 
 
 def _read_sidecar(path: Path) -> bytes:

@@ -193,15 +193,31 @@ def test_corrupt_sidecar(saved, content, message):
 
 
 def test_a_damaged_best_checkpoint_points_at_the_last_one_which_loads(tmp_path):
+    """Only a last checkpoint that loads is suggested (best and last may share a weights file,
+    which a damaged one damages for both)."""
     cfg = tiny_cfg()
     best = model.init_params(cfg.model, len(VOCAB), CTX, 0)
     save(tmp_path, best, cfg, tag="best")
     save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 1), cfg, tag="last", epoch=2)
     (tmp_path / "best.json").write_text("{not json")
-    hint = f"; the run's last checkpoint may still load: --checkpoint {tmp_path / 'last.json'}"
+    hint = f"; the run's last checkpoint loads: --checkpoint {tmp_path / 'last.json'}"
     with pytest.raises(CheckpointError, match="corrupt checkpoint sidecar .*" + hint.replace(".", r"\.")):
         checkpoint.load(tmp_path, CTX)
     assert checkpoint.load(tmp_path / "last.json", CTX).meta["epoch"] == 2
+    (tmp_path / "last.json").write_text("{not json either")     # a last one that does not load
+    with pytest.raises(CheckpointError) as both:
+        checkpoint.load(tmp_path, CTX)
+    assert "corrupt checkpoint sidecar" in str(both.value)
+    assert "last checkpoint" not in str(both.value)
+    shared = tmp_path / "shared"                     # best and last share one weights file
+    save(shared, best, cfg, tag="best")
+    save(shared, best, cfg, tag="last", epoch=2)
+    weights, = shared.glob("weights-*.params")
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError) as hurt:
+        checkpoint.load(shared, CTX)
+    assert "truncated or corrupt weights" in str(hurt.value)
+    assert "last checkpoint" not in str(hurt.value)
     (tmp_path / "last.json").unlink()
     with pytest.raises(CheckpointError) as no_last:
         checkpoint.load(tmp_path, CTX)
