@@ -193,7 +193,9 @@ def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        line = e.object.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (invalid byte 0x{e.object[e.start]:02x} on "
+                          f"line {line}, at offset {e.start}); save it as UTF-8") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     try:
@@ -305,6 +307,22 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
     return Config(**sections)
 
 
+def _number_hint(value: Any, kind: type) -> str:
+    """For a number that YAML read as text (YAML 1.1 wants a dot in 1.0e2), how to write it;
+    empty for anything else."""
+    if not isinstance(value, str) or kind not in (int, float):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if not math.isfinite(number):                       # nan, inf: not a setting's value
+        return ""
+    if kind is int:
+        return f" (YAML reads {value} as text: write {int(number)})" if number.is_integer() else ""
+    return " (YAML reads numbers like 1e2 without a dot as text: write 1.0e2 or 100.0)"
+
+
 def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     """Check one value against its field's type and rules; return it in canonical form."""
     rules = f.metadata
@@ -312,14 +330,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
 
     def bad(expected: str) -> ConfigError:
         shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
-        hint = ""
-        if isinstance(value, str) and kind is float:
-            try:
-                float(value)
-                hint = " (YAML reads numbers like 1e2 without a dot as text: write 1.0e2 or 100.0)"
-            except ValueError:
-                pass
-        return ConfigError(f"{where}: {key}: expected {expected}, got {shown}{hint}")
+        return ConfigError(f"{where}: {key}: expected {expected}, got {shown}"
+                           f"{_number_hint(value, kind)}")
 
     if kind is bool:
         if not isinstance(value, bool):

@@ -75,6 +75,10 @@ def write(tmp_path, text):
     ("train:\n  lr: 1e-3\n", r"1e2 without a dot as text"),
     ("train:\n  epochs: true\n", "train.epochs: expected a whole number, got True"),
     ("train:\n  epochs: 2.5\n", "train.epochs: expected a whole number, got 2.5"),
+    ("train:\n  epochs: 1e3\n", r"train.epochs: expected a whole number, got the string '1e3' "
+     r"\(YAML reads 1e3 as text: write 1000\)$"),
+    ("train:\n  lr: nan\n", r"train.lr: expected a number, got the string 'nan'$"),
+    ("train:\n  lr: .inf\n", r"train.lr: expected a finite number, got inf$"),
     ("train:\n  batch_size: 0\n", "train.batch_size: expected a value >= 1, got 0"),
     ("model:\n  hidden_size: -4\n", "model.hidden_size: expected a value >= 1"),
     ("data:\n  val_fraction: 1.0\n", r"data.val_fraction: expected a value in \[0.0, 1.0\)"),
@@ -96,6 +100,14 @@ def test_bad_files(tmp_path, text, message):
         config.load(path)
     assert str(path) in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"train:\n  lr: 0.5 # \xb7\xd6\n")                   # GBK
+    with pytest.raises(ConfigError, match=r"c\.yaml: not UTF-8 text \(invalid byte 0xb7 on "
+                                          r"line 2, at offset 19\); save it as UTF-8$"):
+        config.load(path)
 
 
 def test_missing_file_and_directory(tmp_path):
