@@ -224,9 +224,9 @@ def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str)
     if num_batches(num_ids, batch_size, num_steps, sampler) <= 0:
         need = batch_size * num_steps + 1 if sampler == "random" else batch_size * (num_steps + 1)
         raise CorpusError(
-            f"the training text ({num_ids} characters) is too short for one batch of "
+            f"the training text ({num_ids:,} characters) is too short for one batch of "
             f"train.batch_size {batch_size} x train.num_steps {num_steps} with the {sampler} "
-            f"sampler; need at least {need} characters: use a longer corpus or a smaller "
+            f"sampler; need at least {need:,} characters: use a longer corpus or a smaller "
             "batch_size / num_steps")
 
 

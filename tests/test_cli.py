@@ -304,7 +304,8 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
     (["--set", "train.lr"], ["expected KEY=VALUE"]),
     (["--set", "data.corpus=nope.txt"], ["nope.txt", "no such file", "data.corpus"]),
     (["--set", "train.batch_size=0"], ["train.batch_size", ">= 1"]),
-    (["--set", "train.num_steps=100000"], ["too short for one batch"]),
+    (["--set", "train.num_steps=100000"], ["(2,745 characters) is too short for one batch",
+                                          "need at least 800,008 characters"]),
     (["--set", "train.prefixes=[分开Ж]"], ["train.prefixes", "'Ж'"]),
     (["--set", "train.seed=4294967296"], ["train.seed", "<= 4294967295"]),    # NumPy's seeds
     # these two said "Error: /dev/null: File exists" and "Error: /dev/null/x: Not a directory"
