@@ -15,28 +15,26 @@ sidecar names (and checks their hash), so it never pairs new weights with an old
 crash at any point leaves the previous checkpoint loadable. Weights files no sidecar names are
 removed afterwards.
 
-`runs/latest` (a symlink, or a text file holding the path where symlinks are not allowed) names
-the run trained last; `sample` and `eval` use it when no --checkpoint is given, and read several
-checkpoints as one (an ensemble) with `load_networks`.
+`resolve` finds the checkpoint that --checkpoint names (a run directory, a file, a run's name, or
+the run that `runs/latest` names: see `runs`); `sample` and `eval` read several checkpoints as
+one (an ensemble) with `load_networks`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from jaylyrics import PROJECT_DIR, CheckpointError, __version__
+from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod, ndarray_file
+from jaylyrics.runs import LATEST, by_name, latest_run, latest_target, list_runs, project_latest
 from jaylyrics.corpus import Vocab
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
-LATEST = Path("runs") / "latest"
 
 
 @dataclass
@@ -254,7 +252,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         run = latest_run()
         if run is None:
             if LATEST.is_symlink() or LATEST.is_file():
-                raise CheckpointError(f"{LATEST} names {_latest_target()}, which no longer exists: "
+                raise CheckpointError(f"{LATEST} names {latest_target()}, which no longer exists: "
                                       f"run `jaylyrics train` or pass {option}")
             project = project_latest()
             hint = f" (the project's: {option.split()[0]} {project})" if project else ""
@@ -293,13 +291,6 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     return path
 
 
-def by_name(path: Path) -> Path:
-    """A run's name, as `jaylyrics runs` lists it, as its directory (`large`: runs/large), when
-    nothing of that name is in the working directory; any other path as it is."""
-    named = LATEST.parent / path
-    if not path.exists() and len(path.parts) == 1 and named.is_dir():
-        return named
-    return path
 
 
 def _runs_inside(directory: Path, where: str = "it", shown: int = 5) -> str:
@@ -395,135 +386,6 @@ def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
     return Checkpoint(path, cfg, vocab, params, meta)
 
 
-@contextlib.contextmanager
-def lock(run_dir: Path):
-    """Hold `run_dir/.lock` while training, so that a second training into the same directory
-    refuses to start instead of overwriting the first one's checkpoints. A lock left by a process
-    that no longer runs is taken over."""
-    path = run_dir / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            pid = _lock_holder(run_dir)
-            if pid:
-                raise CheckpointError(f"{run_dir}: another training (process {pid}) is writing "
-                                      "here; wait for it or choose another train.out_dir") from None
-            path.unlink(missing_ok=True)
-    else:
-        raise CheckpointError(f"{run_dir}: cannot take the lock {path}")
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _lock_holder(run_dir: Path) -> int | None:
-    """The process that holds `run_dir`'s lock (trains there), if it still runs."""
-    try:
-        pid = int((run_dir / ".lock").read_text().strip() or 0)
-    except (OSError, ValueError):
-        return None
-    return pid if pid and _alive(pid) else None
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def list_runs(root: Path) -> list[dict]:
-    """A summary of every run directory under `root` (`run_summary`), newest first, each
-    marked `latest` if runs/latest names it."""
-    runs = [run_summary(run)
-            for run in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.is_symlink())
-            ] if Path(root).is_dir() else []
-    runs = [r for r in runs if r]
-    latest = latest_run()
-    for r in runs:
-        r["latest"] = latest is not None and Path(r["path"]).resolve() == latest.resolve()
-    return sorted(runs, key=lambda r: r["saved"], reverse=True)
-
-
-def run_summary(run: Path) -> dict | None:
-    """What a run directory holds, read from its sidecars (no weights are loaded): model, size,
-    best score and epoch, epochs trained, when saved; None if it holds no checkpoint."""
-    metas = {}
-    for tag in ("best", "last"):
-        try:
-            metas[tag] = json.loads((run / f"{tag}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-    metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}
-    if not metas:
-        return None
-    summary = {"name": run.name, "path": str(run), "model": "?", "params": 0, "best": None,
-               "best_model": None, "metric": "val", "best_epoch": None, "epochs": 0, "saved": "",
-               "init_from": None, "status": "unreadable"}
-    try:                          # a sidecar edited by hand or damaged: what can be read of it
-        any_meta = metas.get("last") or metas.get("best") or {}
-        best = metas.get("best", {})
-        metrics = best.get("metrics") or {}
-        score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
-        config = any_meta.get("config") or {}
-        model = config.get("model") or {}
-        summary.update({
-            "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
-            "params": int(sum(math.prod(s) for s in (any_meta.get("shapes") or {}).values())),
-            "best": _number(score), "best_model": _number(metrics.get("val_ppl_model")),
-            "metric": "val" if metrics.get("val_ppl") is not None else "train",
-            "best_epoch": best.get("epoch") if isinstance(best.get("epoch"), int) else None,
-            "epochs": int(any_meta.get("epoch", 0)),
-            "saved": str(any_meta.get("saved", "")),
-            "init_from": (config.get("train") or {}).get("init_from") or None,
-            "status": _status(run, metas.get("last")),
-        })
-    except (AttributeError, TypeError, ValueError):
-        pass
-    return summary
-
-
-def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _status(run: Path, last: dict | None) -> str:
-    """`standing` of a run from its last.json, or training (a live process holds its lock)."""
-    if _lock_holder(run):
-        return "training"
-    info = (last or {}).get("resume")
-    if not isinstance(info, dict):
-        return "unfinished"
-    tc = (last.get("config") or {}).get("train") or {}
-    epochs = tc.get("epochs")
-    return standing(info.get("epoch", 0), info.get("stale", 0), bool(info.get("partial")),
-                    epochs if isinstance(epochs, int) else math.inf, tc.get("patience"))
-
-
-def standing(epoch: int, stale: int, interrupted: bool, epochs: float, patience) -> str:
-    """Where a run stands after its last save, `epoch` epochs done, `stale` of them without
-    improvement: interrupted (inside an epoch: --resume finishes it), done (all train.epochs),
-    stopped early (train.patience), or unfinished (killed, or stopped by an error, with epochs
-    left). `runs` shows it; `train --resume` refuses a run that is done or stopped early."""
-    if interrupted:
-        return "interrupted"
-    if epoch >= epochs:
-        return "done"
-    if patience and stale >= patience:
-        return "stopped early"
-    return "unfinished"
-
-
 def data_config(ck: Checkpoint):
     """The data config of a loaded checkpoint's run, its corpus where to read it. A relative
     data.corpus was read from the directory the run was trained in, which is the run directory
@@ -539,54 +401,3 @@ def data_config(ck: Checkpoint):
         return data                                      # from here, or the error names it
     return replace(data, corpus=str(trained_in / configured))
 
-
-def latest_run() -> Path | None:
-    """The run directory `runs/latest` names, or None."""
-    if LATEST.is_symlink() or LATEST.is_dir():
-        return LATEST.resolve() if LATEST.exists() else None
-    if LATEST.is_file():
-        target = Path(LATEST.read_text(encoding="utf-8").strip())
-        return target if target.exists() else None
-    return None
-
-
-def project_latest() -> Path | None:
-    """The run that the project's own runs/latest names (beside the jaylyrics package), if
-    any: what to point to when the working directory has no runs/latest."""
-    project = PROJECT_DIR / LATEST
-    return project.resolve() if project.exists() else None
-
-
-def _latest_target() -> str:
-    """What `runs/latest` points to, as written in it."""
-    if LATEST.is_symlink():
-        target = os.readlink(LATEST)
-        return target if os.path.isabs(target) else os.path.normpath(LATEST.parent / target)
-    return LATEST.read_text(encoding="utf-8").strip()
-
-
-def set_latest(run_dir: Path) -> None:
-    """Point `runs/latest` at `run_dir`, atomically."""
-    LATEST.parent.mkdir(parents=True, exist_ok=True)
-    target = run_dir.resolve()
-    tmp = LATEST.with_name(f".latest.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        relative = os.path.relpath(target, LATEST.parent.resolve())
-        os.symlink(relative if not relative.startswith("..") else str(target), tmp)
-    except OSError:
-        tmp.write_text(str(target) + "\n", encoding="utf-8")
-    try:
-        check_latest()
-    except CheckpointError:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, LATEST)
-
-
-def check_latest() -> None:
-    """`runs/latest` can be pointed at a new run: not a directory of its own (checked before a
-    training starts, so that its first epoch is not stopped by it)."""
-    if LATEST.is_dir() and not LATEST.is_symlink():
-        raise CheckpointError(f"{LATEST} is a directory; rename it so that it can point at the "
-                              "latest run")

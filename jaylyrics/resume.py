@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaylyrics import CheckpointError, JaylyricsError, checkpoint
+from jaylyrics import CheckpointError, JaylyricsError, checkpoint, runs
 from jaylyrics.optim import Optimizer
 
 
@@ -64,7 +64,7 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
     nor when it stopped early and would stop again after one more epoch. Raises a
     JaylyricsError naming the key that lets it go on."""
     done = progress.epoch
-    where = checkpoint.standing(done, progress.stale, progress.partial is not None,
+    where = runs.standing(done, progress.stale, progress.partial is not None,
                                 train_cfg.epochs, train_cfg.patience)
     if where == "done":
         raise JaylyricsError(f"{run_dir} has trained its {done} epochs (train.epochs "

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model, score
+from jaylyrics import (JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model,
+                       runs, score)
 from jaylyrics.backend import autograd, nd, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
 from jaylyrics.resume import Partial, Progress, save_last
@@ -261,7 +262,7 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
                      init)
     if run.rank0:
         run_dir.mkdir(parents=True, exist_ok=True)
-    with checkpoint.lock(run_dir) if run.rank0 else contextlib.nullcontext():
+    with runs.lock(run_dir) if run.rank0 else contextlib.nullcontext():
         # one training per run directory at a time; other workers write nothing
         run.begin()
         alone = run.aggregator is None or run.aggregator.num_workers == 1
@@ -452,7 +453,7 @@ class _Run:
         if self.rank0:
             save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
             if epoch == 1:
-                checkpoint.set_latest(self.run_dir)
+                runs.set_latest(self.run_dir)
             with open(self.run_dir / "metrics.csv", "a", newline="") as f:
                 csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
                                         _fmt(val_ppl_model), result.lr, f"{chars_per_s:.0f}",
@@ -487,7 +488,7 @@ class _Run:
         try:
             save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
                       self.optimizers[0])
-            checkpoint.set_latest(self.run_dir)
+            runs.set_latest(self.run_dir)
         finally:
             progress.partial = None
 
@@ -500,7 +501,7 @@ class _Run:
         if self.rank0:
             save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
                       self.optimizers[0])
-            checkpoint.set_latest(self.run_dir)
+            runs.set_latest(self.run_dir)
         where = (f"after batch {partial.batches} of epoch {progress.epoch + 1}" if partial
                  else f"after epoch {progress.epoch}")
         raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaylyrics import CheckpointError, checkpoint, config, model
+from jaylyrics import CheckpointError, checkpoint, config, model, runs
 from jaylyrics.backend import mx
 from jaylyrics.corpus import Vocab
 
@@ -377,29 +377,29 @@ def test_keys_added_since_a_checkpoint_was_saved_keep_the_old_behaviour(saved):
 
 def test_latest_pointer(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert checkpoint.latest_run() is None
+    assert runs.latest_run() is None
     (tmp_path / "runs" / "a").mkdir(parents=True)
     (tmp_path / "elsewhere").mkdir()
-    checkpoint.set_latest(tmp_path / "runs" / "a")
-    assert checkpoint.latest_run() == (tmp_path / "runs" / "a").resolve()
-    checkpoint.set_latest(tmp_path / "elsewhere")
-    assert checkpoint.latest_run() == (tmp_path / "elsewhere").resolve()
+    runs.set_latest(tmp_path / "runs" / "a")
+    assert runs.latest_run() == (tmp_path / "runs" / "a").resolve()
+    runs.set_latest(tmp_path / "elsewhere")
+    assert runs.latest_run() == (tmp_path / "elsewhere").resolve()
 
 
 def test_a_second_training_into_the_same_directory_is_refused(tmp_path):
     import subprocess
     import sys
 
-    with checkpoint.lock(tmp_path):
+    with runs.lock(tmp_path):
         with pytest.raises(CheckpointError, match="another training .* is writing here"):
-            with checkpoint.lock(tmp_path):
+            with runs.lock(tmp_path):
                 pass
     assert not (tmp_path / ".lock").exists()
     # a lock left behind by a process that has exited is taken over
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     (tmp_path / ".lock").write_text(dead)
-    with checkpoint.lock(tmp_path):
+    with runs.lock(tmp_path):
         assert (tmp_path / ".lock").read_text() == str(os.getpid())
 
 

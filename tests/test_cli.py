@@ -9,7 +9,7 @@ import pytest
 
 from conftest import TINY, ZIP, assert_clean_error, last_json, run_cli
 
-from jaylyrics import checkpoint
+from jaylyrics import checkpoint, runs
 
 
 def test_help_does_not_import_mxnet():
@@ -271,7 +271,7 @@ def test_user_mistakes_on_sample_and_eval(in_tiny_run, args, fragments):
 def test_no_run_yet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     project = tmp_path / "project"                  # where the jaylyrics package lies: no runs
-    monkeypatch.setattr(checkpoint, "PROJECT_DIR", project)
+    monkeypatch.setattr(runs, "PROJECT_DIR", project)
     result = run_cli("sample", "--prefix", "分")
     assert_clean_error(result, "runs/latest", "jaylyrics train", "--checkpoint PATH")
     assert "the project's" not in result.stderr

@@ -343,10 +343,10 @@ def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_ti
     """Run from another directory, `runs` finds none there and names the project's (as sample
     and eval do for their default checkpoint)."""
     import jaylyrics.cli.runs_command as runs_command
-    from jaylyrics import checkpoint
+    from jaylyrics import runs
 
     monkeypatch.setattr(runs_command, "PROJECT_DIR", in_tiny_run)      # where the package lies
-    monkeypatch.setattr(checkpoint, "PROJECT_DIR", in_tiny_run)
+    monkeypatch.setattr(runs, "PROJECT_DIR", in_tiny_run)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -358,7 +358,7 @@ def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_ti
     assert_clean_error(run_cli("plot"), "no run given and no runs/latest here: jaylyrics plot "
                        f"RUN... (the project's: jaylyrics plot {in_tiny_run / 'runs' / 'tiny'})")
     monkeypatch.setattr(runs_command, "PROJECT_DIR", tmp_path / "nowhere")   # none there either
-    monkeypatch.setattr(checkpoint, "PROJECT_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(runs, "PROJECT_DIR", tmp_path / "nowhere")
     assert result.stdout != run_cli("runs").stdout == "no runs in runs\n"
     assert_clean_error(run_cli("plot"), "no run given and no runs/latest here: jaylyrics plot "
                                         "RUN...")

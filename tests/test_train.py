@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import ZIP
-from jaylyrics import JaylyricsError, config, corpus, model, optim, resume, train
+from jaylyrics import JaylyricsError, config, corpus, model, optim, resume, runs, train
 from jaylyrics.backend import mx, nd
 
 CTX = mx.cpu()
@@ -376,7 +376,7 @@ def test_save_every_keeps_a_resumable_checkpoint_inside_an_epoch(tmp_path, monke
     monkeypatch.setattr(train, "step", real_step)
     ck, arrays = checkpoint.load_resume(died.train.out_dir, CTX)
     assert ck.meta["epoch"] == 1 and ck.meta["resume"]["partial"]["batches"] == 6
-    assert checkpoint.run_summary(Path(died.train.out_dir))["status"] == "interrupted"
+    assert runs.run_summary(Path(died.train.out_dir))["status"] == "interrupted"
     train.fit(died, data, CTX, Path(died.train.out_dir), resume=resume.restore(ck, arrays, died))
     resumed = json_params(Path(died.train.out_dir))
     for name in whole:

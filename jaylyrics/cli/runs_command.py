@@ -18,15 +18,15 @@ from jaylyrics.cli.app import log, main, verbosity
 @verbosity
 def runs_command(runs_dir, as_json):
     """List the trained runs: model, size, best perplexity, epochs, status, date."""
-    from jaylyrics import checkpoint
+    from jaylyrics import runs as runs_mod
 
-    runs = checkpoint.list_runs(runs_dir)
+    runs = runs_mod.list_runs(runs_dir)
     if as_json:
         click.echo(json.dumps({"runs": runs}, ensure_ascii=False))
         return
     if not runs:
         project = PROJECT_DIR / "runs"
-        elsewhere = checkpoint.list_runs(project) if project.resolve() != runs_dir.resolve() else []
+        elsewhere = runs_mod.list_runs(project) if project.resolve() != runs_dir.resolve() else []
         click.echo(f"no runs in {runs_dir}" + (f" (the project's: jaylyrics runs --dir {project}, "
                                                f"{len(elsewhere)} run{'s' * (len(elsewhere) != 1)})"
                                                if elsewhere else ""))
@@ -53,16 +53,16 @@ def runs_command(runs_dir, as_json):
 def plot_command(runs, out):
     """Draw train and val perplexity per epoch of one or more runs (directories, or names under
     runs/; default: runs/latest)."""
-    from jaylyrics import checkpoint, plot
+    from jaylyrics import plot, runs as runs_mod
 
     if not runs:
-        latest = checkpoint.latest_run()
+        latest = runs_mod.latest_run()
         if latest is None:
-            project = checkpoint.project_latest()
+            project = runs_mod.project_latest()
             hint = f" (the project's: jaylyrics plot {project})" if project else ""
             raise JaylyricsError(f"no run given and no runs/latest here: jaylyrics plot RUN...{hint}")
         runs = (latest,)
-    runs = [checkpoint.by_name(Path(r)) for r in runs]       # `default` for runs/default too
+    runs = [runs_mod.by_name(Path(r)) for r in runs]       # `default` for runs/default too
     out = out or (runs[0] / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
     plot.write_png(runs, out)
     click.echo(str(out))

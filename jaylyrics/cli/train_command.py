@@ -94,8 +94,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
             f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
         log("\n".join(f"  {path}" for path in data.sources), level=2)
-    from jaylyrics import checkpoint
-    checkpoint.check_latest()                           # (written after the first epoch)
+    from jaylyrics import runs
+    runs.check_latest()                           # (written after the first epoch)
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
         return _describe_plan(cfg, data, run_dir, source, network, as_json)
@@ -254,9 +254,9 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
     """A new run would replace the checkpoints of the run already in `run_dir` (a forgotten
     --resume, a second `train` with the same config): say what is there and what to do (in a
     worker of `jaylyrics launch`, how to resume through it)."""
-    from jaylyrics import InputError, checkpoint
+    from jaylyrics import InputError, runs
 
-    held = checkpoint.run_summary(run_dir) if run_dir.is_dir() else None
+    held = runs.run_summary(run_dir) if run_dir.is_dir() else None
     if held is None:
         return
     what = f"{held['epochs']} epoch{'s' * (held['epochs'] != 1)} of {held['model']}"
