@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,13 +97,9 @@ def measure(Vs, rounds, iters):
 def main():
     args = bench.side_arguments(__doc__.splitlines()[0], measure)
     build()                                            # once, before the processes load it
-    speeds: dict = {}
-    for _ in range(args.processes):
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"],
-                             check=True, capture_output=True, text=True).stdout
-        for r in json.loads(out.splitlines()[-1]):
-            speeds.setdefault((r["impl"], r["model"]), []).append(r["chars_per_s"])
-    median = {key: statistics.median(s) for key, s in speeds.items()}
+    jaylyrics_settings = bench.settings_environments()[:1]
+    median = {(r["impl"], r["model"]): r["chars_per_s"]
+              for r in bench.medians_in_processes(__file__, args.processes, jaylyrics_settings)}
     print(f"V=2583, chars/s under the MXNet settings jaylyrics chooses, median of "
           f"{args.processes} processes x 5 rounds", file=sys.stderr)
     print(f"{'model':>5} {'jaylyrics':>10} {'compiled':>9} {'fused':>9} {'compiled vs ours':>17} "

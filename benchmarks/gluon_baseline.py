@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -37,14 +34,8 @@ def measure(Vs, rounds, iters):
 def main():
     args = bench.side_arguments(__doc__.splitlines()[0], measure)
     environments = bench.settings_environments()
-    speeds: dict = {}
-    for _ in range(args.processes):
-        for settings, env in environments:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"],
-                                 check=True, capture_output=True, text=True, env=env).stdout
-            for r in json.loads(out.splitlines()[-1]):
-                speeds.setdefault((settings, r["impl"], r["model"]), []).append(r["chars_per_s"])
-    median = {key: statistics.median(s) for key, s in speeds.items()}
+    median = {(r["settings"], r["impl"], r["model"]): r["chars_per_s"]
+              for r in bench.medians_in_processes(__file__, args.processes, environments)}
     print(f"V=2583, chars/s, median of {args.processes} processes x 5 rounds; fused: hybridized "
           "with static_alloc and static_shape (as throughput.py runs it), plain: net.hybridize()",
           file=sys.stderr)

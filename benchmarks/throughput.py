@@ -228,7 +228,7 @@ def side_arguments(description: str, measure_one):
     if args.processes < 1:                             # (else medians of nothing)
         parser.error(f"--processes {args.processes}: expected at least 1")
     if args.measure_only:
-        print(json.dumps(measure_one([2583], 5, 5)))
+        print(json.dumps({"settings": SETTINGS, "results": measure_one([2583], 5, 5)}))
         sys.exit(0)
     return args
 
@@ -242,15 +242,16 @@ def settings_environments() -> list[tuple[str, dict]]:
     return [("jaylyrics", dict(os.environ)), ("mxnet_defaults", defaults)]
 
 
-def measure_in_processes(processes: int, quick: bool, smoke: bool = False) -> list[dict]:
-    """`measure` in fresh processes, under jaylyrics' MXNet settings and under MXNet's defaults
-    (alternately), then for each implementation and settings the median over the processes.
-    `smoke`: a tiny vocabulary and one iteration, to test this function, not to measure."""
+def medians_in_processes(script: str, processes: int, environments, flags=()) -> list[dict]:
+    """Run `script --measure-only` (which prints {"settings", "results"}) in `processes` fresh
+    processes under each of `environments` ((settings, env) pairs, alternately), then for each
+    implementation, model, V and settings the median chars/s over the processes. A process
+    meant for MXNet's defaults that reports settings of jaylyrics' is an error: its numbers
+    would compare nothing."""
     speeds: dict = {}
     for _ in range(processes):
-        for settings, env in settings_environments():
-            flags = ["--quick"] * quick + ["--smoke"] * smoke
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-only"] + flags,
+        for settings, env in environments:
+            out = subprocess.run([sys.executable, os.path.abspath(script), "--measure-only", *flags],
                                  check=True, capture_output=True, text=True, env=env).stdout
             measured = json.loads(out.splitlines()[-1])
             if settings == "mxnet_defaults" and measured["settings"]:
@@ -260,6 +261,14 @@ def measure_in_processes(processes: int, quick: bool, smoke: bool = False) -> li
     return [{"impl": impl, "model": kind, "V": V, "settings": settings,
              "chars_per_s": statistics.median(s)}
             for (impl, kind, V, settings), s in speeds.items()]
+
+
+def measure_in_processes(processes: int, quick: bool, smoke: bool = False) -> list[dict]:
+    """`measure` in fresh processes, under jaylyrics' MXNet settings and under MXNet's defaults
+    (`medians_in_processes`). `smoke`: a tiny vocabulary and one iteration, to test this
+    function, not to measure."""
+    return medians_in_processes(__file__, processes, settings_environments(),
+                                ["--quick"] * quick + ["--smoke"] * smoke)
 
 
 def sampling_latency(V, kind="gru", chars=300):

@@ -3,6 +3,7 @@ vocabulary, sampling latency and peak memory (the full benchmark is a documented
 test: these machines are too noisy for timed assertions); compiled_cell.py's C++ cell against
 the model's cells; repetition.py's measures by hand and on the tiny run."""
 
+import json
 import subprocess
 import sys
 
@@ -32,6 +33,31 @@ def test_both_settings_are_measured_in_processes_of_their_own():
     got = {(r["impl"], r["model"], r["settings"]) for r in results}
     assert ("fused", "gru", "mxnet_defaults") in got and ("fused", "gru", "jaylyrics") in got
     assert {s for _, _, s in got} == {"jaylyrics", "mxnet_defaults"} and len(got) == 18
+
+
+def test_medians_over_processes_and_a_defaults_process_that_is_not(monkeypatch):
+    """The three benchmarks gather their processes' numbers through medians_in_processes: the
+    median per implementation and settings, and an error (not a ratio) when a process meant for
+    MXNet's defaults ran under jaylyrics' settings."""
+    from types import SimpleNamespace
+
+    printed = iter([{"settings": {}, "results": [{"impl": "a", "model": "gru", "V": 9,
+                                                  "chars_per_s": speed}]}
+                    for speed in (3.0, 1.0, 2.0)])
+    calls = []
+
+    def run(args, **kw):
+        calls.append((args, kw["env"]))
+        return SimpleNamespace(stdout="log line\n" + json.dumps(next(printed)) + "\n")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    got = bench.medians_in_processes("x.py", 3, [("mxnet_defaults", {"E": "1"})], ["--quick"])
+    assert got == [{"impl": "a", "model": "gru", "V": 9, "settings": "mxnet_defaults",
+                    "chars_per_s": 2.0}]
+    assert [(a[2:], env) for a, env in calls] == [(["--measure-only", "--quick"], {"E": "1"})] * 3
+    printed = iter([{"settings": {"MXNET_ENGINE_TYPE": "NaiveEngine"}, "results": []}])
+    with pytest.raises(RuntimeError, match="meant to run under MXNet's defaults, ran under"):
+        bench.medians_in_processes("x.py", 1, [("mxnet_defaults", {})])
 
 
 def test_the_floor_cell_leaves_the_real_cells_alone(monkeypatch):
