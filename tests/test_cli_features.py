@@ -104,6 +104,11 @@ class _Terminal:
             # Python never turns Ctrl-C into KeyboardInterrupt
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execv(sys.executable, [sys.executable, "-m", "jaylyrics", *args])
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 120 columns
         self.seen = b""
 
     def expect(self, text: str, timeout: float = 60.0, must: bool = True) -> "str | None":
@@ -167,6 +172,21 @@ def test_sample_interactive_in_a_terminal_edits_lines_and_keeps_history(in_tiny_
     term.expect("prefix> ")
     term.ctrl_c_until("interrupted")              # the CLI's one line for Ctrl-C, then 130
     assert term.exit_code() == 130
+
+
+def test_training_at_a_terminal_shows_each_epochs_batches_on_a_bar(tmp_path, monkeypatch):
+    """At a terminal the bar of an epoch shows at once and counts its batches as they are
+    (0/34, not 0.00/34.0), in batches a second; -q shows no bar."""
+    monkeypatch.chdir(tmp_path)
+    args = ("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1")
+    term = _Terminal(*args)
+    shown = term.expect("epoch   1  train ppl")
+    assert term.exit_code() == 0
+    assert re.search(r"epoch 1/1: +0%\|.*\| 0/34 \[00:00<\?, \?batch/s\]", shown), shown
+    term = _Terminal(*args, "--overwrite", "-q")
+    shown = term.expect("best val perplexity")
+    assert term.exit_code() == 0
+    assert "epoch 1/1" not in shown and "batch/s" not in shown, shown
 
 
 @pytest.mark.parametrize("args, message", [

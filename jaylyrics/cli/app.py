@@ -107,13 +107,15 @@ def verbosity(command):
                         callback=_set_verbosity, help="Print results only, no progress.")(command)
 
 
-def progress_bar(total: int, desc: str, unit: str = "char"):
+def progress_bar(total: int, desc: str, unit: str = "char", delay: float = 1.0,
+                 scale: bool = True):
     """A progress bar on stderr for `total` steps: shown on a terminal only (not with -q), and
-    only once the work has taken a second. Call its `update(n)` after n steps, then `close()`."""
+    only once the work has taken `delay` seconds (0: at once); counts as 8.05k with `scale`,
+    else as they are. Call its `update(n)` after n steps, then `close()`."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, leave=False,
-                dynamic_ncols=True, delay=1.0, disable=None if VERBOSITY["level"] else True)
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, file=sys.stderr, leave=False,
+                dynamic_ncols=True, delay=delay, disable=None if VERBOSITY["level"] else True)
 
 
 def quoted(char: str, width: int = 6) -> str:

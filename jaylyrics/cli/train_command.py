@@ -7,13 +7,12 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import VERBOSITY, device_option, log, main, progress_bar, verbosity
+from jaylyrics.cli.app import device_option, log, main, progress_bar, verbosity
 
 
 @main.command()
@@ -369,14 +368,10 @@ class _TrainReporter:
                 "(train.save_every)")
 
     def epoch_start(self, epoch, num_batches):
-        from tqdm import tqdm
-
         desc = f"epoch {epoch}/{self.cfg.train.epochs}"
         if self.per_epoch is not None:
             desc += f" ({_time_left(self.per_epoch * (self.cfg.train.epochs - epoch + 1))})"
-        self.bar = tqdm(total=num_batches, desc=desc,
-                        file=sys.stderr, leave=False, dynamic_ncols=True,
-                        disable=None if VERBOSITY["level"] else True)   # None: off if no TTY
+        self.bar = progress_bar(num_batches, desc, unit="batch", delay=0, scale=False)
 
     def batch(self, loss, chars_per_s):
         import math
