@@ -10,6 +10,7 @@ hash seed (the tutorial's `list(set(...))` does).
 
 from __future__ import annotations
 
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -68,10 +69,15 @@ def join(files: list[tuple[str, str]]) -> str:
 
 
 def _text_files(directory: Path, key: str) -> list[Path]:
-    """The .txt files under `directory`, hidden ones left out, sorted by their relative paths."""
-    found = sorted((f.relative_to(directory).as_posix(), f) for f in directory.rglob("*")
-                   if f.is_file() and f.suffix.lower() == ".txt"
-                   and not any(part.startswith(".") for part in f.relative_to(directory).parts))
+    """The .txt files under `directory`, sorted by their relative paths. Hidden files and
+    directories are left out, and the directories not even walked through (a .git or .venv
+    beside the lyrics can hold thousands of files); nor are directories behind symlinks."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [(f.relative_to(directory).as_posix(), f) for f in map(Path(root).joinpath, files)
+                  if not f.name.startswith(".") and f.suffix.lower() == ".txt" and f.is_file()]
+    found.sort()
     if not found:
         raise CorpusError(f"{directory}: a directory without .txt files; {key} expects a .txt "
                           "or .zip file, or a directory of .txt files")

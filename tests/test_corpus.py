@@ -209,6 +209,24 @@ def test_a_directory_of_text_files_is_joined_in_path_order(tmp_path):
     assert data.vocab.chars == "\n一三二"                             # sorted by code point
 
 
+def test_hidden_directories_are_not_walked_through(tmp_path, monkeypatch):
+    import os
+
+    root = tmp_path / "lyrics"
+    (root / "songs").mkdir(parents=True)
+    (root / "songs" / "a.txt").write_text("一\n", encoding="utf-8")
+    (root / ".venv" / "lib").mkdir(parents=True)
+    (root / ".venv" / "lib" / "LICENSE.txt").write_text("MIT", encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.txt").write_text("二\n", encoding="utf-8")
+    (root / "link").symlink_to(tmp_path / "elsewhere")                  # not followed
+    scanned = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: scanned.append(str(path)) or real(path))
+    assert corpus.read_text(root) == "一\n"
+    assert scanned and not any(".venv" in path for path in scanned), scanned
+
+
 def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
     (tmp_path / "cover.jpg").write_bytes(b"\xff")
     with pytest.raises(CorpusError, match="a directory without .txt files; --text expects"):
