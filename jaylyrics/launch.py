@@ -45,6 +45,24 @@ def _pipe(proc: subprocess.Popen, prefix: str, sink) -> threading.Thread:
     return thread
 
 
+def worker_args(train_args: list[str]) -> list[str]:
+    """The workers' `train` arguments: dist_sync unless they name a parameter-server kvstore of
+    their own (--kvstore dist_async, or --kvstore=dist_async). Any other kvstore would make each
+    worker a training of its own, all writing into one run directory."""
+    kvstore = None
+    for i, arg in enumerate(train_args):
+        if arg == "--kvstore" and i + 1 < len(train_args):
+            kvstore = train_args[i + 1]
+        elif arg.startswith("--kvstore="):
+            kvstore = arg.split("=", 1)[1]
+    if kvstore is None:
+        return [*train_args, "--kvstore", "dist_sync"]
+    if kvstore not in ("dist_sync", "dist_async"):
+        raise JaylyricsError(f"--kvstore {kvstore}: launch's workers train together through the "
+                             "parameter server: dist_sync (the default) or dist_async")
+    return list(train_args)
+
+
 def run(num_workers: int, num_servers: int, train_args: list[str], timeout: float = 3600.0,
         sink=None, cwd=None) -> int:
     """Start everything, wait for the workers, stop the rest. Returns the exit code of the run:
@@ -59,9 +77,7 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         raise JaylyricsError(f"--timeout {timeout:g}: expected a number of seconds > 0")
     if not train_args or train_args[0] != "train":
         raise JaylyricsError("launch runs training: jaylyrics launch -n 2 -- train [OPTIONS]")
-    args = list(train_args)
-    if "--kvstore" not in args:
-        args += ["--kvstore", "dist_sync"]
+    args = worker_args(train_args)
     sink = sink or sys.stderr
     port = free_port()
     python = sys.executable

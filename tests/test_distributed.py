@@ -110,17 +110,35 @@ def test_launch_usage_errors(tmp_path):
     result = jaylyrics("launch", "-n", "2", "--", "sample", "--prefix", "x", cwd=tmp_path)
     assert result.returncode == 1 and "launch runs training" in result.stderr
     assert launched_processes(cwd=tmp_path) == []
-    for args, message in (
-            (["-n", "0"], "launch needs at least one worker (-n) and one server (-s)"),
+    for args, more, message in (
+            (["-n", "0"], [], "launch needs at least one worker (-n) and one server (-s)"),
             # was started: processes without end until the machine ran out of memory
-            (["-n", "99999999999999999999"], "launch starts at most 32 workers (-n) and 32 "
+            (["-n", "99999999999999999999"], [], "launch starts at most 32 workers (-n) and 32 "
              "servers (-s) on this machine; got -n 99999999999999999999 -s 1"),
-            (["-s", "33"], "launch starts at most 32 workers (-n) and 32 servers (-s) on this "
-             "machine; got -n 2 -s 33"),
-            (["--timeout", "0"], "--timeout 0: expected a number of seconds > 0")):
-        result = jaylyrics("launch", *args, "--", "train", cwd=tmp_path)
+            (["-s", "33"], [], "launch starts at most 32 workers (-n) and 32 servers (-s) on "
+             "this machine; got -n 2 -s 33"),
+            (["--timeout", "0"], [], "--timeout 0: expected a number of seconds > 0"),
+            ([], ["--kvstore", "local"], "--kvstore local: launch's workers train together "
+             "through the parameter server: dist_sync (the default) or dist_async")):
+        result = jaylyrics("launch", *args, "--", "train", *more, cwd=tmp_path)
         assert result.returncode == 1 and result.stderr.strip() == f"Error: {message}"
     assert launched_processes(cwd=tmp_path) == []
+
+
+def test_the_workers_kvstore():
+    """launch adds dist_sync, keeps a parameter-server kvstore given either way, and refuses any
+    other: with --kvstore local (taken before) each worker trained alone into the same run
+    directory, and --kvstore=dist_async was overridden by the dist_sync added after it."""
+    from jaylyrics import JaylyricsError, launch
+
+    assert launch.worker_args(["train", "-q"]) == ["train", "-q", "--kvstore", "dist_sync"]
+    for given in (["--kvstore", "dist_async"], ["--kvstore=dist_async"], ["--kvstore=dist_sync"]):
+        assert launch.worker_args(["train", *given, "-q"]) == ["train", *given, "-q"]
+    for given in (["--kvstore", "local"], ["--kvstore=local"], ["--kvstore=dist_async",
+                                                                  "--kvstore", "device"]):
+        with pytest.raises(JaylyricsError, match=f"--kvstore {given[-1].split('=')[-1]}: launch's "
+                           "workers train together through the parameter server"):
+            launch.worker_args(["train", *given])
 
 
 @pytest.mark.parametrize("role", ["server", "scheduler"])
