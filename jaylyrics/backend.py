@@ -224,9 +224,14 @@ def devices(spec: str = "auto") -> list:
         return [device(spec)]
     if kind not in ("cpu", "gpu") or not all(i.strip().isdigit() for i in indices.split(",")):
         raise DeviceError(f"--device {spec}: expected cpu:I,J,... or gpu:I,J,...")
+    numbers = [int(i) for i in indices.split(",")]
+    twice = [i for i in dict.fromkeys(numbers) if numbers.count(i) > 1]
+    if twice:                      # two replicas on one device: twice the work, no more speed
+        raise DeviceError(f"--device {spec}: {kind}:{twice[0]} is given twice; list each device "
+                          "once")
     if kind == "cpu":
-        return [mx.cpu(int(i)) for i in indices.split(",")]
-    return [device(f"gpu:{i.strip()}") for i in indices.split(",")]
+        return [mx.cpu(i) for i in numbers]
+    return [device(f"gpu:{i}") for i in numbers]
 
 
 def describe(ctx) -> str:

@@ -583,6 +583,10 @@ def test_several_gpus_with_a_faked_gpu_count(monkeypatch):
     assert backend.devices("gpu:0,1") == [backend.mx.gpu(0), backend.mx.gpu(1)]
     with pytest.raises(DeviceError, match="sees 2 GPU"):
         backend.devices("gpu:1,2")
+    for spec in ("gpu:0,1,0", "cpu:1, 1"):          # were taken: two replicas on one device
+        with pytest.raises(DeviceError, match=f"--device {spec}: {spec[:4]}[01] is given twice; "
+                                              "list each device once"):
+            backend.devices(spec)
 
 
 def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeypatch):
