@@ -261,7 +261,8 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         path = run
     path = by_name(Path(path))
     if not path.exists():
-        runs = _runs_inside(LATEST.parent, f"{LATEST.parent}/") if len(path.parts) == 1 else ""
+        named_a_run = len(path.parts) == 1 or path.parent == LATEST.parent      # mne, runs/mne
+        runs = _runs_inside(LATEST.parent, f"{LATEST.parent}/") if named_a_run else ""
         raise CheckpointError(f"{path}: no such checkpoint (expected a run directory, a .json "
                               f"checkpoint file or the name of a run under {LATEST.parent}/){runs}")
     if path.is_dir():

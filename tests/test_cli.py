@@ -259,6 +259,11 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     (["sample", "--prefix", "分", "--seed", "4294967296"], ["--seed 4294967296: expected 0 to"]),
     (["sample", "--prefix", "分", "--checkpoint", "nowhere"], ["nowhere", "no such checkpoint",
                                                           "the runs in runs/: tiny (give one"]),
+    (["eval", "--checkpoint", "runs/nowhere"], ["the runs in runs/: tiny (give one"]),
+    (["eval", "--checkpoint", "elsewhere/nowhere"], ["elsewhere/nowhere: no such checkpoint "
+                                                     "(expected a run directory, a .json "
+                                                     "checkpoint file or the name of a run "
+                                                     "under runs/)"]),
     (["eval", "--checkpoint", "runs"], ["no checkpoint in this directory"]),
     (["eval", "--text", "nope.txt"], ["nope.txt: no such file", "a relative --text is read"]),
     (["eval", "--device", "gpu"], ["--device gpu", "no GPU"]),
