@@ -85,7 +85,10 @@ def load_networks(paths, no_cache: bool) -> Networks:
 
     loaded = [load(path) for path in paths or (None,)]
     first = loaded[0]
-    for other in loaded[1:]:
+    for i, other in enumerate(loaded[1:], 1):
+        if any(other.path.resolve() == c.path.resolve() for c in loaded[:i]):
+            raise InputError(f"--checkpoint {other.path} is given twice; an ensemble of a network "
+                             "with itself is that network (give each checkpoint once)")
         if other.vocab != first.vocab:
             raise InputError(f"--checkpoint {other.path}: its vocabulary ({len(other.vocab):,} "
                              f"characters) is not that of {first.path} ({len(first.vocab):,}); "

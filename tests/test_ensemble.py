@@ -101,6 +101,12 @@ def test_ensembles_from_the_command_line(tiny_run, tmp_path, monkeypatch):
                     "--prefix", "分开", "--next", "3")
     assert "(in brackets: the networks' mean probability, before the cache)" in shown.stderr
 
+    # the same checkpoint twice (here by its directory and its sidecar): refused, not averaged
+    twice = run_cli("eval", "--checkpoint", "runs/tiny", "--checkpoint", "runs/tiny/best.json")
+    assert twice.exit_code == 1 and twice.stderr.strip() == (
+        "Error: --checkpoint runs/tiny/best.json is given twice; an ensemble of a network with "
+        "itself is that network (give each checkpoint once)")
+
     # networks of another corpus have other ids for the same characters: refused
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
                      "--set", "train.out_dir=runs/small", "--set", "data.max_chars=1500", "-q")
