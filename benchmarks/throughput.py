@@ -316,6 +316,24 @@ def distributed_chars_per_s(workers: int, epochs: int = 2) -> float:
     return float(rows[-1]["chars_per_s"]) * workers
 
 
+# Issue #4's targets at V = 2583: (the key in `ratios`, or sampling; what it is; how the value
+# must compare with the target).
+TARGETS = [("rnn_vs_tutorial_V2583", "rnn vs the tutorial's loop", ">=", 6.0),
+           ("rnn_vs_fused_V2583", "rnn vs fused", ">=", 1.15),
+           ("gru_vs_fused_V2583", "gru vs fused", ">=", 1.0),
+           ("lstm_vs_fused_V2583", "lstm vs fused", ">=", 1.0),
+           ("rnn_fraction_of_flop_bound_V2583", "rnn's fraction of the FLOP bound", ">=", 0.5),
+           ("sample_us_per_char", "sampling, us per character", "<=", 300.0)]
+
+
+def targets(ratios: dict, sample_us: float) -> dict:
+    """Each of issue #4's targets that this run measured, with its value and whether it is met."""
+    values = dict(ratios, sample_us_per_char=sample_us)
+    return {key: {"what": what, "value": values[key], "op": op, "target": target,
+                  "met": values[key] >= target if op == ">=" else values[key] <= target}
+            for key, what, op, target in TARGETS if key in values}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, V = 2583 only")
@@ -385,10 +403,14 @@ def main():
     print(f"sampling: {us:,.0f} us per character (gru, H={H}, V=2583, batch 1)", file=sys.stderr)
     print(f"peak memory of a training process (gru, V=2583): {rss:,.0f} MB "
           f"(the fused layers: {rss_fused:,.0f} MB)", file=sys.stderr)
+    met = targets(ratios, us)
+    print("issue #4's targets (V = 2583): " + "; ".join(
+        f"{t['what']} {t['value']:,.2f} ({t['op']} {t['target']:g}) "
+        f"{'met' if t['met'] else 'NOT met'}" for t in met.values()), file=sys.stderr)
     if args.json:
         print(json.dumps({"train": results, "ratios": ratios, "sample_us_per_char": us,
                           "peak_rss_mb": rss, "peak_rss_mb_fused": rss_fused,
-                          "distributed": dist}))
+                          "distributed": dist, "targets": met}))
 
 
 if __name__ == "__main__":

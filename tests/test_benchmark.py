@@ -35,6 +35,20 @@ def test_both_settings_are_measured_in_processes_of_their_own():
     assert {s for _, _, s in got} == {"jaylyrics", "mxnet_defaults"} and len(got) == 18
 
 
+def test_the_targets_of_issue_4_are_judged_from_the_ratios():
+    ratios = {"rnn_vs_tutorial_V2583": 7.1, "rnn_vs_fused_V2583": 1.15, "gru_vs_fused_V2583": 0.83,
+              "lstm_vs_fused_V2583": 0.79, "rnn_fraction_of_flop_bound_V2583": 0.8,
+              "rnn_vs_fused_V1447": 0.5}
+    got = bench.targets(ratios, 301.0)
+    assert {k: t["met"] for k, t in got.items()} == {
+        "rnn_vs_tutorial_V2583": True, "rnn_vs_fused_V2583": True,     # at the target: met
+        "gru_vs_fused_V2583": False, "lstm_vs_fused_V2583": False,
+        "rnn_fraction_of_flop_bound_V2583": True, "sample_us_per_char": False}
+    assert got["sample_us_per_char"] == {"what": "sampling, us per character", "value": 301.0,
+                                         "op": "<=", "target": 300.0, "met": False}
+    assert bench.targets({}, 299.0)["sample_us_per_char"]["met"]
+
+
 def test_medians_over_processes_and_a_defaults_process_that_is_not(monkeypatch):
     """The three benchmarks gather their processes' numbers through medians_in_processes: the
     median per implementation and settings, and an error (not a ratio) when a process meant for
