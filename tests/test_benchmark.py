@@ -227,23 +227,27 @@ def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypat
     assert "copied 8-grams" in out.err and "characters per 1,000" in out.err
 
 
-def test_the_repetition_benchmark_measures_an_ensemble(in_tiny_run, monkeypatch, capsys):
-    """--checkpoint twice: the ensemble's samples; a network with itself writes what it writes
-    alone, so the tables equal the single network's."""
+def test_the_repetition_benchmark_measures_an_ensemble(in_tiny_run, tmp_path, monkeypatch,
+                                                       capsys):
+    """--checkpoint twice: the ensemble's samples; a network with a copy of itself writes what
+    it writes alone, so the tables equal the single network's."""
     import json
+    import shutil
     import sys
 
     import benchmarks.repetition as rep
 
+    twin = tmp_path / "twin"                         # (the same checkpoint twice is refused)
+    shutil.copytree(in_tiny_run / "runs" / "tiny", twin)
     tables = []
-    for runs in (["runs/tiny"], ["runs/tiny", "runs/tiny"]):
-        flags = [x for run in runs for x in ("--checkpoint", run)]
+    for runs in (["runs/tiny"], ["runs/tiny", twin]):
+        flags = [str(x) for run in runs for x in ("--checkpoint", run)]
         monkeypatch.setattr(sys, "argv", ["repetition.py", *flags, "--seeds", "1", "--length",
                                           "20", "--json"])
         rep.main()
         out = capsys.readouterr()
         tables.append(json.loads(out.out.strip().splitlines()[-1]))
-    assert "runs/tiny/best.json + runs/tiny/best.json, 20 characters" in out.err
+    assert f"runs/tiny/best.json + {twin / 'best.json'}, 20 characters" in out.err
     assert tables[0] == tables[1]
 
 
