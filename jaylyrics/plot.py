@@ -67,8 +67,10 @@ def write_png(runs: list[Path], out: Path) -> None:
 
 def figure(runs: list[Path]):
     """One matplotlib figure: above, a line per run and split, perplexity on a log scale against
-    the epoch; below, each run's learning rate (where it decays, the curves above bend)."""
+    the epoch; below, each run's learning rate (where it decays, the curves above bend). A run
+    of one epoch shows as points (a line through one point is not drawn); epochs are whole."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (ax, lr_ax) = plt.subplots(2, 1, figsize=(7, 4.5), dpi=100, sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1]})
@@ -81,16 +83,19 @@ def figure(runs: list[Path]):
                                  ("val_ppl_model", ":", "val, network alone")):
             if metrics[key]:
                 epochs, values = zip(*metrics[key])
-                ax.plot(epochs, values, style, color=colour, label=f"{run.name} {what}")
+                ax.plot(epochs, values, style, color=colour, label=f"{run.name} {what}",
+                        marker="o" if len(epochs) == 1 else None)
         if metrics["lr"]:
             epochs, values = zip(*metrics["lr"])
-            lr_ax.step(epochs, values, where="post", color=colour, label=run.name)
+            lr_ax.step(epochs, values, where="post", color=colour, label=run.name,
+                       marker="o" if len(epochs) == 1 else None)
     ax.set_yscale("log")
     ax.set_ylabel("perplexity")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     lr_ax.set_yscale("log")
     lr_ax.set_xlabel("epoch")
+    lr_ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # (shared with ax)
     lr_ax.set_ylabel("learning rate")
     lr_ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

@@ -559,6 +559,28 @@ def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
         assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.png").exists()
 
 
+def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):
+    """A line through one point is not drawn: a run of one epoch (beside a longer one) shows as
+    points; the epoch axis has whole-number ticks (it had 1.25, 1.5, ...)."""
+    pytest.importorskip("matplotlib")
+    from jaylyrics import plot
+
+    for name, rows in (("one", ["1,50.0,40.0,0.01"]),
+                       ("three", ["1,50.0,40.0,0.01", "2,40.0,35.0,0.01", "3,30.0,33.0,0.005"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.csv").write_text("epoch,train_ppl,val_ppl,lr\n"
+                                                     + "\n".join(rows) + "\n")
+    fig = plot.figure([tmp_path / "three", tmp_path / "one"])
+    perplexity, learning_rate = fig.axes
+    markers = {line.get_label(): line.get_marker() for line in perplexity.lines}
+    assert markers == {"three train": "None", "three val": "None", "one train": "o",
+                       "one val": "o"}
+    assert [line.get_marker() for line in learning_rate.lines] == ["None", "o"]
+    fig.canvas.draw()
+    ticks = [t for t in learning_rate.get_xticks() if 1 <= t <= 3]
+    assert ticks and all(t == int(t) for t in ticks), ticks
+
+
 @pytest.mark.parametrize("content, message", [
     (b"epoch,train_ppl\nx,y\n", "cannot read it (invalid literal for int() with base 10: 'x')"),
     (b"\xff\xfe", "cannot read it ('utf-8' codec can't decode byte 0xff"),
