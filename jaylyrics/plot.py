@@ -8,6 +8,7 @@ JaylyricsError that says so. Nothing else in jaylyrics imports matplotlib.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from jaylyrics import JaylyricsError
@@ -70,10 +71,11 @@ def figure(runs: list[Path]):
     the epoch; below, each run's learning rate (where it decays, the curves above bend). A run
     of one epoch shows as points (a line through one point is not drawn); epochs are whole."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, NullFormatter
 
     fig, (ax, lr_ax) = plt.subplots(2, 1, figsize=(7, 4.5), dpi=100, sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1]})
+    lrs = []
     for i, run in enumerate(runs):
         metrics = read_metrics(run)
         colour = f"C{i}"
@@ -87,6 +89,7 @@ def figure(runs: list[Path]):
                         marker="o" if len(epochs) == 1 else None)
         if metrics["lr"]:
             epochs, values = zip(*metrics["lr"])
+            lrs.append(values)
             lr_ax.step(epochs, values, where="post", color=colour, label=run.name,
                        marker="o" if len(epochs) == 1 else None)
     ax.set_yscale("log")
@@ -94,6 +97,16 @@ def figure(runs: list[Path]):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     lr_ax.set_yscale("log")
+    # numbers as numbers: 200 and 0.001, not 2 x 10^2 and 10^-3; the learning rate between
+    # whole decades, labelled there (its small panel has no room for more)
+    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
+    rates = [value for run_rates in lrs for value in run_rates]
+    if rates:
+        low, high = math.floor(math.log10(min(rates))), math.ceil(math.log10(max(rates)))
+        lr_ax.set_ylim(10.0 ** low / 1.3, 10.0 ** max(high, low + 1) * 1.3)     # (a margin)
+    lr_ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    lr_ax.yaxis.set_minor_formatter(NullFormatter())
     lr_ax.set_xlabel("epoch")
     lr_ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # (shared with ax)
     lr_ax.set_ylabel("learning rate")

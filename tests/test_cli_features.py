@@ -579,6 +579,14 @@ def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):
     fig.canvas.draw()
     ticks = [t for t in learning_rate.get_xticks() if 1 <= t <= 3]
     assert ticks and all(t == int(t) for t in ticks), ticks
+    # numbers as numbers: 30 and 0.01, not 3 x 10^1 and 10^-2 (matplotlib's mathtext); the
+    # learning rate (0.005 to 0.01) between whole decades, labelled there
+    shown = [t.get_text() for axis in fig.axes
+             for t in axis.get_yticklabels() + axis.get_yticklabels(minor=True) if t.get_text()]
+    assert "30" in shown and not any("$" in t for t in shown), shown
+    assert [t.get_text() for t in learning_rate.get_yticklabels()
+            if learning_rate.get_ylim()[0] <= t.get_position()[1] <= learning_rate.get_ylim()[1]
+            ] == ["0.001", "0.01"]
 
 
 @pytest.mark.parametrize("content, message", [
