@@ -103,8 +103,8 @@ def _read_zip(path: Path) -> list[tuple[str, bytes]]:
 
 
 def decode(data: bytes, where: str) -> str:
-    """UTF-8 bytes -> text without a byte-order mark and with \\n line breaks; `where` names
-    them in the error if they are not UTF-8 text."""
+    """UTF-8 bytes -> text without a byte-order mark and with \\n line breaks (from Windows'
+    \\r\\n and old Macs' \\r too); `where` names them in the error if they are not UTF-8 text."""
     nul = data.find(b"\x00")
     if nul >= 0:
         raise CorpusError(f"{where}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")
@@ -114,7 +114,7 @@ def decode(data: bytes, where: str) -> str:
         raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
                           f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
                           "(from Big5: -f BIG5)") from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ def test_plain_text_crlf_and_bom(tmp_path):
     path = tmp_path / "mine.txt"
     path.write_bytes("\ufeffhello\r\nworld\r\n".encode("utf-8"))
     assert corpus.read_text(path) == "hello\nworld\n"
+    path.write_bytes("old\rmac\r".encode("utf-8"))      # was one line holding '\r' characters
+    assert corpus.read_text(path) == "old\nmac\n"
 
 
 @pytest.mark.parametrize("content,message", [
