@@ -10,6 +10,7 @@ hash seed (the tutorial's `list(set(...))` does).
 
 from __future__ import annotations
 
+import codecs
 import os
 import zipfile
 import zlib
@@ -104,7 +105,14 @@ def _read_zip(path: Path) -> list[tuple[str, bytes]]:
 
 def decode(data: bytes, where: str) -> str:
     """UTF-8 bytes -> text without a byte-order mark and with \\n line breaks (from Windows'
-    \\r\\n and old Macs' \\r too); `where` names them in the error if they are not UTF-8 text."""
+    \\r\\n and old Macs' \\r too); `where` names them in the error if they are not UTF-8 text.
+    UTF-16 with its byte-order mark (what Windows Notepad saves as "Unicode") is read too."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CorpusError(f"{where}: starts as UTF-16 but is not ({e.reason}); expected UTF-8 "
+                              "text") from None
     nul = data.find(b"\x00")
     if nul >= 0:
         raise CorpusError(f"{where}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")

@@ -123,6 +123,13 @@ def test_plain_text_crlf_and_bom(tmp_path):
     assert corpus.read_text(path) == "hello\nworld\n"
     path.write_bytes("old\rmac\r".encode("utf-8"))      # was one line holding '\r' characters
     assert corpus.read_text(path) == "old\nmac\n"
+    for utf16 in ("utf-16-le", "utf-16-be"):           # Notepad's "Unicode": was "looks binary"
+        bom = "\ufeff分开\r\n不分开\r\n".encode(utf16)
+        path.write_bytes(bom)
+        assert corpus.read_text(path) == "分开\n不分开\n"
+    path.write_bytes(bom + b"\x00")                     # an odd byte out: not UTF-16 after all
+    with pytest.raises(CorpusError, match="starts as UTF-16 but is not .*expected UTF-8 text"):
+        corpus.read_text(path)
 
 
 @pytest.mark.parametrize("content,message", [
