@@ -330,7 +330,8 @@ def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, t
 def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
     """data.keep_newlines false (the tutorial's setting): the model reads line breaks as spaces,
     --per-line still scores each line of the file on its own (it used to score the whole file as
-    one line), and sample --lines, which would never see a line end, says so."""
+    one line), sample --lines, which would never see a line end, says so, and a line break in a
+    prefix is read as a space too."""
     monkeypatch.chdir(tmp_path)
     trained = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
                       "--set", "data.keep_newlines=false", "--set", "train.epochs=1")
@@ -344,6 +345,15 @@ def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
     no_lines = run_cli("sample", "--prefix", "想要", "--lines", "2")
     assert no_lines.exit_code == 1 and "trained without line breaks" in no_lines.stderr
     assert len(run_cli("sample", "--prefix", "想要", "--length", "5").stdout.rstrip("\n")) == 7
+    # a prefix with a line break is read as eval reads one: with a space (it was refused)
+    written = {p: run_cli("sample", "--prefix", p, "--length", "5").stdout
+               for p in ("想要\n有", "想要 有")}
+    assert written["想要\n有"] == written["想要 有"] and written["想要 有"].startswith("想要 有")
+    ranked = [last_json(run_cli("sample", "--prefix", p, "--next", "3", "--json"))
+              for p in ("想要\n有", "想要 有")]
+    assert ranked[0] == ranked[1]
+    typed = run_cli("sample", "-i", "--length", "5", input="想要\\n有\n")
+    assert typed.exit_code == 0 and typed.stdout == written["想要 有"], typed.output
 
 
 def test_runs_lists_the_latest_run(in_tiny_run):

@@ -83,7 +83,7 @@ def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, 
     nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck
     if prefix is not None:
-        _check_prefix(ck.vocab, prefix)
+        prefix = _as_read(ck, prefix)
     if next_k is not None:
         sample.check_next(next_k, len(ck.vocab))
         sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
@@ -102,7 +102,7 @@ def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, 
     if prefix is not None:
         write(prefix)
     if interactive:
-        _ask_for_prefixes(ck.vocab, write)
+        _ask_for_prefixes(functools.partial(_as_read, ck, what="the prefix"), write)
 
 
 def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, num_samples, seed,
@@ -143,10 +143,11 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, nu
                                "cache": ck.config.model.cache_size > 0}, ensure_ascii=False))
 
 
-def _ask_for_prefixes(vocab, write) -> None:
-    """sample --interactive: read prefixes until Ctrl-D, `write` for each; a prefix the model
-    cannot read is said on stderr, and Ctrl-C while writing stops that sample: then the next
-    prefix is asked for. Ctrl-C at the prompt ends the session like any interrupted command."""
+def _ask_for_prefixes(as_read, write) -> None:
+    """sample --interactive: read prefixes until Ctrl-D, `write` each as the model reads it
+    (`as_read`); a prefix the model cannot read is said on stderr, and Ctrl-C while writing
+    stops that sample: then the next prefix is asked for. Ctrl-C at the prompt ends the session
+    like any interrupted command."""
     from jaylyrics import InputError
 
     while True:
@@ -159,7 +160,7 @@ def _ask_for_prefixes(vocab, write) -> None:
             continue
         prefix = prefix.replace("\\n", "\n")          # a line break cannot be typed at a prompt
         try:
-            _check_prefix(vocab, prefix, "the prefix")
+            prefix = as_read(prefix)
         except InputError as e:
             log(f"Error: {e}")
             continue
@@ -194,18 +195,23 @@ def _read_prefix() -> str:
     return sys.stdin.readline()
 
 
-def _check_prefix(vocab, prefix: str, what: str = "--prefix") -> None:
-    """Every character of --prefix in the vocabulary, or an error naming the others; a typed
-    backslash-n gets a word on how a shell passes a line break."""
+def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
+    """The prefix as the checkpoint's model reads it: its line breaks as spaces if it was trained
+    without them (data.keep_newlines false), as `eval` reads a text; every character must be in
+    the vocabulary, or an error names the others (a typed backslash-n gets a word on how a shell
+    passes a line break)."""
     from jaylyrics import InputError
 
+    if not ck.config.data.keep_newlines:
+        prefix = prefix.replace("\n", " ")
     try:
-        vocab.encode(prefix, what)
+        ck.vocab.encode(prefix, what)
     except InputError as e:
         if "\\n" not in prefix or what != "--prefix":
             raise
         raise InputError(f"{e} (\\n is two characters here; for a line break in bash, write "
                          f"--prefix $'{prefix}')") from None
+    return prefix
 
 
 def _show_next(nets, prefix, *, k, temperature, top_k, top_p, as_json):
