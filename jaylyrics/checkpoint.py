@@ -31,8 +31,8 @@ from pathlib import Path
 
 from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod, ndarray_file
-from jaylyrics.runs import LATEST, by_name, latest_run, latest_target, list_runs, project_latest
 from jaylyrics.corpus import Vocab
+from jaylyrics.runs import LATEST, by_name, latest_run, latest_target, list_runs, project_latest
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
 
@@ -293,8 +293,6 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, a .json "
                               "sidecar or a weights .params file)")
     return path
-
-
 
 
 def _runs_inside(directory: Path, where: str = "it", shown: int = 5) -> str:
