@@ -396,6 +396,11 @@ def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_ti
                                         "RUN...")
     monkeypatch.chdir(in_tiny_run)
     assert "no runs" not in run_cli("runs").stdout
+    # a --dir given that is not there is a mistake (it said "no runs in ..." and exit 0)
+    assert_clean_error(run_cli("runs", "--dir", "rnus"), "--dir rnus: no such directory; "
+                       "expected the directory that holds the runs")
+    assert_clean_error(run_cli("runs", "--dir", "runs/tiny/metrics.csv"),
+                       "--dir runs/tiny/metrics.csv: not a directory")
 
 
 def test_resume_with_a_new_learning_rate_uses_it_and_says_so(in_tiny_run, tmp_path, monkeypatch):

@@ -12,14 +12,19 @@ from jaylyrics.cli.app import log, main, verbosity
 
 
 @main.command("runs")
-@click.option("--dir", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"),
-              show_default=True, help="Where the runs are.")
+@click.option("--dir", "runs_dir", type=click.Path(path_type=Path), default=None,
+              help="Where the runs are (default: runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
 def runs_command(runs_dir, as_json):
     """List the trained runs: model, size, best perplexity, epochs, status, date."""
-    from jaylyrics import runs as runs_mod
+    from jaylyrics import InputError, runs as runs_mod
 
+    if runs_dir is not None and not runs_dir.is_dir():     # (runs/ itself: none trained yet)
+        raise InputError(f"--dir {runs_dir}: " + ("not a directory" if runs_dir.exists() else
+                                                  "no such directory") + "; expected the "
+                         "directory that holds the runs")
+    runs_dir = runs_dir or Path("runs")
     runs = runs_mod.list_runs(runs_dir)
     if as_json:
         click.echo(json.dumps({"runs": runs}, ensure_ascii=False))
