@@ -119,6 +119,10 @@ def decode(data: bytes, where: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
+        if e.reason == "unexpected end of data":           # UTF-8, cut inside its last character
+            raise CorpusError(f"{where}: ends in the middle of a character (its last "
+                              f"{len(data) - e.start} bytes begin one): the file was cut short, as "
+                              "head -c cuts; cut it by lines (head -n)") from None
         raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
                           f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
                           "(from Big5: -f BIG5)") from None

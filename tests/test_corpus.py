@@ -123,6 +123,11 @@ def test_plain_text_crlf_and_bom(tmp_path):
     assert corpus.read_text(path) == "hello\nworld\n"
     path.write_bytes("old\rmac\r".encode("utf-8"))      # was one line holding '\r' characters
     assert corpus.read_text(path) == "old\nmac\n"
+    path.write_bytes("分开\n不分开".encode("utf-8")[:-1])   # cut by bytes: it said "not UTF-8"
+    with pytest.raises(CorpusError, match=r"mine\.txt: ends in the middle of a character \(its "
+                                          r"last 2 bytes begin one\): the file was cut short, as "
+                                          r"head -c cuts; cut it by lines \(head -n\)$"):
+        corpus.read_text(path)
     for utf16 in ("utf-16-le", "utf-16-be"):           # Notepad's "Unicode": was "looks binary"
         bom = "\ufeff分开\r\n不分开\r\n".encode(utf16)
         path.write_bytes(bom)
