@@ -224,6 +224,9 @@ def parse_override(item: str) -> tuple[str, Any]:
         raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set train.lr=0.5")
     key, text = item.split("=", 1)
     key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {item}: no key before '='; expected KEY=VALUE, e.g. --set "
+                          "train.lr=0.5")
     if key not in all_keys():
         raise ConfigError(f"--set {item}: unknown key '{key}'{_suggest(key, all_keys())}")
     try:
@@ -234,8 +237,26 @@ def parse_override(item: str) -> tuple[str, Any]:
 
 
 def _suggest(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(candidates)})"
+    """The hint for an unknown `name`: '; did you mean X?' for the closest candidate, else the
+    candidates. A dotted name of a known section (train.lrr) is matched within that section,
+    after the same key in another section (train.hidden_size: model.hidden_size); a key without
+    its section (epochs) is given it."""
+    candidates = list(candidates)
+    section, dot, key = name.partition(".")
+    same = [c.partition(".")[2] for c in candidates if dot and c.startswith(section + ".")]
+    if same:
+        elsewhere = [c for c in candidates if c.partition(".")[2] == key]
+        close = [f"{section}.{c}" for c in difflib.get_close_matches(key, same, n=1, cutoff=0.5)]
+        if elsewhere or close:
+            return f"; did you mean '{(elsewhere or close)[0]}'?"
+        return f" ({section}'s keys: {', '.join(same)})"
+    close = ([c for c in candidates if c.partition(".")[2] == name]         # epochs: train.epochs
+             or difflib.get_close_matches(name, candidates, n=1, cutoff=0.5))
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    if all("." in c for c in candidates):
+        return f" (keys are SECTION.KEY, with the sections {', '.join(SECTIONS)})"
+    return f" (known: {', '.join(candidates)})"
 
 
 def _check_shape(raw: dict, source: str) -> None:
@@ -250,13 +271,8 @@ def _check_shape(raw: dict, source: str) -> None:
         names = [f.name for f in dataclasses.fields(SECTIONS[section])]
         for key in values:
             if key not in names:
-                elsewhere = [s for s, cls in SECTIONS.items()
-                             if key in {f.name for f in dataclasses.fields(cls)}]
-                close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.5)
-                hint = (f"; did you mean '{elsewhere[0]}.{key}'?" if elsewhere
-                        else f"; did you mean '{section}.{close[0]}'?" if close
-                        else f" (known: {', '.join(names)})")
-                raise ConfigError(f"{source}: unknown key '{section}.{key}'{hint}")
+                dotted = f"{section}.{key}"
+                raise ConfigError(f"{source}: unknown key '{dotted}'{_suggest(dotted, all_keys())}")
 
 
 # Keys added after runs were first saved, with the value that behaves as if the key did not

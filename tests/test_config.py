@@ -71,6 +71,7 @@ def write(tmp_path, text):
     ("trian:\n  lr: 1.0\n", "unknown section 'trian'; did you mean 'train'"),
     ("train:\n  lrr: 1.0\n", "unknown key 'train.lrr'; did you mean 'train.lr'"),
     ("train:\n  hidden_size: 3\n", "unknown key 'train.hidden_size'; did you mean 'model.hidden_size'"),
+    ("train:\n  zzzzzzz: 3\n", r"unknown key 'train.zzzzzzz' \(train's keys: epochs, batch_size, "),
     ("train:\n  lr: fast\n", "train.lr: expected a number, got the string 'fast'"),
     ("train:\n  lr: 1e-3\n", r"1e2 without a dot as text"),
     ("train:\n  epochs: true\n", "train.epochs: expected a whole number, got True"),
@@ -124,7 +125,13 @@ def test_empty_file_gives_the_defaults(tmp_path):
 @pytest.mark.parametrize("item,message", [
     ("train.lr", "expected KEY=VALUE"),
     ("train.lrr=3", "unknown key 'train.lrr'; did you mean 'train.lr'"),
-    ("lr=3", "unknown key 'lr'"),
+    ("lr=3", "unknown key 'lr'; did you mean 'train.lr'"),          # (it listed every key)
+    ("epochs=5", "unknown key 'epochs'; did you mean 'train.epochs'"),
+    ("train.hidden_size=3", "did you mean 'model.hidden_size'"),
+    ("train.zzzzzzzz=1", r"unknown key 'train.zzzzzzzz' \(train's keys: epochs, batch_size, "),
+    ("zzzzz=1", r"unknown key 'zzzzz' \(keys are SECTION.KEY, with the sections data, model, "
+                r"train\)$"),
+    ("=3", "--set =3: no key before '='; expected KEY=VALUE"),
     ("train.epochs=many", "--set: train.epochs: expected a whole number"),
 ])
 def test_bad_overrides(item, message):
