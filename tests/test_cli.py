@@ -222,6 +222,20 @@ def test_eval_reports_the_checkpoint_val_perplexity(in_tiny_run):
     assert train["chars"] > out["chars"]
 
 
+def test_eval_of_a_run_without_a_validation_split(tmp_path, monkeypatch):
+    """data.val_fraction 0: the run keeps its best by training perplexity; eval's default split
+    is empty, which it says (with what to use instead), and --split train scores."""
+    monkeypatch.chdir(tmp_path)
+    trained = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                      "--set", "data.val_fraction=0", "--set", "train.epochs=1", "--json")
+    assert trained.exit_code == 0, trained.output
+    assert last_json(trained)["metric"] == "train_ppl"
+    assert_clean_error(run_cli("eval"), "(val split) is empty (data.val_fraction is 0 in this "
+                       "checkpoint's config): use --split train or --text FILE")
+    scored = last_json(run_cli("eval", "--split", "train", "--json"))
+    assert scored["source"].endswith("(train split)") and scored["chars"] > 1000
+
+
 def test_eval_on_a_text_file(in_tiny_run, tmp_path):
     text = tmp_path / "lines.txt"
     text.write_text("分开\n不分开\n", encoding="utf-8")

@@ -637,6 +637,20 @@ def test_plot_without_matplotlib_says_how_to_get_it(in_tiny_run, monkeypatch):
     assert result.exit_code == 1 and 'pip install "jaylyrics[plot]"' in result.stderr
 
 
+def test_training_without_matplotlib_saves_the_run_without_curves(tmp_path, monkeypatch):
+    """`pip install -e .` has no matplotlib (it is the plot extra): train ends as usual, without
+    the picture (README: "drawn at the end (when matplotlib is installed)")."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                     "--set", "train.epochs=1")
+    assert result.exit_code == 0, result.output
+    assert "curves:" not in result.stderr and "Traceback" not in result.output
+    assert "best val perplexity" in result.stdout
+    assert not (tmp_path / "runs" / "tiny" / "perplexity.png").exists()
+    assert (tmp_path / "runs" / "tiny" / "best.json").exists()
+
+
 def test_quiet_and_verbose(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1"]
