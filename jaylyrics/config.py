@@ -219,7 +219,8 @@ def read_yaml(path: Path) -> Any:
 
 
 def parse_override(item: str) -> tuple[str, Any]:
-    """`train.lr=0.5` -> ("train.lr", 0.5): the value is typed as YAML types it."""
+    """`train.lr=0.5` -> ("train.lr", 0.5): the value is typed as YAML types it, except that
+    a path or a prefix stays text (train.out_dir=2024 is the directory 2024)."""
     if "=" not in item:
         raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set train.lr=0.5")
     key, text = item.split("=", 1)
@@ -229,10 +230,22 @@ def parse_override(item: str) -> tuple[str, Any]:
                           "train.lr=0.5")
     if key not in all_keys():
         raise ConfigError(f"--set {item}: unknown key '{key}'{_suggest(key, all_keys())}")
+    section, _, name = key.partition(".")
+    field = next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == name)
+    is_list = field.default is dataclasses.MISSING                 # train.prefixes
+    # A path or a prefix is text, whatever YAML would make of it (2024, yes, 1e3): its base
+    # loader reads every scalar as a string; numbers and flags are typed as YAML types them.
+    textual = is_list or isinstance(field.default, str)
     try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
+        value = yaml.load(text, Loader=yaml.BaseLoader if textual else yaml.SafeLoader) \
+            if text.strip() else ""
+    except yaml.YAMLError as e:
+        if is_list:
+            raise ConfigError(f"--set {item}: not a YAML list ({str(e).splitlines()[0]}); "
+                              f"write {key}=[a, b] or {key}=a") from None
         value = text
+    if textual and not is_list and not isinstance(value, str):
+        value = text.strip()                       # a path that YAML reads as a mapping: a: b
     return key, value
 
 
@@ -325,7 +338,11 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
 
 def _number_hint(value: Any, kind: type) -> str:
     """For a number that YAML read as text (YAML 1.1 wants a dot in 1.0e2), how to write it;
-    empty for anything else."""
+    for text that YAML read as a number or a flag (out_dir: 2024, prefixes: [yes]), to quote
+    it; empty for anything else."""
+    scalars = value if isinstance(value, list) else [value]
+    if kind in (str, tuple) and any(isinstance(v, (bool, int, float)) for v in scalars):
+        return " (YAML did not read it as text: put it in quotes)"
     if not isinstance(value, str) or kind not in (int, float):
         return ""
     try:

@@ -111,6 +111,26 @@ def test_a_file_that_is_not_utf8(tmp_path):
         config.load(path)
 
 
+def test_paths_and_prefixes_given_with_set_stay_text():
+    """--set is not a YAML file: a directory 2024, a prefix 1999 or yes, a path with ': ' are
+    what was typed (they were refused as a number, a flag, a mapping); numbers stay numbers."""
+    cfg = config.load(None, ["train.out_dir=2024", "train.prefixes=[1999, yes, 分开]",
+                             "data.corpus=live: 2004.txt", "train.init_from=", "train.lr=0.5",
+                             "data.keep_newlines=false"])
+    assert (cfg.train.out_dir, cfg.train.prefixes, cfg.data.corpus, cfg.train.init_from) == \
+        ("2024", ("1999", "yes", "分开"), "live: 2004.txt", "")
+    assert (cfg.train.lr, cfg.data.keep_newlines) == (0.5, False)
+    assert config.load(None, ["train.prefixes=1999"]).train.prefixes == ("1999",)
+    assert config.load(None, ["train.out_dir='my runs'"]).train.out_dir == "my runs"
+
+
+def test_text_that_yaml_reads_as_a_number_in_a_file(tmp_path):
+    for text in ("train:\n  out_dir: 2024\n", "train:\n  prefixes: [yes, 分开]\n"):
+        with pytest.raises(ConfigError, match=r"expected .*, got .* \(YAML did not read it as "
+                                              r"text: put it in quotes\)$"):
+            config.load(write(tmp_path, text))
+
+
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         config.load(tmp_path / "nope.yaml")
@@ -132,6 +152,7 @@ def test_empty_file_gives_the_defaults(tmp_path):
     ("zzzzz=1", r"unknown key 'zzzzz' \(keys are SECTION.KEY, with the sections data, model, "
                 r"train\)$"),
     ("=3", "--set =3: no key before '='; expected KEY=VALUE"),
+    ("train.prefixes=[分开", r"not a YAML list \(.*\); write train.prefixes=\[a, b\]"),
     ("train.epochs=many", "--set: train.epochs: expected a whole number"),
 ])
 def test_bad_overrides(item, message):
