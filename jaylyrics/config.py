@@ -336,7 +336,7 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
     return Config(**sections)
 
 
-def _number_hint(value: Any, kind: type) -> str:
+def _yaml_hint(value: Any, kind: type) -> str:
     """For a number that YAML read as text (YAML 1.1 wants a dot in 1.0e2), how to write it;
     for text that YAML read as a number or a flag (out_dir: 2024, prefixes: [yes]), to quote
     it; empty for anything else."""
@@ -364,7 +364,7 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     def bad(expected: str) -> ConfigError:
         shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
         return ConfigError(f"{where}: {key}: expected {expected}, got {shown}"
-                           f"{_number_hint(value, kind)}")
+                           f"{_yaml_hint(value, kind)}")
 
     if kind is bool:
         if not isinstance(value, bool):
