@@ -189,6 +189,34 @@ def test_training_at_a_terminal_shows_each_epochs_batches_on_a_bar(tmp_path, mon
     assert "epoch 1/1" not in shown and "batch/s" not in shown, shown
 
 
+def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
+    """--prefix-file: a verse as the prefix, line breaks and all, from a file (UTF-16 too) or
+    standard input; the same lyrics as --prefix with that text."""
+    verse = "分开\n不分开\n"
+    (tmp_path / "verse.txt").write_text(verse, encoding="utf-8")
+    (tmp_path / "verse16.txt").write_text(verse, encoding="utf-16")
+    expected = run_cli("sample", "--prefix", verse, "--length", "12", "--json")
+    assert last_json(expected)["prefix"] == verse
+    for args, stdin in ((["--prefix-file", tmp_path / "verse.txt"], None),
+                        (["--prefix-file", tmp_path / "verse16.txt"], None),
+                        (["--prefix-file", "-"], verse.encode())):
+        got = run_cli("sample", *args, "--length", "12", "--json", input=stdin)
+        assert got.exit_code == 0 and got.stdout == expected.stdout, got.output
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "odd.txt").write_text("分开Ж", encoding="utf-8")
+    for args, message in (
+            (["--prefix-file", tmp_path / "nope.txt"], f"--prefix-file {tmp_path / 'nope.txt'}: "
+                                                       "no such file"),
+            (["--prefix-file", tmp_path], "a directory; expected a text file"),
+            (["--prefix-file", tmp_path / "empty.txt"], "empty; give at least one character"),
+            (["--prefix-file", tmp_path / "odd.txt"], f"--prefix-file {tmp_path / 'odd.txt'} has "
+                                                      "1 character(s) not in the model's "
+                                                      "vocabulary: 'Ж'"),
+            (["--prefix-file", tmp_path / "verse.txt", "--prefix", "分"], "drop --prefix"),
+            (["--prefix-file", tmp_path / "verse.txt", "-i"], "drop --interactive")):
+        assert_clean_error(run_cli("sample", *args), message)
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "Error: --prefix is missing: give the text the lyrics start with"),
     (("-i", "--json"), "Error: --interactive writes as you type; --json is for scripts"),

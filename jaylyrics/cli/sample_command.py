@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -17,6 +18,9 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @main.command("sample")
 @checkpoint_option
 @click.option("--prefix", default=None, help="The text the lyrics start with.")
+@click.option("--prefix-file", type=click.Path(path_type=Path), default=None,
+              help="Start with the text of this file instead (a verse to go on from, line "
+                   "breaks and all; - for standard input).")
 @click.option("--length", type=int, default=None,
               help="Characters to generate (default 100; with --lines, at most 2000).")
 @click.option("--lines", type=int, default=None, help="Stop after N lyric lines.")
@@ -40,15 +44,21 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @numpy_device_option("sample writes")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
-def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, top_p, num_samples,
-                   seed, stream, next_k, interactive, no_cache, device, as_json):
-    """Write lyrics that start with --prefix."""
+def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, temperature, top_k, top_p,
+                   num_samples, seed, stream, next_k, interactive, no_cache, device, as_json):
+    """Write lyrics that start with --prefix (or a file's text)."""
     import numpy as np
 
     from jaylyrics import InputError
+    if prefix_file is not None:
+        if prefix is not None or interactive:
+            raise InputError("--prefix-file gives the prefix: drop "
+                             + ("--prefix" if prefix is not None else "--interactive"))
+        prefix = _read_prefix_file(prefix_file)
     if prefix is None and not interactive:
         raise InputError("--prefix is missing: give the text the lyrics start with, e.g. "
-                         "--prefix 分开 (or --interactive to type prefixes one after another)")
+                         "--prefix 分开 (or --prefix-file FILE, or --interactive to type prefixes "
+                         "one after another)")
     if prefix == "":
         raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
     if interactive and as_json:
@@ -83,7 +93,7 @@ def sample_command(checkpoint_paths, prefix, length, lines, temperature, top_k, 
     nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck
     if prefix is not None:
-        prefix = _as_read(ck, prefix)
+        prefix = _as_read(ck, prefix, f"--prefix-file {prefix_file}" if prefix_file else "--prefix")
     if next_k is not None:
         sample.check_next(next_k, len(ck.vocab))
         sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
@@ -172,6 +182,25 @@ def _ask_for_prefixes(as_read, write) -> None:
 
 
 _PROMPT = "prefix> "
+
+
+def _read_prefix_file(path: Path) -> str:
+    """--prefix-file: the file's text (UTF-8, or UTF-16 with its byte-order mark, as a corpus
+    file), or standard input's for -; not empty."""
+    from jaylyrics import InputError, corpus
+
+    if str(path) == "-":
+        text = corpus.decode(click.get_binary_stream("stdin").read(), "standard input")
+    else:
+        try:
+            text = corpus.decode(path.read_bytes(), str(path))
+        except IsADirectoryError:
+            raise InputError(f"--prefix-file {path}: a directory; expected a text file") from None
+        except FileNotFoundError:
+            raise InputError(f"--prefix-file {path}: no such file") from None
+    if not text:
+        raise InputError(f"--prefix-file {path}: empty; give at least one character")
+    return text
 
 
 def _read_prefix() -> str:
