@@ -201,10 +201,14 @@ def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
                               "data.val_fraction 0)")
     else:
         train, val = text, ""
-    if not keep_newlines:
-        train, val = (s.replace("\n", " ").replace("\r", " ") for s in (train, val))
-        text = text.replace("\n", " ").replace("\r", " ")
+    train, val = as_read(train, keep_newlines), as_read(val, keep_newlines)
     return Corpus(Vocab.build(train + val), train, val)
+
+
+def as_read(text: str, keep_newlines: bool) -> str:
+    """`text` as a model reads it: with data.keep_newlines false, its line breaks as spaces (in
+    training, and in what `eval` scores and `sample` starts from)."""
+    return text if keep_newlines else text.replace("\n", " ").replace("\r", " ")
 
 
 def load(data_cfg) -> Corpus:

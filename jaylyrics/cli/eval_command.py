@@ -68,7 +68,7 @@ def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_un
     if skip_unknown:
         text, left_out = _known_lines(ck.vocab, text, source)
     # a model trained without line breaks reads them as spaces (--per-line still splits lines)
-    flat = text if ck.config.data.keep_newlines else text.replace("\n", " ")
+    flat = corpus.as_read(text, ck.config.data.keep_newlines)
     try:
         ids = ck.vocab.encode(flat, source)
     except InputError as e:

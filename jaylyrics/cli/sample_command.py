@@ -229,10 +229,9 @@ def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
     without them (data.keep_newlines false), as `eval` reads a text; every character must be in
     the vocabulary, or an error names the others (a typed backslash-n gets a word on how a shell
     passes a line break)."""
-    from jaylyrics import InputError
+    from jaylyrics import InputError, corpus
 
-    if not ck.config.data.keep_newlines:
-        prefix = prefix.replace("\n", " ")
+    prefix = corpus.as_read(prefix, ck.config.data.keep_newlines)
     try:
         ck.vocab.encode(prefix, what)
     except InputError as e:
