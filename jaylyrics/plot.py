@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 
 from jaylyrics import JaylyricsError
+
+
+# Fonts with Chinese characters that Linux, macOS and Windows commonly have, tried in turn.
+CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Zen Hei", "Source Han Sans SC",
+             "PingFang SC", "Heiti SC", "Microsoft YaHei", "SimHei", "Arial Unicode MS"]
 
 
 def available() -> bool:
@@ -60,9 +66,14 @@ def write_png(runs: list[Path], out: Path) -> None:
         others = [k for k in sorted(kinds) if k not in common]
         raise JaylyricsError(f"--out {out}: not a picture format matplotlib writes; end the name "
                              f"with .{', .'.join(common)} (or .{', .'.join(others)})")
-    fig = figure(runs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    # Run names may be Chinese (runs/周杰伦): a CJK font where one is installed, else boxes
+    # without a warning for each missing glyph on stderr.
+    fonts = [*CJK_FONTS, *matplotlib.rcParams["font.sans-serif"]]
+    with warnings.catch_warnings(), matplotlib.rc_context({"font.sans-serif": fonts}):
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig = figure(runs)
+        fig.savefig(out)
     plt.close(fig)
 
 

@@ -634,6 +634,25 @@ def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):
             ] == ["0.001", "0.01"]
 
 
+def test_plot_of_a_run_with_a_chinese_name_warns_of_no_glyph(tmp_path):
+    """runs/周杰伦: without a CJK font matplotlib warned once per missing glyph (on stderr, at
+    the end of every training into such a run); a CJK font is used where one is installed."""
+    pytest.importorskip("matplotlib")
+    import warnings
+
+    from jaylyrics import plot
+
+    run = tmp_path / "周杰伦"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,train_ppl,val_ppl,lr\n1,50.0,40.0,0.01\n"
+                                     "2,40.0,35.0,0.01\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot.write_png([run], tmp_path / "cjk.png")
+    assert (tmp_path / "cjk.png").stat().st_size > 0
+    assert not [w for w in caught if "Glyph" in str(w.message)], [str(w.message) for w in caught]
+
+
 @pytest.mark.parametrize("content, message", [
     (b"epoch,train_ppl\nx,y\n", "cannot read it (invalid literal for int() with base 10: 'x')"),
     (b"\xff\xfe", "cannot read it ('utf-8' codec can't decode byte 0xff"),
