@@ -10,6 +10,7 @@ This module does not import MXNet, so configuration mistakes are reported instan
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import math
@@ -185,14 +186,20 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML file, turning every failure into a one-line ConfigError."""
+    """Parse a YAML file (UTF-8, or UTF-16 with its byte-order mark, as YAML allows), turning
+    every failure into a one-line ConfigError."""
     if not path.exists():
         raise ConfigError(f"{path}: no such config file")
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        text = data.decode("utf-16" if utf16 else "utf-8")
     except UnicodeDecodeError as e:
+        if utf16:
+            raise ConfigError(f"{path}: starts as UTF-16 but is not ({e.reason}); save it as "
+                              "UTF-8") from None
         line = e.object.count(b"\n", 0, e.start) + 1
         raise ConfigError(f"{path}: not UTF-8 text (invalid byte 0x{e.object[e.start]:02x} on "
                           f"line {line}, at offset {e.start}); save it as UTF-8") from None

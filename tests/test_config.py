@@ -103,6 +103,18 @@ def test_bad_files(tmp_path, text, message):
     assert "\n" not in str(e.value)
 
 
+def test_a_config_in_utf16(tmp_path):
+    """What Windows Notepad saves as "Unicode" (it was refused as "not UTF-8")."""
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 3\n  prefixes: [分开]\n", encoding="utf-16")
+    cfg = config.load(path)
+    assert (cfg.train.epochs, cfg.train.prefixes) == (3, ("分开",))
+    path.write_bytes(b"\xff\xfetrain")                       # an odd byte out
+    with pytest.raises(ConfigError, match=r"c\.yaml: starts as UTF-16 but is not \(truncated "
+                                          r"data\); save it as UTF-8$"):
+        config.load(path)
+
+
 def test_a_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_bytes(b"train:\n  lr: 0.5 # \xb7\xd6\n")                   # GBK
