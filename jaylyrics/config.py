@@ -238,11 +238,11 @@ def parse_override(item: str) -> tuple[str, Any]:
     if key not in all_keys():
         raise ConfigError(f"--set {item}: unknown key '{key}'{_suggest(key, all_keys())}")
     section, _, name = key.partition(".")
-    field = next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == name)
-    is_list = field.default is dataclasses.MISSING                 # train.prefixes
+    kind = _kind(next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == name))
+    is_list = kind is tuple                                        # train.prefixes
     # A path or a prefix is text, whatever YAML would make of it (2024, yes, 1e3): its base
     # loader reads every scalar as a string; numbers and flags are typed as YAML types them.
-    textual = is_list or isinstance(field.default, str)
+    textual = kind in (str, tuple)
     try:
         value = yaml.load(text, Loader=yaml.BaseLoader if textual else yaml.SafeLoader) \
             if text.strip() else ""
@@ -343,6 +343,11 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
     return Config(**sections)
 
 
+def _kind(f: dataclasses.Field) -> type:
+    """The type of a field's values: its default's, or tuple for a list (train.prefixes)."""
+    return type(f.default) if f.default is not dataclasses.MISSING else tuple
+
+
 def _yaml_hint(value: Any, kind: type) -> str:
     """For a number that YAML read as text (YAML 1.1 wants a dot in 1.0e2), how to write it;
     for text that YAML read as a number or a flag (out_dir: 2024, prefixes: [yes]), to quote
@@ -366,7 +371,7 @@ def _yaml_hint(value: Any, kind: type) -> str:
 def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     """Check one value against its field's type and rules; return it in canonical form."""
     rules = f.metadata
-    kind = type(f.default) if f.default is not dataclasses.MISSING else tuple
+    kind = _kind(f)
 
     def bad(expected: str) -> ConfigError:
         shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
