@@ -126,7 +126,7 @@ class _Terminal:
             assert chunk, f"{text!r} did not come; got {self.seen.decode(errors='replace')!r}"
             self.seen += chunk
         upto, self.seen = self.seen.split(want, 1)
-        return upto.decode().replace("\r", "")
+        return upto.decode(errors="replace").replace("\r", "")
 
     def ctrl_c_until(self, text: str) -> None:
         """Type Ctrl-C until `text` comes: Python's readline misses a SIGINT that arrives between
@@ -138,8 +138,8 @@ class _Terminal:
                 return
         raise AssertionError(f"{text!r} did not come after Ctrl-C, typed 10 times")
 
-    def type(self, keys: str) -> None:
-        os.write(self.fd, keys.encode())
+    def type(self, keys: "str | bytes") -> None:
+        os.write(self.fd, keys if isinstance(keys, bytes) else keys.encode())
 
     def exit_code(self) -> int:
         while True:                                           # drain, or the child may block
@@ -226,6 +226,45 @@ def test_sample_interactive_mistakes(in_tiny_run, args, message):
     result = run_cli("sample", *args, input="分开\n")
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+
+
+GBK = "分开".encode("gbk")              # what a terminal set to GBK sends for 分开: b7 d6 bf aa
+AS_ARGV = GBK.decode("utf-8", "surrogateescape")  # how Python hands such an argument on
+
+
+def test_text_typed_in_another_encoding_is_named_as_such(in_tiny_run):
+    """A prefix or --set value typed in a terminal set to GBK is "not UTF-8 text", naming its
+    first byte: not "not in the vocabulary: '\\udcb7'", a YAML error, or (at the prompt, in a
+    locale whose standard input is strict) a traceback; the session goes on after it."""
+    assert_clean_error(run_cli("sample", "--prefix", AS_ARGV),
+                       "--prefix is not UTF-8 text (invalid byte 0xb7)", "GBK")
+    assert_clean_error(run_cli("train", "--config", TINY, "--set", f"train.prefixes=[{AS_ARGV}]",
+                               "--dry-run"),
+                       "--set train.prefixes is not UTF-8 text (invalid byte 0xb7)")
+    greedy = run_cli("sample", "--prefix", "分开", "--length", "12").stdout
+    result = run_cli("sample", "-i", "--length", "12", input=GBK + b"\n" + "分开\n".encode())
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == greedy
+    assert "Error: the prefix is not UTF-8 text (invalid byte 0xb7)" in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize("io_encoding", [None, "utf-8:strict"])
+def test_a_prompt_in_a_terminal_names_bytes_typed_in_another_encoding(in_tiny_run, monkeypatch,
+                                                                       io_encoding):
+    """At the prompt in a terminal, with standard input as Python sets it for this locale or
+    strict (as in en_US.UTF-8): GBK bytes are one error line, then the next prefix is read."""
+    if io_encoding:
+        monkeypatch.setenv("PYTHONIOENCODING", io_encoding)
+    greedy = run_cli("sample", "--prefix", "分开", "--length", "12").stdout.rstrip("\n")
+    term = _Terminal("sample", "-i", "--length", "12")
+    term.expect("prefix> ")
+    term.type(GBK + b"\r")
+    assert "the prefix is not UTF-8 text (invalid byte 0xb7)" in term.expect("prefix> ")
+    term.type("分开\r")
+    assert greedy in term.expect("prefix> ")
+    term.type("\x04")
+    assert term.exit_code() == 0
 
 
 def test_sample_without_the_cache_is_the_network_alone(in_tiny_run):

@@ -127,6 +127,19 @@ def quoted(char: str, width: int = 6) -> str:
                                       for x in shown))
 
 
+def typed(text: str, what: str) -> str:
+    """`text` as typed (an argument, a line at the prompt), which must be UTF-8. Bytes that are
+    not reach Python as lone surrogates ('\\udcb7': a terminal set to GBK, say); they are an
+    InputError that names the first, instead of "not in the vocabulary" or a YAML error."""
+    from jaylyrics import InputError
+
+    bad = next((c for c in text if "\udc80" <= c <= "\udcff"), None)
+    if bad is not None:
+        raise InputError(f"{what} is not UTF-8 text (invalid byte 0x{ord(bad) - 0xdc00:02x}): "
+                         "is the terminal set to another encoding, such as GBK? set it to UTF-8")
+    return text
+
+
 def device_option(more: str = ""):
     """--device, with what it means for the command."""
     return click.option("--device", default="auto", show_default=True,

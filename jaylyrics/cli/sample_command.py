@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, quoted, verbosity)
+                               numpy_device_option, quoted, typed, verbosity)
 
 
 @main.command("sample")
@@ -210,7 +210,8 @@ def _read_prefix() -> str:
     edit the line and go back through earlier prefixes. Otherwise (input from a pipe or a
     file, or the lyrics going to a file) the prompt goes to stderr and stdin is read as it is,
     so stdout holds nothing but lyrics. (Not click.prompt: click 8.1's test runner answers ""
-    at the end of input, forever.)"""
+    at the end of input, forever.) Bytes that are not UTF-8 come as lone surrogates, in any
+    locale."""
     if sys.stdin.isatty() and sys.stdout.isatty():
         try:
             import readline  # noqa: F401  (importing it gives `input` line editing and history)
@@ -220,8 +221,10 @@ def _read_prefix() -> str:
             return input(_PROMPT) + "\n"
         except EOFError:
             return ""
+        except UnicodeDecodeError as e:           # not UTF-8, in a locale that does not let
+            return e.object.decode("utf-8", "surrogateescape") + "\n"  # through: `typed` says so
     click.echo(_PROMPT, nl=False, err=True)
-    return sys.stdin.readline()
+    return sys.stdin.buffer.readline().decode("utf-8", "surrogateescape")
 
 
 def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
@@ -231,7 +234,7 @@ def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
     passes a line break)."""
     from jaylyrics import InputError, corpus
 
-    prefix = corpus.as_read(prefix, ck.config.data.keep_newlines)
+    prefix = corpus.as_read(typed(prefix, what), ck.config.data.keep_newlines)
     try:
         ck.vocab.encode(prefix, what)
     except InputError as e:

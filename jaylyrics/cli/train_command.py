@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import device_option, log, main, progress_bar, verbosity
+from jaylyrics.cli.app import device_option, log, main, progress_bar, typed, verbosity
 
 
 @main.command()
@@ -48,8 +48,9 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     if init_from == "":
         raise InputError("--init-from: expected a run directory or a checkpoint file, got an "
                          "empty path")
+    overrides = tuple(typed(o, f"--set {o.partition('=')[0]}") for o in overrides)
     if init_from is not None:
-        overrides = tuple(overrides) + (f"train.init_from={init_from}",)
+        overrides += (f"train.init_from={init_from}",)
     resume = contexts = init = source = None
     given = {config.parse_override(o)[0] for o in overrides}          # the keys --set names
     _check_flags(resume_run is not None, "train.init_from" in given, overwrite, dry_run, kvstore)
