@@ -57,7 +57,7 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
     texts = [(where, text) for where, text in texts if text.strip()]
     if not texts:
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
-        raise CorpusError(f"{what}: the corpus is empty or only whitespace")
+        raise CorpusError(f"{what}: empty or only whitespace, nothing to read")
     return texts
 
 

@@ -530,8 +530,8 @@ def test_broken_checkpoints_through_the_cli(in_tiny_run, tmp_path, edit, fragmen
 
 
 @pytest.mark.parametrize("content,extra,fragments", [
-    (b"", [], ["the corpus is empty or only whitespace"]),
-    (b"   \n\t\n", [], ["the corpus is empty or only whitespace"]),
+    (b"", [], ["mine.txt: empty or only whitespace, nothing to read"]),
+    (b"   \n\t\n", [], ["mine.txt: empty or only whitespace, nothing to read"]),
     (b"abc\xff\xfe", [], ["not UTF-8", "offset 3"]),
     (b"\x89PNG\r\n\x00\x00", [], ["looks binary"]),
     ("短\n".encode(), ["data.val_fraction=0.0"], ["too short for one batch"]),

@@ -246,7 +246,7 @@ def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
     with pytest.raises(CorpusError, match="a directory without .txt files; --text expects"):
         corpus.read_text(tmp_path, key="--text")
     (tmp_path / "blank.txt").write_text(" \n", encoding="utf-8")
-    with pytest.raises(CorpusError, match=r"blank\.txt: the corpus is empty"):
+    with pytest.raises(CorpusError, match=r"blank\.txt: empty or only whitespace"):
         corpus.read_text(tmp_path)
     (tmp_path / "good.txt").write_text("好\n", encoding="utf-8")
     (tmp_path / "old.txt").write_bytes("旧歌\n".encode("gbk"))
