@@ -32,7 +32,8 @@ from pathlib import Path
 from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod, ndarray_file
 from jaylyrics.corpus import Vocab
-from jaylyrics.runs import LATEST, by_name, latest_run, latest_target, list_runs, project_latest
+from jaylyrics.runs import (LATEST, by_name, latest_run, latest_target, list_runs, lock_holder,
+                            project_latest)
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
 
@@ -272,6 +273,10 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         for tag in ("best", "last"):
             if (path / f"{tag}.json").exists():
                 return path / f"{tag}.json"
+        pid = lock_holder(path)
+        if pid:
+            raise CheckpointError(f"{path}: no checkpoint yet: a training (process {pid}) is in "
+                                  "its first epoch here, and saves one at its end")
         raise CheckpointError(f"{path}: no checkpoint in this directory (expected best.json or "
                               f"last.json){_runs_inside(path)}")
     if path.suffix == ".params":
@@ -300,7 +305,7 @@ def _runs_inside(directory: Path, where: str = "it", shown: int = 5) -> str:
     a run name not found: the runs in `directory`, as `jaylyrics runs` lists them, as a hint to
     append; empty when there are none."""
     try:
-        runs = sorted(r["name"] for r in list_runs(directory))
+        runs = sorted(r["name"] for r in list_runs(directory) if r["checkpoint"])
     except OSError:
         return ""
     if not runs:

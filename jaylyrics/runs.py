@@ -4,8 +4,8 @@ training is writing to one.
 `runs/latest` (a symlink, or a text file holding the path where symlinks are not allowed) names
 the run trained last; `sample` and `eval` use it when no --checkpoint is given, `train --resume`
 without a run, and `jaylyrics runs` marks it. A training holds its run directory's `.lock`, so
-that a second one refuses to write there. Only sidecars are read here (as JSON): no weights, no
-MXNet or NumPy.
+that a second one refuses to write there. Only sidecars are read here (as JSON; the config.yaml
+of a run still in its first epoch): no weights, no MXNet or NumPy.
 """
 
 from __future__ import annotations
@@ -93,33 +93,38 @@ def list_runs(root: Path) -> list[dict]:
     latest = latest_run()
     for r in runs:
         r["latest"] = latest is not None and Path(r["path"]).resolve() == latest.resolve()
-    return sorted(runs, key=lambda r: r["saved"], reverse=True)
+    return sorted(runs, key=lambda r: (r["status"] == "training", r["saved"]), reverse=True)
 
 
 def run_summary(run: Path) -> dict | None:
     """What a run directory holds, read from its sidecars (no weights are loaded): model, size,
-    best score and epoch, epochs trained, when saved; None if it holds no checkpoint."""
-    metas = {}
+    best score and epoch, epochs trained, when saved. A run whose sidecars cannot be read is
+    "unreadable"; one in its first epoch, before any checkpoint, "training" (its model from its
+    config.yaml): neither has a `checkpoint` to load. None if the directory holds no run."""
+    metas, sidecars = {}, 0
     for tag in ("best", "last"):
         try:
             metas[tag] = json.loads((run / f"{tag}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             pass
+        sidecars += (run / f"{tag}.json").exists()
     metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}
-    if not metas:
-        return None
     summary = {"name": run.name, "path": str(run), "model": "?", "params": 0, "best": None,
                "best_model": None, "metric": "val", "best_epoch": None, "epochs": 0, "saved": "",
-               "init_from": None, "status": "unreadable"}
+               "init_from": None, "status": "unreadable", "checkpoint": bool(metas)}
+    if not metas:
+        if lock_holder(run):
+            return {**summary, "model": _model_name(_first_config(run).get("model")),
+                    "status": "training"}
+        return summary if sidecars else None
     try:                          # a sidecar edited by hand or damaged: what can be read of it
         any_meta = metas.get("last") or metas.get("best") or {}
         best = metas.get("best", {})
         metrics = best.get("metrics") or {}
         score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
         config = any_meta.get("config") or {}
-        model = config.get("model") or {}
         summary.update({
-            "model": f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}",
+            "model": _model_name(config.get("model")),
             "params": int(sum(math.prod(s) for s in (any_meta.get("shapes") or {}).values())),
             "best": _number(score), "best_model": _number(metrics.get("val_ppl_model")),
             "metric": "val" if metrics.get("val_ppl") is not None else "train",
@@ -134,13 +139,31 @@ def run_summary(run: Path) -> dict | None:
     return summary
 
 
+def _model_name(model) -> str:
+    """A model section of a config as `runs` shows it: gru 1x256."""
+    model = model if isinstance(model, dict) else {}
+    return f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}"
+
+
+def _first_config(run: Path) -> dict:
+    """The config.yaml a training writes into its run directory before its first epoch, as a
+    dict ({} if it cannot be read)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _status(run: Path, last: dict | None) -> str:
     """`standing` of a run from its last.json, or training (a live process holds its lock)."""
-    if _lock_holder(run):
+    if lock_holder(run):
         return "training"
     info = (last or {}).get("resume")
     if not isinstance(info, dict):
@@ -176,10 +199,7 @@ def lock(run_dir: Path):
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             break
         except FileExistsError:
-            pid = _lock_holder(run_dir)
-            if pid:
-                raise CheckpointError(f"{run_dir}: another training (process {pid}) is writing "
-                                      "here; wait for it or choose another train.out_dir") from None
+            check_free(run_dir)
             path.unlink(missing_ok=True)
     else:
         raise CheckpointError(f"{run_dir}: cannot take the lock {path}")
@@ -191,7 +211,15 @@ def lock(run_dir: Path):
         path.unlink(missing_ok=True)
 
 
-def _lock_holder(run_dir: Path) -> int | None:
+def check_free(run_dir: Path) -> None:
+    """No other training is writing to `run_dir` (holds its lock), or a CheckpointError."""
+    pid = lock_holder(run_dir)
+    if pid:
+        raise CheckpointError(f"{run_dir}: another training (process {pid}) is writing here; "
+                              "wait for it or choose another train.out_dir")
+
+
+def lock_holder(run_dir: Path) -> int | None:
     """The process that holds `run_dir`'s lock (trains there), if it still runs."""
     try:
         pid = int((run_dir / ".lock").read_text().strip() or 0)

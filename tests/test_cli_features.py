@@ -580,6 +580,41 @@ def test_runs_lists_a_run_whose_only_sidecar_is_an_empty_object(tmp_path):
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["hurt"]
 
 
+def test_a_run_in_its_first_epoch_or_unreadable_is_listed_and_not_trained_over(in_tiny_run,
+                                                                               tmp_path):
+    """A training in its first epoch (its lock and config.yaml, no checkpoint yet) is listed as
+    training, first, with its model; a run whose sidecars cannot be read as unreadable. A new
+    training into either is refused (also with --dry-run), sample and eval say what the first
+    is, and the hint of runs to give names neither."""
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(in_tiny_run / "runs" / "tiny", root / "done")
+    busy, broken = root / "busy", root / "broken"
+    busy.mkdir()
+    shutil.copy(in_tiny_run / "runs" / "tiny" / "config.yaml", busy)
+    (busy / ".lock").write_text(str(os.getpid()))                 # this process: alive
+    broken.mkdir()
+    (broken / "best.json").write_text("{not json", encoding="utf-8")
+    listed = last_json(run_cli("runs", "--dir", root, "--json"))["runs"]
+    assert [(r["name"], r["status"], r["model"]) for r in listed] == [
+        ("busy", "training", "gru 1x32"), ("done", "done", "gru 1x32"),
+        ("broken", "unreadable", "?")]
+    table = run_cli("runs", "--dir", root).stdout.splitlines()
+    assert table[1].split()[:4] == ["busy", "gru", "1x32", "-"], table
+    train = ("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--dry-run")
+    assert_clean_error(run_cli(*train, "--set", f"train.out_dir={busy}"),
+                       f"{busy}: another training (process {os.getpid()}) is writing here")
+    assert_clean_error(run_cli(*train, "--set", f"train.out_dir={broken}"),
+                       "already holds a trained run whose checkpoint files", "cannot be read",
+                       "--overwrite")
+    assert_clean_error(run_cli("sample", "--checkpoint", busy, "--prefix", "分"),
+                       f"{busy}: no checkpoint yet: a training (process {os.getpid()}) is in its "
+                       "first epoch here")
+    assert_clean_error(run_cli("eval", "--checkpoint", root),
+                       "no checkpoint in this directory", "the runs in it: done (give one")
+
+
 def test_a_closed_stdout_ends_quietly(in_tiny_run):
     """`jaylyrics runs | head -1` and the like: stdout closed before the command writes is no
     error message (exit code 1, as Python's own), for every command that writes to stdout."""

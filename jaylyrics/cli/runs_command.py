@@ -41,8 +41,9 @@ def runs_command(runs_dir, as_json):
     for r in runs:
         best = f"{r['best']:.2f}" if r["best"] is not None else "-"
         alone = f"{r['best_model']:.2f}" if r.get("best_model") is not None else "-"
+        params = f"{r['params']:,}" if r["params"] else "-"      # (none saved yet, or unreadable)
         click.echo(f"{'*' if r['latest'] else ' '} {r['name']:<24} {r['model']:<14} "
-                   f"{r['params']:>10,} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
+                   f"{params:>10} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
                    f"{r['epochs']:>6}  {r['status']:<13}  {r['saved']}"
                    + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
     if any(r["latest"] for r in runs):

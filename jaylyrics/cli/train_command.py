@@ -43,7 +43,7 @@ from jaylyrics.cli.app import device_option, log, main, progress_bar, typed, ver
 def train(config_path, overrides, device, resume_run, init_from, overwrite, kvstore, dry_run,
           as_json):
     """Train a model and write checkpoints into train.out_dir."""
-    from jaylyrics import InputError, config, corpus
+    from jaylyrics import InputError, config, corpus, runs
 
     if init_from == "":
         raise InputError("--init-from: expected a run directory or a checkpoint file, got an "
@@ -58,6 +58,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
         source = _init_source(cfg.train.init_from, run_dir) if cfg.train.init_from else None
+        runs.check_free(run_dir)          # another training writes there (before MXNet loads)
         if not overwrite:
             _refuse_a_trained_run(run_dir)
         data_cfg = cfg.data
@@ -259,6 +260,10 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
     held = runs.run_summary(run_dir) if run_dir.is_dir() else None
     if held is None:
         return
+    if held["status"] == "unreadable":
+        raise InputError(f"train.out_dir {run_dir} already holds a trained run whose checkpoint "
+                         "files (best.json, last.json) cannot be read: train into another "
+                         "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
     what = f"{held['epochs']} epoch{'s' * (held['epochs'] != 1)} of {held['model']}"
     if held["best"] is not None:
         what += f", best {held['metric']} perplexity {held['best']:.2f}"
