@@ -373,10 +373,10 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     rules = f.metadata
     kind = _kind(f)
 
-    def bad(expected: str) -> ConfigError:
+    def bad(expected: str, hint: str = "") -> ConfigError:
         shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
         return ConfigError(f"{where}: {key}: expected {expected}, got {shown}"
-                           f"{_yaml_hint(value, kind)}")
+                           f"{hint or _yaml_hint(value, kind)}")
 
     if kind is bool:
         if not isinstance(value, bool):
@@ -406,7 +406,9 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
         value = tuple(value)
 
     if "choices" in rules and value not in rules["choices"]:
-        raise bad("one of " + ", ".join(rules["choices"]))
+        near = value.strip().lower()                            # GRU, ' lstm': say which
+        raise bad("one of " + ", ".join(rules["choices"]),
+                  f" (write {near})" if near in rules["choices"] else "")
     if "min" in rules and value < rules["min"]:
         raise bad(f"a value >= {rules['min']}")
     if "min_exclusive" in rules and value <= rules["min_exclusive"]:

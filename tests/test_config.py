@@ -85,7 +85,12 @@ def write(tmp_path, text):
     ("data:\n  val_fraction: 1.0\n", r"data.val_fraction: expected a value in \[0.0, 1.0\)"),
     ("data:\n  val_fraction: -0.1\n", "data.val_fraction: expected a value >= 0.0"),
     ("train:\n  sampler: shuffled\n", "train.sampler: expected one of random, consecutive"),
-    ("model:\n  type: transformer\n", "model.type: expected one of rnn, gru, lstm"),
+    ("model:\n  type: transformer\n", "model.type: expected one of rnn, gru, lstm, got the "
+     "string 'transformer'$"),
+    ("model:\n  type: GRU\n", r"model.type: expected one of rnn, gru, lstm, got the string 'GRU' "
+     r"\(write gru\)$"),
+    ("train:\n  sampler: 'Random '\n", r"train.sampler: expected one of random, consecutive, got "
+     r"the string 'Random ' \(write random\)$"),
     ("train:\n  lr: 0\n", "train.lr: expected a value > 0.0"),
     ("data:\n  keep_newlines: 1\n", "data.keep_newlines: expected true or false"),
     ("train: 3\n", "section 'train' must be a mapping"),
