@@ -211,12 +211,13 @@ def lock(run_dir: Path):
         path.unlink(missing_ok=True)
 
 
-def check_free(run_dir: Path) -> None:
+def check_free(run_dir: Path, resuming: bool = False) -> None:
     """No other training is writing to `run_dir` (holds its lock), or a CheckpointError."""
     pid = lock_holder(run_dir)
     if pid:
         raise CheckpointError(f"{run_dir}: another training (process {pid}) is writing here; "
-                              "wait for it or choose another train.out_dir")
+                              + ("wait for it to end, then resume" if resuming else
+                                 "wait for it or choose another train.out_dir"))
 
 
 def lock_holder(run_dir: Path) -> int | None:

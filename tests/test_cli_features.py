@@ -541,6 +541,9 @@ def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     table = run_cli("runs", "--dir", root).stdout.splitlines()
     assert table[0].split()[-2:] == ["status", "saved"]
     assert any(line.split()[0] == "early" and "stopped early" in line for line in table)
+    assert_clean_error(run_cli("train", "--resume", root / "busy"),
+                       f"another training (process {os.getpid()}) is writing here; wait for it "
+                       "to end, then resume")
 
 
 @pytest.mark.parametrize("damage", [

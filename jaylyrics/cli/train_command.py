@@ -68,6 +68,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
                              "--config (use --set train.epochs=N to train longer)")
         from jaylyrics import backend, checkpoint
 
+        runs.check_free(checkpoint.resolve(resume_run or None, "--resume RUN").parent,
+                        resuming=True)                # (before MXNet loads)
         contexts = backend.devices(device)
         ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
         cfg = config.override(ck.config, overrides, allowed="train.")
