@@ -192,11 +192,11 @@ def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
         train = "\n".join(lines[:k]) + "\n"
         val = "\n".join(lines[k:]) + "\n"
         if k == 0 or not "".join(lines[:k]).strip():
-            raise CorpusError(f"the training split is empty: {len(lines)} line(s) with "
+            raise CorpusError(f"the training split is empty: {len(lines):,} line(s) with "
                               f"data.val_fraction {val_fraction} (the split is by lines: use "
                               "text with more line breaks, or data.val_fraction 0)")
         if not "".join(lines[k:]).strip():
-            raise CorpusError(f"the validation split has no characters: {len(lines)} line(s) with "
+            raise CorpusError(f"the validation split has no characters: {len(lines):,} line(s) with "
                               f"data.val_fraction {val_fraction} (use more text or "
                               "data.val_fraction 0)")
     else:

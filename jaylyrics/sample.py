@@ -21,7 +21,7 @@ def check_options(length: int, temperature: float, top_k: int, top_p: float, voc
     if length < 0:
         raise InputError(f"--length {length}: expected a number of characters >= 0")
     if length > MAX_SAMPLE_LENGTH:
-        raise InputError(f"--length {length}: too long; at most {MAX_SAMPLE_LENGTH} characters")
+        raise InputError(f"--length {length}: too long; at most {MAX_SAMPLE_LENGTH:,} characters")
     if temperature < 0:
         raise InputError(f"--temperature {temperature}: expected 0 (greedy) or a value > 0")
     if top_k < 0 or top_k > vocab_size:

@@ -262,7 +262,7 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     (["sample", "--prefix", "分开\\n我", "--next", "2"], ["'n'", "--prefix $'分开\\n我'"]),
     (["sample", "--prefix", ""], ["--prefix is empty"]),
     (["sample", "--prefix", "分", "--length", "-1"], ["--length -1"]),
-    (["sample", "--prefix", "分", "--length", "100000000"], ["--length", "too long"]),
+    (["sample", "--prefix", "分", "--length", "100000000"], ["--length", "too long; at most 1,000,000 characters"]),
     (["sample", "--prefix", "分", "--temperature", "-1"], ["--temperature -1.0", "> 0"]),
     (["sample", "--prefix", "分", "--temperature", "0"], ["--temperature 0.0", "greedy"]),
     # these two were taken: inf drew uniformly from the whole vocabulary, and --split was ignored

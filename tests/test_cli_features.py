@@ -503,11 +503,14 @@ def test_train_dry_run_says_what_would_be_trained_and_writes_nothing(in_tiny_run
         line = next(x for x in started.stderr.splitlines() if x.startswith("corpus: "))
         assert (f"corpus: {plan['train_chars']:,} train / {plan['val_chars']:,} val characters, "
                 f"vocabulary {plan['vocab_size']:,}; model: gru with {plan['params']:,} "
-                f"parameters; {plan['batches_per_epoch']} batches per epoch; run directory "
+                f"parameters; {plan['batches_per_epoch']:,} batches per epoch; run directory "
                 f"{plan['run_dir']}") == line
     text = run_cli(*base, "--set", "train.out_dir=runs/new", "--dry-run")
     assert text.stdout.startswith("dry run: gru 1x32 with 24,581 parameters; corpus 2,745 train")
     assert text.stdout.rstrip().endswith("into runs/new. Nothing was trained or written.")
+    many = run_cli(*base, "--set", "train.out_dir=runs/new", "--set", "train.batch_size=1",
+                   "--set", "train.num_steps=1", "--dry-run")
+    assert "; 2,744 batches per epoch (1 x 1, consecutive);" in many.stdout, many.stdout
     assert_clean_error(run_cli(*base, "--dry-run"), "already holds a trained run")   # checked too
     assert_clean_error(run_cli("train", "--resume", "runs/ft", "--dry-run"), "--dry-run checks a "
                        "new run")

@@ -143,7 +143,7 @@ def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
         raise JaylyricsError(f"{source}: every line has characters outside the model's "
                              f"vocabulary: {shown}")
     if left_out:
-        log(f"left out {left_out} line(s) of {source} with characters not in the model's "
+        log(f"left out {left_out:,} line(s) of {source} with characters not in the model's "
             f"vocabulary: {shown}")
     return "\n".join(kept), left_out
 

@@ -196,7 +196,7 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
     start = f"; starting from {source.path}" if source is not None else ""
     click.echo(f"dry run: {plan['model']} with {plan['params']:,} parameters; corpus "
                f"{plan['train_chars']:,} train / {plan['val_chars']:,} val characters, vocabulary "
-               f"{plan['vocab_size']:,}; {plan['batches_per_epoch']} batches per epoch "
+               f"{plan['vocab_size']:,}; {plan['batches_per_epoch']:,} batches per epoch "
                f"({tc.batch_size} x {tc.num_steps}, {tc.sampler}); up to {tc.epochs} epochs into "
                f"{run_dir}{start}. Nothing was trained or written.")
 
@@ -368,7 +368,7 @@ class _TrainReporter:
             log(f"resuming after epoch {info['first_epoch'] - 1}")
         log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
             f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
-            f"{info['params']:,} parameters; {info['batches_per_epoch']} batches per epoch; "
+            f"{info['params']:,} parameters; {info['batches_per_epoch']:,} batches per epoch; "
             f"run directory {info['run_dir']}")
         every = self.cfg.train.save_every
         if every and every < info["batches_per_epoch"]:
