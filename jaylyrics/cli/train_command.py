@@ -97,7 +97,6 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
             f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
         log("\n".join(f"  {path}" for path in data.sources), level=2)
-    from jaylyrics import runs
     runs.check_latest()                           # (written after the first epoch)
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
