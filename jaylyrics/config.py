@@ -14,6 +14,7 @@ import codecs
 import dataclasses
 import difflib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def _f(default, help: str, **rules):
 class DataConfig:
     corpus: str = _f("data/jaychou_lyrics.txt.zip",
                      "a UTF-8 .txt file, or a .zip or directory of them (joined in path order); "
-                     "relative to the working directory")
+                     "relative to the working directory", path=True)
     max_chars: int = _f(0, "use only the first N characters (0: all)", min=0)
     keep_newlines: bool = _f(True, "keep line breaks as characters (false: replace them by spaces)")
     val_fraction: float = _f(0.1, "fraction of lines (the last ones) held out for validation",
@@ -97,12 +98,13 @@ class TrainConfig:
                            "random sampler, carry with the consecutive one)",
                            choices=("auto", "reset", "carry"))
     seed: int = _f(0, "seed for initialisation, batches and dropout", min=0, max=MAX_SEED)
-    out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics")
+    out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics",
+                      path=True)
     save_every: int = _f(0, "inside an epoch, also save a resumable checkpoint (last.json) every "
                          "N batches, for long epochs (0: only at the end of each epoch)", min=0)
     init_from: str = _f("", "start from the weights of this run directory or checkpoint, "
                         "its network and vocabulary (fine-tuning; empty: from scratch)",
-                        empty=True)
+                        empty=True, path=True)
     prefixes: tuple = _f(["分开", "不分开", "战争中部队"], "prefixes to sample from during training",
                          item=str)
     sample_every: int = _f(5, "sample the prefixes every N epochs (0: never)", min=0)
@@ -398,6 +400,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
             value = ""                                          # YAML's `key:` with no value
         if not isinstance(value, str) or not (value or rules.get("empty")):
             raise bad("a string" if rules.get("empty") else "a non-empty string")
+        if rules.get("path"):
+            value = os.path.expanduser(value)           # ~/lyrics.txt, as a shell would
     elif kind is tuple:
         if isinstance(value, str):
             value = [value]

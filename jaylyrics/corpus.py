@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -36,6 +37,11 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
     is the file's path, or zip:member."""
     path = Path(path)
     if not path.exists():
+        url = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]+):/+(.*)", str(path))   # (Path: https:/...)
+        if url:
+            url = f"{url[1]}://{url[2]}"
+            raise CorpusError(f"{url}: a URL; {key} expects a file here: download it first "
+                              f"(curl -LO {url}) and give the file")
         where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
                                               "from the working directory)"
         hint = ""

@@ -128,6 +128,18 @@ def test_a_file_that_is_not_utf8(tmp_path):
         config.load(path)
 
 
+def test_a_path_from_home_is_expanded_as_a_shell_would(tmp_path, monkeypatch):
+    """~/ in data.corpus, train.out_dir and train.init_from (quoted on the command line, or in a
+    config file, where no shell expands it) is the home directory, not a directory named ~
+    made in the working directory; other text keeps its ~."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = write(tmp_path, "data:\n  corpus: ~/songs.txt\n")
+    cfg = config.load(path, ["train.out_dir=~/runs/a", "train.init_from=~/runs/b",
+                             "train.prefixes=[~分开]"])
+    assert (cfg.data.corpus, cfg.train.out_dir, cfg.train.init_from, cfg.train.prefixes) == \
+        (f"{tmp_path}/songs.txt", f"{tmp_path}/runs/a", f"{tmp_path}/runs/b", ("~分开",))
+
+
 def test_paths_and_prefixes_given_with_set_stay_text():
     """--set is not a YAML file: a directory 2024, a prefix 1999 or yes, a path with ': ' are
     what was typed (they were refused as a number, a flag, a mapping); numbers stay numbers."""

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,6 +149,15 @@ def test_bad_text_files(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(CorpusError, match=message):
         corpus.read_text(path)
+
+
+@pytest.mark.parametrize("given", ["https://example.com/lyrics.txt",
+                                   Path("https://example.com/lyrics.txt")])   # (--text: https:/)
+def test_a_url_is_named_as_one(given):
+    with pytest.raises(CorpusError, match=r"^https://example\.com/lyrics\.txt: a URL; --text "
+                                          r"expects a file here: download it first \(curl -LO "
+                                          r"https://example\.com/lyrics\.txt\)"):
+        corpus.read_text(given, key="--text")
 
 
 def test_zip_without_text_files_or_with_one_other_file(tmp_path):
