@@ -74,6 +74,17 @@ def check_latest() -> None:
 
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """`run_dir` (train.out_dir) can be a run's directory: not the runs root, nor another
+    directory whose subdirectories are runs (their checkpoints would lie among them)."""
+    inside = [r["name"] for r in list_runs(run_dir) if r["checkpoint"]] if run_dir.is_dir() else []
+    if inside or run_dir.resolve() == LATEST.parent.resolve():
+        held = (f"it holds {', '.join(sorted(inside)[:3])}{' ...' * (len(inside) > 3)}" if inside
+                else f"the runs' directory, where {LATEST} is kept")
+        raise CheckpointError(f"train.out_dir {run_dir} is a directory of runs ({held}); give a "
+                              f"run directory of its own, such as {run_dir / 'mine'}")
+
+
 def by_name(path: Path) -> Path:
     """A run's name, as `jaylyrics runs` lists it, as its directory (`large`: runs/large), when
     nothing of that name is in the working directory; any other path as it is."""

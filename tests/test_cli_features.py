@@ -621,6 +621,24 @@ def test_a_run_in_its_first_epoch_or_unreadable_is_listed_and_not_trained_over(i
                        "no checkpoint in this directory", "the runs in it: done (give one")
 
 
+def test_the_directory_of_runs_is_no_run_directory(in_tiny_run, tmp_path, monkeypatch):
+    """train.out_dir runs (where runs/latest is kept, before any run too) or another directory
+    whose subdirectories are runs: refused, --overwrite or not; their checkpoints would lie among
+    the runs, and runs/latest would point into itself."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    train = ("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--dry-run")
+    assert_clean_error(run_cli(*train, "--set", "train.out_dir=runs"),
+                       "train.out_dir runs is a directory of runs (the runs' directory, where "
+                       "runs/latest is kept); give a run directory of its own, such as runs/mine")
+    shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "old" / "tiny")
+    for extra in ((), ("--overwrite",)):
+        assert_clean_error(run_cli(*train, "--set", "train.out_dir=old/", *extra),
+                           "train.out_dir old is a directory of runs (it holds tiny)")
+    assert run_cli(*train, "--set", "train.out_dir=old/new").exit_code == 0
+
+
 def test_a_closed_stdout_ends_quietly(in_tiny_run):
     """`jaylyrics runs | head -1` and the like: stdout closed before the command writes is no
     error message (exit code 1, as Python's own), for every command that writes to stdout."""

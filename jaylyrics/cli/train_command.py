@@ -58,6 +58,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         cfg = config.load(config_path, overrides)
         run_dir = Path(cfg.train.out_dir)
         source = _init_source(cfg.train.init_from, run_dir) if cfg.train.init_from else None
+        runs.check_run_dir(run_dir)
         runs.check_free(run_dir)          # another training writes there (before MXNet loads)
         if not overwrite:
             _refuse_a_trained_run(run_dir)
