@@ -76,8 +76,10 @@ def check_latest() -> None:
 
 def check_run_dir(run_dir: Path) -> None:
     """`run_dir` (train.out_dir) can be a run's directory: not the runs root, nor another
-    directory whose subdirectories are runs (their checkpoints would lie among them)."""
-    inside = [r["name"] for r in list_runs(run_dir) if r["checkpoint"]] if run_dir.is_dir() else []
+    directory whose subdirectories are runs (their checkpoints would lie among them) unless it
+    is a run itself (runs/default with a fine-tuned runs/default/ft)."""
+    inside = [r["name"] for r in list_runs(run_dir) if r["checkpoint"]] \
+        if run_dir.is_dir() and not run_summary(run_dir) else []
     if inside or run_dir.resolve() == LATEST.parent.resolve():
         held = (f"it holds {', '.join(sorted(inside)[:3])}{' ...' * (len(inside) > 3)}" if inside
                 else f"the runs' directory, where {LATEST} is kept")

@@ -637,6 +637,9 @@ def test_the_directory_of_runs_is_no_run_directory(in_tiny_run, tmp_path, monkey
         assert_clean_error(run_cli(*train, "--set", "train.out_dir=old/", *extra),
                            "train.out_dir old is a directory of runs (it holds tiny)")
     assert run_cli(*train, "--set", "train.out_dir=old/new").exit_code == 0
+    shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "old" / "tiny" / "ft")
+    assert_clean_error(run_cli(*train, "--set", "train.out_dir=old/tiny"),   # a run, runs in it
+                       "train.out_dir old/tiny already holds a trained run")
 
 
 def test_a_closed_stdout_ends_quietly(in_tiny_run):
