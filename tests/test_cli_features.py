@@ -703,6 +703,11 @@ def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
         assert f"--out {tmp_path / name}: not a picture format matplotlib writes; end the name " \
             "with .png, .pdf, .svg (or ." in result.stderr
         assert not (tmp_path / name).exists() and not (tmp_path / f"{name}.png").exists()
+    # one run given twice (as a name, a path or runs/latest) would be drawn twice: refused
+    assert_clean_error(run_cli("plot", "runs/tiny", "tiny", "--out", out),
+                       "runs/tiny is given twice; give each run once")
+    assert_clean_error(run_cli("plot", "runs/tiny", "runs/latest", "--out", out),
+                       "runs/tiny and runs/latest are the same run; give each run once")
 
 
 def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):

@@ -69,6 +69,12 @@ def plot_command(runs, out):
             raise JaylyricsError(f"no run given and no runs/latest here: jaylyrics plot RUN...{hint}")
         runs = (latest,)
     runs = [runs_mod.by_name(Path(r)) for r in runs]       # `default` for runs/default too
+    seen = {}
+    for run in runs:
+        first = seen.setdefault(run.resolve(), run)
+        if first is not run:
+            raise JaylyricsError((f"{run} is given twice" if run == first else
+                                  f"{first} and {run} are the same run") + "; give each run once")
     out = out or (runs[0] / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
     plot.write_png(runs, out)
     click.echo(str(out))
