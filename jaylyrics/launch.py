@@ -79,8 +79,12 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         raise JaylyricsError("launch runs training: jaylyrics launch -n 2 -- train [OPTIONS]")
     args = worker_args(train_args)
     sink = sink or sys.stderr
-    port = free_port()
     python = sys.executable
+    if not any(a == "--resume" or a.startswith("--resume=") for a in args):
+        code = _check_first(python, args, num_workers, num_servers, sink, cwd)
+        if code is not None:
+            return code
+    port = free_port()
     serve = [python, "-c", "import jaylyrics.backend"]       # serves until the workers finish
     procs: list[tuple[str, subprocess.Popen]] = []
     threads = []
@@ -131,6 +135,25 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
             thread.join(timeout=5)
         signal.signal(signal.SIGTERM, previous)
     return code
+
+
+def _check_first(python: str, args: list[str], num_workers: int, num_servers: int, sink,
+                 cwd) -> int | None:
+    """The workers' `train --dry-run`, once, before any process starts: a mistake in the config,
+    the corpus or the run directory is said once (not by every worker), with train's exit code.
+    With --dry-run given, its plan is all launch prints (0). None: go on and start them. (A
+    dry run loads no MXNet, so a worker's environment is safe here; --resume is checked by
+    the workers, as a dry run does not take it.)"""
+    dry = "--dry-run" in args
+    check = subprocess.run([python, "-m", "jaylyrics", *args, *([] if dry else ["--dry-run"])],
+                           env=role_env("worker", 0, num_workers, num_servers), cwd=cwd,
+                           capture_output=True, text=True, timeout=120)
+    if check.returncode == 0 and not dry:
+        return None
+    if dry:
+        sys.stdout.write(check.stdout)
+    sink.write(check.stderr)
+    return check.returncode
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 10.0) -> None:

@@ -125,6 +125,28 @@ def test_launch_usage_errors(tmp_path):
     assert launched_processes(cwd=tmp_path) == []
 
 
+def test_a_training_mistake_is_said_once_before_any_process_starts(tmp_path):
+    """launch first runs the workers' `train --dry-run` once: a mistake in the config, corpus or
+    run directory is one line with train's exit code (every worker said it, prefixed, after the
+    scheduler and servers had started), and `launch -- train --dry-run` prints its plan once."""
+    for more, message in (
+            (["--set", "train.epochs=0"], "Error: --set: train.epochs: expected a value >= 1, got 0"),
+            (["--set", "data.corpus=nope.txt"], "Error: nope.txt: no such file in "),
+            (["--set", "train.save_every=5"], "Error: train.save_every 5: saving inside an "
+             "epoch needs a single process (2 data-parallel workers")):
+        result = jaylyrics("launch", "-n", "2", "--", "train", *COMMON, *more, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(message), result.stderr
+    usage = jaylyrics("launch", "--", "train", "--bogus", cwd=tmp_path)
+    assert usage.returncode == 2 and "[worker" not in usage.stderr
+    assert "No such option '--bogus'" in usage.stderr
+    plan = jaylyrics("launch", "-n", "2", "--", "train", *COMMON, "--dry-run", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.count("dry run: gru 1x32") == 1 and "[worker" not in plan.stdout + plan.stderr
+    assert not (tmp_path / "runs").exists() and launched_processes(cwd=tmp_path) == []
+
+
 def test_the_workers_kvstore():
     """launch adds dist_sync, keeps a parameter-server kvstore given either way, and refuses any
     other: with --kvstore local (taken before) each worker trained alone into the same run
