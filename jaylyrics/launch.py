@@ -145,9 +145,12 @@ def _check_first(python: str, args: list[str], num_workers: int, num_servers: in
     dry run loads no MXNet, so a worker's environment is safe here; --resume is checked by
     the workers, as a dry run does not take it.)"""
     dry = "--dry-run" in args
-    check = subprocess.run([python, "-m", "jaylyrics", *args, *([] if dry else ["--dry-run"])],
-                           env=role_env("worker", 0, num_workers, num_servers), cwd=cwd,
-                           capture_output=True, text=True, timeout=120)
+    try:
+        check = subprocess.run([python, "-m", "jaylyrics", *args, *([] if dry else ["--dry-run"])],
+                               env=role_env("worker", 0, num_workers, num_servers), cwd=cwd,
+                               capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:             # (a corpus of gigabytes): the workers check
+        return None
     if check.returncode == 0 and not dry:
         return None
     if dry:
