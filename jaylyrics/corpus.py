@@ -32,6 +32,12 @@ def read_text(path: str | Path, key: str = "data.corpus") -> str:
     return join(read_files(path, key))
 
 
+# Files that hold text but are not text (a .docx is a zip of XML): said so, not read.
+DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a PDF",
+             ".odt": "an OpenDocument text", ".rtf": "an RTF document", ".pages": "a Pages document",
+             ".epub": "an EPUB book", ".xls": "a spreadsheet", ".xlsx": "a spreadsheet"}
+
+
 def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, str]]:
     """(where, text) of each non-blank file of a corpus (see `read_text`), in path order; `where`
     is the file's path, or zip:member."""
@@ -50,6 +56,9 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
                     "full path)")
         raise CorpusError(f"{path}: no such file{where}; {key} expects a .txt or .zip file, "
                           f"or a directory of .txt files{hint}")
+    if path.suffix.lower() in DOCUMENTS:
+        raise CorpusError(f"{path}: {DOCUMENTS[path.suffix.lower()]}, not plain text; save it as "
+                          "plain text (UTF-8, .txt) first")
     try:
         if path.is_dir():
             files = [(str(f), f.read_bytes()) for f in _text_files(path, key)]

@@ -151,6 +151,19 @@ def test_bad_text_files(tmp_path, content, message):
         corpus.read_text(path)
 
 
+@pytest.mark.parametrize("name, kind", [("song.docx", "a Word document"), ("song.PDF", "a PDF"),
+                                        ("book.epub", "an EPUB book")])
+def test_a_document_is_said_to_be_one(tmp_path, name, kind):
+    """A Word file is a zip of XML ("expected .txt files in the zip, found [Content_Types].xml"),
+    an EPUB a zip of one readable member, a PDF "not UTF-8": each is named for what it is."""
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype" if name.endswith("epub") else "[Content_Types].xml", "x\ny\n")
+    with pytest.raises(CorpusError, match=rf"{name}: {kind}, not plain text; save it as plain "
+                                          r"text \(UTF-8, \.txt\) first$"):
+        corpus.read_text(path)
+
+
 @pytest.mark.parametrize("given", ["https://example.com/lyrics.txt",
                                    Path("https://example.com/lyrics.txt")])   # (--text: https:/)
 def test_a_url_is_named_as_one(given):
