@@ -38,8 +38,8 @@ def _f(default, help: str, **rules):
 @dataclass(frozen=True)
 class DataConfig:
     corpus: str = _f("data/jaychou_lyrics.txt.zip",
-                     "a UTF-8 .txt file, or a .zip or directory of them (joined in path order); "
-                     "relative to the working directory", path=True)
+                     "a UTF-8 .txt (or .lrc) file, or a .zip or directory of them (joined in "
+                     "path order); relative to the working directory", path=True)
     max_chars: int = _f(0, "use only the first N characters (0: all)", min=0)
     keep_newlines: bool = _f(True, "keep line breaks as characters (false: replace them by spaces)")
     val_fraction: float = _f(0.1, "fraction of lines (the last ones) held out for validation",

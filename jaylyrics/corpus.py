@@ -32,6 +32,8 @@ def read_text(path: str | Path, key: str = "data.corpus") -> str:
     return join(read_files(path, key))
 
 
+TEXT_FILES = (".txt", ".lrc")     # what a directory or zip of lyrics is read for (see from_lrc)
+
 # Files that hold text but are not text (a .docx is a zip of XML): said so, not read.
 DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a PDF",
              ".odt": "an OpenDocument text", ".rtf": "an RTF document", ".pages": "a Pages document",
@@ -69,6 +71,8 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
     except OSError as e:
         raise CorpusError(f"{e.filename or path}: cannot read: {e.strerror}") from None
     texts = [(where, decode(data, where)) for where, data in files]
+    texts = [(where, from_lrc(text) if where.lower().endswith(".lrc") else text)
+             for where, text in texts]
     texts = [(where, text) for where, text in texts if text.strip()]
     if not texts:
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
@@ -85,28 +89,35 @@ def join(files: list[tuple[str, str]]) -> str:
 
 
 def _text_files(directory: Path, key: str) -> list[Path]:
-    """The .txt files under `directory`, sorted by their relative paths. Hidden files and
-    directories are left out, and the directories not even walked through (a .git or .venv
+    """The .txt and .lrc files under `directory`, sorted by their relative paths. Hidden files
+    and directories are left out, and the directories not even walked through (a .git or .venv
     beside the lyrics can hold thousands of files); nor are directories behind symlinks."""
-    found = []
+    found, others = [], set()
     for root, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [(f.relative_to(directory).as_posix(), f) for f in map(Path(root).joinpath, files)
-                  if not f.name.startswith(".") and f.suffix.lower() == ".txt" and f.is_file()]
+        for f in map(Path(root).joinpath, files):
+            if f.name.startswith(".") or not f.is_file():
+                continue
+            if f.suffix.lower() in TEXT_FILES:
+                found.append((f.relative_to(directory).as_posix(), f))
+            else:
+                others.add(f.suffix.lower() or f.name)
     found.sort()
     if not found:
-        raise CorpusError(f"{directory}: a directory without .txt files; {key} expects a .txt "
-                          "or .zip file, or a directory of .txt files")
+        held = f" (it holds {', '.join(sorted(others)[:5])} files)" if others else ""
+        raise CorpusError(f"{directory}: a directory without .txt files{held}; {key} expects a "
+                          ".txt or .zip file, or a directory of .txt (or .lrc) files")
     return [f for _, f in found]
 
 
 def _read_zip(path: Path) -> list[tuple[str, bytes]]:
-    """(path:member, bytes) of the zip's .txt files in name order, or of its only file."""
+    """(path:member, bytes) of the zip's .txt and .lrc files in name order, or of its only
+    file."""
     try:
         with zipfile.ZipFile(path) as z:
             names = [i.filename for i in z.infolist()
                      if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))]
-            texts = sorted(n for n in names if n.lower().endswith(".txt"))
+            texts = sorted(n for n in names if n.lower().endswith(TEXT_FILES))
             if not texts and len(names) != 1:
                 found = ", ".join(names) if names else "no files"
                 raise CorpusError(f"{path}: expected .txt files (or a single file) in the zip, "
@@ -116,6 +127,29 @@ def _read_zip(path: Path) -> list[tuple[str, bytes]]:
         # damaged (zlib: a member's data; NotImplementedError: its header), or encrypted
         raise CorpusError(f"{path}: cannot read this zip file ({e}); expected an intact zip "
                           "without a password") from None
+
+
+_TIME_TAG = re.compile(r"\[(\d+):(\d+(?:[.:]\d+)?)\]\s*")     # [01:23.45], [01:23:45], [01:23]
+_WORD_TIME = re.compile(r"<\d+:\d+(?:[.:]\d+)?>")             # enhanced LRC: <01:23.45>word
+_ID_TAG = re.compile(r"\[[a-zA-Z#]+:[^\]]*\]")                  # [ar:周杰伦], [ti:...], [offset:..]
+
+
+def from_lrc(text: str) -> str:
+    """The lyrics of an LRC file (a music player's timed lyrics, `[01:23.45]一句歌词`): each line
+    once for every time it is sung (a chorus tagged [00:40.00][01:50.00] twice), in the order of
+    the times, without the tags, the word timings or the ID lines ([ar:...], [ti:...]); lines
+    without a time stay where they were, and empty ones (the music between) are left out."""
+    sung, at = [], -1.0
+    for i, line in enumerate(text.split("\n")):
+        times, line = [], line.strip()
+        while (tag := _TIME_TAG.match(line)):
+            times.append(int(tag[1]) * 60 + float(tag[2].replace(":", ".", 1)))
+            line = line[tag.end():]
+        line = _WORD_TIME.sub("", line).strip()
+        at = max(times, default=at)
+        if line and not (not times and _ID_TAG.fullmatch(line)):
+            sung += [(t, i, line) for t in times or [at]]
+    return "".join(line + "\n" for _, _, line in sorted(sung))
 
 
 def decode(data: bytes, where: str) -> str:

@@ -266,8 +266,12 @@ def test_hidden_directories_are_not_walked_through(tmp_path, monkeypatch):
 
 def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
     (tmp_path / "cover.jpg").write_bytes(b"\xff")
-    with pytest.raises(CorpusError, match="a directory without .txt files; --text expects"):
+    (tmp_path / "song.docx").write_bytes(b"PK")
+    with pytest.raises(CorpusError, match=r"a directory without \.txt files \(it holds \.docx, "
+                                          r"\.jpg files\); --text expects .* or a directory of "
+                                          r"\.txt \(or \.lrc\) files$"):
         corpus.read_text(tmp_path, key="--text")
+    (tmp_path / "song.docx").unlink()
     (tmp_path / "blank.txt").write_text(" \n", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"blank\.txt: empty or only whitespace"):
         corpus.read_text(tmp_path)
@@ -276,6 +280,46 @@ def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
     bad = re.escape(str(tmp_path / "old.txt")) + r": not UTF-8 .*iconv -f GBK -t UTF-8"
     with pytest.raises(CorpusError, match=bad):
         corpus.read_text(tmp_path)
+
+
+LRC = """[ti:晴天]
+[ar:周杰伦]
+[offset:0]
+[00:00.00]晴天 - 周杰伦
+[00:15.10]故事的小黄花
+[00:18.20] 从出生那年就飘着 
+
+[00:40.00][01:50.00]刮风这天 我试过握着你手
+[00:45.00]<00:45.00>但<00:45.50>偏偏
+不带时间的一行
+[00:47.00]
+[01:55:30]完
+"""
+
+
+def test_an_lrc_file_is_read_as_its_lyrics_in_the_order_they_are_sung():
+    """LRC (a music player's timed lyrics): the time tags, word timings, ID lines and empty
+    lines go; a line tagged twice (a chorus) is sung twice, in time order; a line without a
+    time stays where it was."""
+    assert corpus.from_lrc(LRC) == ("晴天 - 周杰伦\n故事的小黄花\n从出生那年就飘着\n"
+                                    "刮风这天 我试过握着你手\n但偏偏\n不带时间的一行\n"
+                                    "刮风这天 我试过握着你手\n完\n")
+    assert corpus.from_lrc("没有时间\n的歌词\n") == "没有时间\n的歌词\n"
+
+
+def test_lrc_files_in_a_directory_a_zip_or_alone(tmp_path):
+    """.lrc files are read beside .txt ones (in a directory, in a zip, or given alone), as their
+    lyrics; a .txt file with brackets is left as it is."""
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    (songs / "a.lrc").write_text("[ar:x]\n[00:01.00]分开\n", encoding="utf-8")
+    (songs / "b.txt").write_text("[00:01.00]不分开\n", encoding="utf-8")
+    assert corpus.read_text(songs) == "分开\n[00:01.00]不分开\n"
+    assert corpus.read_text(songs / "a.lrc") == "分开\n"
+    with zipfile.ZipFile(tmp_path / "songs.zip", "w") as z:
+        z.writestr("a.LRC", LRC)
+        z.writestr("cover.jpg", b"\xff")
+    assert corpus.read_text(tmp_path / "songs.zip") == corpus.from_lrc(LRC)
 
 
 def test_missing_corpus(tmp_path, monkeypatch):
