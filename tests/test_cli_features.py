@@ -195,10 +195,13 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
     verse = "分开\n不分开\n"
     (tmp_path / "verse.txt").write_text(verse, encoding="utf-8")
     (tmp_path / "verse16.txt").write_text(verse, encoding="utf-16")
+    (tmp_path / "verse.lrc").write_text("[ar:x]\n[00:01.00]分开\n[00:02.50]不分开\n",
+                                        encoding="utf-8")              # timed lyrics: the lines
     expected = run_cli("sample", "--prefix", verse, "--length", "12", "--json")
     assert last_json(expected)["prefix"] == verse
     for args, stdin in ((["--prefix-file", tmp_path / "verse.txt"], None),
                         (["--prefix-file", tmp_path / "verse16.txt"], None),
+                        (["--prefix-file", tmp_path / "verse.lrc"], None),
                         (["--prefix-file", "-"], verse.encode())):
         got = run_cli("sample", *args, "--length", "12", "--json", input=stdin)
         assert got.exit_code == 0 and got.stdout == expected.stdout, got.output

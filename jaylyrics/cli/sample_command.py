@@ -186,7 +186,7 @@ _PROMPT = "prefix> "
 
 def _read_prefix_file(path: Path) -> str:
     """--prefix-file: the file's text (UTF-8, or UTF-16 with its byte-order mark, as a corpus
-    file), or standard input's for -; not empty."""
+    file; an .lrc file's lyrics), or standard input's for -; not empty."""
     from jaylyrics import InputError, corpus
 
     if str(path) == "-":
@@ -198,6 +198,8 @@ def _read_prefix_file(path: Path) -> str:
             raise InputError(f"--prefix-file {path}: a directory; expected a text file") from None
         except FileNotFoundError:
             raise InputError(f"--prefix-file {path}: no such file") from None
+    if path.suffix.lower() == ".lrc":                 # timed lyrics: their lines, as a corpus's
+        text = corpus.from_lrc(text)
     if not text:
         raise InputError(f"--prefix-file {path}: empty; give at least one character")
     return text
