@@ -147,7 +147,8 @@ def from_lrc(text: str) -> str:
             line = line[tag.end():]
         line = _WORD_TIME.sub("", line).strip()
         at = max(times, default=at)
-        if line and not (not times and _ID_TAG.fullmatch(line)):
+        id_line = not times and _ID_TAG.fullmatch(line)
+        if line and not id_line:
             sung += [(t, i, line) for t in times or [at]]
     return "".join(line + "\n" for _, _, line in sorted(sung))
 

@@ -140,7 +140,7 @@ def test_a_training_mistake_is_said_once_before_any_process_starts(tmp_path):
         assert result.stderr.startswith(message), result.stderr
     usage = jaylyrics("launch", "--", "train", "--bogus", cwd=tmp_path)
     assert usage.returncode == 2 and "[worker" not in usage.stderr
-    assert "No such option '--bogus'" in usage.stderr
+    assert "No such option" in usage.stderr and "--bogus" in usage.stderr   # (click's words)
     plan = jaylyrics("launch", "-n", "2", "--", "train", *COMMON, "--dry-run", cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.count("dry run: gru 1x32") == 1 and "[worker" not in plan.stdout + plan.stderr
