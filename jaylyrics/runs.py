@@ -73,7 +73,6 @@ def check_latest() -> None:
                               "latest run")
 
 
-
 def check_run_dir(run_dir: Path) -> None:
     """`run_dir` (train.out_dir) can be a run's directory: not the runs root, nor another
     directory whose subdirectories are runs (their checkpoints would lie among them) unless it
