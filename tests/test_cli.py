@@ -269,6 +269,12 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     (["sample", "--prefix", "分", "--temperature", "inf"], ["--temperature inf", "finite"]),
     (["eval", "--split", "train", "--text", "x.txt"], ["--split train and --text: choose one"]),
     (["sample", "--prefix", "分", "--top-k", "100000"], ["--top-k 100000"]),
+    # these two were taken: greedy samples were N copies of one text, --stream was ignored
+    (["sample", "--prefix", "分", "--num-samples", "3"], ["--num-samples 3: greedy decoding (no "
+                                                         "--temperature) writes the same lyrics "
+                                                         "every time; add --temperature"]),
+    (["sample", "--prefix", "分", "--stream", "--json"], ["--stream prints characters as they "
+                                                          "come; --json prints one object"]),
     (["sample", "--prefix", "分", "--seed", "-1"], ["--seed -1: expected 0 to 4294967295"]),
     (["sample", "--prefix", "分", "--seed", "4294967296"], ["--seed 4294967296: expected 0 to"]),
     (["sample", "--prefix", "分", "--checkpoint", "nowhere"], ["nowhere", "no such checkpoint",

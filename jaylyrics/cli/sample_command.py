@@ -63,6 +63,9 @@ def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, tempera
         raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
     if interactive and as_json:
         raise InputError("--interactive writes as you type; --json is for scripts: drop one")
+    if stream and as_json:
+        raise InputError("--stream prints characters as they come; --json prints one object at "
+                         "the end: drop one")
     if num_samples < 1:
         raise InputError(f"--num-samples {num_samples}: expected at least 1")
     from jaylyrics.config import MAX_SEED
@@ -73,7 +76,6 @@ def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, tempera
     if temperature is not None and not 0 < temperature < float("inf"):
         raise InputError(f"--temperature {temperature}: expected a finite value > 0 (leave it "
                          "out for greedy decoding)")
-    temperature = temperature or 0.0                         # 0: greedy
     if next_k is not None:
         writing = [name for name, given in (("--length", length is not None),
                                             ("--lines", lines is not None),
@@ -83,6 +85,11 @@ def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, tempera
             raise InputError(f"--next writes no lyrics, so {', '.join(writing)} "
                              f"{'does' if len(writing) == 1 else 'do'} not apply; leave "
                              f"{'it' if len(writing) == 1 else 'them'} out or drop --next")
+    elif num_samples > 1 and temperature is None:
+        raise InputError(f"--num-samples {num_samples}: greedy decoding (no --temperature) writes "
+                         "the same lyrics every time; add --temperature, e.g. 0.8, for different "
+                         "ones")
+    temperature = temperature or 0.0                         # 0: greedy
     if length is None:
         length = 100 if lines is None else 2000
     stream = sys.stdout.isatty() if stream is None else stream
