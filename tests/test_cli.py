@@ -268,6 +268,7 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     # these two were taken: inf drew uniformly from the whole vocabulary, and --split was ignored
     (["sample", "--prefix", "分", "--temperature", "inf"], ["--temperature inf", "finite"]),
     (["eval", "--split", "train", "--text", "x.txt"], ["--split train and --text: choose one"]),
+    (["eval", "--skip-unknown"], ["--skip-unknown applies to --text"]),       # (was a no-op)
     (["sample", "--prefix", "分", "--top-k", "100000"], ["--top-k 100000"]),
     # these two were taken: greedy samples were N copies of one text, --stream was ignored
     (["sample", "--prefix", "分", "--num-samples", "3"], ["--num-samples 3: greedy decoding (no "

@@ -44,6 +44,9 @@ def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_un
     if split and text_path is not None:
         raise InputError(f"--split {split} and --text: choose one (--split scores a part of the "
                          "checkpoint's corpus, --text a file)")
+    if skip_unknown and text_path is None:
+        raise InputError("--skip-unknown applies to --text (the checkpoint's own corpus has no "
+                         "unknown characters): give --text FILE or drop it")
     split = split or "val"
     check_device(device)
     nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
