@@ -70,9 +70,18 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
             files = [(str(path), path.read_bytes())]
     except OSError as e:
         raise CorpusError(f"{e.filename or path}: cannot read: {e.strerror}") from None
-    texts = [(where, decode(data, where)) for where, data in files]
-    texts = [(where, from_lrc(text) if where.lower().endswith(".lrc") else text)
-             for where, text in texts]
+    texts, unread = [], []
+    for where, data in files:
+        try:
+            text = decode(data, where)
+        except CorpusError as e:
+            unread.append(e)             # (all of a directory's or zip's, to say how many)
+            continue
+        texts.append((where, from_lrc(text) if where.lower().endswith(".lrc") else text))
+    if unread:
+        more = (f"; so are {len(unread) - 1} more of the {len(files)} files in {path}"
+                if len(unread) > 1 else "")
+        raise CorpusError(f"{unread[0]}{more}")
     texts = [(where, text) for where, text in texts if text.strip()]
     if not texts:
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"

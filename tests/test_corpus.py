@@ -322,6 +322,18 @@ def test_lrc_files_in_a_directory_a_zip_or_alone(tmp_path):
     assert corpus.read_text(tmp_path / "songs.zip") == corpus.from_lrc(LRC)
 
 
+def test_a_directory_of_gbk_files_says_how_many_there_are(tmp_path):
+    """Lyrics saved from old sites are GBK file after file: the first is named, with how many
+    more of the directory's files are not UTF-8 either (one at a time, it was a loop of fixes)."""
+    for name in ("a.lrc", "b.txt", "c.txt"):
+        (tmp_path / name).write_bytes("分开\n".encode("gbk"))
+    (tmp_path / "d.txt").write_text("分开\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=re.escape(str(tmp_path / "a.lrc")) + r": not UTF-8 .* "
+                                          r"-f BIG5\); so are 2 more of the 4 files in "
+                                          + re.escape(str(tmp_path)) + "$"):
+        corpus.read_text(tmp_path)
+
+
 def test_missing_corpus(tmp_path, monkeypatch):
     with pytest.raises(CorpusError, match="nope.txt: no such file; data.corpus expects a .txt"):
         corpus.read_text(tmp_path / "nope.txt")
