@@ -72,6 +72,14 @@ def test_sample_runs_without_importing_mxnet(in_tiny_run):
                                                    "--json"))
 
 
+def test_quiet_and_verbose_together_are_refused(in_tiny_run):
+    for args in (("-q", "-v"), ("--verbose", "--quiet")):
+        result = run_cli("eval", *args)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert result.stderr.strip().endswith("Error: -q (results only) and -v (more detail): "
+                                              "choose one")
+
+
 def test_python_dash_m_works():
     out = subprocess.run([sys.executable, "-m", "jaylyrics", "--version"], capture_output=True,
                          text=True, check=True)

@@ -145,6 +145,9 @@ def test_a_training_mistake_is_said_once_before_any_process_starts(tmp_path):
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.count("dry run: gru 1x32") == 1 and "[worker" not in plan.stdout + plan.stderr
     assert not (tmp_path / "runs").exists() and launched_processes(cwd=tmp_path) == []
+    # launch's -v is not added to a train that says -q (which -q -v together would refuse)
+    quiet = jaylyrics("launch", "-v", "--", "train", *COMMON, "-q", "--dry-run", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout.count("dry run: gru 1x32") == 1, quiet.stderr
 
 
 def test_the_workers_kvstore():

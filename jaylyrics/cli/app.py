@@ -95,6 +95,8 @@ def log(message: str, level: int = 1) -> None:
 
 def _set_verbosity(ctx, param, value):
     if value:
+        if ctx.meta.setdefault("verbosity", param.name) != param.name:
+            raise click.UsageError("-q (results only) and -v (more detail): choose one", ctx)
         VERBOSITY["level"] = 0 if param.name == "quiet" else 2
     return value
 

@@ -28,7 +28,8 @@ def launch_command(workers, servers, timeout, train_args):
     """
     from jaylyrics import launch
 
-    args = list(train_args) + {0: ["-q"], 1: [], 2: ["-v"]}[VERBOSITY["level"]]
+    given = {"-q", "--quiet", "-v", "--verbose"} & set(train_args)     # (train's own wins)
+    args = list(train_args) + ([] if given else {0: ["-q"], 1: [], 2: ["-v"]}[VERBOSITY["level"]])
     code = launch.run(workers, servers, args, timeout, sink=click.get_text_stream("stderr"))
     if code:
         sys.exit(code)
