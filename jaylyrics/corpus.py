@@ -1,4 +1,4 @@
-"""The corpus: read text (a .txt file, or several from a .zip or a directory), build the
+"""The corpus: read text (a .txt or .lrc file, or several from a .zip or a directory), build the
 vocabulary, split it into train and validation parts, and cut it into batches with the
 tutorial's two samplers.
 
