@@ -220,6 +220,23 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
         assert_clean_error(run_cli("sample", *args), message)
 
 
+def test_a_closed_standard_input_is_no_traceback(in_tiny_run):
+    """`<&-` (or a daemon without one): --text - and --prefix-file - say standard input is
+    closed (click found no stream to read: a traceback), and -i ends as at the end of input."""
+    import subprocess
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "jaylyrics", *args], capture_output=True,
+                              text=True, preexec_fn=lambda: os.close(0))
+    for args, option in ((("eval", "--text", "-"), "--text -"),
+                         (("sample", "--prefix-file", "-"), "--prefix-file -")):
+        result = run(*args)
+        assert result.returncode == 1 and result.stderr.splitlines() == [
+            f"Error: {option}: standard input is closed; pipe the text into it"], result.stderr
+    ended = run("sample", "-i")
+    assert ended.returncode == 0 and "Traceback" not in ended.stderr and ended.stdout == ""
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "Error: --prefix is missing: give the text the lyrics start with"),
     (("-i", "--json"), "Error: --interactive writes as you type; --json is for scripts"),

@@ -142,6 +142,18 @@ def typed(text: str, what: str) -> str:
     return text
 
 
+def stdin_text(option: str) -> str:
+    """All of standard input as text (UTF-8, or UTF-16 with its byte-order mark, as a corpus
+    file), for `option` (--text -, --prefix-file -); an InputError if it is closed (`<&-`)."""
+    from jaylyrics import InputError, corpus
+
+    try:
+        data = click.get_binary_stream("stdin").read()
+    except (RuntimeError, OSError, ValueError):      # no stdin at all: click, or a closed fd
+        raise InputError(f"{option}: standard input is closed; pipe the text into it") from None
+    return corpus.decode(data, "standard input")
+
+
 def device_option(more: str = ""):
     """--device, with what it means for the command."""
     return click.option("--device", default="auto", show_default=True,

@@ -11,7 +11,8 @@ import click
 
 from jaylyrics import JaylyricsError
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, progress_bar, quoted, verbosity)
+                               numpy_device_option, progress_bar, quoted, stdin_text,
+                               verbosity)
 
 
 @main.command("eval")
@@ -53,7 +54,7 @@ def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_un
     ck = nets.ck
     if text_path is not None and str(text_path) == "-":
         source = "standard input"
-        text = corpus.decode(click.get_binary_stream("stdin").read(), source)
+        text = stdin_text("--text -")
         if not text.strip():
             raise InputError("--text -: standard input is empty; pipe the lines to score into it")
     elif text_path is not None:

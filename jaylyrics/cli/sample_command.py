@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, quoted, typed, verbosity)
+                               numpy_device_option, quoted, stdin_text, typed, verbosity)
 
 
 @main.command("sample")
@@ -197,7 +197,7 @@ def _read_prefix_file(path: Path) -> str:
     from jaylyrics import InputError, corpus
 
     if str(path) == "-":
-        text = corpus.decode(click.get_binary_stream("stdin").read(), "standard input")
+        text = stdin_text("--prefix-file -")
     else:
         try:
             text = corpus.decode(path.read_bytes(), str(path))
@@ -220,7 +220,9 @@ def _read_prefix() -> str:
     file, or the lyrics going to a file) the prompt goes to stderr and stdin is read as it is,
     so stdout holds nothing but lyrics. (Not click.prompt: click 8.1's test runner answers ""
     at the end of input, forever.) Bytes that are not UTF-8 come as lone surrogates, in any
-    locale."""
+    locale; a closed standard input (`<&-`) is the end of input."""
+    if sys.stdin is None:
+        return ""
     if sys.stdin.isatty() and sys.stdout.isatty():
         try:
             import readline  # noqa: F401  (importing it gives `input` line editing and history)
