@@ -222,12 +222,18 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
 
 def test_a_closed_standard_input_is_no_traceback(in_tiny_run):
     """`<&-` (or a daemon without one): --text - and --prefix-file - say standard input is
-    closed (click found no stream to read: a traceback), and -i ends as at the end of input."""
+    closed (click found no stream to read: a traceback), and -i ends as at the end of input.
+    A closed stdout (`>&-`) is written to nowhere, as /dev/null (sample: an AttributeError)."""
     import subprocess
 
-    def run(*args):
+    def run(*args, fd=0):
         return subprocess.run([sys.executable, "-m", "jaylyrics", *args], capture_output=True,
-                              text=True, preexec_fn=lambda: os.close(0))
+                              text=True, preexec_fn=lambda: os.close(fd))
+    for args in (("sample", "--prefix", "分开", "--length", "5"), ("eval",), ("runs",)):
+        quiet = run(*args, fd=1)
+        assert quiet.returncode == 0 and quiet.stderr.count("Traceback") == 0, quiet.stderr
+    refused = run("sample", "--prefix", "Ж", fd=1)
+    assert refused.returncode == 1 and refused.stderr.startswith("Error: --prefix has 1 char")
     for args, option in ((("eval", "--text", "-"), "--text -"),
                          (("sample", "--prefix-file", "-"), "--prefix-file -")):
         result = run(*args)

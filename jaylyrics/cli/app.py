@@ -18,6 +18,9 @@ class _Group(click.Group):
     """Turns our errors into clean one-line messages, in one place."""
 
     def main(self, *args, **kwargs):
+        for name in ("stdout", "stderr"):       # closed (>&-): Python has none; write nowhere,
+            if getattr(sys, name) is None:      # as into /dev/null
+                setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
         try:
             return super().main(*args, **kwargs)
         except OSError as e:          # --help or --version written to a full disk (click itself
