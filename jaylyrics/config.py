@@ -194,6 +194,10 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: no such config file")
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
+    if path.suffix.lower() in (".zip", ".txt", ".lrc"):      # the corpus given as the config
+        raise ConfigError(f"{path}: a corpus, not a YAML config: give it as --set "
+                          f"data.corpus={path} (--config takes a file such as "
+                          "configs/default.yaml)")
     try:
         data = path.read_bytes()
         utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))

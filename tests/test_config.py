@@ -160,6 +160,18 @@ def test_text_that_yaml_reads_as_a_number_in_a_file(tmp_path):
             config.load(write(tmp_path, text))
 
 
+@pytest.mark.parametrize("name", ["lyrics.txt", "songs.ZIP", "song.lrc"])
+def test_a_corpus_given_as_the_config_says_where_it_goes(tmp_path, name):
+    """--config my_lyrics.txt (corpus and config mixed up) said "not UTF-8 text ... save it as
+    UTF-8" for the zip, and for a text "expected a mapping ..., got str"."""
+    path = tmp_path / name
+    path.write_text("分开\n不分开\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: a corpus, not a YAML config: "
+                                          rf"give it as --set data\.corpus={re.escape(str(path))} "
+                                          r"\(--config takes a file such as configs/default\.yaml\)$"):
+        config.load(path)
+
+
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         config.load(tmp_path / "nope.yaml")
