@@ -33,6 +33,7 @@ def read_text(path: str | Path, key: str = "data.corpus") -> str:
 
 
 TEXT_FILES = (".txt", ".lrc")     # what a directory or zip of lyrics is read for (see from_lrc)
+EXPECTED = "a .txt or .zip file, or a directory of .txt (or .lrc) files"   # (for the errors)
 
 # Files that hold text but are not text (a .docx is a zip of XML): said so, not read.
 DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a PDF",
@@ -56,8 +57,7 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
         if not path.is_absolute() and (PROJECT_DIR / path).exists():
             hint = (f" (the project's {PROJECT_DIR / path}: run from {PROJECT_DIR} or give its "
                     "full path)")
-        raise CorpusError(f"{path}: no such file{where}; {key} expects a .txt or .zip file, "
-                          f"or a directory of .txt files{hint}")
+        raise CorpusError(f"{path}: no such file{where}; {key} expects {EXPECTED}{hint}")
     if path.suffix.lower() in DOCUMENTS:
         raise CorpusError(f"{path}: {DOCUMENTS[path.suffix.lower()]}, not plain text; save it as "
                           "plain text (UTF-8, .txt) first")
@@ -73,11 +73,9 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
     texts, unread = [], []
     for where, data in files:
         try:
-            text = decode(data, where)
+            texts.append((where, file_text(data, where)))
         except CorpusError as e:
             unread.append(e)             # (all of a directory's or zip's, to say how many)
-            continue
-        texts.append((where, from_lrc(text) if where.lower().endswith(".lrc") else text))
     if unread:
         more = (f"; so are {len(unread) - 1} more of the {len(files)} files in {path}"
                 if len(unread) > 1 else "")
@@ -114,8 +112,8 @@ def _text_files(directory: Path, key: str) -> list[Path]:
     found.sort()
     if not found:
         held = f" (it holds {', '.join(sorted(others)[:5])} files)" if others else ""
-        raise CorpusError(f"{directory}: a directory without .txt files{held}; {key} expects a "
-                          ".txt or .zip file, or a directory of .txt (or .lrc) files")
+        raise CorpusError(f"{directory}: a directory without .txt files{held}; {key} expects "
+                          f"{EXPECTED}")
     return [f for _, f in found]
 
 
@@ -160,6 +158,13 @@ def from_lrc(text: str) -> str:
         if line and not id_line:
             sung += [(t, i, line) for t in times or [at]]
     return "".join(line + "\n" for _, _, line in sorted(sung))
+
+
+def file_text(data: bytes, where: str) -> str:
+    """A file's bytes as the lyrics it holds: `decode`d, and for an .lrc file (`where` names
+    it) its lines, `from_lrc`."""
+    text = decode(data, where)
+    return from_lrc(text) if where.lower().endswith(".lrc") else text
 
 
 def decode(data: bytes, where: str) -> str:

@@ -200,13 +200,11 @@ def _read_prefix_file(path: Path) -> str:
         text = stdin_text("--prefix-file -")
     else:
         try:
-            text = corpus.decode(path.read_bytes(), str(path))
+            text = corpus.file_text(path.read_bytes(), str(path))   # (an .lrc: its lyrics)
         except IsADirectoryError:
             raise InputError(f"--prefix-file {path}: a directory; expected a text file") from None
         except FileNotFoundError:
             raise InputError(f"--prefix-file {path}: no such file") from None
-    if path.suffix.lower() == ".lrc":                 # timed lyrics: their lines, as a corpus's
-        text = corpus.from_lrc(text)
     if not text:
         raise InputError(f"--prefix-file {path}: empty; give at least one character")
     return text
