@@ -124,9 +124,15 @@ class Config:
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
+def fields() -> dict[str, dataclasses.Field]:
+    """Every dotted key, in order (`data.corpus`, ..., `train.sample_temperature`), with its
+    field: default, help text and rules in its metadata."""
+    return {f"{s}.{f.name}": f for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+
+
 def all_keys() -> list[str]:
     """Every dotted key, in order: `data.corpus`, ..., `train.sample_temperature`."""
-    return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    return list(fields())
 
 
 def load(path: str | Path | None = None, overrides: tuple[str, ...] | list[str] = ()) -> Config:

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError, __version__
+from jaylyrics.cli.completion import runs_or_files
 
 
 class _Group(click.Group):
@@ -185,6 +186,7 @@ no_cache_option = click.option(
          "lifts the characters just used.")
 checkpoint_option = click.option(
     "--checkpoint", "checkpoint_paths", type=click.Path(path_type=Path), multiple=True,
+    shell_complete=runs_or_files,
     help="A run directory (its best checkpoint), a checkpoint .json file or its weights "
          ".params file, or a run's name under runs/ (large for runs/large). Default: the run "
          "trained last (runs/latest). Given more than once: the "

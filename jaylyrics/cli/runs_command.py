@@ -9,6 +9,7 @@ import click
 
 from jaylyrics import PROJECT_DIR, JaylyricsError
 from jaylyrics.cli.app import log, main, verbosity
+from jaylyrics.cli.completion import runs_or_files
 
 
 @main.command("runs")
@@ -51,7 +52,8 @@ def runs_command(runs_dir, as_json):
 
 
 @main.command("plot")
-@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path),
+                shell_complete=runs_or_files)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="The PNG to write (default: RUN/perplexity.png for one run, "
                    "perplexity.png for several).")

@@ -13,18 +13,22 @@ import click
 
 from jaylyrics import JaylyricsError
 from jaylyrics.cli.app import device_option, log, main, progress_bar, typed, verbosity
+from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="YAML config file. Default: the built-in defaults (configs/default.yaml).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              shell_complete=config_keys,
               help="Override a config key by its dotted name, e.g. --set train.epochs=5 (repeatable).")
 @device_option(", or several to split each batch between them: gpu:0,1 (or cpu:0,1).")
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
-              metavar="[RUN]", help="Continue a run (default: runs/latest) from its last "
+              metavar="[RUN]", shell_complete=runs_or_files,
+              help="Continue a run (default: runs/latest) from its last "
               "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
 @click.option("--init-from", "init_from", type=click.Path(), default=None,
+              shell_complete=runs_or_files,
               metavar="RUN", help="Fine-tune: start from the weights of this run directory or "
               "checkpoint (its network and vocabulary, new characters added); the same as "
               "--set train.init_from=RUN.")
