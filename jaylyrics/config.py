@@ -44,6 +44,10 @@ class DataConfig:
     keep_newlines: bool = _f(True, "keep line breaks as characters (false: replace them by spaces)")
     val_fraction: float = _f(0.1, "fraction of lines (the last ones) held out for validation",
                              min=0.0, below=1.0)
+    encoding: str = _f("utf-8", "how to read corpus files that are not UTF-8 (those that are "
+                       "are read as UTF-8): utf-8 refuses them; gbk (gb2312, gb18030) or big5 for "
+                       "files saved by Chinese Windows or lyric sites",
+                       choices=("utf-8", "gbk", "gb2312", "gb18030", "big5"))
 
 
 @dataclass(frozen=True)
@@ -311,7 +315,7 @@ def _check_shape(raw: dict, source: str) -> None:
 # exist: a saved config without one (an older checkpoint's sidecar) means this value, whatever
 # today's default is, so an older run resumes as it would have.
 ADDED_KEYS = {"model.weight_drop": 0.0, "model.embed_drop": 0.0, "train.sample_temperature": 0.0,
-              "train.init_from": "", "train.min_improvement": 0.0}
+              "train.init_from": "", "train.min_improvement": 0.0, "data.encoding": "utf-8"}
 
 
 def from_saved(raw: dict, source: str) -> Config:

@@ -32,6 +32,11 @@ def read_text(path: str | Path, key: str = "data.corpus") -> str:
     return join(read_files(path, key))
 
 
+# data.encoding -> the codec that reads it: GB18030 is a superset of GBK, itself one of GB2312,
+# and Big5-HKSCS of Big5 (Hong Kong's characters added), so each reads all files of the others.
+CODECS = {"gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030", "big5": "big5hkscs"}
+
+
 TEXT_FILES = (".txt", ".lrc")     # what a directory or zip of lyrics is read for (see from_lrc)
 EXPECTED = "a .txt or .zip file, or a directory of .txt (or .lrc) files"   # (for the errors)
 
@@ -41,9 +46,16 @@ DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a P
              ".epub": "an EPUB book", ".xls": "a spreadsheet", ".xlsx": "a spreadsheet"}
 
 
-def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, str]]:
+def read_files(path: str | Path, key: str = "data.corpus",
+               encoding: str = "utf-8") -> list[tuple[str, str]]:
     """(where, text) of each non-blank file of a corpus (see `read_text`), in path order; `where`
-    is the file's path, or zip:member."""
+    is the file's path, or zip:member. A file that is not UTF-8 is read in `encoding` (see
+    `decode`)."""
+    return [(where, text) for where, text, _ in _read_files(path, key, encoding)]
+
+
+def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, str, bool]]:
+    """`read_files`, each file with whether it was read in `encoding` (not being UTF-8)."""
     path = Path(path)
     if not path.exists():
         url = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]+):/+(.*)", str(path))   # (Path: https:/...)
@@ -73,14 +85,16 @@ def read_files(path: str | Path, key: str = "data.corpus") -> list[tuple[str, st
     texts, unread = [], []
     for where, data in files:
         try:
-            texts.append((where, file_text(data, where)))
+            texts.append((where, file_text(data, where, encoding,
+                                           "data.encoding" if key == "data.corpus" else ""),
+                          encoding in CODECS and not _is_utf8(data)))
         except CorpusError as e:
             unread.append(e)             # (all of a directory's or zip's, to say how many)
     if unread:
         more = (f"; so are {len(unread) - 1} more of the {len(files)} files in {path}"
                 if len(unread) > 1 else "")
         raise CorpusError(f"{unread[0]}{more}")
-    texts = [(where, text) for where, text in texts if text.strip()]
+    texts = [(where, text, read_as) for where, text, read_as in texts if text.strip()]
     if not texts:
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
         raise CorpusError(f"{what}: empty or only whitespace, nothing to read")
@@ -160,17 +174,20 @@ def from_lrc(text: str) -> str:
     return "".join(line + "\n" for _, _, line in sorted(sung))
 
 
-def file_text(data: bytes, where: str) -> str:
+def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
     """A file's bytes as the lyrics it holds: `decode`d, and for an .lrc file (`where` names
     it) its lines, `from_lrc`."""
-    text = decode(data, where)
+    text = decode(data, where, encoding, setting)
     return from_lrc(text) if where.lower().endswith(".lrc") else text
 
 
-def decode(data: bytes, where: str) -> str:
+def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
     """UTF-8 bytes -> text without a byte-order mark and with \\n line breaks (from Windows'
     \\r\\n and old Macs' \\r too); `where` names them in the error if they are not UTF-8 text.
-    UTF-16 with its byte-order mark (what Windows Notepad saves as "Unicode") is read too."""
+    UTF-16 with its byte-order mark (what Windows Notepad saves as "Unicode") is read too, and
+    bytes that are not UTF-8 in `encoding` (a data.encoding) when it is not utf-8: valid UTF-8
+    is not read in it, since UTF-8 Chinese is also valid GBK, read as other characters. `setting`
+    is the key that chooses `encoding`, which the error about bytes not UTF-8 suggests."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             data = data.decode("utf-16").encode("utf-8")
@@ -187,10 +204,32 @@ def decode(data: bytes, where: str) -> str:
             raise CorpusError(f"{where}: ends in the middle of a character (its last "
                               f"{len(data) - e.start} bytes begin one): the file was cut short, as "
                               "head -c cuts; cut it by lines (head -n)") from None
-        raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
-                          f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
-                          "(from Big5: -f BIG5)") from None
+        if encoding in CODECS:
+            text = _decode_as(data, where, encoding)
+        else:
+            read_as = f", or set {setting} to gbk (or big5) to read it as it is" if setting else ""
+            raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
+                              f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
+                              f"(from Big5: -f BIG5){read_as}") from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _decode_as(data: bytes, where: str, encoding: str) -> str:
+    """Bytes that are not UTF-8, in `encoding` (a data.encoding other than utf-8)."""
+    try:
+        return data.decode(CODECS[encoding])
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{where}: neither UTF-8 nor {encoding.upper()} (invalid byte "
+                          f"0x{data[e.start]:02x} at offset {e.start} for {encoding}); set "
+                          "data.encoding to the one it is saved in (utf-8, gbk, big5)") from None
 
 
 @dataclass(frozen=True)
@@ -238,6 +277,8 @@ class Corpus:
     train: str
     val: str
     sources: tuple[str, ...] = ()      # the files it was read from, when there were several
+    # those of them that were not UTF-8, read in data.encoding: (where, its first line), to show
+    read_as: tuple[tuple[str, str], ...] = ()
 
 
 def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
@@ -277,9 +318,12 @@ def as_read(text: str, keep_newlines: bool) -> str:
 
 def load(data_cfg) -> Corpus:
     """Read and prepare the corpus that a `DataConfig` names."""
-    files = read_files(data_cfg.corpus)
+    found = _read_files(data_cfg.corpus, "data.corpus", data_cfg.encoding)
+    files = [(where, text) for where, text, _ in found]
     data = prepare(join(files), data_cfg.max_chars, data_cfg.keep_newlines, data_cfg.val_fraction)
-    return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else ())
+    return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else (),
+                   read_as=tuple((where, line_starts(text, 1, 40)[0])
+                                 for where, text, read_as in found if read_as))
 
 
 def line_starts(text: str, n: int = 3, length: int = 2) -> tuple[str, ...]:

@@ -989,3 +989,27 @@ def test_eval_per_char_lists_each_characters_probability(in_tiny_run, tmp_path):
     assert "the likeliest in its place" in shown.stderr
     both = run_cli("eval", "--text", path, "--per-char", "--per-line")
     assert both.exit_code == 1 and both.stderr.startswith("Error: --per-line and --per-char: ")
+
+
+def test_a_gbk_corpus_with_data_encoding_trains_as_its_utf8_text(tiny_run, tmp_path, monkeypatch):
+    """The shipped corpus saved as GB18030 (what 'GBK' files are) and read with data.encoding
+    gbk: the same run as tiny_run's on the UTF-8 zip, to the last digit; without the key, the
+    error says to set it; eval reads the corpus again the same way."""
+    from jaylyrics import corpus
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "jay.txt").write_bytes(corpus.read_text(ZIP).replace("\n", "\r\n").encode("gb18030"))
+    base = ["train", "--config", TINY, "--set", "data.corpus=jay.txt", "--json"]
+    assert_clean_error(run_cli(*base), "jay.txt: not UTF-8 (invalid byte 0xcf at offset 0); "
+                       "convert it first", ", or set data.encoding to gbk (or big5) to read it as "
+                       "it is")
+    result = run_cli(*base, "--set", "data.encoding=gbk")
+    assert result.exit_code == 0, result.output
+    assert "note: jay.txt is not UTF-8: read as data.encoding gbk, it begins '想要有直升机' (if " \
+           "that is not its text, set data.encoding to the encoding it is saved in)" in result.stderr
+    utf8 = json.loads((tiny_run / "runs" / "tiny" / "best.json").read_text(encoding="utf-8"))
+    gbk = json.loads((tmp_path / "runs" / "tiny" / "best.json").read_text(encoding="utf-8"))
+    assert gbk["metrics"] == utf8["metrics"] and gbk["vocab"] == utf8["vocab"]
+    assert gbk["config"]["data"]["encoding"] == "gbk"
+    assert last_json(run_cli("eval", "--json"))["perplexity"] == pytest.approx(
+        gbk["metrics"]["val_ppl"], rel=1e-5)

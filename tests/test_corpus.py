@@ -329,9 +329,49 @@ def test_a_directory_of_gbk_files_says_how_many_there_are(tmp_path):
         (tmp_path / name).write_bytes("分开\n".encode("gbk"))
     (tmp_path / "d.txt").write_text("分开\n", encoding="utf-8")
     with pytest.raises(CorpusError, match=re.escape(str(tmp_path / "a.lrc")) + r": not UTF-8 .* "
-                                          r"-f BIG5\); so are 2 more of the 4 files in "
+                                          r"-f BIG5\), or set data.encoding to gbk \(or big5\) to "
+                                          r"read it as it is; so are 2 more of the 4 files in "
                                           + re.escape(str(tmp_path)) + "$"):
         corpus.read_text(tmp_path)
+    # data.encoding gbk: the GBK files read as GBK, the UTF-8 one as UTF-8
+    assert corpus.join(corpus.read_files(tmp_path, encoding="gbk")) == "分开\n" * 4
+
+
+# traditional Chinese, for Big5 (the first lines of 晴天)
+BIG5_TEXT = "故事的小黃花\n從出生那年就飄著\n童年的盪鞦韆\n隨記憶一直晃到現在\n"
+GBK_TEXT = "故事的小黄花\n从出生那年就飘着\n童年的荡秋千\n随记忆一直晃到现在\n"
+
+
+@pytest.mark.parametrize("encoding, saved_as, text", [
+    ("gbk", "gbk", GBK_TEXT), ("gb2312", "gb2312", GBK_TEXT),
+    ("gbk", "gb18030", GBK_TEXT + "€"), ("gb18030", "gbk", GBK_TEXT),
+    ("big5", "big5", BIG5_TEXT), ("big5", "big5hkscs", BIG5_TEXT + "嗰"),
+], ids=["gbk", "gb2312", "gbk-reads-gb18030", "gb18030-reads-gbk", "big5", "big5-reads-hkscs"])
+def test_data_encoding_reads_files_that_are_not_utf8(tmp_path, encoding, saved_as, text):
+    """Each as Python's own codec of that name saved it, line breaks as Windows writes them;
+    gbk reads GB18030 (and gb2312 GBK), big5 Hong Kong's additions: the supersets."""
+    path = tmp_path / "song.txt"
+    path.write_bytes(text.replace("\n", "\r\n").encode(saved_as))
+    with pytest.raises(CorpusError, match="not UTF-8"):
+        corpus.read_text(path)
+    assert corpus.join(corpus.read_files(path, encoding=encoding)) == text
+    (tmp_path / "utf8.txt").write_text(text, encoding="utf-8")        # UTF-8 stays UTF-8
+    assert corpus.join(corpus.read_files(tmp_path / "utf8.txt", encoding=encoding)) == text
+
+
+def test_a_wrong_data_encoding_or_a_cut_file_is_refused_not_misread(tmp_path):
+    path = tmp_path / "song.txt"
+    path.write_bytes(corpus.read_text(ZIP)[:2000].encode("gb18030"))
+    with pytest.raises(CorpusError, match=r"song\.txt: neither UTF-8 nor BIG5 \(invalid byte "
+                                          r"0x[0-9a-f]{2} at offset \d+ for big5\); set "
+                                          r"data.encoding to the one it is saved in"):
+        corpus.read_files(path, encoding="big5")
+    path.write_bytes("分开\n不分开".encode("utf-8")[:-1])     # UTF-8 cut short, not GBK
+    with pytest.raises(CorpusError, match="ends in the middle of a character"):
+        corpus.read_files(path, encoding="gbk")
+    path.write_bytes(GBK_TEXT.encode("gbk"))                 # --text has no data.encoding
+    with pytest.raises(CorpusError, match=r"\(from Big5: -f BIG5\)$"):
+        corpus.read_text(path, key="--text")
 
 
 def test_missing_corpus(tmp_path, monkeypatch):

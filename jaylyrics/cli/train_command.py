@@ -102,6 +102,12 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
             f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
         log("\n".join(f"  {path}" for path in data.sources), level=2)
+    if data.read_as:                  # for the eye: in a wrong encoding, other characters
+        (where, line), n = data.read_as[0], len(data.read_as)
+        what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
+                     where) if data.sources else (f"{where} is", "it"))
+        log(f"note: {what} not UTF-8: read as data.encoding {cfg.data.encoding}, {it} begins "
+            f"'{line}' (if that is not its text, set data.encoding to the encoding it is saved in)")
     runs.check_latest()                           # (written after the first epoch)
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
