@@ -204,7 +204,9 @@ def standing(epoch: int, stale: int, interrupted: bool, epochs: float, patience)
 def lock(run_dir: Path):
     """Hold `run_dir/.lock` while training, so that a second training into the same directory
     refuses to start instead of overwriting the first one's checkpoints. A lock left by a process
-    that no longer runs is taken over."""
+    that no longer runs is taken over. The lock holds the process's `identity`, so that a lock
+    left by a training killed with its machine or container is not taken for a live one when its
+    process id has come back as another process's (or this one's, in a restarted container)."""
     path = run_dir / ".lock"
     for _ in range(2):
         try:
@@ -216,7 +218,7 @@ def lock(run_dir: Path):
     else:
         raise CheckpointError(f"{run_dir}: cannot take the lock {path}")
     try:
-        os.write(fd, str(os.getpid()).encode())
+        os.write(fd, identity(os.getpid()).encode())
         os.close(fd)
         yield
     finally:
@@ -229,16 +231,36 @@ def check_free(run_dir: Path, resuming: bool = False) -> None:
     if pid:
         raise CheckpointError(f"{run_dir}: another training (process {pid}) is writing here; "
                               + ("wait for it to end, then resume" if resuming else
-                                 "wait for it or choose another train.out_dir"))
+                                 "wait for it or choose another train.out_dir")
+                              + f" (if process {pid} is not a training, remove "
+                              f"{run_dir / '.lock'})")
 
 
 def lock_holder(run_dir: Path) -> int | None:
-    """The process that holds `run_dir`'s lock (trains there), if it still runs."""
+    """The process that holds `run_dir`'s lock (trains there), if it still runs: a live process
+    of that id, and the same process (`identity`) where the lock says which (a lock written
+    before it did holds only the id)."""
     try:
-        pid = int((run_dir / ".lock").read_text().strip() or 0)
+        held = (run_dir / ".lock").read_text().strip()
+        pid = int(held.split()[0]) if held else 0
     except (OSError, ValueError):
         return None
-    return pid if pid and _alive(pid) else None
+    if not pid or not _alive(pid) or (" " in held and identity(pid) != held):
+        return None
+    return pid
+
+
+def identity(pid: int) -> str:
+    """A process as the lock records it: its id, with the time it started (in clock ticks since
+    the boot) and the boot's id where Linux's /proc tells them; else the id alone. Another process
+    that gets the same id later has another start or boot."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        started = stat[stat.rindex(")") + 2:].split()[19]     # field 22, after "pid (name) "
+    except (OSError, ValueError, IndexError):
+        return str(pid)
+    return f"{pid} {started} {boot}"
 
 
 def _alive(pid: int) -> bool:

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -400,7 +401,47 @@ def test_a_second_training_into_the_same_directory_is_refused(tmp_path):
                           capture_output=True, text=True, check=True).stdout.strip()
     (tmp_path / ".lock").write_text(dead)
     with runs.lock(tmp_path):
-        assert (tmp_path / ".lock").read_text() == str(os.getpid())
+        assert (tmp_path / ".lock").read_text() == runs.identity(os.getpid())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="Linux's /proc")
+def test_a_lock_whose_process_id_came_back_as_another_process_is_taken_over(tmp_path):
+    """A training killed with its container (or machine) left its lock; restarted, the resuming
+    process can have the same id (pid 1, or the same order of start-up): it is not the holder.
+    A process id alone (an older lock, or no /proc) is taken as its holder while it runs."""
+    import subprocess
+    import sys
+
+    me = runs.identity(os.getpid())
+    pid, started, boot = me.split()
+    with open(f"/proc/{pid}/stat") as f:                 # the kernel's own count, read apart
+        assert f.read().rsplit(")", 1)[1].split()[19] == started
+    assert boot == open("/proc/sys/kernel/random/boot_id").read().strip()
+    lock = tmp_path / ".lock"
+    for earlier in (f"{pid} {int(started) - 1} {boot}", f"{pid} {started} another-boot"):
+        lock.write_text(earlier)
+        assert runs.lock_holder(tmp_path) is None
+        runs.check_free(tmp_path, resuming=True)          # train --resume may go on
+        with runs.lock(tmp_path):
+            assert lock.read_text() == me
+    for held in (me, pid):
+        lock.write_text(held)
+        assert runs.lock_holder(tmp_path) == os.getpid()
+    # another live process: its lock, as it wrote it, names it until it ends
+    child = subprocess.Popen([sys.executable, "-c", "from jaylyrics import runs; import os, sys, "
+                              "pathlib; pathlib.Path(sys.argv[1]).write_text(runs.identity("
+                              "os.getpid())); sys.stdin.read()", str(lock)], stdin=subprocess.PIPE)
+    try:
+        for _ in range(200):
+            if lock.read_text().startswith(f"{child.pid} "):
+                break
+            time.sleep(0.05)
+        assert runs.lock_holder(tmp_path) == child.pid
+        with pytest.raises(CheckpointError, match=f"another training \\(process {child.pid}\\)"):
+            runs.check_free(tmp_path)
+    finally:
+        child.communicate(b"")
+    assert runs.lock_holder(tmp_path) is None
 
 
 @pytest.mark.parametrize("out_dir, corpus, run, expected", [

@@ -572,7 +572,8 @@ def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     assert any(line.split()[0] == "early" and "stopped early" in line for line in table)
     assert_clean_error(run_cli("train", "--resume", root / "busy"),
                        f"another training (process {os.getpid()}) is writing here; wait for it "
-                       "to end, then resume")
+                       f"to end, then resume (if process {os.getpid()} is not a training, remove "
+                       f"{root / 'busy' / '.lock'})")
 
 
 @pytest.mark.parametrize("damage", [
