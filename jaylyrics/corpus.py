@@ -77,7 +77,7 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
         if path.is_dir():
             files = [(str(f), f.read_bytes()) for f in _text_files(path, key)]
         elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
-            files = _read_zip(path)             # a damaged .zip is said so, not read as text
+            files = _read_zip(path, encoding)   # a damaged .zip is said so, not read as text
         else:
             files = [(str(path), path.read_bytes())]
     except OSError as e:
@@ -91,8 +91,8 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
         except CorpusError as e:
             unread.append(e)             # (all of a directory's or zip's, to say how many)
     if unread:
-        more = (f"; so are {len(unread) - 1} more of the {len(files)} files in {path}"
-                if len(unread) > 1 else "")
+        more = (f"; so {'is' if len(unread) == 2 else 'are'} {len(unread) - 1:,} more of the "
+                f"{len(files):,} files in {path}" if len(unread) > 1 else "")
         raise CorpusError(f"{unread[0]}{more}")
     texts = [(where, text, read_as) for where, text, read_as in texts if text.strip()]
     if not texts:
@@ -131,23 +131,39 @@ def _text_files(directory: Path, key: str) -> list[Path]:
     return [f for _, f in found]
 
 
-def _read_zip(path: Path) -> list[tuple[str, bytes]]:
+def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     """(path:member, bytes) of the zip's .txt and .lrc files in name order, or of its only
     file."""
     try:
         with zipfile.ZipFile(path) as z:
-            names = [i.filename for i in z.infolist()
-                     if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))]
-            texts = sorted(n for n in names if n.lower().endswith(TEXT_FILES))
-            if not texts and len(names) != 1:
-                found = ", ".join(names) if names else "no files"
+            members = {i.filename: _member_name(i, encoding) for i in z.infolist()
+                       if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))}
+            texts = sorted(n for n in members if n.lower().endswith(TEXT_FILES))
+            if not texts and len(members) != 1:
+                found = ", ".join(members.values()) if members else "no files"
                 raise CorpusError(f"{path}: expected .txt files (or a single file) in the zip, "
                                   f"found {found}")
-            return [(f"{path}:{n}", z.read(n)) for n in texts or names]
+            return [(f"{path}:{members[n]}", z.read(n)) for n in texts or members]
     except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
         # damaged (zlib: a member's data; NotImplementedError: its header), or encrypted
         raise CorpusError(f"{path}: cannot read this zip file ({e}); expected an intact zip "
                           "without a password") from None
+
+
+def _member_name(info: zipfile.ZipInfo, encoding: str) -> str:
+    """A zip member's name as its maker wrote it, to show. Without the zip's UTF-8 flag, Python
+    reads a name's bytes as CP437, which is right only for ASCII: macOS writes UTF-8 without the
+    flag, Chinese Windows GBK; so UTF-8 is tried, then data.encoding's codec. (The members are
+    still taken in the order of Python's names, so that a corpus keeps its order and split.)"""
+    if info.flag_bits & 0x800:
+        return info.filename
+    raw = info.filename.encode("cp437")
+    for codec in ("utf-8", CODECS.get(encoding)):
+        try:
+            return raw.decode(codec) if codec else info.filename
+        except UnicodeDecodeError:
+            pass
+    return info.filename
 
 
 _TIME_TAG = re.compile(r"\[(\d+):(\d+(?:[.:]\d+)?)\]\s*")     # [01:23.45], [01:23:45], [01:23]

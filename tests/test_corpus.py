@@ -359,6 +359,42 @@ def test_data_encoding_reads_files_that_are_not_utf8(tmp_path, encoding, saved_a
     assert corpus.join(corpus.read_files(tmp_path / "utf8.txt", encoding=encoding)) == text
 
 
+def _zip_with_raw_names(path, files):
+    """A zip whose member names are the given bytes, without the UTF-8 flag, as Chinese Windows
+    (GBK) and macOS (UTF-8) write them: written under ASCII names of the same length, then
+    patched (a name is in no checksum)."""
+    with zipfile.ZipFile(path, "w") as z:
+        for i, (raw, text) in enumerate(files):
+            z.writestr(f"{i}".rjust(len(raw) - 4, "_") + ".txt", text)
+    data = path.read_bytes()
+    for i, (raw, _) in enumerate(files):
+        data = data.replace((f"{i}".rjust(len(raw) - 4, "_") + ".txt").encode(), raw)
+    path.write_bytes(data)
+
+
+def test_zip_member_names_without_the_utf8_flag_are_shown_as_written(tmp_path):
+    """Python reads such names as CP437 ('╟τ╠∞.txt' for GBK's 晴天.txt): the errors and the list
+    of files showed them so. UTF-8 is tried, then data.encoding's codec; the members keep the
+    order Python's names give them, so that the text and its split do not change."""
+    path = tmp_path / "songs.zip"
+    _zip_with_raw_names(path, [("晴天.txt".encode("gbk"), GBK_TEXT.encode("gbk")),
+                               ("稻香.txt".encode("gbk"), "对这个世界\n".encode("gbk")),
+                               ("七里香.txt".encode("utf-8"), "窗外的麻雀\n".encode("utf-8"))])
+    with zipfile.ZipFile(path) as z:                   # what Python makes of the names
+        assert {i.flag_bits & 0x800 for i in z.infolist()} == {0}
+        python_order = [i.filename for i in z.infolist()]
+        assert python_order[0] == "晴天.txt".encode("gbk").decode("cp437")
+    files = corpus.read_files(path, encoding="gbk")
+    shown = {"╟τ╠∞.txt": "晴天.txt", "╡╛╧π.txt": "稻香.txt",
+             "七里香.txt".encode("utf-8").decode("cp437"): "七里香.txt"}
+    assert [where for where, _ in files] == [f"{path}:{shown[n]}" for n in sorted(python_order)]
+    assert dict(files)[f"{path}:晴天.txt"] == GBK_TEXT
+    # without data.encoding: UTF-8 names as written, GBK ones as Python reads them; "is" for one
+    with pytest.raises(CorpusError, match=re.escape(f"{path}:╟τ╠∞.txt: not UTF-8") + ".*; so is "
+                                          "1 more of the 3 files in"):
+        corpus.read_files(path)
+
+
 def test_a_wrong_data_encoding_or_a_cut_file_is_refused_not_misread(tmp_path):
     path = tmp_path / "song.txt"
     path.write_bytes(corpus.read_text(ZIP)[:2000].encode("gb18030"))
