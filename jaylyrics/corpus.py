@@ -75,7 +75,7 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
                           "plain text (UTF-8, .txt) first")
     try:
         if path.is_dir():
-            files = [(str(f), f.read_bytes()) for f in _text_files(path, key)]
+            files = [(_path_name(f, encoding), f.read_bytes()) for f in _text_files(path, key)]
         elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
             files = _read_zip(path, encoding)   # a damaged .zip is said so, not read as text
         else:
@@ -157,13 +157,25 @@ def _member_name(info: zipfile.ZipInfo, encoding: str) -> str:
     still taken in the order of Python's names, so that a corpus keeps its order and split.)"""
     if info.flag_bits & 0x800:
         return info.filename
-    raw = info.filename.encode("cp437")
+    return _name(info.filename.encode("cp437"), encoding) or info.filename
+
+
+def _path_name(path: Path, encoding: str) -> str:
+    """A file's path to show: the parts of it that are not UTF-8 (GBK names, unpacked from a
+    Chinese Windows zip), which Python holds as surrogates ('\\udcc7\\udce7'), in
+    data.encoding's codec where it reads them."""
+    return os.path.join(*(_name(os.fsencode(part), encoding) or part if "\udc80" <= max(part)
+                          else part for part in path.parts)) if path.parts else str(path)
+
+
+def _name(raw: bytes, encoding: str) -> str | None:
+    """A file name's bytes as UTF-8, else in data.encoding's codec; None if neither reads them."""
     for codec in ("utf-8", CODECS.get(encoding)):
         try:
-            return raw.decode(codec) if codec else info.filename
+            return raw.decode(codec) if codec else None
         except UnicodeDecodeError:
             pass
-    return info.filename
+    return None
 
 
 _TIME_TAG = re.compile(r"\[(\d+):(\d+(?:[.:]\d+)?)\]\s*")     # [01:23.45], [01:23:45], [01:23]

@@ -395,6 +395,23 @@ def test_zip_member_names_without_the_utf8_flag_are_shown_as_written(tmp_path):
         corpus.read_files(path)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="file names as bytes")
+def test_file_names_that_are_not_utf8_are_shown_in_data_encoding(tmp_path):
+    """A directory unpacked from a Chinese Windows zip has GBK file names, which Python holds
+    with surrogates and the messages showed as '\\udcc7\\udce7...'."""
+    songs = tmp_path / "歌"
+    songs.mkdir()
+    with open(os.path.join(os.fsencode(songs), "晴天.txt".encode("gbk")), "wb") as f:
+        f.write(GBK_TEXT.encode("gbk"))
+    (songs / "稻香.txt").write_text("对这个世界\n", encoding="utf-8")
+    files = corpus.read_files(songs, encoding="gbk")
+    assert sorted(where for where, _ in files) == [str(songs / "晴天.txt"), str(songs / "稻香.txt")]
+    assert dict(files)[str(songs / "晴天.txt")] == GBK_TEXT
+    with pytest.raises(CorpusError, match=re.escape(str(songs)) + "/" + re.escape(
+            "晴天.txt".encode("gbk").decode("utf-8", "surrogateescape")) + ": not UTF-8"):
+        corpus.read_files(songs)             # without data.encoding, as Python holds it
+
+
 def test_a_wrong_data_encoding_or_a_cut_file_is_refused_not_misread(tmp_path):
     path = tmp_path / "song.txt"
     path.write_bytes(corpus.read_text(ZIP)[:2000].encode("gb18030"))
