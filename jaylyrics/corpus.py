@@ -87,7 +87,7 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
         try:
             texts.append((where, file_text(data, where, encoding,
                                            "data.encoding" if key == "data.corpus" else ""),
-                          encoding in CODECS and not _is_utf8(data)))
+                          encoding in CODECS and _not_unicode(data)))
         except CorpusError as e:
             unread.append(e)             # (all of a directory's or zip's, to say how many)
     if unread:
@@ -166,6 +166,7 @@ def _path_name(path: Path, encoding: str) -> str:
     data.encoding's codec where it reads them."""
     return os.path.join(*(_name(os.fsencode(part), encoding) or part if "\udc80" <= max(part)
                           else part for part in path.parts)) if path.parts else str(path)
+    # (Python's surrogates for bytes that are not UTF-8 are U+DC80 to U+DCFF)
 
 
 def _name(raw: bytes, encoding: str) -> str | None:
@@ -242,12 +243,15 @@ def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") 
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _is_utf8(data: bytes) -> bool:
+def _not_unicode(data: bytes) -> bool:
+    """Bytes that `decode` reads in data.encoding: neither UTF-8 nor UTF-16 with its mark."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
     try:
         data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
         return False
+    except UnicodeDecodeError:
+        return True
 
 
 def _decode_as(data: bytes, where: str, encoding: str) -> str:

@@ -412,6 +412,22 @@ def test_file_names_that_are_not_utf8_are_shown_in_data_encoding(tmp_path):
         corpus.read_files(songs)             # without data.encoding, as Python holds it
 
 
+def test_the_files_read_in_data_encoding_are_those_neither_utf8_nor_utf16(tmp_path):
+    """What `train`'s note lists, with each one's first line."""
+    from jaylyrics.config import DataConfig
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    (songs / "a.txt").write_bytes(GBK_TEXT.encode("gbk"))
+    (songs / "b.txt").write_text("分开\n", encoding="utf-16")
+    (songs / "c.txt").write_text("不分开\n", encoding="utf-8")
+    data = corpus.load(DataConfig(corpus=str(songs), val_fraction=0.0, encoding="gbk"))
+    assert data.read_as == ((str(songs / "a.txt"), "故事的小黄花"),)
+    assert data.train == GBK_TEXT + "分开\n不分开\n"
+    assert corpus.load(DataConfig(corpus=str(songs / "c.txt"), val_fraction=0.0,
+                                  encoding="gbk")).read_as == ()
+
+
 def test_a_wrong_data_encoding_or_a_cut_file_is_refused_not_misread(tmp_path):
     path = tmp_path / "song.txt"
     path.write_bytes(corpus.read_text(ZIP)[:2000].encode("gb18030"))
