@@ -206,7 +206,8 @@ def lock(run_dir: Path):
     refuses to start instead of overwriting the first one's checkpoints. A lock left by a process
     that no longer runs is taken over. The lock holds the process's `identity`, so that a lock
     left by a training killed with its machine or container is not taken for a live one when its
-    process id has come back as another process's (or this one's, in a restarted container)."""
+    process id has come back as another process's (or this one's, in a restarted container),
+    and one taken in a container is not for a process outside it (see `lock_holder`)."""
     path = run_dir / ".lock"
     for _ in range(2):
         try:
@@ -237,30 +238,52 @@ def check_free(run_dir: Path, resuming: bool = False) -> None:
 
 
 def lock_holder(run_dir: Path) -> int | None:
-    """The process that holds `run_dir`'s lock (trains there), if it still runs: a live process
-    of that id, and the same process (`identity`) where the lock says which (a lock written
-    before it did holds only the id)."""
+    """The process that holds `run_dir`'s lock (trains there), if it still runs. Where the lock
+    has the holder's `identity` and this process sees the same process ids (the same boot and
+    PID namespace), the process of that id must be the same one; a lock of another boot is
+    left; one of another PID namespace (a container's, seen from outside it or from another)
+    holds while a process in that namespace can be seen, and a restarted container's old
+    namespace is gone. A lock with only the id (written before, or without /proc): a live
+    process of that id."""
     try:
         held = (run_dir / ".lock").read_text().strip()
         pid = int(held.split()[0]) if held else 0
     except (OSError, ValueError):
         return None
-    if not pid or not _alive(pid) or (" " in held and identity(pid) != held):
+    parts, mine = held.split(), identity(os.getpid()).split()
+    if len(parts) != 4 or len(mine) != 4:
+        return pid if pid and _alive(pid) else None
+    if parts[2] != mine[2]:                               # another boot
         return None
-    return pid
+    if parts[3] == mine[3]:
+        return pid if identity(pid) == held else None
+    return pid if _namespace_seen(parts[3]) else None
 
 
 def identity(pid: int) -> str:
-    """A process as the lock records it: its id, with the time it started (in clock ticks since
-    the boot) and the boot's id where Linux's /proc tells them; else the id alone. Another process
-    that gets the same id later has another start or boot."""
+    """A process as the lock records it: its id, the time it started (clock ticks since the
+    boot), the boot's id and its PID namespace, where Linux's /proc tells them; else the id
+    alone. Another process that gets the same id later has another start or boot."""
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         stat = Path(f"/proc/{pid}/stat").read_text()
         started = stat[stat.rindex(")") + 2:].split()[19]     # field 22, after "pid (name) "
+        namespace = os.readlink(f"/proc/{pid}/ns/pid")        # pid:[4026531836]
     except (OSError, ValueError, IndexError):
         return str(pid)
-    return f"{pid} {started} {boot}"
+    return f"{pid} {started} {boot} {namespace}"
+
+
+def _namespace_seen(namespace: str) -> bool:
+    """Whether a process of this PID namespace is visible here (in /proc)."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry.name}/ns/pid") == namespace:
+                    return True
+            except OSError:                   # gone, or another user's
+                continue
+    return False
 
 
 def _alive(pid: int) -> bool:

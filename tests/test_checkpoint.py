@@ -413,12 +413,15 @@ def test_a_lock_whose_process_id_came_back_as_another_process_is_taken_over(tmp_
     import sys
 
     me = runs.identity(os.getpid())
-    pid, started, boot = me.split()
+    pid, started, boot, namespace = me.split()
     with open(f"/proc/{pid}/stat") as f:                 # the kernel's own count, read apart
         assert f.read().rsplit(")", 1)[1].split()[19] == started
     assert boot == open("/proc/sys/kernel/random/boot_id").read().strip()
+    assert namespace == os.readlink("/proc/self/ns/pid")
     lock = tmp_path / ".lock"
-    for earlier in (f"{pid} {int(started) - 1} {boot}", f"{pid} {started} another-boot"):
+    for earlier in (f"{pid} {int(started) - 1} {boot} {namespace}",      # the id came back
+                    f"{pid} {started} another-boot {namespace}",         # a reboot
+                    f"{pid} {started} {boot} pid:[1]"):                  # a container, gone
         lock.write_text(earlier)
         assert runs.lock_holder(tmp_path) is None
         runs.check_free(tmp_path, resuming=True)          # train --resume may go on
@@ -442,6 +445,51 @@ def test_a_lock_whose_process_id_came_back_as_another_process_is_taken_over(tmp_
     finally:
         child.communicate(b"")
     assert runs.lock_holder(tmp_path) is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/ns/pid"), reason="Linux's PID namespaces")
+def test_a_lock_taken_in_a_container_holds_outside_it_while_the_container_runs(tmp_path):
+    """A training in a container (its own PID namespace, a directory mounted from outside)
+    writes its id there, 1, say: outside, process 1 is another one, but the lock holds while a
+    process of that namespace can be seen. Made here with `unshare --pid` where allowed."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare")
+    child = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", "sleep", "30"],
+                             stderr=subprocess.DEVNULL)
+    try:
+        inside = None
+        for _ in range(100):                # unshare's forked child: sleep, in a new namespace
+            for entry in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == child.pid:
+                            inside = os.readlink(f"/proc/{entry}/ns/pid")
+                except (OSError, ValueError, IndexError):
+                    continue
+            if inside or child.poll() is not None:
+                break
+            time.sleep(0.05)
+        if inside == os.readlink("/proc/self/ns/pid"):
+            inside = None
+        if inside is None:
+            pytest.skip("unshare --pid is not allowed here")
+        _, started, boot, _ = runs.identity(os.getpid()).split()
+        (tmp_path / ".lock").write_text(f"1 {started} {boot} {inside}")
+        assert runs.lock_holder(tmp_path) == 1
+        with pytest.raises(CheckpointError, match="another training \\(process 1\\)"):
+            runs.check_free(tmp_path)
+    finally:
+        child.kill()
+        child.wait()
+    for _ in range(100):                          # the namespace ends with its last process
+        if runs.lock_holder(tmp_path) is None:
+            break
+        time.sleep(0.05)
+    assert runs.lock_holder(tmp_path) is None
+
 
 
 @pytest.mark.parametrize("out_dir, corpus, run, expected", [
