@@ -95,3 +95,17 @@ def test_completing_loads_neither_mxnet_nor_numpy(tiny_run):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=tiny_run).stdout.splitlines()
     assert out == ["['file,t', 'plain,tiny']", "False False"]
+
+
+def test_an_unreadable_runs_directory_completes_files_only(tmp_path, monkeypatch):
+    """Completing must not fail (a traceback in the middle of the command line)."""
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+
+    def unreadable(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", unreadable)
+    assert complete("bash", "jaylyrics plot ") == [("file", "")]

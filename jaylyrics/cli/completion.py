@@ -23,10 +23,12 @@ def _runs(incomplete: str) -> list[CompletionItem]:
     from jaylyrics import runs
 
     root = runs.LATEST.parent
-    if "/" in incomplete or not root.is_dir():
-        return []
+    try:
+        paths = sorted(root.iterdir()) if "/" not in incomplete and root.is_dir() else []
+    except OSError:                       # unreadable: no names (completing must not fail)
+        paths = []
     items = []
-    for path in sorted(root.iterdir()):
+    for path in paths:
         if not path.name.startswith(incomplete) or path.is_symlink() or not path.is_dir():
             continue
         summary = runs.run_summary(path)
