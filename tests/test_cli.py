@@ -658,3 +658,61 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
     # the configs' data/jaychou_lyrics.txt.zip from a directory without it: where it is
     assert_clean_error(run_cli("train", "--config", TINY),
                        "data/jaychou_lyrics.txt.zip: no such file", f"the project's {ZIP}")
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="no SIGHUP")
+def test_a_hang_up_saves_the_unfinished_epoch_like_ctrl_c(tmp_path):
+    """The terminal closes or the ssh connection drops under a training: it used to die at once
+    (SIGHUP's default), losing the epoch under way. Now it stops at the next batch as for Ctrl-C,
+    although the terminal it writes to is gone (writes to it fail: EIO)."""
+    import os
+    import pty
+    import select
+    import signal
+    import time
+
+    master, slave = pty.openpty()
+    args = [sys.executable, "-m", "jaylyrics", "train", "--config", str(TINY), "--set",
+            f"data.corpus={ZIP}", "--set", "train.epochs=500", "--set", "train.sample_every=0"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    os.close(slave)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "runs" / "tiny" / "last.json").exists() and time.time() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                os.read(master, 65536)                   # the progress bars, read away
+        os.close(master)                                 # the terminal is gone: EIO from now on
+        proc.send_signal(signal.SIGHUP)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    meta = json.loads((tmp_path / "runs" / "tiny" / "last.json").read_text())
+    assert "partial" in meta["resume"]                  # saved inside the epoch under way
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", "train", "--resume", "runs/tiny",
+                             "--set", f"train.epochs={meta['resume']['epoch'] + 1}"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "after batch" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="no SIGHUP")
+def test_a_hang_up_under_nohup_is_ignored_still(tmp_path):
+    """nohup ignores SIGHUP so that a training goes on after the terminal closes: it must not
+    take SIGHUP back."""
+    import signal
+
+    from jaylyrics import train
+
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with train._stop_between_batches() as flag:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert not flag["stop"]
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
