@@ -96,11 +96,16 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         procs.append((name, proc))
         threads.append(_pipe(proc, name, sink))
 
-    def stop_on_sigterm(signum, frame):          # `kill`, `timeout`: clean up like Ctrl-C
+    def stop_on_signal(signum, frame):   # `kill`, `timeout`, a hang-up: clean up like Ctrl-C
+        if hangup.is_hangup(signum):
+            hangup.leave_terminal()
         raise KeyboardInterrupt
 
     import signal
-    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+
+    from jaylyrics import hangup
+    previous = {sig: signal.signal(sig, stop_on_signal)
+                for sig in hangup.stop_signals() if sig != signal.SIGINT}
     code = 0
     try:
         start("scheduler", "scheduler", serve)
@@ -133,7 +138,8 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         _stop([p for _, p in procs])
         for thread in threads:
             thread.join(timeout=5)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return code
 
 

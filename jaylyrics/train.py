@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -223,9 +222,11 @@ def _stop_between_batches(immediate: bool = False):
     (so that no update is half done); a second one stops at once. With `immediate` (one of
     several data-parallel workers, which cannot stop alone at a boundary) the first one does.
     So does SIGHUP (the terminal closed, the ssh connection dropped), unless it is ignored (as
-    under nohup), after which the terminal is written to no more (see `_leave_terminal`)."""
+    under nohup), after which the terminal is written to no more (`hangup`)."""
     import signal
     import threading
+
+    from jaylyrics import hangup
 
     flag = {"stop": False}
     if threading.current_thread() is not threading.main_thread():
@@ -233,39 +234,18 @@ def _stop_between_batches(immediate: bool = False):
         return
 
     def ask(signum, frame):
-        if signum == getattr(signal, "SIGHUP", None):
-            _leave_terminal()
+        if hangup.is_hangup(signum):
+            hangup.leave_terminal()
         if flag["stop"] or immediate:
             raise KeyboardInterrupt
         flag["stop"] = True
 
-    signals = [signal.SIGINT, signal.SIGTERM]
-    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-        signals.append(signal.SIGHUP)
-    old = {sig: signal.signal(sig, ask) for sig in signals}
+    old = {sig: signal.signal(sig, ask) for sig in hangup.stop_signals()}
     try:
         yield flag
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-def _leave_terminal() -> None:
-    """After a hang-up, point standard output and error at /dev/null where they are a terminal
-    (a character device): writing to a terminal that is gone fails (EIO), and the progress bar
-    or the last lines would fail the save that the hang-up asks for. Files and pipes stay."""
-    import stat
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for fd in (1, 2):
-            try:
-                if stat.S_ISCHR(os.fstat(fd).st_mode):
-                    os.dup2(devnull, fd)
-            except OSError:
-                pass
-    finally:
-        os.close(devnull)
 
 
 def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter | None = None,

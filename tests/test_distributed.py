@@ -222,7 +222,14 @@ def test_two_asynchronous_workers_learn(tmp_path):
     assert launched_processes(cwd=tmp_path) == []
 
 
-def test_a_terminated_launcher_stops_its_processes(tmp_path):
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_a_terminated_launcher_stops_its_processes(tmp_path, signum):
+    """`kill` or `timeout`, or a hang-up (the terminal closed: launch used to die and leave its
+    processes running, started in sessions of their own as they are)."""
+    import signal
+
+    if not hasattr(signal, signum):
+        pytest.skip(f"no {signum}")
     proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--", "train",
                              *COMMON, "--set", "train.epochs=100000", "--set", "train.out_dir=runs/t"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -230,7 +237,7 @@ def test_a_terminated_launcher_stops_its_processes(tmp_path):
         deadline = time.time() + 120
         while not (tmp_path / "runs" / "t" / "last.json").exists() and time.time() < deadline:
             time.sleep(0.2)
-        proc.terminate()                                  # what `kill` or `timeout` sends
+        proc.send_signal(getattr(signal, signum))
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
