@@ -24,12 +24,12 @@ import numpy as np
 from jaylyrics import PROJECT_DIR, CorpusError, InputError
 
 
-def read_text(path: str | Path, key: str = "data.corpus") -> str:
+def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8") -> str:
     """The text of a corpus: a UTF-8 .txt file, a .zip holding text files, or a directory of .txt
     files (searched recursively; one song a file, say). Several files are joined in the order of
     their paths, each ending with a line break. `key` is the setting that named the corpus, for
-    the error when it is missing."""
-    return join(read_files(path, key))
+    the error when it is missing; files that are not UTF-8 are read in `encoding`."""
+    return join(read_files(path, key, encoding))
 
 
 # data.encoding -> the codec that reads it: GB18030 is a superset of GBK, itself one of GB2312,
@@ -234,7 +234,7 @@ def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") 
                               f"{len(data) - e.start} bytes begin one): the file was cut short, as "
                               "head -c cuts; cut it by lines (head -n)") from None
         if encoding in CODECS:
-            text = _decode_as(data, where, encoding)
+            text = _decode_as(data, where, encoding, setting)
         else:
             read_as = f", or set {setting} to gbk (or big5) to read it as it is" if setting else ""
             raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
@@ -254,14 +254,18 @@ def _not_unicode(data: bytes) -> bool:
         return True
 
 
-def _decode_as(data: bytes, where: str, encoding: str) -> str:
-    """Bytes that are not UTF-8, in `encoding` (a data.encoding other than utf-8)."""
+def _decode_as(data: bytes, where: str, encoding: str, setting: str) -> str:
+    """Bytes that are not UTF-8, in `encoding` (a data.encoding other than utf-8); `setting`
+    chooses it, or "" where it is a run's (eval --text, sample --prefix-file)."""
     try:
         return data.decode(CODECS[encoding])
     except UnicodeDecodeError as e:
+        fix = (f"set {setting} to the one it is saved in (utf-8, gbk, big5)" if setting else
+               f"convert it to UTF-8 first, e.g. from Big5: iconv -f BIG5 -t UTF-8 (the run reads "
+               f"UTF-8 and, as its data.encoding, {encoding})")
         raise CorpusError(f"{where}: neither UTF-8 nor {encoding.upper()} (invalid byte "
-                          f"0x{data[e.start]:02x} at offset {e.start} for {encoding}); set "
-                          "data.encoding to the one it is saved in (utf-8, gbk, big5)") from None
+                          f"0x{data[e.start]:02x} at offset {e.start} for {encoding}); "
+                          f"{fix}") from None
 
 
 @dataclass(frozen=True)

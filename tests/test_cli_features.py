@@ -1014,3 +1014,21 @@ def test_a_gbk_corpus_with_data_encoding_trains_as_its_utf8_text(tiny_run, tmp_p
     assert gbk["config"]["data"]["encoding"] == "gbk"
     assert last_json(run_cli("eval", "--json"))["perplexity"] == pytest.approx(
         gbk["metrics"]["val_ppl"], rel=1e-5)
+    # its --text and --prefix-file are read as its corpus was: GBK files too
+    verse = "分开\n我不能再想\n"
+    (tmp_path / "verse.txt").write_bytes(verse.encode("gbk"))
+    (tmp_path / "verse8.txt").write_text(verse, encoding="utf-8")
+    scored = [last_json(run_cli("eval", "--text", name, "--json"))["perplexity"]
+              for name in ("verse.txt", "verse8.txt")]
+    assert scored[0] == scored[1]
+    written = run_cli("sample", "--prefix-file", "verse.txt", "--length", "5")
+    assert written.exit_code == 0 and written.stdout.startswith(verse)
+    (tmp_path / "odd.txt").write_bytes("分开\n".encode("gbk") + b"\x80\n")   # GBK has no 0x80
+    assert_clean_error(run_cli("eval", "--text", "odd.txt"), "odd.txt: neither UTF-8 nor GBK "
+                       "(invalid byte 0x80 at offset 5 for gbk); convert it to UTF-8 first, e.g. "
+                       "from Big5: iconv -f BIG5 -t UTF-8 (the run reads UTF-8 and, as its "
+                       "data.encoding, gbk)")
+    # (Big5 text is mostly valid GBK: read as other characters, which the vocabulary refuses)
+    (tmp_path / "big5.txt").write_bytes("故事的小黃花\n從出生那年就飄著\n".encode("big5"))
+    assert_clean_error(run_cli("eval", "--text", "big5.txt"), "big5.txt has ",
+                       "character(s) not in the model's vocabulary")

@@ -58,7 +58,7 @@ def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_un
         if not text.strip():
             raise InputError("--text -: standard input is empty; pipe the lines to score into it")
     elif text_path is not None:
-        text = corpus.read_text(text_path, key="--text")
+        text = corpus.read_text(text_path, "--text", ck.config.data.encoding)   # as its corpus
         source = str(text_path)
     else:
         data_cfg = checkpoint.data_config(ck)

@@ -50,12 +50,10 @@ def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, tempera
     import numpy as np
 
     from jaylyrics import InputError
-    if prefix_file is not None:
-        if prefix is not None or interactive:
-            raise InputError("--prefix-file gives the prefix: drop "
-                             + ("--prefix" if prefix is not None else "--interactive"))
-        prefix = _read_prefix_file(prefix_file)
-    if prefix is None and not interactive:
+    if prefix_file is not None and (prefix is not None or interactive):
+        raise InputError("--prefix-file gives the prefix: drop "
+                         + ("--prefix" if prefix is not None else "--interactive"))
+    if prefix is None and prefix_file is None and not interactive:
         raise InputError("--prefix is missing: give the text the lyrics start with, e.g. "
                          "--prefix 分开 (or --prefix-file FILE, or --interactive to type prefixes "
                          "one after another)")
@@ -99,6 +97,8 @@ def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, tempera
     check_device(device)
     nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck
+    if prefix_file is not None:                   # (read as the run's corpus was)
+        prefix = _read_prefix_file(prefix_file, ck.config.data.encoding)
     if prefix is not None:
         prefix = _as_read(ck, prefix, f"--prefix-file {prefix_file}" if prefix_file else "--prefix")
     if next_k is not None:
@@ -191,16 +191,17 @@ def _ask_for_prefixes(as_read, write) -> None:
 _PROMPT = "prefix> "
 
 
-def _read_prefix_file(path: Path) -> str:
-    """--prefix-file: the file's text (UTF-8, or UTF-16 with its byte-order mark, as a corpus
-    file; an .lrc file's lyrics), or standard input's for -; not empty."""
+def _read_prefix_file(path: Path, encoding: str) -> str:
+    """--prefix-file: the file's text (UTF-8, or UTF-16 with its byte-order mark, or else in the
+    run's data.encoding, as a corpus file; an .lrc file's lyrics), or standard input's for -;
+    not empty."""
     from jaylyrics import InputError, corpus
 
     if str(path) == "-":
         text = stdin_text("--prefix-file -")
     else:
         try:
-            text = corpus.file_text(path.read_bytes(), str(path))   # (an .lrc: its lyrics)
+            text = corpus.file_text(path.read_bytes(), str(path), encoding)  # (.lrc: lyrics)
         except IsADirectoryError:
             raise InputError(f"--prefix-file {path}: a directory; expected a text file") from None
         except FileNotFoundError:
