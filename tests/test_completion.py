@@ -45,6 +45,8 @@ def test_set_completes_choices_and_flags_after_the_equals_sign():
     # an earlier KEY=VALUE, split too, does not disturb the next one
     assert complete("bash", "jaylyrics train --set train.lr = 0.1 --set model.typ") == [
         ("plain", "model.type=")]
+    # a quoted word, which bash does not split: all of it is replaced
+    assert complete("bash", "jaylyrics train --set 'model.type=g") == [("plain", "model.type=gru")]
     # zsh and fish keep the word whole
     assert complete("zsh", "jaylyrics train --set model.type=l") == [("plain", "model.type=lstm")]
     assert complete("fish", "jaylyrics train --set model.tie_weights=") == [

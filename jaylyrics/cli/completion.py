@@ -78,17 +78,19 @@ class _BashComplete(BashComplete):
     def get_completion_args(self) -> tuple[list[str], str]:
         args, incomplete = super().get_completion_args()
         words: list[str] = []
-        joining = False                         # the last word ends in a `=` bash split off
+        joining = joined = False                # the last word ends in a `=` bash split off
         for word in args + [incomplete]:
             if word == "=" and words:
                 words[-1] += "="
-                joining = True
+                joining = joined = True
             elif joining:
                 words[-1] += word
                 joining = False
             else:
                 words.append(word)
-        self._value_after = words[-1].partition("=")[0] + "=" if "=" in words[-1] else ""
+                joined = False
+        # bash replaces what follows the `=` where it split there; a quoted word it did not split
+        self._value_after = words[-1].partition("=")[0] + "=" if joined else ""
         return words[:-1], words[-1]
 
     def format_completion(self, item: CompletionItem) -> str:
