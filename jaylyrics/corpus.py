@@ -85,9 +85,8 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
     texts, unread = [], []
     for where, data in files:
         try:
-            texts.append((where, file_text(data, where, encoding,
-                                           "data.encoding" if key == "data.corpus" else ""),
-                          encoding in CODECS and _not_unicode(data)))
+            texts.append((where, *_file_text(data, where, encoding,
+                                             "data.encoding" if key == "data.corpus" else "")))
         except CorpusError as e:
             unread.append(e)             # (all of a directory's or zip's, to say how many)
     if unread:
@@ -164,9 +163,7 @@ def _path_name(path: Path, encoding: str) -> str:
     """A file's path to show: the parts of it that are not UTF-8 (GBK names, unpacked from a
     Chinese Windows zip), which Python holds as surrogates ('\\udcc7\\udce7'), in
     data.encoding's codec where it reads them."""
-    return os.path.join(*(_name(os.fsencode(part), encoding) or part if "\udc80" <= max(part)
-                          else part for part in path.parts)) if path.parts else str(path)
-    # (Python's surrogates for bytes that are not UTF-8 are U+DC80 to U+DCFF)
+    return os.path.join(*(_name(os.fsencode(part), encoding) or part for part in path.parts))
 
 
 def _name(raw: bytes, encoding: str) -> str | None:
@@ -206,8 +203,13 @@ def from_lrc(text: str) -> str:
 def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
     """A file's bytes as the lyrics it holds: `decode`d, and for an .lrc file (`where` names
     it) its lines, `from_lrc`."""
-    text = decode(data, where, encoding, setting)
-    return from_lrc(text) if where.lower().endswith(".lrc") else text
+    return _file_text(data, where, encoding, setting)[0]
+
+
+def _file_text(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, bool]:
+    """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
+    text, read_as = _decode(data, where, encoding, setting)
+    return (from_lrc(text) if where.lower().endswith(".lrc") else text), read_as
 
 
 def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
@@ -217,6 +219,12 @@ def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") 
     bytes that are not UTF-8 in `encoding` (a data.encoding) when it is not utf-8: valid UTF-8
     is not read in it, since UTF-8 Chinese is also valid GBK, read as other characters. `setting`
     is the key that chooses `encoding`, which the error about bytes not UTF-8 suggests."""
+    return _decode(data, where, encoding, setting)[0]
+
+
+def _decode(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, bool]:
+    """`decode`'s text, and whether it was read in `encoding` (being neither UTF-8 nor UTF-16)."""
+    read_as = False
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             data = data.decode("utf-16").encode("utf-8")
@@ -234,24 +242,13 @@ def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") 
                               f"{len(data) - e.start} bytes begin one): the file was cut short, as "
                               "head -c cuts; cut it by lines (head -n)") from None
         if encoding in CODECS:
-            text = _decode_as(data, where, encoding, setting)
+            text, read_as = _decode_as(data, where, encoding, setting), True
         else:
             read_as = f", or set {setting} to gbk (or big5) to read it as it is" if setting else ""
             raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
                               f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
                               f"(from Big5: -f BIG5){read_as}") from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _not_unicode(data: bytes) -> bool:
-    """Bytes that `decode` reads in data.encoding: neither UTF-8 nor UTF-16 with its mark."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return False
-    try:
-        data.decode("utf-8")
-        return False
-    except UnicodeDecodeError:
-        return True
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), read_as
 
 
 def _decode_as(data: bytes, where: str, encoding: str, setting: str) -> str:

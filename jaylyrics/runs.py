@@ -247,10 +247,11 @@ def lock_holder(run_dir: Path) -> int | None:
     process of that id."""
     try:
         held = (run_dir / ".lock").read_text().strip()
-        pid = int(held.split()[0]) if held else 0
+        parts = held.split()
+        pid = int(parts[0]) if parts else 0
     except (OSError, ValueError):
         return None
-    parts, mine = held.split(), identity(os.getpid()).split()
+    mine = identity(os.getpid()).split()
     if len(parts) != 4 or len(mine) != 4:
         return pid if pid and _alive(pid) else None
     if parts[2] != mine[2]:                               # another boot
