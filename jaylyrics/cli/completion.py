@@ -22,21 +22,17 @@ def runs_or_files(ctx, param, incomplete: str) -> list[CompletionItem]:
 def _runs(incomplete: str) -> list[CompletionItem]:
     from jaylyrics import runs
 
-    root = runs.LATEST.parent
     try:
-        paths = sorted(root.iterdir()) if "/" not in incomplete and root.is_dir() else []
+        found = runs.list_runs(runs.LATEST.parent) if "/" not in incomplete else []
     except OSError:                       # unreadable: no names (completing must not fail)
-        paths = []
+        found = []
     items = []
-    for path in paths:
-        if not path.name.startswith(incomplete) or path.is_symlink() or not path.is_dir():
-            continue
-        summary = runs.run_summary(path)
-        if summary and summary["checkpoint"]:
-            best = summary["best"]
-            score = f", best {summary['metric']} ppl {best:.2f}" if best is not None else ""
-            items.append(CompletionItem(path.name, help=f"{summary['model']}{score}, "
-                                                        f"{summary['status']}"))
+    for run in sorted(found, key=lambda r: r["name"]):
+        if run["checkpoint"] and run["name"].startswith(incomplete):
+            best = run["best"]
+            score = f", best {run['metric']} ppl {best:.2f}" if best is not None else ""
+            items.append(CompletionItem(run["name"], help=f"{run['model']}{score}, "
+                                                          f"{run['status']}"))
     return items
 
 
