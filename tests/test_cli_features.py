@@ -243,6 +243,25 @@ def test_a_closed_standard_input_is_no_traceback(in_tiny_run):
     assert ended.returncode == 0 and "Traceback" not in ended.stderr and ended.stdout == ""
 
 
+def test_a_training_started_with_its_standard_streams_closed_trains(tmp_path):
+    """`<&- 2>&-` (as some daemons start a job): train used to exit 1 with nothing to say it
+    (no stderr), MXNet's import failing on the closed file descriptor 2, which the first file
+    opened could otherwise take over. With stdout open, its summary still arrives there."""
+    import subprocess
+
+    def closing(*fds):
+        return lambda: [os.close(fd) for fd in fds]
+    for n, fds in enumerate(((0, 2), (0, 1, 2))):
+        result = subprocess.run(
+            [sys.executable, "-m", "jaylyrics", "train", "--config", str(TINY), "--set",
+             f"data.corpus={ZIP}", "--set", f"train.out_dir=run{n}", "--set", "train.epochs=1"],
+            cwd=tmp_path, capture_output=True, text=True, preexec_fn=closing(*fds))
+        assert result.returncode == 0, fds
+        assert (tmp_path / f"run{n}" / "best.json").is_file()
+        if 1 not in fds:
+            assert result.stdout.startswith("best val perplexity"), result.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "Error: --prefix is missing: give the text the lyrics start with"),
     (("-i", "--json"), "Error: --interactive writes as you type; --json is for scripts"),

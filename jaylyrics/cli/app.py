@@ -19,9 +19,7 @@ class _Group(click.Group):
     """Turns our errors into clean one-line messages, in one place."""
 
     def main(self, *args, **kwargs):
-        for name in ("stdout", "stderr"):       # closed (>&-): Python has none; write nowhere,
-            if getattr(sys, name) is None:      # as into /dev/null
-                setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+        _fill_closed_std_fds()
         try:
             return super().main(*args, **kwargs)
         except OSError as e:          # --help or --version written to a full disk (click itself
@@ -56,6 +54,22 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def _fill_closed_std_fds() -> None:
+    """Standard input, output or error closed by whoever started us (`<&-`, `>&-`, `2>&-`):
+    /dev/null in its place, so that no file opened later takes its number (a run's lock would
+    be written to as standard error, by MXNet's logging) and code that duplicates it (`backend`,
+    around MXNet's import) finds it; writes then go nowhere. Python has no sys.stdout or
+    sys.stderr then: they write to it; sys.stdin stays None (`stdin_text` says it is closed)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:                      # closed: the lowest free number is this one
+            os.open(os.devnull, os.O_RDWR)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))
 
 
 def _silence_stdout() -> None:
