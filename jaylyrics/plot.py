@@ -7,7 +7,9 @@ JaylyricsError that says so. Nothing else in jaylyrics imports matplotlib.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import logging
 import math
 import warnings
 from pathlib import Path
@@ -22,10 +24,25 @@ CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans SC", "WenQuanYi Zen Hei", "Source Ha
 
 def available() -> bool:
     try:
-        import matplotlib  # noqa: F401
+        with _quiet_import():
+            import matplotlib  # noqa: F401
     except ImportError:
         return False
     return True
+
+
+@contextlib.contextmanager
+def _quiet_import():
+    """matplotlib's own log lines meanwhile: where it cannot write its config directory (a home
+    that is read-only or missing, as for a container's user without one) it says so, twice, on
+    stderr, and uses a temporary one; that is no concern of a lyrics run."""
+    logger = logging.getLogger("matplotlib")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def read_metrics(run: Path) -> dict[str, list[float]]:
@@ -54,11 +71,12 @@ def write_png(runs: list[Path], out: Path) -> None:
     """The runs' `figure`, written to `out` in the format its suffix names."""
     if not available():
         raise JaylyricsError('plotting needs matplotlib: pip install "jaylyrics[plot]"')
-    import matplotlib
+    with _quiet_import():
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     kinds = FigureCanvasAgg.get_supported_filetypes()      # png, pdf, svg, ...
     if out.suffix.lower().lstrip(".") not in kinds:

@@ -756,6 +756,64 @@ def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
                        "runs/tiny and runs/latest are the same run; give each run once")
 
 
+def test_plot_with_no_writable_home_says_nothing_of_matplotlib(in_tiny_run, tmp_path):
+    """A container's user without a home (HOME=/ read-only, or missing): matplotlib, imported
+    fresh, cannot make its config directory and said so in two long lines on stderr, on every
+    `plot` and at the end of every `train`."""
+    pytest.importorskip("matplotlib")
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MPL", "XDG_"))}
+    env["HOME"] = "/proc/no-home"                  # cannot be made, not even by root
+    out = tmp_path / "curves.png"
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", "plot", "tiny", "--out", str(out)],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout.strip() == str(out), result.stderr
+    assert result.stderr == ""
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_with_no_writable_home_says_nothing_of_matplotlib(in_tiny_run, tmp_path):
+    """A container's user without a home (HOME=/ read-only, or missing): matplotlib, imported
+    fresh, cannot make its config directory and said so in two long lines on stderr, on every
+    `plot` and at the end of every `train`."""
+    pytest.importorskip("matplotlib")
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MPL", "XDG_"))}
+    env["HOME"] = "/proc/no-home"                  # cannot be made, not even by root
+    out = tmp_path / "curves.png"
+    result = subprocess.run([sys.executable, "-m", "jaylyrics", "plot", "tiny", "--out", str(out)],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout.strip() == str(out), result.stderr
+    assert result.stderr == ""
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_deleted_working_directory_is_named(in_tiny_run, tmp_path):
+    """The directory the shell is in removed meanwhile (from another terminal): the commands
+    that need it said only "No such file or directory", naming nothing."""
+    import subprocess
+
+    gone = tmp_path / "gone"
+
+    def enter_and_remove():
+        gone.mkdir()
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "jaylyrics", *args], capture_output=True,
+                              text=True, preexec_fn=enter_and_remove)
+    for args in (("runs",), ("train", "--config", str(TINY), "--dry-run")):
+        result = run(*args)
+        assert result.returncode == 1 and result.stderr.splitlines() == [
+            "Error: the working directory no longer exists (deleted or moved since this shell "
+            "entered it): cd to one that does"], (args, result.stderr)
+    scored = run("eval", "--checkpoint", str(in_tiny_run / "runs" / "tiny"))   # needs none
+    assert scored.returncode == 0 and scored.stdout.startswith("perplexity "), scored.stderr
+
+
 def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):
     """A line through one point is not drawn: a run of one epoch (beside a longer one) shows as
     points; the epoch axis has whole-number ticks (it had 1.25, 1.5, ...)."""
