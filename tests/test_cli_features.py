@@ -773,23 +773,6 @@ def test_plot_with_no_writable_home_says_nothing_of_matplotlib(in_tiny_run, tmp_
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_plot_with_no_writable_home_says_nothing_of_matplotlib(in_tiny_run, tmp_path):
-    """A container's user without a home (HOME=/ read-only, or missing): matplotlib, imported
-    fresh, cannot make its config directory and said so in two long lines on stderr, on every
-    `plot` and at the end of every `train`."""
-    pytest.importorskip("matplotlib")
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MPL", "XDG_"))}
-    env["HOME"] = "/proc/no-home"                  # cannot be made, not even by root
-    out = tmp_path / "curves.png"
-    result = subprocess.run([sys.executable, "-m", "jaylyrics", "plot", "tiny", "--out", str(out)],
-                            capture_output=True, text=True, env=env)
-    assert result.returncode == 0 and result.stdout.strip() == str(out), result.stderr
-    assert result.stderr == ""
-    assert out.read_bytes()[:4] == b"\x89PNG"
-
-
 def test_a_deleted_working_directory_is_named(in_tiny_run, tmp_path):
     """The directory the shell is in removed meanwhile (from another terminal): the commands
     that need it said only "No such file or directory", naming nothing."""

@@ -49,6 +49,10 @@ class _Group(click.Group):
             _silence_stdout()         # message, as other tools; exit 1 as Python itself does
             sys.exit(1)
         except OSError as e:          # a directory we cannot write, a full disk, ...
+            if not e.filename and _working_directory_gone():       # (what os.getcwd raises)
+                raise click.ClickException(
+                    "the working directory no longer exists (deleted or moved since this shell "
+                    "entered it): cd to one that does") from None
             where = f"{e.filename}: " if e.filename else ""
             raise click.ClickException(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt:
@@ -70,6 +74,16 @@ def _fill_closed_std_fds() -> None:
     for fd, name in ((1, "stdout"), (2, "stderr")):
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))
+
+
+def _working_directory_gone() -> bool:
+    """Whether this process's working directory was removed (relative paths then fail, with an
+    error that names no file)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 def _silence_stdout() -> None:
