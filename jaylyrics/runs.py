@@ -46,8 +46,22 @@ def latest_target() -> str:
     return LATEST.read_text(encoding="utf-8").strip()
 
 
+def latest_unwritable() -> str | None:
+    """Why `runs/latest` cannot be pointed at a run from here, or None: the directory that
+    holds it (or its nearest existing parent, where runs/ is still to be made) is not writable:
+    a project of another user, a read-only mount."""
+    folder = LATEST.parent.absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if os.access(existing, os.W_OK | os.X_OK):
+        return None
+    return f"{existing} is not writable"
+
+
 def set_latest(run_dir: Path) -> None:
-    """Point `runs/latest` at `run_dir`, atomically."""
+    """Point `runs/latest` at `run_dir`, atomically; not at all where it cannot be written
+    (`latest_unwritable`: `train` says so when it starts, and the run goes on)."""
+    if latest_unwritable():
+        return
     LATEST.parent.mkdir(parents=True, exist_ok=True)
     target = run_dir.resolve()
     tmp = LATEST.with_name(f".latest.tmp{os.getpid()}")

@@ -797,6 +797,31 @@ def test_a_deleted_working_directory_is_named(in_tiny_run, tmp_path):
     assert scored.returncode == 0 and scored.stdout.startswith("perplexity "), scored.stderr
 
 
+def test_a_training_where_runs_latest_cannot_be_written_goes_on(tmp_path):
+    """Trained from a directory the user cannot write (a project of another user, a read-only
+    mount) into a train.out_dir elsewhere: the run stopped after its first epoch, unable to
+    point runs/latest at itself ("runs/.latest.tmp123: Permission denied"). Now it trains, and
+    says at the start where it is and that runs/latest will not name it. /proc/1 stands for
+    such a directory: not writable, not even by root."""
+    import pathlib
+    import subprocess
+
+    here = pathlib.Path("/proc/1")
+    if not here.is_dir() or os.access(here, os.W_OK):
+        pytest.skip("needs a directory this user cannot write")
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "jaylyrics", "train", "--config", str(TINY), "--set",
+         f"data.corpus={ZIP}", "--set", f"train.out_dir={run}"],
+        cwd=here, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        f"note: runs/latest will not name this run (/proc/1 is not writable): give sample and "
+        f"eval --checkpoint {run}")
+    assert (run / "best.json").is_file()
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2           # both epochs
+
+
 def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):
     """A line through one point is not drawn: a run of one epoch (beside a longer one) shows as
     points; the epoch axis has whole-number ticks (it had 1.25, 1.5, ...)."""

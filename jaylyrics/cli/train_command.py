@@ -109,6 +109,10 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         log(f"note: {what} not UTF-8: read as data.encoding {cfg.data.encoding}, {it} begins "
             f"'{line}' (if that is not its text, set data.encoding to the encoding it is saved in)")
     runs.check_latest()                           # (written after the first epoch)
+    unwritable = runs.latest_unwritable()
+    if unwritable:
+        log(f"note: {runs.LATEST} will not name this run ({unwritable}): give sample and eval "
+            f"--checkpoint {run_dir}")
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
         return _describe_plan(cfg, data, run_dir, source, network, as_json)
