@@ -358,8 +358,11 @@ def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
 
     try:
         raw = _read_sidecar(path)
+    except OSError as e:                  # not ours to read (another user's run), a directory
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from None
+    try:
         meta = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint sidecar ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):

@@ -430,6 +430,25 @@ def test_a_corrupt_checkpoint_through_the_cli(in_tiny_run, tmp_path):
                        "corrupt checkpoint sidecar")
 
 
+def test_a_sidecar_that_cannot_be_read_is_not_called_corrupt(in_tiny_run, tmp_path):
+    """Another user's run (best.json mode 600) was "corrupt checkpoint sidecar (PermissionError:
+    ...)". As root no mode keeps a file from being read: a directory in its place takes the
+    same way, and where the tests run as a user, the mode too."""
+    import shutil
+
+    unreadable = tmp_path / "theirs"
+    shutil.copytree(in_tiny_run / "runs" / "tiny", unreadable)
+    (unreadable / "best.json").unlink()
+    (unreadable / "best.json").mkdir()
+    assert_clean_error(run_cli("sample", "--prefix", "分", "--checkpoint", unreadable),
+                       f"{unreadable / 'best.json'}: cannot read it (Is a directory); the run's "
+                       f"last checkpoint loads: --checkpoint {unreadable / 'last.json'}")
+    if os.geteuid() != 0:
+        (unreadable / "last.json").chmod(0)
+        assert_clean_error(run_cli("eval", "--checkpoint", unreadable / "last.json"),
+                           f"{unreadable / 'last.json'}: cannot read it (Permission denied)")
+
+
 def test_an_out_dir_that_cannot_be_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file").write_text("not a directory")
