@@ -133,7 +133,7 @@ def run_summary(run: Path) -> dict | None:
             metas[tag] = json.loads((run / f"{tag}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             pass
-        sidecars += (run / f"{tag}.json").exists()
+        sidecars += _may_exist(run / f"{tag}.json")
     metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}
     summary = {"name": run.name, "path": str(run), "model": "?", "params": 0, "best": None,
                "best_model": None, "metric": "val", "best_epoch": None, "epochs": 0, "saved": "",
@@ -163,6 +163,15 @@ def run_summary(run: Path) -> dict | None:
     except (AttributeError, TypeError, ValueError):
         pass
     return summary
+
+
+def _may_exist(path: Path) -> bool:
+    """Whether `path` exists, or may: in a directory this user cannot look into (another user's
+    run, mode 700), which `runs` then lists as unreadable rather than fail on."""
+    try:
+        return path.exists()
+    except OSError:
+        return True
 
 
 def _model_name(model) -> str:

@@ -483,6 +483,39 @@ def test_runs_lists_the_latest_run(in_tiny_run):
     assert f"{tiny['best']:.2f}" in row and f"{tiny['best_model']:.2f}" in row
 
 
+def test_runs_lists_a_run_it_cannot_look_into_as_unreadable(tmp_path, monkeypatch, in_tiny_run):
+    """Another user's run (mode 700) among one's own: `runs` stopped with "Error:
+    runs/theirs/best.json: Permission denied". As root no mode keeps a directory closed, so
+    there the file system's answer (EACCES for any path inside it) is played."""
+    import errno
+    import pathlib
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("mine", "theirs"):
+        shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "runs" / name)
+    theirs = tmp_path / "runs" / "theirs"
+    if os.geteuid() == 0:
+        def closed(original):
+            def check(self, *args, **kwargs):
+                if theirs.name in self.parts[:-1]:
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+                return original(self, *args, **kwargs)
+            return check
+        for method in ("exists", "is_file", "read_text", "read_bytes", "stat"):
+            monkeypatch.setattr(pathlib.Path, method, closed(getattr(pathlib.Path, method)))
+    else:
+        theirs.chmod(0)
+    try:
+        result = run_cli("runs")
+    finally:
+        if os.geteuid() != 0:
+            theirs.chmod(0o755)
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows["theirs"][-1] == "unreadable" and rows["mine"][-2] == "done", result.stdout
+
+
 def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_tiny_run):
     """Run from another directory, `runs` finds none there and names the project's (as sample
     and eval do for their default checkpoint)."""
