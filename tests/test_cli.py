@@ -430,6 +430,28 @@ def test_a_corrupt_checkpoint_through_the_cli(in_tiny_run, tmp_path):
                        "corrupt checkpoint sidecar")
 
 
+def test_resuming_a_run_this_user_cannot_write_says_how_to_go_on_from_it(in_tiny_run,
+                                                                         monkeypatch):
+    """Another user's run (or one on a read-only mount): --resume stopped after MXNet had loaded,
+    with "Error: runs/tiny/.lock: Permission denied". As root every directory is writable, so
+    there the file system's answer for that one directory is played."""
+    run = in_tiny_run / "runs" / "tiny"
+    if os.geteuid() == 0:
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+            not (mode & os.W_OK and os.path.realpath(path) == str(run.resolve()))
+            and access(path, mode, **kw)))
+    run.chmod(0o555)
+    try:
+        result = run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3")
+    finally:
+        run.chmod(0o755)
+    assert_clean_error(result, "--resume runs/tiny: cannot write in this run's directory "
+                       "(another user's run, or a read-only mount); to train on from its weights "
+                       "in a run of your own: --init-from runs/tiny --set train.out_dir=DIR")
+    assert "device:" not in result.stderr                          # before MXNet loads
+
+
 def test_a_sidecar_that_cannot_be_read_is_not_called_corrupt(in_tiny_run, tmp_path):
     """Another user's run (best.json mode 600) was "corrupt checkpoint sidecar (PermissionError:
     ...)". As root no mode keeps a file from being read: a directory in its place takes the

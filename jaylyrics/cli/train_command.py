@@ -73,8 +73,12 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
                              "--config (use --set train.epochs=N to train longer)")
         from jaylyrics import backend, checkpoint
 
-        runs.check_free(checkpoint.resolve(resume_run or None, "--resume RUN").parent,
-                        resuming=True)                # (before MXNet loads)
+        resumed = checkpoint.resolve(resume_run or None, "--resume RUN").parent
+        runs.check_free(resumed, resuming=True)                # (before MXNet loads)
+        if not os.access(resumed, os.W_OK | os.X_OK):
+            raise InputError(f"--resume {resumed}: cannot write in this run's directory (another "
+                             "user's run, or a read-only mount); to train on from its weights in "
+                             f"a run of your own: --init-from {resumed} --set train.out_dir=DIR")
         contexts = backend.devices(device)
         ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
         cfg = config.override(ck.config, overrides, allowed="train.")
