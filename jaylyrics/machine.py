@@ -1,6 +1,7 @@
 """What this machine offers to computation: the physical cores this process may use, and a
-container's CPU quota (Linux; elsewhere the CPU count), and its memory. Read by `backend` to
-choose MXNet's thread count, and by `train` to refuse a model that cannot fit. No MXNet here.
+container's CPU quota (Linux; elsewhere the CPU count), and its memory and a container's memory
+limit. Read by `backend` to choose MXNet's thread count, and by `train` to refuse a model that
+cannot fit. No MXNet here.
 """
 
 from __future__ import annotations
@@ -61,3 +62,18 @@ def physical_memory() -> int | None:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def memory_limit(cgroup: str = "/sys/fs/cgroup") -> int | None:
+    """A container's memory limit in bytes (cgroup v2 `memory.max`, or v1
+    `memory.limit_in_bytes`), None without one. A container limited to 2 GiB on a 64 GiB host
+    still sees 64 GiB, and a training beyond its limit is killed without a word."""
+    for name in ("memory.max", "memory/memory.limit_in_bytes"):
+        try:
+            with open(os.path.join(cgroup, name)) as f:
+                value = f.read().strip()
+            limit = None if value == "max" else int(value)
+        except (OSError, ValueError):
+            continue
+        return limit if limit is not None and limit < 2**60 else None   # v1: none is ~2**63
+    return None

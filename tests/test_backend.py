@@ -10,7 +10,7 @@ import pytest
 
 from jaylyrics import JaylyricsError, backend
 from jaylyrics.backend import engine_settings
-from jaylyrics.machine import cpu_quota, physical_cores
+from jaylyrics.machine import cpu_quota, memory_limit, physical_cores
 
 from conftest import ROOT, TINY, ZIP
 
@@ -81,6 +81,24 @@ def test_a_containers_cpu_quota_caps_the_threads(tmp_path):
     (v1 / "cpu.cfs_quota_us").write_text("-1\n")
     assert cpu_quota(str(tmp_path / "v1")) is None
     assert cpu_quota(str(tmp_path / "none")) is None
+
+
+def test_a_containers_memory_limit_is_read(tmp_path):
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "memory.max").write_text("2147483648\n")
+    assert memory_limit(str(v2)) == 2 * 2**30
+    (v2 / "memory.max").write_text("max\n")
+    assert memory_limit(str(v2)) is None
+    v1 = tmp_path / "v1" / "memory"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text("536870912\n")
+    assert memory_limit(str(tmp_path / "v1")) == 2**29
+    (v1 / "memory.limit_in_bytes").write_text("9223372036854771712\n")   # v1's "no limit"
+    assert memory_limit(str(tmp_path / "v1")) is None
+    (v1 / "memory.limit_in_bytes").write_text("garbage\n")
+    assert memory_limit(str(tmp_path / "v1")) is None
+    assert memory_limit(str(tmp_path / "none")) is None
 
 
 def _python(code, **env):

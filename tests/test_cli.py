@@ -389,8 +389,18 @@ def test_a_model_too_big_for_the_memory_is_refused_before_it_is_made(tmp_path, m
     # killed)
     result = run_cli(*base, "--set", "model.num_layers=99999999999999999999")
     assert_clean_error(result, "the model would have ", "model.num_layers (99999999999999999999)")
+    monkeypatch.setattr(machine, "memory_limit", lambda: None)
     monkeypatch.setattr(machine, "physical_memory", lambda: 2**16)      # a 64 KiB machine
-    assert_clean_error(run_cli(*base), "the model would have ", "this machine has 0 GiB")
+    assert_clean_error(run_cli(*base), "the model would have ", "KiB for its weights",
+                       "this machine has 64 KiB")
+    # in a container limited to 1.5 GiB on a 24 GiB machine (which would kill the training)
+    monkeypatch.setattr(machine, "physical_memory", lambda: 24 * 2**30)
+    monkeypatch.setattr(machine, "memory_limit", lambda: 3 * 2**29)
+    assert_clean_error(run_cli(*base, "--set", "model.hidden_size=6000"),
+                       "the model would have 110,748,885 parameters, 1.7 GiB for its weights, "
+                       "gradients and optimiser state; this container may use (its memory limit) "
+                       "1.5 GiB: lower model.hidden_size (now 6000)")
+    assert run_cli(*base, "--set", "model.hidden_size=4000", "--dry-run").exit_code == 0
 
     def too_big(*args, **kwargs):
         raise MemoryError

@@ -215,8 +215,9 @@ def test_the_memory_check_sizes_the_network_the_fine_tune_trains(in_tiny_run, mo
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("dry run: gru 1x32 with "), result.stdout
     monkeypatch.setattr(machine, "physical_memory", lambda: 2**16)      # a 64 KiB machine
+    monkeypatch.setattr(machine, "memory_limit", lambda: None)
     result = run_cli(*base)
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith(
-        "GiB: train.init_from runs/tiny/best.json sets the network (gru 1x32): fine-tune a "
+        "this machine has 64 KiB: train.init_from runs/tiny/best.json sets the network (gru 1x32): fine-tune a "
         "smaller run, or train from scratch"), result.stderr

@@ -259,16 +259,27 @@ def _check_the_model_fits(model_cfg, vocab, source=None) -> None:
     from jaylyrics import InputError, machine, model
 
     count = model.count_params(model_cfg, len(vocab))
-    need, have = 16 * count, machine.physical_memory()
+    need, have, limit = 16 * count, machine.physical_memory(), machine.memory_limit()
+    where = "this machine has"
+    if limit is not None and (not have or limit < have):
+        have, where = limit, "this container may use (its memory limit)"
     if have and need > have:
         mc = model_cfg
         fix = (f"lower model.hidden_size (now {mc.hidden_size}), model.embed_size "
                f"({mc.embed_size}) or model.num_layers ({mc.num_layers})" if source is None else
                f"train.init_from {source.path} sets the network ({mc.type} {mc.num_layers}x"
                f"{mc.hidden_size}): fine-tune a smaller run, or train from scratch")
-        raise InputError(f"the model would have {count:,} parameters, {need / 2**30:,.0f} GiB for "
-                         f"its weights, gradients and optimiser state; this machine has "
-                         f"{have / 2**30:,.0f} GiB: {fix}")
+        raise InputError(f"the model would have {count:,} parameters, {_size(need)} for its "
+                         f"weights, gradients and optimiser state; {where} {_size(have)}: {fix}")
+
+
+def _size(n: int) -> str:
+    """A number of bytes as people say it: 82 GiB, 1.5 GiB, 512 MiB."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 2**shift:
+            value = n / 2**shift
+            return f"{value:,.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _refuse_a_trained_run(run_dir: Path) -> None:
