@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -259,7 +260,8 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
                 raise CheckpointError(f"{LATEST} names {latest_target()}, which no longer exists: "
                                       f"run `jaylyrics train` or pass {option}")
             project = project_latest()
-            hint = f" (the project's: {option.split()[0]} {project})" if project else ""
+            hint = (f" (the project's: {option.split()[0]} {shlex.quote(str(project))})"
+                    if project else "")
             raise CheckpointError(f"no trained run found ({LATEST} does not exist here): run "
                                   f"`jaylyrics train` first or pass {option}{hint}")
         path = run
@@ -326,7 +328,8 @@ def load(path: str | Path | None, ctx=None) -> Checkpoint:
         last = path.with_name("last.json")
         if path.name != "best.json" or not _loads(last):
             raise
-        raise CheckpointError(f"{e}; the run's last checkpoint loads: --checkpoint {last}") from None
+        raise CheckpointError(f"{e}; the run's last checkpoint loads: --checkpoint "
+                              f"{shlex.quote(str(last))}") from None
 
 
 def _loads(path: Path) -> bool:

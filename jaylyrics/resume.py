@@ -7,6 +7,7 @@ that its saved state cannot follow).
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def check_settings(ck, cfg, progress: Progress, workers: int = 1) -> None:
         raise JaylyricsError(
             f"--set train.optimizer={now.optimizer}: {run} trains with {was.optimizer}, whose saved "
             f"state cannot go on as {now.optimizer}; start a new run from its weights instead: "
-            f"jaylyrics train --init-from {run} --set train.optimizer={now.optimizer} --set "
+            f"jaylyrics train --init-from {shlex.quote(str(run))} --set "
+            f"train.optimizer={now.optimizer} --set "
             "train.out_dir=DIR")
     if progress.partial is None:
         return
@@ -106,7 +108,8 @@ def check_settings(ck, cfg, progress: Progress, workers: int = 1) -> None:
     if workers > 1:                            # each worker would train a shard: other batches
         raise JaylyricsError(
             f"{where} in a single process, whose batches {workers} workers would cut "
-            f"differently: finish that epoch first with `jaylyrics train --resume {run} --set "
+            f"differently: finish that epoch first with `jaylyrics train --resume "
+            f"{shlex.quote(str(run))} --set "
             f"train.epochs={epoch}`, then resume it through launch")
     changed = [k for k in BATCHING_KEYS if getattr(now, k) != getattr(was, k)]
     if changed:

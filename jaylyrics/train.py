@@ -16,6 +16,7 @@ import contextlib
 import csv
 import math
 import re
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -511,7 +512,7 @@ class _Run:
         where = (f"after batch {partial.batches} of epoch {progress.epoch + 1}" if partial
                  else f"after epoch {progress.epoch}")
         raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "
-                          f"{self.run_dir}`")
+                          f"{shlex.quote(str(self.run_dir))}`")
 
     def stop_now(self):
         """A second Ctrl-C (or one, for several workers): stop, keeping the last checkpoint."""
@@ -520,7 +521,8 @@ class _Run:
             raise Interrupted("interrupted in epoch 1, before the first checkpoint: nothing to "
                               "resume")
         raise Interrupted(f"interrupted in epoch {epoch + 1}; the checkpoint of epoch {epoch} is "
-                          f"kept: continue with `jaylyrics train --resume {self.run_dir}`")
+                          f"kept: continue with `jaylyrics train --resume "
+                          f"{shlex.quote(str(self.run_dir))}`")
 
     def summary(self) -> dict:
         return {"best_epoch": self.progress.best_epoch, "best": self.progress.best,

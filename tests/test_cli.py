@@ -161,6 +161,26 @@ def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_pa
     assert last_json(replaced)["epochs"] == 2
 
 
+def test_the_commands_a_message_suggests_can_be_pasted_into_a_shell(tmp_path, monkeypatch):
+    """A run directory with a space in its path (a home such as /mnt/c/Users/John Smith under
+    WSL): the commands the messages suggest quote it, as a shell needs it; run one to check."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    out_dir = "my runs/tiny"
+    base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1",
+            "--set", f"train.out_dir={out_dir}"]
+    assert run_cli(*base).exit_code == 0
+    again = run_cli(*base)
+    assert_clean_error(again, "continue it with `jaylyrics train --resume 'my runs/tiny'`")
+    suggested = again.stderr.split("`")[1]
+    resumed = run_cli(*shlex.split(suggested)[1:], "--set", "train.epochs=2")
+    assert resumed.exit_code == 0, resumed.stderr
+    (tmp_path / out_dir / "best.json").write_text("{oops")
+    assert_clean_error(run_cli("eval", "--checkpoint", out_dir),
+                       "the run's last checkpoint loads: --checkpoint 'my runs/tiny/last.json'")
+
+
 def test_samples_during_training_are_what_sample_writes(tmp_path, monkeypatch):
     """Greedy by default; with train.sample_temperature drawn, seeded by train.seed: in both
     cases the text `jaylyrics sample` writes from the epoch's checkpoint with the same options."""

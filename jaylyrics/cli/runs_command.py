@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -33,7 +34,8 @@ def runs_command(runs_dir, as_json):
     if not runs:
         project = PROJECT_DIR / "runs"
         elsewhere = runs_mod.list_runs(project) if project.resolve() != runs_dir.resolve() else []
-        click.echo(f"no runs in {runs_dir}" + (f" (the project's: jaylyrics runs --dir {project}, "
+        click.echo(f"no runs in {runs_dir}" + (f" (the project's: jaylyrics runs --dir "
+                                               f"{shlex.quote(str(project))}, "
                                                f"{len(elsewhere)} run{'s' * (len(elsewhere) != 1)})"
                                                if elsewhere else ""))
         return

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -78,7 +79,8 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
         if not os.access(resumed, os.W_OK | os.X_OK):
             raise InputError(f"--resume {resumed}: cannot write in this run's directory (another "
                              "user's run, or a read-only mount); to train on from its weights in "
-                             f"a run of your own: --init-from {resumed} --set train.out_dir=DIR")
+                             f"a run of your own: --init-from {shlex.quote(str(resumed))} --set "
+                             "train.out_dir=DIR")
         contexts = backend.devices(device)
         ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
         cfg = config.override(ck.config, overrides, allowed="train.")
@@ -116,7 +118,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
     unwritable = runs.latest_unwritable()
     if unwritable:
         log(f"note: {runs.LATEST} will not name this run ({unwritable}): give sample and eval "
-            f"--checkpoint {run_dir}")
+            f"--checkpoint {shlex.quote(str(run_dir))}")
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
         return _describe_plan(cfg, data, run_dir, source, network, as_json)
@@ -300,7 +302,8 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
         what += f", best {held['metric']} perplexity {held['best']:.2f}"
     resume = "jaylyrics launch -n N -- train" if "DMLC_ROLE" in os.environ else "jaylyrics train"
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
-                     f"with `{resume} --resume {run_dir}`, train into another directory "
+                     f"with `{resume} --resume {shlex.quote(str(run_dir))}`, train into another "
+                     "directory "
                      "(--set train.out_dir=DIR), or pass --overwrite to replace it")
 
 
