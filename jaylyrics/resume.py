@@ -68,13 +68,14 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
     where = runs.standing(done, progress.stale, progress.partial is not None,
                                 train_cfg.epochs, train_cfg.patience)
     if where == "done":
-        raise JaylyricsError(f"{run_dir} has trained its {done} epochs (train.epochs "
-                             f"{train_cfg.epochs}): to train longer, resume with --set "
-                             f"train.epochs=N (N > {done})")
+        raise JaylyricsError(f"{run_dir} has trained its {done} epoch{'s' * (done != 1)} "
+                             f"(train.epochs {train_cfg.epochs}): to train longer, resume with "
+                             f"--set train.epochs=N (N > {done})")
     if where == "stopped early":
+        stale = f"{progress.stale} epoch{'s' * (progress.stale != 1)}"
         raise JaylyricsError(f"{run_dir} stopped early after epoch {done} (no improvement for "
-                             f"{progress.stale} epochs, train.patience {train_cfg.patience}): to go "
-                             f"on, resume with --set train.patience=N (N > {progress.stale}) or "
+                             f"{stale}, train.patience {train_cfg.patience}): to go on, resume "
+                             f"with --set train.patience=N (N > {progress.stale}) or "
                              "train.patience=0 (no early stopping)")
 
 

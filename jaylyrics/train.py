@@ -474,11 +474,11 @@ class _Run:
                 f.writelines(f"{_sample_header(epoch, prefix)}\n{text}\n\n" for prefix, text in texts)
             self.reporter.samples(epoch, texts)
         if early_stop:
-            self.reporter.stopped(epoch, f"no improvement for {progress.stale} epochs "
-                                         "(train.patience)" if not tc.min_improvement else
+            stale = f"{progress.stale} epoch{'s' * (progress.stale != 1)}"
+            self.reporter.stopped(epoch, f"no improvement for {stale} (train.patience)"
+                                  if not tc.min_improvement else
                                   f"no improvement of {tc.min_improvement:.1%} or more for "
-                                  f"{progress.stale} epochs (train.patience, "
-                                  "train.min_improvement)")
+                                  f"{stale} (train.patience, train.min_improvement)")
         return early_stop
 
     def diverged(self, what: str, when: str) -> TrainingDiverged:

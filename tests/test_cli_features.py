@@ -588,7 +588,9 @@ def test_train_dry_run_says_what_would_be_trained_and_writes_nothing(in_tiny_run
     assert text.stdout.rstrip().endswith("into runs/new. Nothing was trained or written.")
     many = run_cli(*base, "--set", "train.out_dir=runs/new", "--set", "train.batch_size=1",
                    "--set", "train.num_steps=1", "--dry-run")
-    assert "; 2,744 batches per epoch (1 x 1, consecutive);" in many.stdout, many.stdout
+    assert "; 2,744 batches per epoch (1 x 1, consecutive); up to 2 epochs into" in many.stdout
+    one = run_cli(*base, "--set", "train.out_dir=runs/new", "--set", "train.epochs=1", "--dry-run")
+    assert "; up to 1 epoch into runs/new." in one.stdout, one.stdout
     assert_clean_error(run_cli(*base, "--dry-run"), "already holds a trained run")   # checked too
     assert_clean_error(run_cli("train", "--resume", "runs/ft", "--dry-run"), "--dry-run checks a "
                        "new run")

@@ -214,10 +214,12 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
         return
     log("config:\n" + config.dump(cfg).rstrip(), level=2)
     start = f"; starting from {source.path}" if source is not None else ""
+    epochs = f"{tc.epochs} epoch{'s' * (tc.epochs != 1)}"
     click.echo(f"dry run: {plan['model']} with {plan['params']:,} parameters; corpus "
                f"{plan['train_chars']:,} train / {plan['val_chars']:,} val characters, vocabulary "
-               f"{plan['vocab_size']:,}; {plan['batches_per_epoch']:,} batches per epoch "
-               f"({tc.batch_size} x {tc.num_steps}, {tc.sampler}); up to {tc.epochs} epochs into "
+               f"{plan['vocab_size']:,}; {plan['batches_per_epoch']:,} "
+               f"batch{'es' * (plan['batches_per_epoch'] != 1)} per epoch "
+               f"({tc.batch_size} x {tc.num_steps}, {tc.sampler}); up to {epochs} into "
                f"{run_dir}{start}. Nothing was trained or written.")
 
 
@@ -400,12 +402,13 @@ class _TrainReporter:
             log(f"resuming after epoch {info['first_epoch'] - 1}")
         log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
             f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
-            f"{info['params']:,} parameters; {info['batches_per_epoch']:,} batches per epoch; "
+            f"{info['params']:,} parameters; {info['batches_per_epoch']:,} "
+            f"batch{'es' * (info['batches_per_epoch'] != 1)} per epoch; "
             f"run directory {info['run_dir']}")
         every = self.cfg.train.save_every
         if every and every < info["batches_per_epoch"]:
-            log(f"saving a resumable checkpoint every {every} batches inside an epoch "
-                "(train.save_every)")
+            each = "every batch" if every == 1 else f"every {every} batches"
+            log(f"saving a resumable checkpoint {each} inside an epoch (train.save_every)")
 
     def epoch_start(self, epoch, num_batches):
         desc = f"epoch {epoch}/{self.cfg.train.epochs}"
