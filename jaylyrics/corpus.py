@@ -179,14 +179,21 @@ def _name(raw: bytes, encoding: str) -> str | None:
 _TIME_TAG = re.compile(r"\[(\d+):(\d+(?:[.:]\d+)?)\]\s*")     # [01:23.45], [01:23:45], [01:23]
 _WORD_TIME = re.compile(r"<\d+:\d+(?:[.:]\d+)?>")             # enhanced LRC: <01:23.45>word
 _ID_TAG = re.compile(r"\[[a-zA-Z#]+:[^\]]*\]")                  # [ar:周杰伦], [ti:...], [offset:..]
+# The credits lyric sites put among the timed lines ([00:00.00] 作词 : 方文山, 曲：周杰伦)
+_CREDIT = re.compile(r"(作词|作曲|词曲|填词|词|曲|编曲|制作人|制作|监制|出品|发行|演唱|原唱|"
+                     r"和声|和音|配唱|混音|录音|母带|吉他|贝斯|鼓|键盘|弦乐|人声|OP|SP|"
+                     r"(lyrics|music|composed|written|arranged|produced)( by)?)\s*[:：].*",
+                     re.IGNORECASE)
 
 
 def from_lrc(text: str) -> str:
     """The lyrics of an LRC file (a music player's timed lyrics, `[01:23.45]一句歌词`): each line
     once for every time it is sung (a chorus tagged [00:40.00][01:50.00] twice), in the order of
-    the times, without the tags, the word timings or the ID lines ([ar:...], [ti:...]); lines
-    without a time stay where they were, and empty ones (the music between) are left out."""
-    sung, at = [], -1.0
+    the times, without the tags, the word timings or the ID lines ([ar:...], [ti:...]), and
+    without what lyric sites add as timed lines: the credits (`作词 : 方文山`, `曲：周杰伦`) and
+    the title line `晴天 - 周杰伦` of the file's [ti:] and [ar:]. Lines without a time stay where
+    they were, and empty ones (the music between) are left out."""
+    sung, at, ids = [], -1.0, {}
     for i, line in enumerate(text.split("\n")):
         times, line = [], line.strip()
         while (tag := _TIME_TAG.match(line)):
@@ -194,10 +201,13 @@ def from_lrc(text: str) -> str:
             line = line[tag.end():]
         line = _WORD_TIME.sub("", line).strip()
         at = max(times, default=at)
-        id_line = not times and _ID_TAG.fullmatch(line)
-        if line and not id_line:
+        if not times and _ID_TAG.fullmatch(line):
+            key, _, value = line[1:-1].partition(":")
+            ids[key.lower()] = value.strip()
+        elif line and not _CREDIT.fullmatch(line):
             sung += [(t, i, line) for t in times or [at]]
-    return "".join(line + "\n" for _, _, line in sorted(sung))
+    title = f"{ids.get('ti')} - {ids.get('ar')}" if "ti" in ids and "ar" in ids else None
+    return "".join(line + "\n" for _, _, line in sorted(sung) if line != title)
 
 
 def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:

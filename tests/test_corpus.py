@@ -286,6 +286,10 @@ LRC = """[ti:晴天]
 [ar:周杰伦]
 [offset:0]
 [00:00.00]晴天 - 周杰伦
+[00:01.00] 作词 : 周杰伦
+[00:02.00]曲：周杰伦
+[00:03.00]编曲：钟兴民
+[00:04.00]Lyrics by: Jay Chou
 [00:15.10]故事的小黄花
 [00:18.20] 从出生那年就飘着 
 
@@ -294,17 +298,23 @@ LRC = """[ti:晴天]
 不带时间的一行
 [00:47.00]
 [01:55:30]完
+[01:56.00]她说：再见
+[01:57.00]制作人 : 周杰伦
 """
 
 
 def test_an_lrc_file_is_read_as_its_lyrics_in_the_order_they_are_sung():
     """LRC (a music player's timed lyrics): the time tags, word timings, ID lines and empty
-    lines go; a line tagged twice (a chorus) is sung twice, in time order; a line without a
+    lines go, and so do the credits and the title line (that of [ti:] and [ar:]) that lyric
+    sites add; a line tagged twice (a chorus) is sung twice, in time order; a line without a
     time stays where it was."""
-    assert corpus.from_lrc(LRC) == ("晴天 - 周杰伦\n故事的小黄花\n从出生那年就飘着\n"
+    assert corpus.from_lrc(LRC) == ("故事的小黄花\n从出生那年就飘着\n"
                                     "刮风这天 我试过握着你手\n但偏偏\n不带时间的一行\n"
-                                    "刮风这天 我试过握着你手\n完\n")
+                                    "刮风这天 我试过握着你手\n完\n她说：再见\n")
     assert corpus.from_lrc("没有时间\n的歌词\n") == "没有时间\n的歌词\n"
+    # without its [ti:] and [ar:], a line of that shape is a line like any other
+    assert corpus.from_lrc("[00:00.00]晴天 - 周杰伦\n[00:01.00]曲终人散\n") == \
+        "晴天 - 周杰伦\n曲终人散\n"
 
 
 def test_lrc_files_in_a_directory_a_zip_or_alone(tmp_path):
