@@ -82,7 +82,7 @@ def train(config_path, overrides, device, resume_run, init_from, overwrite, kvst
                              f"a run of your own: --init-from {shlex.quote(str(resumed))} --set "
                              "train.out_dir=DIR")
         contexts = backend.devices(device)
-        ck, optimizer_arrays = checkpoint.load_resume(resume_run or None, contexts[0])
+        ck, optimizer_arrays = checkpoint.load_resume(resumed, contexts[0])
         cfg = config.override(ck.config, overrides, allowed="train.")
         run_dir = ck.path.parent
         # its corpus where it was trained, also from another directory
