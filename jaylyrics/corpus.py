@@ -22,6 +22,7 @@ from typing import Iterator
 import numpy as np
 
 from jaylyrics import PROJECT_DIR, CorpusError, InputError
+from jaylyrics.config import DataConfig
 
 
 def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8") -> str:
@@ -69,6 +70,10 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
         if not path.is_absolute() and (PROJECT_DIR / path).exists():
             hint = (f" (the project's {PROJECT_DIR / path}: run from {PROJECT_DIR} or give its "
                     "full path)")
+        elif path == Path(DataConfig.corpus):          # a pip-installed jaylyrics has no data/
+            hint = ("; the Jay Chou corpus comes with jaylyrics' source, not with an installed "
+                    "package: run from a checkout of it (pip install -e .), or give lyrics of "
+                    "your own")
         raise CorpusError(f"{path}: no such file{where}; {key} expects {EXPECTED}{hint}")
     if path.suffix.lower() in DOCUMENTS:
         raise CorpusError(f"{path}: {DOCUMENTS[path.suffix.lower()]}, not plain text; save it as "
