@@ -95,36 +95,51 @@ def write_png(runs: list[Path], out: Path) -> None:
     plt.close(fig)
 
 
+# The lines of each run: which metric, drawn how, called what in the legend.
+KINDS = (("train_ppl", "--", "train"), ("val_ppl", "-", "val"),
+         ("val_ppl_model", ":", "val, network alone"))
+
+
 def figure(runs: list[Path]):
     """One matplotlib figure: above, a line per run and split, perplexity on a log scale against
     the epoch; below, each run's learning rate (where it decays, the curves above bend). A run
-    of one epoch shows as points (a line through one point is not drawn); epochs are whole."""
+    of one epoch shows as points (a line through one point is not drawn); epochs are whole. The
+    legend stands beside the panels, not over the curves: a colour per run, a line style per
+    split, so that it grows by one line a run (not three) when runs are compared."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, NullFormatter
 
     fig, (ax, lr_ax) = plt.subplots(2, 1, figsize=(7, 4.5), dpi=100, sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1]})
-    lrs = []
-    for i, run in enumerate(runs):
+    lrs, colours, drawn = [], _colours(len(runs)), set()
+    for run, colour in zip(runs, colours):
         metrics = read_metrics(run)
-        colour = f"C{i}"
         if metrics["val_ppl_model"] == metrics["val_ppl"]:
             metrics["val_ppl_model"] = []                  # no cache: the same line twice
-        for key, style, what in (("train_ppl", "--", "train"), ("val_ppl", "-", "val"),
-                                 ("val_ppl_model", ":", "val, network alone")):
+        for key, style, what in KINDS:
             if metrics[key]:
                 epochs, values = zip(*metrics[key])
                 ax.plot(epochs, values, style, color=colour, label=f"{run.name} {what}",
                         marker="o" if len(epochs) == 1 else None)
+                drawn.add(key)
         if metrics["lr"]:
             epochs, values = zip(*metrics["lr"])
             lrs.append(values)
             lr_ax.step(epochs, values, where="post", color=colour, label=run.name,
                        marker="o" if len(epochs) == 1 else None)
+    handles = [Line2D([], [], color=colour, lw=3, label=run.name)
+               for run, colour in zip(runs, colours)]
+    handles += [Line2D([], [], color="0.35", linestyle=style, label=what)
+                for key, style, what in KINDS if key in drawn]
+    columns = -(-len(handles) // 18)                       # at most 18 lines a column
+    widest = max(sum(2 if ord(c) > 0x2e7f else 1 for c in h.get_label()) for h in handles)
+    room = min(0.45, columns * (0.06 + 0.0105 * widest))   # of the figure's width, at the right
+    fig.legend(handles=handles, loc="upper right", ncol=columns, fontsize="small",
+               frameon=False, borderaxespad=0.3)
     ax.set_yscale("log")
     ax.set_ylabel("perplexity")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
     lr_ax.set_yscale("log")
     # numbers as numbers: 200 and 0.001, not 2 x 10^2 and 10^-3; the learning rate between
     # whole decades, labelled there (its small panel has no room for more)
@@ -140,5 +155,19 @@ def figure(runs: list[Path]):
     lr_ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # (shared with ax)
     lr_ax.set_ylabel("learning rate")
     lr_ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
+    with warnings.catch_warnings():        # a legend too long for the room: drawn as it comes
+        warnings.filterwarnings("ignore", message="Tight layout not applied")
+        fig.tight_layout(rect=(0, 0, 1 - room, 1))
     return fig
+
+
+def _colours(n: int) -> list:
+    """A colour for each of n runs: matplotlib's ten, then tab20's twenty, then a colour map
+    (C10 would be C0 again: two runs in one colour)."""
+    import matplotlib
+
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
+    return [matplotlib.colormaps["viridis"](i / (n - 1)) for i in range(n)]

@@ -887,6 +887,39 @@ def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):
             ] == ["0.001", "0.01"]
 
 
+def test_plot_of_many_runs_keeps_its_legend_off_the_curves(tmp_path):
+    """Runs compared: the legend (three lines a run) covered the curves from three runs on and
+    ran off the picture from five; runs from the eleventh took the first ones' colours. Now a
+    line a run (its colour) and one a kind of curve, beside the panels, a colour each."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.colors import to_rgba
+
+    from jaylyrics import plot
+
+    runs = []
+    for i in range(14):
+        run = tmp_path / f"sweep-{i:02d}-lr0.00{i}"
+        run.mkdir()
+        (run / "metrics.csv").write_text("epoch,train_ppl,val_ppl,val_ppl_model,lr\n"
+                                         f"1,{300 - i},{60 - i},{200 - i},0.01\n"
+                                         f"2,{200 - i},{50 - i},{190 - i},0.01\n")
+        runs.append(run)
+    for count in (1, 5, 14):
+        fig = plot.figure(runs[:count])
+        perplexity, learning_rate = fig.axes
+        assert perplexity.get_legend() is None and len(fig.legends) == 1
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        assert labels == [r.name for r in runs[:count]] + ["train", "val", "val, network alone"]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend = fig.legends[0].get_window_extent(renderer)
+        for axes in (perplexity, learning_rate):
+            assert not legend.overlaps(axes.get_window_extent(renderer)), count
+        assert 0 <= legend.x0 and legend.x1 <= fig.bbox.x1 and 0 <= legend.y0, count
+        colours = {to_rgba(line.get_color()) for line in learning_rate.lines}
+        assert len(colours) == count
+
+
 def test_plot_of_a_run_with_a_chinese_name_warns_of_no_glyph(tmp_path):
     """runs/周杰伦: without a CJK font matplotlib warned once per missing glyph (on stderr, at
     the end of every training into such a run); a CJK font is used where one is installed."""
