@@ -365,7 +365,7 @@ def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
         raise CheckpointError(f"{path}: cannot read it ({e.strerror or e})") from None
     try:
         meta = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint sidecar ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else 'unreadable'})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):

@@ -233,6 +233,9 @@ def read_yaml(path: Path) -> Any:
         if "'\\t'" in problem:
             problem += " (YAML indents with spaces, not tabs)"
         raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}") from None
+    except RecursionError:                 # [[[[...]]]] thousands deep: Python's own limit
+        raise ConfigError(f"{path}: nested too deeply to read; expected sections "
+                          f"{', '.join(SECTIONS)} holding keys and values") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

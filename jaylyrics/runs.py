@@ -131,7 +131,7 @@ def run_summary(run: Path) -> dict | None:
     for tag in ("best", "last"):
         try:
             metas[tag] = json.loads((run / f"{tag}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass
         sidecars += _may_exist(run / f"{tag}.json")
     metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}

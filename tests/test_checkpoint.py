@@ -185,12 +185,14 @@ def test_a_damaged_optimiser_state(resumable, damage, message):
     ("{not json", "corrupt checkpoint sidecar"),
     ("", "corrupt checkpoint sidecar"),
     ("[1, 2]", "not a jaylyrics checkpoint"),
+    ("[" * 100000 + "]" * 100000, r"corrupt checkpoint sidecar \(RecursionError"),
     ('{"format": 1}', "no 'weights'"),
 ])
 def test_corrupt_sidecar(saved, content, message):
     (saved / "best.json").write_text(content)
     with pytest.raises(CheckpointError, match=message):
         checkpoint.load(saved, CTX)
+    assert runs.run_summary(saved)["name"] == saved.name          # `jaylyrics runs` lists it
 
 
 def test_a_damaged_best_checkpoint_points_at_the_last_one_which_loads(tmp_path):

@@ -64,6 +64,8 @@ def write(tmp_path, text):
     ("train:\n  lr: [1,\n", r"line \d+, column \d+: YAML syntax error"),
     ("model:\n\ttype: gru\n", r"line 2, column 1: YAML syntax error: .*'\\t'.* \(YAML indents with spaces, not tabs\)"),
     ("- a\n- b\n", "expected a mapping with sections data, model, train, got list"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n",             # (a RecursionError traceback)
+     "nested too deeply to read; expected sections data, model, train holding keys and values"),
     ("train:\n  lr: 0.002\n  epochs: 3\n  lr: 0.5\n",
      r"line 4: train.lr is given twice \(first on line 2\); keep one"),
     ("train:\n  lr: 0.002\nmodel:\n  type: gru\ntrain:\n  epochs: 3\n",
