@@ -20,8 +20,8 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @click.option("--split", type=click.Choice(["train", "val"]), default=None,
               help="Which part of the checkpoint's corpus to score (default: val).")
 @click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
-              help="Score this UTF-8 text file (or a zip or directory of them, or - for "
-                   "standard input) instead of a split.")
+              help="Score this text file (or a zip or directory of them, or - for standard "
+                   "input) instead of a split: UTF-8, or as the run's data.encoding reads it.")
 @click.option("--per-line", is_flag=True,
               help="Score each line on its own, sorted: which lines sound most like the lyrics.")
 @click.option("--per-char", is_flag=True,
