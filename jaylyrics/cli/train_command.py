@@ -305,8 +305,7 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
     resume = "jaylyrics launch -n N -- train" if "DMLC_ROLE" in os.environ else "jaylyrics train"
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
                      f"with `{resume} --resume {shlex.quote(str(run_dir))}`, train into another "
-                     "directory "
-                     "(--set train.out_dir=DIR), or pass --overwrite to replace it")
+                     "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
 
 
 @contextlib.contextmanager
