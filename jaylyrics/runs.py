@@ -111,10 +111,15 @@ def by_name(path: Path) -> Path:
 
 def list_runs(root: Path) -> list[dict]:
     """A summary of every run directory under `root` (`run_summary`), newest first, each
-    marked `latest` if runs/latest names it."""
-    runs = [run_summary(run)
-            for run in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.is_symlink())
-            ] if Path(root).is_dir() else []
+    marked `latest` if runs/latest names it. A symbolic link to a run kept elsewhere (`ln -s
+    /data/big runs/big`) is listed by its name; one to a directory listed already (runs/latest
+    itself) is not."""
+    root = Path(root)
+    entries = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    real = {p.resolve() for p in entries if not p.is_symlink()}
+    links = {p.resolve(): p for p in reversed(entries)
+             if p.is_symlink() and p.name != LATEST.name and p.resolve() not in real}
+    runs = [run_summary(p) for p in entries if not p.is_symlink() or links.get(p.resolve()) == p]
     runs = [r for r in runs if r]
     latest = latest_run()
     for r in runs:

@@ -257,6 +257,24 @@ def test_a_run_is_found_by_its_name_under_runs(tmp_path, monkeypatch):
         checkpoint.resolve("small")
 
 
+def test_a_run_linked_into_runs_is_listed_by_its_name(tmp_path, monkeypatch):
+    """`ln -s /data/big runs/big`: the run was found by name (--checkpoint big) but not listed
+    by `runs` nor offered by completion, which left out every symbolic link to leave out
+    runs/latest. Now a link is left out only where it leads to a run listed already."""
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_cfg()
+    for where in ("runs/mine", "data/big"):
+        save(tmp_path / where, model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg)
+    (tmp_path / "runs" / "big").symlink_to(tmp_path / "data" / "big")
+    (tmp_path / "runs" / "again").symlink_to("mine")                  # the same run twice
+    (tmp_path / "runs" / "gone").symlink_to(tmp_path / "nowhere")
+    runs.set_latest(tmp_path / "runs" / "mine")
+    listed = {r["name"]: r for r in runs.list_runs(Path("runs"))}
+    assert set(listed) == {"big", "mine"}
+    assert listed["mine"]["latest"] and not listed["big"]["latest"]
+    assert checkpoint.resolve("big") == Path("runs") / "big" / "best.json"
+
+
 def test_the_runs_root_given_for_a_run_names_the_runs_in_it(saved, tmp_path):
     """`--checkpoint runs` (the directory of runs, not a run): the runs in it are named, not
     other directories, nor the runs/latest link."""
