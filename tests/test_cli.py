@@ -222,6 +222,19 @@ def test_sample_greedy_is_deterministic_and_starts_with_the_prefix(in_tiny_run):
     assert a.stdout == b.stdout and a.stdout.startswith("分开")
 
 
+def test_sample_writes_lyrics_for_each_prefix_given(in_tiny_run):
+    """--prefix given twice: click kept the last one and left out the first without a word.
+    Each is written, in order, a blank line between; all are checked before any is written."""
+    one, two = (run_cli("sample", "--prefix", p, "--length", "20").stdout for p in ("分开", "不分"))
+    both = run_cli("sample", "--prefix", "分开", "--prefix", "不分", "--length", "20")
+    assert both.exit_code == 0 and both.stdout == one + "\n" + two, both.stdout
+    unknown = run_cli("sample", "--prefix", "分开", "--prefix", "Ж")
+    assert_clean_error(unknown, "--prefix has 1 character(s) not in the model's vocabulary: 'Ж'")
+    assert unknown.stdout == ""
+    assert_clean_error(run_cli("sample", "--prefix", "分开", "--prefix", "不分", "--json"),
+                       "--json prints one object, for one prefix (--prefix was given 2 times)")
+
+
 def test_sample_with_temperature_is_reproducible_by_seed(in_tiny_run):
     args = ["sample", "--prefix", "分开", "--length", "40", "--temperature", "1.0", "--json"]
     a, b = run_cli(*args, "--seed", "1"), run_cli(*args, "--seed", "1")

@@ -17,7 +17,9 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 
 @main.command("sample")
 @checkpoint_option
-@click.option("--prefix", default=None, help="The text the lyrics start with.")
+@click.option("--prefix", "prefixes", multiple=True,
+              help="The text the lyrics start with (given more than once: lyrics for each, one "
+                   "after another).")
 @click.option("--prefix-file", type=click.Path(path_type=Path), default=None,
               help="Start with the text of this file instead (a verse to go on from, line "
                    "breaks and all; - for standard input).")
@@ -44,21 +46,25 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @numpy_device_option("sample writes")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
-def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, temperature, top_k, top_p,
-                   num_samples, seed, stream, next_k, interactive, no_cache, device, as_json):
+def sample_command(checkpoint_paths, prefixes, prefix_file, length, lines, temperature, top_k,
+                   top_p, num_samples, seed, stream, next_k, interactive, no_cache, device,
+                   as_json):
     """Write lyrics that start with --prefix (or a file's text)."""
     import numpy as np
 
     from jaylyrics import InputError
-    if prefix_file is not None and (prefix is not None or interactive):
+    if prefix_file is not None and (prefixes or interactive):
         raise InputError("--prefix-file gives the prefix: drop "
-                         + ("--prefix" if prefix is not None else "--interactive"))
-    if prefix is None and prefix_file is None and not interactive:
+                         + ("--prefix" if prefixes else "--interactive"))
+    if not prefixes and prefix_file is None and not interactive:
         raise InputError("--prefix is missing: give the text the lyrics start with, e.g. "
                          "--prefix 分开 (or --prefix-file FILE, or --interactive to type prefixes "
                          "one after another)")
-    if prefix == "":
+    if "" in prefixes:
         raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
+    if len(prefixes) > 1 and as_json:
+        raise InputError(f"--json prints one object, for one prefix (--prefix was given "
+                         f"{len(prefixes)} times): run sample once for each")
     if interactive and as_json:
         raise InputError("--interactive writes as you type; --json is for scripts: drop one")
     if stream and as_json:
@@ -98,9 +104,9 @@ def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, tempera
     nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
     ck = nets.ck
     if prefix_file is not None:                   # (read as the run's corpus was)
-        prefix = _read_prefix_file(prefix_file, ck.config.data.encoding)
-    if prefix is not None:
-        prefix = _as_read(ck, prefix, f"--prefix-file {prefix_file}" if prefix_file else "--prefix")
+        prefixes = (_read_prefix_file(prefix_file, ck.config.data.encoding),)
+    what = f"--prefix-file {prefix_file}" if prefix_file else "--prefix"
+    prefixes = [_as_read(ck, prefix, what) for prefix in prefixes]     # all, before any is written
     if next_k is not None:
         sample.check_next(next_k, len(ck.vocab))
         sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
@@ -116,7 +122,9 @@ def sample_command(checkpoint_paths, prefix, prefix_file, length, lines, tempera
             top_p=top_p, num_samples=num_samples, seed=seed, stream=stream, as_json=as_json,
             rng=np.random.RandomState(seed),               # one for all samples (and prefixes)
             said=set())                                    # notes given once per session
-    if prefix is not None:
+    for i, prefix in enumerate(prefixes):
+        if i:
+            click.echo("")                                 # a blank line between them
         write(prefix)
     if interactive:
         _ask_for_prefixes(functools.partial(_as_read, ck, what="the prefix"), write)
