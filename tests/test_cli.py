@@ -390,10 +390,15 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
     (["--set", "train.lr=99999999999999999999", "-q"],
      ["the loss grew to", "nats a character", "in epoch 1: lower train.lr (now 1e+20) or "
       "train.clip; no checkpoint was written"]),
+    # click kept the last --config and dropped the other without a word
+    (["--config", "configs/default.yaml", "--dry-run"],
+     ["--config is given 2 times (", "configs/tiny.yaml, configs/default.yaml); give one, and "
+      "change its keys with --set KEY=VALUE"]),
 ])
 def test_user_mistakes_on_train(tmp_path, monkeypatch, args, fragments):
     monkeypatch.chdir(tmp_path)
-    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", *args)
+    config = [] if args[:2] == ["--config", "missing.yaml"] else ["--config", TINY]
+    result = run_cli("train", *config, "--set", f"data.corpus={ZIP}", *args)
     assert_clean_error(result, *fragments)
 
 

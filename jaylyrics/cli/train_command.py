@@ -18,7 +18,7 @@ from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+@click.option("--config", "config_paths", type=click.Path(path_type=Path), multiple=True,
               help="YAML config file. Default: the built-in defaults (configs/default.yaml).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               shell_complete=config_keys,
@@ -45,10 +45,16 @@ from jaylyrics.cli.completion import config_keys, runs_or_files
                    "and MXNet is not loaded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
 @verbosity
-def train(config_path, overrides, device, resume_run, init_from, overwrite, kvstore, dry_run,
+def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvstore, dry_run,
           as_json):
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus, runs
+
+    if len(config_paths) > 1:            # (click would keep the last one without a word)
+        raise InputError(f"--config is given {len(config_paths)} times "
+                         f"({', '.join(map(str, config_paths))}); give one, and change its keys "
+                         "with --set KEY=VALUE")
+    config_path = config_paths[0] if config_paths else None
 
     if init_from == "":
         raise InputError("--init-from: expected a run directory or a checkpoint file, got an "
