@@ -330,6 +330,12 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     (["eval", "--text", "nope.txt"], ["nope.txt: no such file", "a relative --text is read"]),
     (["eval", "--device", "gpu"], ["--device gpu", "no GPU"]),
     (["eval", "--device", "tpu"], ["expected auto, cpu, gpu or gpu:N"]),
+    # click kept the last and dropped the others without a word
+    (["eval", "--text", "a.txt", "--text", "b.txt"],
+     ["--text is given 2 times (a.txt, b.txt); give one (the files of a directory or a zip are "
+      "scored as one text)"]),
+    (["sample", "--prefix-file", "a.txt", "--prefix-file", "b.txt"],
+     ["--prefix-file is given 2 times (a.txt, b.txt); give one"]),
 ])
 def test_user_mistakes_on_sample_and_eval(in_tiny_run, args, fragments):
     assert_clean_error(run_cli(*args), *fragments)

@@ -152,6 +152,18 @@ def progress_bar(total: int, desc: str, unit: str = "char", delay: float = 1.0,
                 dynamic_ncols=True, delay=delay, disable=None if VERBOSITY["level"] else True)
 
 
+def only_one(values: tuple, option: str, hint: str):
+    """The value of an option taken once, from click's tuple of every time it was given (None if
+    never): click itself keeps the last and drops the others without a word. Given more than
+    once, an InputError names them, with `hint` on what to do instead."""
+    from jaylyrics import InputError
+
+    if len(values) > 1:
+        raise InputError(f"{option} is given {len(values)} times "
+                         f"({', '.join(map(str, values))}); {hint}")
+    return values[0] if values else None
+
+
 def quoted(char: str, width: int = 6) -> str:
     """A character as Python quotes it (a line break shows as '\\n'), padded to `width` terminal
     columns (a Chinese character takes two), for the columns of `sample --next` and `eval

@@ -11,7 +11,7 @@ import click
 
 from jaylyrics import JaylyricsError
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, progress_bar, quoted, stdin_text,
+                               numpy_device_option, only_one, progress_bar, quoted, stdin_text,
                                verbosity)
 
 
@@ -19,7 +19,7 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @checkpoint_option
 @click.option("--split", type=click.Choice(["train", "val"]), default=None,
               help="Which part of the checkpoint's corpus to score (default: val).")
-@click.option("--text", "text_path", type=click.Path(path_type=Path), default=None,
+@click.option("--text", "text_paths", type=click.Path(path_type=Path), multiple=True,
               help="Score this text file (or a zip or directory of them, or - for standard "
                    "input) instead of a split: UTF-8, or as the run's data.encoding reads it.")
 @click.option("--per-line", is_flag=True,
@@ -34,10 +34,13 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @numpy_device_option("eval scores")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
-def eval_command(checkpoint_paths, split, text_path, per_line, per_char, skip_unknown, no_cache,
+def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_unknown, no_cache,
                  device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
     from jaylyrics import InputError, checkpoint, corpus, score as score_mod
+
+    text_path = only_one(text_paths, "--text", "give one (the files of a directory or a zip "
+                         "are scored as one text)")
 
     if per_line and per_char:
         raise InputError("--per-line and --per-char: choose one (--per-char scores the text as "

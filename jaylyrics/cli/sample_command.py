@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, quoted, stdin_text, typed, verbosity)
+                               numpy_device_option, only_one, quoted, stdin_text, typed,
+                               verbosity)
 
 
 @main.command("sample")
@@ -20,7 +21,7 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @click.option("--prefix", "prefixes", multiple=True,
               help="The text the lyrics start with (given more than once: lyrics for each, one "
                    "after another).")
-@click.option("--prefix-file", type=click.Path(path_type=Path), default=None,
+@click.option("--prefix-file", "prefix_files", type=click.Path(path_type=Path), multiple=True,
               help="Start with the text of this file instead (a verse to go on from, line "
                    "breaks and all; - for standard input).")
 @click.option("--length", type=int, default=None,
@@ -46,13 +47,14 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @numpy_device_option("sample writes")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
-def sample_command(checkpoint_paths, prefixes, prefix_file, length, lines, temperature, top_k,
+def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temperature, top_k,
                    top_p, num_samples, seed, stream, next_k, interactive, no_cache, device,
                    as_json):
     """Write lyrics that start with --prefix (or a file's text)."""
     import numpy as np
 
     from jaylyrics import InputError
+    prefix_file = only_one(prefix_files, "--prefix-file", "give one")
     if prefix_file is not None and (prefixes or interactive):
         raise InputError("--prefix-file gives the prefix: drop "
                          + ("--prefix" if prefixes else "--interactive"))

@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import device_option, log, main, progress_bar, typed, verbosity
+from jaylyrics.cli.app import (device_option, log, main, only_one, progress_bar, typed,
+                               verbosity)
 from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
@@ -50,11 +51,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
     """Train a model and write checkpoints into train.out_dir."""
     from jaylyrics import InputError, config, corpus, runs
 
-    if len(config_paths) > 1:            # (click would keep the last one without a word)
-        raise InputError(f"--config is given {len(config_paths)} times "
-                         f"({', '.join(map(str, config_paths))}); give one, and change its keys "
-                         "with --set KEY=VALUE")
-    config_path = config_paths[0] if config_paths else None
+    config_path = only_one(config_paths, "--config",
+                           "give one, and change its keys with --set KEY=VALUE")
 
     if init_from == "":
         raise InputError("--init-from: expected a run directory or a checkpoint file, got an "
