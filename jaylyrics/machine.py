@@ -29,25 +29,59 @@ def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
     return len(cores) or len(cpus)
 
 
-def cpu_quota(cgroup: str = "/sys/fs/cgroup") -> int | None:
-    """The CPUs a container's CPU quota allows (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`
+def cpu_quota(cgroup: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") -> int | None:
+    """The CPUs a CPU quota allows this process (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`
     over `cpu.cfs_period_us`), rounded up; None without a quota. A container limited to 2 CPUs
-    on a 64-core host still sees 64 CPUs, and 64 spinning threads would crawl."""
-    for quota_file, period_file in (("cpu.max", None),
-                                    ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
-        try:
-            with open(os.path.join(cgroup, quota_file)) as f:
-                fields = f.read().split()
-            if period_file:
-                with open(os.path.join(cgroup, period_file)) as f:
-                    fields.append(f.read().strip())
-            quota, period = fields[0], float(fields[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if quota in ("max", "-1") or period <= 0:
-            return None
+    on a 64-core host still sees 64 CPUs, and 64 spinning threads would crawl. Read in this
+    process's own cgroup and each one above it (`_own_cgroups`: a systemd unit's CPUQuota= on
+    a host), as at the root (a container, which sees its own cgroup there); the lowest wins."""
+    quotas = []
+    for rel in _own_cgroups("", proc):
+        quotas.append(_quota(os.path.join(cgroup, rel, "cpu.max"), None))
+    for rel in _own_cgroups("cpu", proc):
+        folder = os.path.join(cgroup, "cpu", rel)
+        quotas.append(_quota(os.path.join(folder, "cpu.cfs_quota_us"),
+                             os.path.join(folder, "cpu.cfs_period_us")))
+    quotas = [q for q in quotas if q is not None]
+    return min(quotas) if quotas else None
+
+
+def _quota(quota_file: str, period_file: str | None) -> int | None:
+    """The CPUs one cgroup's quota allows, rounded up (None: none, or not there)."""
+    try:
+        with open(quota_file) as f:
+            fields = f.read().split()
+        if period_file:
+            with open(period_file) as f:
+                fields.append(f.read().strip())
+        quota, period = fields[0], float(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    if quota in ("max", "-1") or period <= 0:
+        return None
+    try:
         return max(1, -(-int(quota) // int(period)))
-    return None
+    except ValueError:
+        return None
+
+
+def _own_cgroups(controller: str, proc: str) -> list[str]:
+    """This process's cgroup and each one above it, as paths under the hierarchy's mount
+    (`a/b`, `a`, `` for the root), from /proc/self/cgroup: cgroup v2's line `0::/a/b` for
+    controller '', v1's `4:cpu,cpuacct:/a/b` for 'cpu'. Just the root where /proc does not say
+    (not Linux, or no such hierarchy)."""
+    try:
+        with open(proc) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return [""]
+    for line in lines:
+        number, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if (controllers == "" and number == "0") if not controller else \
+                controller in controllers.split(","):
+            names = [n for n in path.split("/") if n]
+            return ["/".join(names[:i]) for i in range(len(names), -1, -1)]
+    return [""]
 
 
 def usable_cores() -> int:
@@ -64,16 +98,21 @@ def physical_memory() -> int | None:
         return None
 
 
-def memory_limit(cgroup: str = "/sys/fs/cgroup") -> int | None:
-    """A container's memory limit in bytes (cgroup v2 `memory.max`, or v1
-    `memory.limit_in_bytes`), None without one. A container limited to 2 GiB on a 64 GiB host
-    still sees 64 GiB, and a training beyond its limit is killed without a word."""
-    for name in ("memory.max", "memory/memory.limit_in_bytes"):
+def memory_limit(cgroup: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") -> int | None:
+    """The memory limit in bytes on this process (cgroup v2 `memory.max`, or v1
+    `memory.limit_in_bytes`), None without one; read like `cpu_quota` (a container's, a systemd
+    unit's MemoryMax=, a Slurm job's --mem), the lowest wins. A container limited to 2 GiB on a
+    64 GiB host still sees 64 GiB, and a training beyond its limit is killed without a word."""
+    files = [os.path.join(cgroup, rel, "memory.max") for rel in _own_cgroups("", proc)]
+    files += [os.path.join(cgroup, "memory", rel, "memory.limit_in_bytes")
+              for rel in _own_cgroups("memory", proc)]
+    limits = []
+    for name in files:
         try:
-            with open(os.path.join(cgroup, name)) as f:
+            with open(name) as f:
                 value = f.read().strip()
-            limit = None if value == "max" else int(value)
+            if value != "max" and int(value) < 2**60:        # v1 writes none as about 2**63
+                limits.append(int(value))
         except (OSError, ValueError):
             continue
-        return limit if limit is not None and limit < 2**60 else None   # v1: none is ~2**63
-    return None
+    return min(limits) if limits else None

@@ -101,6 +101,37 @@ def test_a_containers_memory_limit_is_read(tmp_path):
     assert memory_limit(str(tmp_path / "none")) is None
 
 
+def test_limits_set_on_this_process_s_own_cgroup_are_read_there(tmp_path):
+    """On a host without cgroup namespaces the limits sit in the process's own cgroup, which
+    /proc/self/cgroup names, or in one above it (a systemd unit's CPUQuota= and MemoryMax=, a
+    Slurm job's): they were read at the root only, where there are none. The lowest wins."""
+    def tree(files, proc):
+        root = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+        root.mkdir()
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+        (root / "proc").write_text(proc)
+        return str(root), str(root / "proc")
+    v2 = tree({"system.slice/train.service/memory.max": "1073741824\n",
+               "system.slice/memory.max": "max\n",
+               "system.slice/train.service/cpu.max": "100000 100000\n",
+               "system.slice/cpu.max": "300000 100000\n"},
+              "0::/system.slice/train.service\n")
+    assert memory_limit(*v2) == 2**30 and cpu_quota(*v2) == 1
+    v1 = tree({"memory/slurm/uid_1/job_7/memory.limit_in_bytes": str(4 * 2**30),
+               "memory/slurm/memory.limit_in_bytes": "9223372036854771712",
+               "cpu/slurm/uid_1/job_7/cpu.cfs_quota_us": "200000",
+               "cpu/slurm/uid_1/job_7/cpu.cfs_period_us": "100000"},
+              "4:memory:/slurm/uid_1/job_7\n2:cpu,cpuacct:/slurm/uid_1/job_7\n0::/\n")
+    assert memory_limit(*v1) == 4 * 2**30 and cpu_quota(*v1) == 2
+    # a container: its own cgroup is the root it sees, whatever /proc says of the host's
+    inside = tree({"memory.max": "536870912\n", "cpu.max": "150000 100000\n"},
+                  "0::/docker/0123abcd\n")
+    assert memory_limit(*inside) == 2**29 and cpu_quota(*inside) == 2
+    assert memory_limit(*tree({}, "0::/user.slice\n")) is None
+
+
 def _python(code, **env):
     base = {k: v for k, v in os.environ.items()
             if k not in ("MXNET_ENGINE_TYPE", "OMP_NUM_THREADS", "DMLC_ROLE")}
