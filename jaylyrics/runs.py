@@ -116,11 +116,13 @@ def list_runs(root: Path) -> list[dict]:
     itself) is not."""
     root = Path(root)
     entries = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    real = {p.resolve() for p in entries if not p.is_symlink()}
-    links = {p.resolve(): p for p in reversed(entries)
-             if p.is_symlink() and p.name != LATEST.name and p.resolve() not in real}
-    runs = [run_summary(p) for p in entries if not p.is_symlink() or links.get(p.resolve()) == p]
-    runs = [r for r in runs if r]
+    listed = [p for p in entries if not p.is_symlink()]
+    seen = {p.resolve() for p in listed}
+    for link in (p for p in entries if p.is_symlink() and p.name != LATEST.name):
+        if (target := link.resolve()) not in seen:        # the first name of a run, once
+            seen.add(target)
+            listed.append(link)
+    runs = [r for r in map(run_summary, sorted(listed)) if r]
     latest = latest_run()
     for r in runs:
         r["latest"] = latest is not None and Path(r["path"]).resolve() == latest.resolve()
