@@ -1,7 +1,7 @@
-"""What this machine offers to computation: the physical cores this process may use, and a
-container's CPU quota (Linux; elsewhere the CPU count), and its memory and a container's memory
-limit. Read by `backend` to choose MXNet's thread count, and by `train` to refuse a model that
-cannot fit. No MXNet here.
+"""What this machine offers to computation: the physical cores this process may use, capped by
+a CPU quota on its cgroup (a container's, a systemd unit's, a Slurm job's; Linux, elsewhere the
+CPU count), and its memory, likewise capped by a memory limit. Read by `backend` to choose
+MXNet's thread count, and by `train` to refuse a model that cannot fit. No MXNet here.
 """
 
 from __future__ import annotations
@@ -33,15 +33,12 @@ def cpu_quota(cgroup: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup") -
     """The CPUs a CPU quota allows this process (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us`
     over `cpu.cfs_period_us`), rounded up; None without a quota. A container limited to 2 CPUs
     on a 64-core host still sees 64 CPUs, and 64 spinning threads would crawl. Read in this
-    process's own cgroup and each one above it (`_own_cgroups`: a systemd unit's CPUQuota= on
+    process's own cgroup and each one above it (`_cgroup_dirs`: a systemd unit's CPUQuota= on
     a host), as at the root (a container, which sees its own cgroup there); the lowest wins."""
-    quotas = []
-    for rel in _own_cgroups("", proc):
-        quotas.append(_quota(os.path.join(cgroup, rel, "cpu.max"), None))
-    for rel in _own_cgroups("cpu", proc):
-        folder = os.path.join(cgroup, "cpu", rel)
-        quotas.append(_quota(os.path.join(folder, "cpu.cfs_quota_us"),
-                             os.path.join(folder, "cpu.cfs_period_us")))
+    v2, v1 = _cgroup_dirs(cgroup, proc, "cpu")
+    quotas = [_quota(os.path.join(d, "cpu.max"), None) for d in v2]
+    quotas += [_quota(os.path.join(d, "cpu.cfs_quota_us"), os.path.join(d, "cpu.cfs_period_us"))
+               for d in v1]
     quotas = [q for q in quotas if q is not None]
     return min(quotas) if quotas else None
 
@@ -65,27 +62,33 @@ def _quota(quota_file: str, period_file: str | None) -> int | None:
         return None
 
 
-def _own_cgroups(controller: str, proc: str) -> list[str]:
-    """This process's cgroup and each one above it, as paths under the hierarchy's mount
-    (`a/b`, `a`, `` for the root), from /proc/self/cgroup: cgroup v2's line `0::/a/b` for
-    controller '', v1's `4:cpu,cpuacct:/a/b` for 'cpu'. Just the root where /proc does not say
-    (not Linux, or no such hierarchy)."""
+def _cgroup_dirs(cgroup: str, proc: str, controller: str) -> tuple[list[str], list[str]]:
+    """The directories that may hold a limit on this process: its own cgroup and each one above
+    it, in the cgroup v2 hierarchy under `cgroup` and in v1's `controller` hierarchy
+    (`cgroup/controller`), as /proc/self/cgroup names them (v2's line `0::/a/b`, v1's
+    `4:cpu,cpuacct:/a/b`). Each list ends with its root; where /proc says nothing (not Linux),
+    the roots alone."""
     try:
         with open(proc) as f:
             lines = f.read().splitlines()
     except OSError:
-        return [""]
+        lines = []
+    own = {"": "", controller: ""}                   # hierarchy -> this process's path in it
     for line in lines:
         number, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if (controllers == "" and number == "0") if not controller else \
-                controller in controllers.split(","):
-            names = [n for n in path.split("/") if n]
-            return ["/".join(names[:i]) for i in range(len(names), -1, -1)]
-    return [""]
+        if controllers == "" and number == "0":
+            own[""] = path
+        elif controller in controllers.split(","):
+            own[controller] = path
+
+    def upwards(root: str, path: str) -> list[str]:
+        names = [n for n in path.split("/") if n]
+        return [os.path.join(root, *names[:i]) for i in range(len(names), -1, -1)]
+    return upwards(cgroup, own[""]), upwards(os.path.join(cgroup, controller), own[controller])
 
 
 def usable_cores() -> int:
-    """Physical cores this process may run on, capped by a container's CPU quota."""
+    """Physical cores this process may run on, capped by a CPU quota on its cgroup."""
     quota = cpu_quota()
     return physical_cores() if quota is None else min(physical_cores(), quota)
 
@@ -103,9 +106,9 @@ def memory_limit(cgroup: str = "/sys/fs/cgroup", proc: str = "/proc/self/cgroup"
     `memory.limit_in_bytes`), None without one; read like `cpu_quota` (a container's, a systemd
     unit's MemoryMax=, a Slurm job's --mem), the lowest wins. A container limited to 2 GiB on a
     64 GiB host still sees 64 GiB, and a training beyond its limit is killed without a word."""
-    files = [os.path.join(cgroup, rel, "memory.max") for rel in _own_cgroups("", proc)]
-    files += [os.path.join(cgroup, "memory", rel, "memory.limit_in_bytes")
-              for rel in _own_cgroups("memory", proc)]
+    v2, v1 = _cgroup_dirs(cgroup, proc, "memory")
+    files = [os.path.join(d, "memory.max") for d in v2]
+    files += [os.path.join(d, "memory.limit_in_bytes") for d in v1]
     limits = []
     for name in files:
         try:
