@@ -11,6 +11,7 @@ import contextlib
 import csv
 import logging
 import math
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -133,7 +134,8 @@ def figure(runs: list[Path]):
     handles += [Line2D([], [], color="0.35", linestyle=style, label=what)
                 for key, style, what in KINDS if key in drawn]
     columns = -(-len(handles) // 18)                       # at most 18 lines a column
-    widest = max(sum(2 if ord(c) > 0x2e7f else 1 for c in h.get_label()) for h in handles)
+    widest = max(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in h.get_label())
+                 for h in handles)                      # (a Chinese character is two wide)
     room = min(0.45, columns * (0.06 + 0.0105 * widest))   # of the figure's width, at the right
     fig.legend(handles=handles, loc="upper right", ncol=columns, fontsize="small",
                frameon=False, borderaxespad=0.3)
