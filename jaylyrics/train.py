@@ -304,6 +304,7 @@ class _Run:
     aggregator: object = None         # several worker processes (distributed.Aggregator)
     replicas: object = None           # several devices in this process (distributed.Replicas)
     started: float = 0.0
+    named_latest: bool = False        # runs/latest names this run since its first epoch here
 
     @classmethod
     def start(cls, cfg, data, ctx, run_dir, reporter, generate, resume, kvstore, init) -> "_Run":
@@ -459,8 +460,9 @@ class _Run:
         progress.metrics = metrics
         if self.rank0:
             save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
-            if epoch == 1:
+            if not self.named_latest:         # a new run, or one resumed: the run trained last
                 runs.set_latest(self.run_dir)
+                self.named_latest = True
             with open(self.run_dir / "metrics.csv", "a", newline="") as f:
                 csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
                                         _fmt(val_ppl_model), result.lr, f"{chars_per_s:.0f}",

@@ -763,6 +763,26 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
                        "your own")
 
 
+def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):
+    """runs/latest named a run from its first epoch only: after training a then b, `--resume a`
+    left sample and eval on b; and a run moved elsewhere and resumed there stayed unnamed."""
+    monkeypatch.chdir(tmp_path)
+    common = ("--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1", "-q")
+    for name in ("a", "b"):
+        assert run_cli("train", *common, "--set", f"train.out_dir=runs/{name}").exit_code == 0
+    assert (tmp_path / "runs" / "latest").resolve() == tmp_path / "runs" / "b"
+    resumed = run_cli("train", "--resume", "runs/a", "--set", "train.epochs=2", "-q")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert (tmp_path / "runs" / "latest").resolve() == tmp_path / "runs" / "a"
+    sampled = last_json(run_cli("sample", "--prefix", "分开", "--length", "3", "--json"))
+    assert (tmp_path / sampled["checkpoint"]).resolve() == tmp_path / "runs" / "a" / "best.json"
+
+    (tmp_path / "runs" / "a").rename(tmp_path / "moved")
+    resumed = run_cli("train", "--resume", tmp_path / "moved", "--set", "train.epochs=3", "-q")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert (tmp_path / "runs" / "latest").resolve() == tmp_path / "moved"
+
+
 @pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="no SIGHUP")
 def test_a_hang_up_saves_the_unfinished_epoch_like_ctrl_c(tmp_path):
     """The terminal closes or the ssh connection drops under a training: it used to die at once
