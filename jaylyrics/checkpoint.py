@@ -1,4 +1,4 @@
-"""Checkpoints: weights (`mx.nd.save`) plus a JSON sidecar, written atomically as a pair.
+"""Checkpoints: weights (in `mx.nd.save`'s format) plus a JSON sidecar, written atomically as a pair.
 
 A run directory holds:
 
@@ -29,6 +29,8 @@ import shlex
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod, ndarray_file
@@ -113,8 +115,10 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not e.filename:      # a full disk: name the file
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
     _fsync_dir(path.parent)
 
@@ -133,16 +137,11 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _write_arrays(run_dir: Path, prefix: str, arrays: dict) -> tuple[str, str]:
-    """Save NDArrays to `<prefix>-<sha256[:16]>.params` (atomically; content-named, so an
-    unchanged file is not rewritten). Returns (file name, sha256)."""
-    from jaylyrics.backend import mx
-
-    tmp = run_dir / f".{prefix}.tmp{os.getpid()}"
-    try:
-        mx.nd.save(str(tmp), dict(arrays))
-        data = tmp.read_bytes()
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Save NDArrays (or NumPy arrays) to `<prefix>-<sha256[:16]>.params` in `mx.nd.save`'s
+    format (atomically; content-named, so an unchanged file is not rewritten). Returns (file
+    name, sha256)."""
+    data = ndarray_file.dump({name: a if isinstance(a, np.ndarray) else a.asnumpy()
+                              for name, a in arrays.items()})
     digest = hashlib.sha256(data).hexdigest()
     path = run_dir / f"{prefix}-{digest[:16]}.params"
     if not path.exists():

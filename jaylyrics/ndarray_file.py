@@ -1,5 +1,7 @@
-"""Reading the files `mx.nd.save` writes (checkpoint weights, optimiser moments) with NumPy, so
-that `jaylyrics sample` loads a model without importing MXNet (most of its start-up time).
+"""The files `mx.nd.save` writes (checkpoint weights, optimiser moments), read and written with
+NumPy: `jaylyrics sample` loads a model without importing MXNet (most of its start-up time), and a
+checkpoint is built in memory, hashed and written once by Python, whose file errors (a full disk)
+are OSErrors with a reason, where MXNet's writer says only "FileStream.Write incomplete".
 
 The format (MXNet 1.x, src/ndarray/ndarray.cc; all integers little-endian):
 
@@ -14,7 +16,8 @@ The format (MXNet 1.x, src/ndarray/ndarray.cc; all integers little-endian):
     uint64 m, then m names, each uint64 length + UTF-8 bytes   (m = 0: saved as a list)
 
 Only what jaylyrics writes is needed, dense arrays; anything else is a ValueError, as is a file
-that ends too early or has bytes left over. Writing stays with MXNet (`mx.nd.save`).
+that ends too early or has bytes left over. `dump` writes the bytes `mx.nd.save` writes for
+arrays of at least one dimension on the CPU (the tests compare them byte for byte).
 """
 
 from __future__ import annotations
@@ -76,6 +79,25 @@ def load(data: bytes) -> dict[str, np.ndarray] | list[np.ndarray]:
     if len(names) != len(arrays):
         raise ValueError(f"{len(names)} names for {len(arrays)} arrays")
     return dict(zip(names, arrays))
+
+
+def dump(arrays: dict[str, np.ndarray]) -> bytes:
+    """The bytes of a file holding `arrays` by name, as `mx.nd.save(path, arrays)` writes them
+    from the CPU (legacy shape headers; the device recorded is the CPU whatever the array's)."""
+    flags = {np.dtype(dtype): flag for flag, dtype in _DTYPES.items()}
+    parts = [struct.pack("<QQQ", _LIST_MAGIC, 0, len(arrays))]
+    for name, array in arrays.items():
+        array = np.asarray(array)
+        if array.ndim == 0 or array.dtype not in flags:
+            raise ValueError(f"{name}: a {array.ndim}-d {array.dtype} array is not written here")
+        parts.append(struct.pack(f"<Iii{array.ndim}qiii", 0xF993FAC9, 0, array.ndim,
+                                 *array.shape, 1, 0, flags[array.dtype]))
+        parts.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+    parts.append(struct.pack("<Q", len(arrays)))
+    for name in arrays:
+        encoded = name.encode("utf-8")
+        parts.append(struct.pack("<Q", len(encoded)) + encoded)
+    return b"".join(parts)
 
 
 def _array(reader: _Reader, i: int) -> np.ndarray:

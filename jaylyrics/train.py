@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import math
 import re
 import shlex
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import (JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model,
+from jaylyrics import (CheckpointError, JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model,
                        runs, score)
 from jaylyrics.backend import autograd, nd, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
@@ -445,8 +446,9 @@ class _Run:
         if result.best:
             progress.best, progress.best_epoch = score, epoch
             if self.rank0:
-                checkpoint.save(self.run_dir, "best", self.params, self.cfg, self.vocab, epoch,
-                                metrics)
+                with self.saving(f"epoch {epoch}'s best checkpoint"):
+                    checkpoint.save(self.run_dir, "best", self.params, self.cfg, self.vocab,
+                                    epoch, metrics)
         if score < progress.reference * (1 - tc.min_improvement):
             progress.reference, progress.stale = score, 0
         else:
@@ -459,7 +461,8 @@ class _Run:
         progress.epoch, progress.elapsed = epoch, time.time() - self.started
         progress.metrics = metrics
         if self.rank0:
-            save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
+            with self.saving(f"the checkpoint of epoch {epoch}"):
+                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
             if not self.named_latest:         # a new run, or one resumed: the run trained last
                 runs.set_latest(self.run_dir)
                 self.named_latest = True
@@ -483,6 +486,24 @@ class _Run:
                                   f"{stale} (train.patience, train.min_improvement)")
         return early_stop
 
+    @contextlib.contextmanager
+    def saving(self, what: str):
+        """A checkpoint being written: a file error (a full disk, a quota) stops the run saying
+        what was not saved, what is kept and how to go on."""
+        try:
+            yield
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            mend = ("free some space, then" if e.errno in (errno.ENOSPC, errno.EDQUOT)
+                    else "when that is mended,")
+            if (self.run_dir / "last.json").exists():
+                then = (f"the run's last checkpoint is kept: {mend} continue with `jaylyrics "
+                        f"train --resume {shlex.quote(str(self.run_dir))}`")
+            else:
+                then = f"nothing to resume yet: {mend} train again (--overwrite)"
+            raise CheckpointError(f"cannot save {what} ({where}{e.strerror or e}); {then}") \
+                from None
+
     def diverged(self, what: str, when: str) -> TrainingDiverged:
         kept = (f"the last good checkpoint in {self.run_dir} is kept" if self.progress.epoch
                 else "no checkpoint was written")
@@ -495,8 +516,10 @@ class _Run:
         progress = self.progress
         progress.partial, progress.elapsed = partial, time.time() - self.started
         try:
-            save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                      self.optimizers[0])
+            with self.saving(f"the checkpoint after batch {partial.batches} of epoch "
+                             f"{progress.epoch + 1}"):
+                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
+                          self.optimizers[0])
             runs.set_latest(self.run_dir)
         finally:
             progress.partial = None
@@ -507,12 +530,13 @@ class _Run:
         progress.partial, progress.elapsed = partial, time.time() - self.started
         if not (progress.epoch or partial):
             raise Interrupted("interrupted before the first batch: nothing to resume")
-        if self.rank0:
-            save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                      self.optimizers[0])
-            runs.set_latest(self.run_dir)
         where = (f"after batch {partial.batches} of epoch {progress.epoch + 1}" if partial
                  else f"after epoch {progress.epoch}")
+        if self.rank0:
+            with self.saving(f"the checkpoint {where}"):
+                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
+                          self.optimizers[0])
+            runs.set_latest(self.run_dir)
         raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "
                           f"{shlex.quote(str(self.run_dir))}`")
 

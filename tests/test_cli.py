@@ -783,6 +783,46 @@ def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "latest").resolve() == tmp_path / "moved"
 
 
+@pytest.mark.parametrize("full_after", [0, 2])
+def test_a_full_disk_says_which_checkpoint_was_not_saved_and_how_to_go_on(tmp_path, monkeypatch,
+                                                                          full_after):
+    """The disk filled up under a training: MXNet's writer stopped it with a traceback
+    ("FileStream.Write incomplete"). Now one line names the file and what is kept; nothing
+    half-written is left behind, and the run resumes once there is room."""
+    import errno
+
+    monkeypatch.chdir(tmp_path)
+    run, fsync = tmp_path / "runs" / "full", os.fsync
+
+    def full_disk(fd):                  # the disk fills up after `full_after` epochs
+        metrics = run / "metrics.csv"
+        if metrics.exists() and len(metrics.read_text().splitlines()) > full_after:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    args = ("--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.out_dir=runs/full")
+    result = run_cli("train", *args, "--set", "train.epochs=3", "-q")
+    epoch = full_after + 1
+    if full_after:
+        assert_clean_error(result, f"cannot save epoch {epoch}'s best checkpoint (runs/full/weights-",
+                           ".params: No space left on device); the run's last checkpoint is kept: "
+                           "free some space, then continue with `jaylyrics train --resume "
+                           "runs/full`")
+    else:
+        assert_clean_error(result, f"cannot save epoch {epoch}'s best checkpoint",
+                           "nothing to resume yet: free some space, then train again")
+    assert not [p.name for p in run.iterdir() if ".tmp" in p.name]
+    monkeypatch.setattr(os, "fsync", fsync)
+    if full_after:
+        assert json.loads((run / "last.json").read_text())["epoch"] == full_after
+        resumed = run_cli("train", "--resume", "runs/full", "--json")
+        assert resumed.exit_code == 0, resumed.stderr
+        assert last_json(resumed)["epochs"] == 3
+    else:
+        assert not (run / "last.json").exists()
+
+
 @pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="no SIGHUP")
 def test_a_hang_up_saves_the_unfinished_epoch_like_ctrl_c(tmp_path):
     """The terminal closes or the ssh connection drops under a training: it used to die at once

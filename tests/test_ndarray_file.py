@@ -1,4 +1,4 @@
-"""ndarray_file.load against MXNet's own writer (mx.nd.save) and reader (mx.nd.load)."""
+"""ndarray_file.load and dump against MXNet's own writer (mx.nd.save) and reader (mx.nd.load)."""
 
 import numpy as np
 import pytest
@@ -31,6 +31,25 @@ def test_reads_what_mxnet_writes_in_every_dtype_and_shape(tmp_path, dtype):
         assert got[name].dtype == np.dtype(dtype) and got[name].shape == want.shape
         assert np.array_equal(got[name], want)
         assert got[name].flags.writeable
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "uint8", "int32", "int8",
+                                   "int64"])
+def test_dump_writes_the_bytes_mxnet_writes(tmp_path, dtype):
+    from jaylyrics.backend import nd
+
+    rng = np.random.RandomState(1)
+    arrays = {f"w{len(shape)}": (rng.standard_normal(shape) * 50).astype(dtype)
+              for shape in [(5,), (3, 4), (2, 3, 4), (1, 1, 1, 7), (2, 0)]}
+    arrays["名字.b_h"] = np.array([1, 2, 3], dtype=dtype)
+    arrays["strided"] = np.arange(12, dtype=dtype).reshape(3, 4).T        # not C-contiguous
+    data = ndarray_file.dump(arrays)
+    assert data == _saved(tmp_path, {k: nd.array(v, dtype=dtype) for k, v in arrays.items()})
+    loaded = nd.load_frombuffer(data)
+    assert all(np.array_equal(loaded[k].asnumpy(), v) for k, v in arrays.items())
+    assert ndarray_file.dump({}) == _saved(tmp_path, {})
+    with pytest.raises(ValueError, match="a 0-d float64 array is not written here"):
+        ndarray_file.dump({"scalar": np.float64(1.0)})
 
 
 def test_a_list_is_read_as_a_list_and_an_empty_dict_as_a_list(tmp_path):
