@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shlex
 import time
 from dataclasses import dataclass, replace
@@ -34,6 +33,7 @@ import numpy as np
 
 from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod, ndarray_file
+from jaylyrics.files import atomic_write
 from jaylyrics.corpus import Vocab
 from jaylyrics.runs import (LATEST, by_name, latest_run, latest_target, list_runs, lock_holder,
                             project_latest)
@@ -104,36 +104,6 @@ def on_device(ck: Checkpoint, ctx) -> Checkpoint:
     """A checkpoint loaded with NumPy arrays (`load` without a device), its weights as NDArrays
     on `ctx`, as `load(path, ctx)` would have given them."""
     return replace(ck, params={name: _on(value, ctx) for name, value in ck.params.items()})
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a reader sees either the old file or the whole new one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError) and not e.filename:      # a full disk: name the file
-            raise OSError(e.errno, e.strerror, str(path)) from None
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_arrays(run_dir: Path, prefix: str, arrays: dict) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
 import math
 import unicodedata
@@ -69,9 +70,12 @@ def read_metrics(run: Path) -> dict[str, list[float]]:
 
 
 def write_png(runs: list[Path], out: Path) -> None:
-    """The runs' `figure`, written to `out` in the format its suffix names."""
+    """The runs' `figure`, written to `out` in the format its suffix names (whole or not at all:
+    a full disk leaves the picture before)."""
     if not available():
         raise JaylyricsError('plotting needs matplotlib: pip install "jaylyrics[plot]"')
+    from jaylyrics.files import atomic_write
+
     with _quiet_import():
         import matplotlib
 
@@ -92,8 +96,10 @@ def write_png(runs: list[Path], out: Path) -> None:
     with warnings.catch_warnings(), matplotlib.rc_context({"font.sans-serif": fonts}):
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig = figure(runs)
-        fig.savefig(out)
+        picture = io.BytesIO()
+        fig.savefig(picture, format=out.suffix.lower().lstrip("."))
     plt.close(fig)
+    atomic_write(out, picture.getvalue())
 
 
 # The lines of each run: which metric, drawn how, called what in the legend.

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from jaylyrics import PROJECT_DIR, CheckpointError
+from jaylyrics.files import naming
 
 LATEST = Path("runs") / "latest"
 
@@ -69,8 +70,13 @@ def set_latest(run_dir: Path) -> None:
     try:
         relative = os.path.relpath(target, LATEST.parent.resolve())
         os.symlink(relative if not relative.startswith("..") else str(target), tmp)
-    except OSError:
-        tmp.write_text(str(target) + "\n", encoding="utf-8")
+    except OSError:                     # no symbolic links here (a FAT drive): a text file
+        try:
+            with naming(LATEST):
+                tmp.write_text(str(target) + "\n", encoding="utf-8")
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
     try:
         check_latest()
     except CheckpointError:
@@ -249,8 +255,11 @@ def lock(run_dir: Path):
     else:
         raise CheckpointError(f"{run_dir}: cannot take the lock {path}")
     try:
-        os.write(fd, identity(os.getpid()).encode())
-        os.close(fd)
+        try:
+            with naming(path):                                 # a full disk
+                os.write(fd, identity(os.getpid()).encode())
+        finally:
+            os.close(fd)
         yield
     finally:
         path.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import io
 import math
 import re
 import shlex
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import (CheckpointError, JaylyricsError, checkpoint, config as config_mod, corpus as corpus_mod, model,
-                       runs, score)
+from jaylyrics import (CheckpointError, JaylyricsError, checkpoint, config as config_mod,
+                       corpus as corpus_mod, files, model, runs, score)
 from jaylyrics.backend import autograd, nd, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
 from jaylyrics.resume import Partial, Progress, save_last
@@ -353,9 +354,11 @@ class _Run:
         """Write the config and metrics header (rank 0) and announce the run."""
         progress = self.progress
         if self.rank0:
-            (self.run_dir / "config.yaml").write_text(config_mod.dump(self.cfg), encoding="utf-8")
-            _start_metrics(self.run_dir / "metrics.csv", progress.epoch)
-            _start_samples(self.run_dir / "samples.txt", progress.epoch)
+            with self.saving("the run's config, metrics.csv and samples.txt"):
+                files.atomic_write(self.run_dir / "config.yaml",
+                                   config_mod.dump(self.cfg).encode("utf-8"))
+                _start_metrics(self.run_dir / "metrics.csv", progress.epoch)
+                _start_samples(self.run_dir / "samples.txt", progress.epoch)
         self.reporter.start({
             "vocab_size": len(self.vocab), "params": model.num_params(self.params),
             "train_chars": len(self.train_ids),
@@ -462,21 +465,22 @@ class _Run:
         progress.metrics = metrics
         if self.rank0:
             with self.saving(f"the checkpoint of epoch {epoch}"):
+                # the row first: a resume from the epoch before cuts it, if last.json fails
+                files.append(self.run_dir / "metrics.csv", _csv_row([
+                    epoch, f"{train_ppl:.4f}", _fmt(val_ppl), _fmt(val_ppl_model), result.lr,
+                    f"{chars_per_s:.0f}", f"{result.elapsed:.1f}", f"{trained.grad_norm:.4f}",
+                    f"{trained.clipped:.3f}"]))
                 save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
-            if not self.named_latest:         # a new run, or one resumed: the run trained last
-                runs.set_latest(self.run_dir)
-                self.named_latest = True
-            with open(self.run_dir / "metrics.csv", "a", newline="") as f:
-                csv.writer(f).writerow([epoch, f"{train_ppl:.4f}", _fmt(val_ppl),
-                                        _fmt(val_ppl_model), result.lr, f"{chars_per_s:.0f}",
-                                        f"{result.elapsed:.1f}", f"{trained.grad_norm:.4f}",
-                                        f"{trained.clipped:.3f}"])
+                if not self.named_latest:     # a new run, or one resumed: the run trained last
+                    runs.set_latest(self.run_dir)
+                    self.named_latest = True
         self.reporter.epoch_end(result)
         if self.generate and tc.sample_every and (epoch % tc.sample_every == 0
                                                   or epoch == tc.epochs):
             texts = [(p, self.generate(self.params, p)) for p in tc.prefixes]
-            with open(self.run_dir / "samples.txt", "a", encoding="utf-8") as f:
-                f.writelines(f"{_sample_header(epoch, prefix)}\n{text}\n\n" for prefix, text in texts)
+            with self.saving(f"epoch {epoch}'s samples"):
+                files.append(self.run_dir / "samples.txt",
+                        "".join(f"{_sample_header(epoch, p)}\n{text}\n\n" for p, text in texts))
             self.reporter.samples(epoch, texts)
         if early_stop:
             stale = f"{progress.stale} epoch{'s' * (progress.stale != 1)}"
@@ -564,6 +568,12 @@ def _copy_optimizer(optimizer: Optimizer, ctx) -> Optimizer:
     return copy
 
 
+def _csv_row(values: list) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(values)
+    return out.getvalue()
+
+
 def _sample_header(epoch: int, prefix: str) -> str:
     """samples.txt's line above each sample (a line of its own, so that lyrics with blank lines
     stay whole; a line break in the prefix shows as \\n)."""
@@ -572,7 +582,8 @@ def _sample_header(epoch: int, prefix: str) -> str:
 
 
 def _start_samples(path: Path, after_epoch: int) -> None:
-    """samples.txt, emptied for a new run, or (when resuming) cut after `after_epoch`."""
+    """samples.txt, emptied for a new run, or (when resuming) cut after `after_epoch` (a new file
+    in its place: a full disk leaves the old one whole)."""
     kept = []
     if after_epoch and path.exists():
         keep = True
@@ -582,11 +593,12 @@ def _start_samples(path: Path, after_epoch: int) -> None:
                 keep = int(header.group(1)) <= after_epoch
             if keep:
                 kept.append(line)
-    path.write_text("".join(kept), encoding="utf-8")
+    files.atomic_write(path, "".join(kept).encode("utf-8"))
 
 
 def _start_metrics(path: Path, after_epoch: int) -> None:
-    """A fresh metrics.csv, or (when resuming) the existing one cut after `after_epoch`."""
+    """A fresh metrics.csv, or (when resuming) the existing one cut after `after_epoch` (as
+    `_start_samples`)."""
     header = ["epoch", "train_ppl", "val_ppl", "val_ppl_model", "lr", "chars_per_s", "elapsed_s",
               "grad_norm", "clipped"]
     rows = []
@@ -594,5 +606,4 @@ def _start_metrics(path: Path, after_epoch: int) -> None:
         text = path.read_text(encoding="utf-8", errors="replace").replace("\0", "")  # damaged
         rows = [r for r in csv.reader(text.splitlines())       # rows (edited by hand) are left out
                 if r and r[0].isdigit() and int(r[0]) <= after_epoch]
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([header] + rows)
+    files.atomic_write(path, "".join(map(_csv_row, [header] + rows)).encode("utf-8"))

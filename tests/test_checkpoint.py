@@ -424,6 +424,25 @@ def test_a_second_training_into_the_same_directory_is_refused(tmp_path):
         assert (tmp_path / ".lock").read_text() == runs.identity(os.getpid())
 
 
+def test_a_lock_that_a_full_disk_has_no_room_for_names_its_file_and_leaves_nothing(
+        tmp_path, monkeypatch):
+    write = os.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    opened = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError) as e:
+        with runs.lock(tmp_path):
+            pass
+    monkeypatch.setattr(os, "write", write)
+    assert (e.value.errno, e.value.filename) == (errno.ENOSPC, str(tmp_path / ".lock"))
+    assert not (tmp_path / ".lock").exists()
+    if opened is not None:                                  # its file descriptor closed
+        assert len(os.listdir("/proc/self/fd")) == opened
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="Linux's /proc")
 def test_a_lock_whose_process_id_came_back_as_another_process_is_taken_over(tmp_path):
     """A training killed with its container (or machine) left its lock; restarted, the resuming

@@ -783,44 +783,80 @@ def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "latest").resolve() == tmp_path / "moved"
 
 
+def _fill_disk(monkeypatch, when):
+    """From now on, writing a file fails as on a full disk (at its fsync, as with a disk that
+    fills up as the data reaches it) where `when(name of the file)` says so."""
+    import errno
+
+    fsync = os.fsync
+
+    def full(fd):
+        if when(os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    return lambda: monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names files by /proc/self/fd")
 @pytest.mark.parametrize("full_after", [0, 2])
 def test_a_full_disk_says_which_checkpoint_was_not_saved_and_how_to_go_on(tmp_path, monkeypatch,
                                                                           full_after):
     """The disk filled up under a training: MXNet's writer stopped it with a traceback
     ("FileStream.Write incomplete"). Now one line names the file and what is kept; nothing
-    half-written is left behind, and the run resumes once there is room."""
-    import errno
-
+    half-written is left behind, nothing written before is lost (a resume on a full disk cut
+    metrics.csv to nothing), and the run resumes once there is room."""
     monkeypatch.chdir(tmp_path)
-    run, fsync = tmp_path / "runs" / "full", os.fsync
+    run = tmp_path / "runs" / "full"
+    metrics, last = run / "metrics.csv", run / "last.json"
 
-    def full_disk(fd):                  # the disk fills up after `full_after` epochs
-        metrics = run / "metrics.csv"
-        if metrics.exists() and len(metrics.read_text().splitlines()) > full_after:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return fsync(fd)
+    def saved() -> int:
+        return json.loads(last.read_text())["epoch"] if last.exists() else 0
 
-    monkeypatch.setattr(os, "fsync", full_disk)
+    free = _fill_disk(monkeypatch, lambda name: saved() >= full_after      # the checkpoints
+                      and name.startswith((".weights", ".optimizer", ".best", ".last")))
     args = ("--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.out_dir=runs/full")
     result = run_cli("train", *args, "--set", "train.epochs=3", "-q")
     epoch = full_after + 1
-    if full_after:
-        assert_clean_error(result, f"cannot save epoch {epoch}'s best checkpoint (runs/full/weights-",
-                           ".params: No space left on device); the run's last checkpoint is kept: "
-                           "free some space, then continue with `jaylyrics train --resume "
-                           "runs/full`")
-    else:
-        assert_clean_error(result, f"cannot save epoch {epoch}'s best checkpoint",
+    if not full_after:
+        assert_clean_error(result, "cannot save epoch 1's best checkpoint",
                            "nothing to resume yet: free some space, then train again")
-    assert not [p.name for p in run.iterdir() if ".tmp" in p.name]
-    monkeypatch.setattr(os, "fsync", fsync)
-    if full_after:
-        assert json.loads((run / "last.json").read_text())["epoch"] == full_after
-        resumed = run_cli("train", "--resume", "runs/full", "--json")
-        assert resumed.exit_code == 0, resumed.stderr
-        assert last_json(resumed)["epochs"] == 3
-    else:
         assert not (run / "last.json").exists()
+        return
+    assert_clean_error(result, f"cannot save epoch {epoch}'s best checkpoint (runs/full/weights-",
+                       ".params: No space left on device); the run's last checkpoint is kept: "
+                       "free some space, then continue with `jaylyrics train --resume runs/full`")
+    assert not [p.name for p in run.iterdir() if ".tmp" in p.name]
+    assert saved() == full_after
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    free()
+    free = _fill_disk(monkeypatch, lambda name: True)
+    assert_clean_error(run_cli("train", "--resume", "runs/full", "-q"),
+                       "cannot save the run's config, metrics.csv and samples.txt "
+                       "(runs/full/config.yaml: No space left on device); the run's last "
+                       "checkpoint is kept")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    free()
+    resumed = run_cli("train", "--resume", "runs/full", "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert last_json(resumed)["epochs"] == 3
+    assert [r.split(",")[0] for r in metrics.read_text().splitlines()] == ["epoch", "1", "2", "3"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names files by /proc/self/fd")
+def test_a_picture_the_full_disk_has_no_room_for_is_a_note_after_a_training(tmp_path,
+                                                                             monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    _fill_disk(monkeypatch, lambda name: ".png" in name)
+    result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+                     "train.epochs=1")
+    assert result.exit_code == 0, result.stderr
+    assert "note: no curves (runs/tiny/perplexity.png: No space left on device)" in result.stderr
+    assert not (tmp_path / "runs" / "tiny" / "perplexity.png").exists()
+    assert_clean_error(run_cli("plot", "--out", "p.png"), "p.png: No space left on device")
+    assert not list(tmp_path.glob("*p.png*"))
 
 
 @pytest.mark.skipif(not hasattr(__import__("signal"), "SIGHUP"), reason="no SIGHUP")

@@ -740,15 +740,16 @@ def test_a_closed_stdout_ends_quietly(in_tiny_run):
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["train", "--help"], ["runs"],
                                   ["sample", "--prefix", "分开", "--no-stream"]])
 def test_a_full_disk_under_stdout_is_one_line(in_tiny_run, args):
-    """Output into a full disk: one line, exit 1; --help and --version (which click writes
-    while it parses the arguments, before any command) were a traceback."""
+    """Output into a full disk: one line naming standard output, exit 1; --help and --version
+    (which click writes while it parses the arguments, before any command) were a traceback."""
     import subprocess
 
     with open("/dev/full", "w") as full:
         result = subprocess.run([sys.executable, "-m", "jaylyrics", *args], stdout=full,
                                 stderr=subprocess.PIPE, text=True, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["Error: No space left on device"], result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: standard output (/dev/full): No space left on device"], result.stderr
 
 
 def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):

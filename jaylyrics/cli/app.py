@@ -4,6 +4,7 @@ options several commands take (--device, --checkpoint, --no-cache)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import unicodedata
@@ -23,8 +24,9 @@ class _Group(click.Group):
         try:
             return super().main(*args, **kwargs)
         except OSError as e:          # --help or --version written to a full disk (click itself
-            _silence_stdout()         # handles a closed pipe; a command's errors come below)
-            click.echo(f"Error: {e.strerror or e}", err=True)
+            where = _where(e)         # handles a closed pipe; a command's errors come below)
+            _silence_stdout()
+            click.echo(f"Error: {where}{e.strerror or e}", err=True)
             sys.exit(1)
 
     def invoke(self, ctx):
@@ -53,7 +55,9 @@ class _Group(click.Group):
                 raise click.ClickException(
                     "the working directory no longer exists (deleted or moved since this shell "
                     "entered it): cd to one that does") from None
-            where = f"{e.filename}: " if e.filename else ""
+            where = _where(e)
+            if where.startswith("standard output"):
+                _silence_stdout()
             raise click.ClickException(f"{where}{e.strerror or e}") from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -74,6 +78,19 @@ def _fill_closed_std_fds() -> None:
     for fd, name in ((1, "stdout"), (2, "stderr")):
         if getattr(sys, name) is None:
             setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))
+
+
+def _where(e: OSError) -> str:
+    """The file an error is about, as the message's start: its own, or, for a full disk where
+    none is named (every file jaylyrics writes is), standard output redirected to a file."""
+    if e.filename:
+        return f"{e.filename}: "
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or os.isatty(1):
+        return ""
+    try:
+        return f"standard output ({os.readlink('/proc/self/fd/1')}): "
+    except OSError:                                        # no /proc (macOS)
+        return "standard output: "
 
 
 def _working_directory_gone() -> bool:

@@ -190,6 +190,8 @@ def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
             log(f"curves: {run_dir / 'perplexity.png'}")
         except JaylyricsError as e:                     # the run itself is saved: say, go on
             log(f"note: no curves ({e})")
+        except OSError as e:                            # a full disk
+            log(f"note: no curves ({e.filename}: {e.strerror})")
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:
