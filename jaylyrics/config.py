@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,17 @@ class _DuplicateKey(Exception):
         self.key, self.line, self.first = key, line, first
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _NumberLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading 1e-3 as the number it is in YAML 1.2 (and in Python), not as
+    the text PyYAML's YAML 1.1 makes of an exponent without a dot."""
+
+
+_NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+class _UniqueKeyLoader(_NumberLoader):
     """YAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps
     the last one without a word: `lr: 0.002` further down would silently win)."""
 
@@ -263,7 +274,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     # loader reads every scalar as a string; numbers and flags are typed as YAML types them.
     textual = kind in (str, tuple)
     try:
-        value = yaml.load(text, Loader=yaml.BaseLoader if textual else yaml.SafeLoader) \
+        value = yaml.load(text, Loader=yaml.BaseLoader if textual else _NumberLoader) \
             if text.strip() else ""
     except yaml.YAMLError as e:
         if is_list:
@@ -368,9 +379,9 @@ def _kind(f: dataclasses.Field) -> type:
 
 
 def _yaml_hint(value: Any, kind: type) -> str:
-    """For a number that YAML read as text (YAML 1.1 wants a dot in 1.0e2), how to write it;
-    for text that YAML read as a number or a flag (out_dir: 2024, prefixes: [yes]), to quote
-    it; empty for anything else."""
+    """For a number that YAML read as text (written in quotes), to leave the quotes out; for
+    text that YAML read as a number or a flag (out_dir: 2024, prefixes: [yes]), to quote it;
+    empty for anything else."""
     scalars = value if isinstance(value, list) else [value]
     if kind in (str, tuple) and any(isinstance(v, (bool, int, float)) for v in scalars):
         return " (YAML did not read it as text: put it in quotes)"
@@ -382,9 +393,9 @@ def _yaml_hint(value: Any, kind: type) -> str:
         return ""
     if not math.isfinite(number):                       # nan, inf: not a setting's value
         return ""
-    if kind is int:
-        return f" (YAML reads {value} as text: write {int(number)})" if number.is_integer() else ""
-    return " (YAML reads numbers like 1e2 without a dot as text: write 1.0e2 or 100.0)"
+    if kind is int and not number.is_integer():
+        return ""
+    return " (a number in quotes is text to YAML: leave the quotes out)"
 
 
 def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:

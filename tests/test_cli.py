@@ -675,7 +675,7 @@ def test_zips_without_text_files_through_the_cli(tmp_path, monkeypatch):
     ("- a\n- b\n", ["expected a mapping"]),
     ("trian:\n  lr: 1.0\n", ["unknown section 'trian'", "did you mean 'train'"]),
     ("train:\n  lr: fast\n", ["train.lr", "expected a number"]),
-    ("train:\n  lr: 1e-3\n", ["train.lr", "write 1.0e2"]),
+    ("train:\n  lr: '1e-3'\n", ["train.lr", "a number in quotes is text to YAML"]),
     ("train:\n  epochs: true\n", ["train.epochs", "whole number"]),
     ("model:\n  hidden_size: -4\n", ["model.hidden_size", ">= 1"]),
     ("data:\n  val_fraction: 1.0\n", ["data.val_fraction", "[0.0, 1.0)"]),

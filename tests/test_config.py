@@ -54,6 +54,20 @@ def test_overrides_are_typed_like_yaml():
     assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
 
 
+@pytest.mark.parametrize("written,value", [("1e-3", 0.001), ("2E-3", 0.002), ("+1.5e+2", 150.0),
+                                           (".5e-1", 0.05), ("1.0e2", 100.0), ("3", 3.0)])
+def test_a_number_with_an_exponent_is_a_number_as_in_yaml_1_2(tmp_path, written, value):
+    """PyYAML reads YAML 1.1, where 1e-3 (no dot) is text: `lr: 1e-3`, as everyone writes it,
+    was refused. It is the number it is in YAML 1.2 and in Python, in a file and with --set;
+    text that merely looks like one (1e3x) stays text, and a path stays a path."""
+    assert config.load(write(tmp_path, f"train:\n  lr: {written}\n")).train.lr == value
+    assert config.load(None, [f"train.lr={written}"]).train.lr == value
+    assert config.load(write(tmp_path, "train:\n  epochs: 1e1\n")).train.epochs == 10
+    with pytest.raises(ConfigError, match="got the string '1e3x'"):
+        config.load(None, ["train.lr=1e3x"])
+    assert config.load(None, ["train.out_dir=1e3"]).train.out_dir == "1e3"
+
+
 def write(tmp_path, text):
     path = tmp_path / "c.yaml"
     path.write_text(text, encoding="utf-8")
@@ -75,11 +89,13 @@ def write(tmp_path, text):
     ("train:\n  hidden_size: 3\n", "unknown key 'train.hidden_size'; did you mean 'model.hidden_size'"),
     ("train:\n  zzzzzzz: 3\n", r"unknown key 'train.zzzzzzz' \(train's keys: epochs, batch_size, "),
     ("train:\n  lr: fast\n", "train.lr: expected a number, got the string 'fast'"),
-    ("train:\n  lr: 1e-3\n", r"1e2 without a dot as text"),
+    ("train:\n  lr: \"0.5\"\n", r"train.lr: expected a number, got the string '0.5' \(a number in "
+     r"quotes is text to YAML: leave the quotes out\)$"),
     ("train:\n  epochs: true\n", "train.epochs: expected a whole number, got True"),
     ("train:\n  epochs: 2.5\n", "train.epochs: expected a whole number, got 2.5"),
-    ("train:\n  epochs: 1e3\n", r"train.epochs: expected a whole number, got the string '1e3' "
-     r"\(YAML reads 1e3 as text: write 1000\)$"),
+    ("train:\n  epochs: '1e3'\n", r"train.epochs: expected a whole number, got the string '1e3' "
+     r"\(a number in quotes is text to YAML: leave the quotes out\)$"),
+    ("train:\n  epochs: 1.5e0\n", r"train.epochs: expected a whole number, got 1.5$"),
     ("train:\n  lr: nan\n", r"train.lr: expected a number, got the string 'nan'$"),
     ("train:\n  lr: .inf\n", r"train.lr: expected a finite number, got inf$"),
     ("train:\n  batch_size: 0\n", "train.batch_size: expected a value >= 1, got 0"),
