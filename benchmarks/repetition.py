@@ -17,12 +17,17 @@ lyrics (about half of the validation split's pairs: the songs differ) and mostly
 sample: a low share reads better, as long as the sample does not loop, does not copy the
 training text, and does not say the same few things with a few hundred characters (the last two
 measures keep the first honest). The first table varies the cache at one temperature, the
-second the sampling options with the cache as configured and without it.
+second the sampling options with the cache as configured and without it. The third writes
+greedily from each of the most frequent characters alone (`sample --prefix 你`): how often the
+next character repeats the prefix (你你你: what the unigram cache of one character did before
+model.cache_prior), beside how often one of those characters is followed by itself in real
+lyrics (天天, 慢慢).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import sys
@@ -38,6 +43,7 @@ TUNED = {"cache_weight": 0.08, "cache_match_weight": 0.9}
 SAMPLING = [(0.6, 1.0, 0, False), (0.7, 1.0, 0, False), (0.8, 1.0, 0, False), (1.0, 1.0, 0, False),
             (1.0, 0.9, 0, False), (0.6, 1.0, 0, True), (0.7, 1.0, 0, True), (0.8, 1.0, 0, True),
             (1.0, 1.0, 5, True)]
+ONE_CHARACTER = 300  # the most frequent characters of the training text, each a prefix alone
 COPIED = 8          # the length of the pieces looked up in the training text
 BLOCK = 1000        # characters per block when counting the distinct characters used
 
@@ -99,6 +105,27 @@ def generated(ck, model_cfg, seeds: int, length: int, temperature: float,
                                     top_k=top_k, top_p=top_p, rng=np.random.RandomState(seed),
                                     others=others))
             for p in prefixes for seed in range(seeds)]
+
+
+def one_character(ck, settings: dict, train: str, real: str, count: int = ONE_CHARACTER,
+                  length: int = 20, others: tuple = ()) -> dict:
+    """Greedy samples of `length` characters from each of the `count` most frequent characters
+    of `train` alone, for each (name -> model config) of `settings`: the share whose first
+    character repeats the prefix and the share that end in a loop; and for `real` text, the
+    share of those characters' occurrences followed by the same character."""
+    chars = [c for c, _ in collections.Counter(c for c in train if not c.isspace())
+             .most_common(count) if not ck.vocab.unknown(c)]
+    rows = {}
+    for name, model_cfg in settings.items():
+        texts = ["".join(sample.generate(ck.params, model_cfg, ck.vocab, c, length, others=others))
+                 for c in chars]
+        rows[name] = {"repeats_prefix": float(np.mean([t[:1] == c for c, t in zip(chars, texts)])),
+                      "loops": float(np.mean([sample.loops(c + t) for c, t in zip(chars, texts)]))}
+    chosen = set(chars)
+    doubled = [a == b for a, b in zip(real, real[1:]) if a in chosen]
+    rows["real lyrics (validation split)"] = {"repeats_prefix": float(np.mean(doubled or [0])),
+                                              "loops": None}
+    return rows
 
 
 def real_windows(text: str, count: int, length: int) -> list[str]:
@@ -170,12 +197,22 @@ def main():
                                                args.length, temperature, top_p,
                                                min(top_k, len(ck.vocab)), others))
     by_sampling["real lyrics (validation split)"] = real
+    greedy = one_character(ck, {
+        f"cache as configured (prior {model_cfg.cache_prior:g})": model_cfg,
+        "cache without the prior (0)": dataclasses.replace(model_cfg, cache_prior=0.0),
+        "no cache": no_cache}, data.train, data.val or data.train, others=others)
     print(f"{nets.name()}, {args.length} characters, {args.seeds} samples per prefix",
           file=sys.stderr)
     _table(f"by cache, temperature {args.temperature:g}", by_cache)
     _table("by sampling option", by_sampling)
+    print(f"{'greedy, each of ' + str(ONE_CHARACTER) + ' characters alone':37s}  repeats the "
+          "prefix  ending in a loop", file=sys.stderr)
+    for name, r in greedy.items():
+        loops = "-" if r["loops"] is None else f"{r['loops']:.0%}"
+        print(f"{name:37s}  {r['repeats_prefix']:>18.0%}  {loops:>16s}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"by_cache": by_cache, "by_sampling": by_sampling}, ensure_ascii=False))
+        print(json.dumps({"by_cache": by_cache, "by_sampling": by_sampling,
+                          "one_character": greedy}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ both over the last K characters (model.cache_size):
     p(c) = (1 - w_u - w_m) * p_model(c) + w_u * u(c) + w_m * m(c)
            (w_m counts only when the current context occurred before: otherwise it goes to the model)
 
+The unigram cache of only k characters read so far (k < K) is a poor estimate: after the prefix
+`你` it says 你 with certainty, more than the network, which is unsure of everything so early,
+gives any character, and greedy writing repeats 你你你. So its weight grows with what it holds,
+w_u * k / (k + a) (a = model.cache_prior): the same as counting `a` characters drawn from the
+model's own prediction into the cache (a Dirichlet prior), and all but w_u after a few dozen.
+
 It is still a causal model: each prediction uses only the text before it. It has no trained
 parameters (w_u = model.cache_weight, w_m = model.cache_match_weight). It matters most where the
 network is weakest: characters that never occur in the training text get real probability from
@@ -76,8 +82,9 @@ class Cache:
             return u, None
         return u, self.follow[context].get(i, 0) / self.seen[context]
 
-    def mix(self, probs: np.ndarray, weight: float, match_weight: float) -> np.ndarray:
-        """The mixture for every character, from the model's probabilities (V,)."""
+    def mix(self, probs: np.ndarray, model_cfg) -> np.ndarray:
+        """The mixture for every character, from the model's probabilities (V,), with the
+        weights of `model_cfg` (cache_weight, cache_match_weight, cache_prior)."""
         n = len(self.history)
         if not n:
             return probs
@@ -87,7 +94,13 @@ class Cache:
             m = np.zeros(self.vocab_size)
             for i, count in self.follow[context].items():
                 m[i] = count / self.seen[context]
-        return mixture(probs, self.unigram / n, m, weight, match_weight)
+        return mixture(probs, self.unigram / n, m, *weights(model_cfg, n))
+
+
+def weights(model_cfg, n: int) -> tuple[float, float]:
+    """(w_u, w_m) for a cache that holds n characters: w_u grows with n (model.cache_prior)."""
+    return (model_cfg.cache_weight * n / (n + model_cfg.cache_prior),
+            model_cfg.cache_match_weight)
 
 
 def mixture(p_model, u, m, weight: float, match_weight: float):
@@ -98,8 +111,8 @@ def mixture(p_model, u, m, weight: float, match_weight: float):
 
 def mix_nll(nll: np.ndarray, ids: np.ndarray, model_cfg) -> np.ndarray:
     """Per-character NLL of the mixture for ids[1:], from the model's own NLL (len-1,)."""
-    size, w_u, w_m = model_cfg.cache_size, model_cfg.cache_weight, model_cfg.cache_match_weight
-    if not size or not (w_u or w_m):
+    size = model_cfg.cache_size
+    if not size or not (model_cfg.cache_weight or model_cfg.cache_match_weight):
         return nll
     p_model = np.exp(-nll)
     out = np.empty_like(nll)
@@ -107,5 +120,5 @@ def mix_nll(nll: np.ndarray, ids: np.ndarray, model_cfg) -> np.ndarray:
     for k in range(len(nll)):
         cache.push(int(ids[k]))
         u, m = cache.prob_of(int(ids[k + 1]))
-        out[k] = -np.log(mixture(p_model[k], u, m, w_u, w_m))
+        out[k] = -np.log(mixture(p_model[k], u, m, *weights(model_cfg, len(cache.history))))
     return out

@@ -70,6 +70,9 @@ class ModelConfig:
     cache_order: int = _f(3, "context length of the match cache", min=1, max=100)
     cache_match_weight: float = _f(0.6, "weight of the match cache (when its context occurred)",
                                    min=0.0, below=1.0)
+    cache_prior: float = _f(20.0, "the unigram cache's weight grows with the characters it holds, "
+                            "n, as n / (n + this): after a short prefix it counts little",
+                            min=0.0)
     init_std: float = _f(0.1, "standard deviation of the normal initialisation of weights",
                          min_exclusive=0.0)
 

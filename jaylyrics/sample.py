@@ -91,8 +91,7 @@ class _Reader:
         logits = logits[0].astype(np.float64)                                         # (V,)
         network = np.exp(logits - logits.max())
         network /= network.sum()
-        mc = self.model_cfg
-        return self.window.mix(network, mc.cache_weight, mc.cache_match_weight), network
+        return self.window.mix(network, self.model_cfg), network
 
     def read(self, i: int) -> None:
         self.X[0, 0] = i

@@ -107,7 +107,7 @@ def per_char(params: dict, ids: np.ndarray, model_cfg, chunk: int = 64,
     out = []
     for y, logp in _log_probs(params, ids, model_cfg, chunk, others, progress):
         for t, network in enumerate(np.exp(logp)):
-            mixed = window.mix(network, model_cfg.cache_weight, model_cfg.cache_match_weight)
+            mixed = window.mix(network, model_cfg)
             best = int(np.argmax(mixed))
             out.append(CharScore(int(y[t]), float(mixed[y[t]]), float(network[y[t]]), best,
                                  float(mixed[best])))

@@ -234,6 +234,30 @@ def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypat
         rows["real lyrics (validation split)"]
     assert "by sampling option" in out.err and "unseen pairs" in out.err
     assert "copied 8-grams" in out.err and "characters per 1,000" in out.err
+    greedy = tables["one_character"]
+    assert list(greedy) == ["cache as configured (prior 20)", "cache without the prior (0)",
+                            "no cache", "real lyrics (validation split)"]
+    assert all(0 <= r["repeats_prefix"] <= 1 for r in greedy.values())
+    assert "greedy, each of 300 characters alone" in out.err and "repeats the prefix" in out.err
+
+
+def test_the_one_character_measure_by_hand(in_tiny_run):
+    from benchmarks.repetition import one_character
+    from jaylyrics import checkpoint
+
+    ck = checkpoint.load("runs/tiny")
+    # 天 and 我 the most frequent of the training text (spaces left out); in the real text
+    # 天天我我 they are followed by 天, 我 and 我: 2 of the 3 repeat
+    rows = one_character(ck, {}, "天天我  我天 ", "天天我我", count=2)
+    assert rows == {"real lyrics (validation split)": {"repeats_prefix": 2 / 3, "loops": None}}
+    # a cache that outweighs the network repeats the prefix every time, and loops
+    import dataclasses
+
+    cfg = ck.config.model
+    forced = {"copies": dataclasses.replace(cfg, cache_size=1000, cache_weight=0.99,
+                                            cache_match_weight=0.0, cache_prior=0.0)}
+    rows = one_character(ck, forced, "天天我", "天我", count=2, length=5)
+    assert rows["copies"] == {"repeats_prefix": 1.0, "loops": 1.0}
 
 
 def test_the_repetition_benchmark_measures_an_ensemble(in_tiny_run, tmp_path, monkeypatch,
