@@ -33,8 +33,8 @@ import numpy as np
 
 from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod, ndarray_file
-from jaylyrics.files import atomic_write
 from jaylyrics.corpus import Vocab
+from jaylyrics.files import atomic_write
 from jaylyrics.runs import (LATEST, by_name, latest_run, latest_target, list_runs, lock_holder,
                             project_latest)
 

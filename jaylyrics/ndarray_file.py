@@ -28,7 +28,8 @@ import struct
 import numpy as np
 
 _LIST_MAGIC = 0x112
-_ARRAY_MAGICS = {0xF993FAC9: "legacy shapes", 0xF993FACA: "NumPy shapes"}
+_LEGACY_SHAPES = 0xF993FAC9                     # what mx.nd.save writes outside NumPy mode
+_ARRAY_MAGICS = {_LEGACY_SHAPES: "legacy shapes", 0xF993FACA: "NumPy shapes"}
 _DTYPES = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8, 4: np.int32, 5: np.int8,
            6: np.int64}
 
@@ -90,7 +91,7 @@ def dump(arrays: dict[str, np.ndarray]) -> bytes:
         array = np.asarray(array)
         if array.ndim == 0 or array.dtype not in flags:
             raise ValueError(f"{name}: a {array.ndim}-d {array.dtype} array is not written here")
-        parts.append(struct.pack(f"<Iii{array.ndim}qiii", 0xF993FAC9, 0, array.ndim,
+        parts.append(struct.pack(f"<Iii{array.ndim}qiii", _LEGACY_SHAPES, 0, array.ndim,
                                  *array.shape, 1, 0, flags[array.dtype]))
         parts.append(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
     parts.append(struct.pack("<Q", len(arrays)))
