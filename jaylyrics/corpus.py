@@ -11,6 +11,7 @@ hash seed (the tutorial's `list(set(...))` does).
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 import re
 import zipfile
@@ -327,6 +328,12 @@ class Corpus:
     sources: tuple[str, ...] = ()      # the files it was read from, when there were several
     # those of them that were not UTF-8, read in data.encoding: (where, its first line), to show
     read_as: tuple[tuple[str, str], ...] = ()
+
+
+def fingerprint(data: Corpus) -> str:
+    """The sha256 of the training and validation text: a resumed run checks that it is the text
+    it was trained on (its vocabulary could stay the same while the lines change)."""
+    return hashlib.sha256(f"{data.train}\0{data.val}".encode("utf-8")).hexdigest()
 
 
 def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,

@@ -43,13 +43,17 @@ class Partial:
     clipped: int = 0
 
 
-def save_last(run_dir, params, cfg, vocab, progress: Progress, optimizer: Optimizer) -> None:
-    """last.json: the weights now, and everything `--resume` needs to go on from here."""
+def save_last(run_dir, params, cfg, vocab, progress: Progress, optimizer: Optimizer,
+              corpus_sha256: str | None = None) -> None:
+    """last.json: the weights now, and everything `--resume` needs to go on from here (with the
+    fingerprint of the text trained on, `corpus.fingerprint`, to tell a changed corpus)."""
     info = {"epoch": progress.epoch,
             "best": progress.best if math.isfinite(progress.best) else None,
             "best_epoch": progress.best_epoch, "stale": progress.stale,
             "reference": progress.reference if math.isfinite(progress.reference) else None,
             "elapsed": progress.elapsed, "lr": optimizer.lr, "steps": optimizer.steps}
+    if corpus_sha256:
+        info["corpus_sha256"] = corpus_sha256
     arrays = optimizer.arrays()
     if progress.partial is not None:
         p = progress.partial

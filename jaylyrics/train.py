@@ -307,6 +307,7 @@ class _Run:
     replicas: object = None           # several devices in this process (distributed.Replicas)
     started: float = 0.0
     named_latest: bool = False        # runs/latest names this run since its first epoch here
+    corpus_sha256: str = ""           # the text trained on (corpus.fingerprint), for --resume
 
     @classmethod
     def start(cls, cfg, data, ctx, run_dir, reporter, generate, resume, kvstore, init) -> "_Run":
@@ -336,7 +337,8 @@ class _Run:
                 replicas = distributed.Replicas(params, contexts)
         optimizers = [optimizer] + [_copy_optimizer(optimizer, c) for c in contexts[1:]]
         run = cls(cfg, vocab, params, optimizers, progress, run_dir, reporter, generate, contexts,
-                  train_ids, val_ids, aggregator, replicas)
+                  train_ids, val_ids, aggregator, replicas,
+                  corpus_sha256=corpus_mod.fingerprint(data))
         if not run.rank0:
             run.reporter, run.generate = Reporter(), None
         return run
@@ -470,7 +472,8 @@ class _Run:
                     epoch, f"{train_ppl:.4f}", _fmt(val_ppl), _fmt(val_ppl_model), result.lr,
                     f"{chars_per_s:.0f}", f"{result.elapsed:.1f}", f"{trained.grad_norm:.4f}",
                     f"{trained.clipped:.3f}"]))
-                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer)
+                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer,
+                          self.corpus_sha256)
                 if not self.named_latest:     # a new run, or one resumed: the run trained last
                     runs.set_latest(self.run_dir)
                     self.named_latest = True
@@ -523,7 +526,7 @@ class _Run:
             with self.saving(f"the checkpoint after batch {partial.batches} of epoch "
                              f"{progress.epoch + 1}"):
                 save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                          self.optimizers[0])
+                          self.optimizers[0], self.corpus_sha256)
             runs.set_latest(self.run_dir)
         finally:
             progress.partial = None
@@ -539,7 +542,7 @@ class _Run:
         if self.rank0:
             with self.saving(f"the checkpoint {where}"):
                 save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                          self.optimizers[0])
+                          self.optimizers[0], self.corpus_sha256)
             runs.set_latest(self.run_dir)
         raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "
                           f"{shlex.quote(str(self.run_dir))}`")

@@ -763,6 +763,32 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
                        "your own")
 
 
+def test_a_resumed_run_whose_corpus_changed_but_not_its_characters_says_so(tmp_path,
+                                                                           monkeypatch):
+    """A corpus edited between two trainings of a run (lines moved or replaced, no new
+    character) was resumed without a word: the epochs after it train on other text, and their
+    scores are compared with a best scored on the old one."""
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    text = zipfile.ZipFile(ZIP).read("jaychou_lyrics.txt").decode("utf-8")[:3000]
+    (tmp_path / "my.txt").write_text(text, encoding="utf-8")
+    args = ("--config", TINY, "--set", "data.corpus=my.txt", "--set", "train.epochs=1")
+    assert run_cli("train", *args).exit_code == 0
+    same = run_cli("train", "--resume", "--set", "train.epochs=2")
+    assert same.exit_code == 0, same.stderr
+    assert "has changed" not in same.stderr
+    lines = text.split("\n")
+    lines[0], lines[1] = lines[1], lines[0]                     # the same characters
+    (tmp_path / "my.txt").write_text("\n".join(lines), encoding="utf-8")
+    best = json.loads((tmp_path / "runs" / "tiny" / "last.json").read_text())["resume"]["best"]
+    moved = run_cli("train", "--resume", "--set", "train.epochs=3")
+    assert moved.exit_code == 0, moved.stderr
+    assert (f"note: my.txt has changed since {tmp_path / 'runs' / 'tiny'} was saved (the same "
+            "characters, other lines): the epochs from here train and are scored on the new text "
+            f"(the best so far, {best:.2f}, was scored on the old)") in moved.stderr
+
+
 def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):
     """runs/latest named a run from its first epoch only: after training a then b, `--resume a`
     left sample and eval on b; and a run moved elsewhere and resumed there stayed unnamed."""

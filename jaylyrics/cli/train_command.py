@@ -362,13 +362,21 @@ def _fine_tuned(source, cfg, data, ctx):
 def _resumed_vocab(data, ck, cfg):
     """`data` with the vocabulary of the run being resumed, if the corpus still fits it: the
     same characters, or for a fine-tuned run (whose vocabulary is its source's plus the
-    corpus's new characters) none the run has not seen."""
-    from jaylyrics import InputError
+    corpus's new characters) none the run has not seen; and a note when its text has changed
+    (the same characters, other lines)."""
+    from jaylyrics import InputError, corpus
 
     fits = data.vocab == ck.vocab or (cfg.train.init_from and not ck.vocab.unknown(data.vocab.chars))
     if not fits:
         raise InputError(f"{cfg.data.corpus}: the corpus has changed since {ck.path.parent} was "
                          "trained (its vocabulary differs); cannot resume")
+    was = (ck.meta.get("resume") or {}).get("corpus_sha256")     # (older runs did not save it)
+    if was and was != corpus.fingerprint(data):
+        best = ck.meta["resume"].get("best")
+        log(f"note: {cfg.data.corpus} has changed since {ck.path.parent} was saved (the same "
+            "characters, other lines): the epochs from here train and are scored on the new "
+            "text" + (f" (the best so far, {best:.2f}, was scored on the old)"
+                      if isinstance(best, (int, float)) else ""))
     return dataclasses.replace(data, vocab=ck.vocab)
 
 
