@@ -81,14 +81,18 @@ class Networks:
         return fields
 
 
-def load_networks(paths, no_cache: bool) -> Networks:
+def load_networks(paths, no_cache: bool, cache_overrides=()) -> Networks:
     """The checkpoints --checkpoint names (default: runs/latest), with NumPy weights; the others
-    must have the first one's vocabulary. With --no-cache, the first one's cache (the one used)
-    is left out."""
+    must have the first one's vocabulary. The first one's cache is the one used: with
+    `cache_overrides` (--set model.cache_*=VALUE) its settings change, with --no-cache it is
+    left out."""
     from jaylyrics import InputError
 
     loaded = [load(path) for path in paths or (None,)]
     first = loaded[0]
+    if cache_overrides:
+        first = replace(first, config=config_mod.override(first.config, cache_overrides,
+                                                          allowed="model.cache_"))
     for i, other in enumerate(loaded[1:], 1):
         if any(other.path.resolve() == c.path.resolve() for c in loaded[:i]):
             raise InputError(f"--checkpoint {other.path} is given twice; an ensemble of a network "

@@ -346,6 +346,31 @@ def test_sample_without_the_cache_is_the_network_alone(in_tiny_run):
     assert greedy == "".join(ck.vocab.chars[i] for i in ids)
 
 
+def test_eval_and_sample_read_the_network_with_other_cache_settings(in_tiny_run):
+    """--set model.cache_*=VALUE: the cache has no trained weights, so its settings can be tried
+    on a trained network (the grid-tuned weights, no prior) without training again."""
+    base = last_json(run_cli("eval", "--json"))
+    off = last_json(run_cli("eval", "--json", "--set", "model.cache_size=0"))
+    alone = last_json(run_cli("eval", "--json", "--no-cache"))
+    assert off == alone and off["cache"] is False
+    nothing = last_json(run_cli("eval", "--json", "--set", "model.cache_weight=0", "--set",
+                                "model.cache_match_weight=0"))
+    assert nothing["perplexity"] == pytest.approx(base["perplexity_model"], rel=1e-9)
+    other = last_json(run_cli("eval", "--json", "--set", "model.cache_prior=0"))
+    assert other["perplexity"] != base["perplexity"]
+    assert other["perplexity_model"] == base["perplexity_model"]
+    # a unigram cache that outweighs the network writes only the prefix's characters
+    ours = last_json(run_cli("sample", "--prefix", "分开", "--length", "8", "--json", "--set",
+                             "model.cache_weight=0.99", "--set", "model.cache_match_weight=0",
+                             "--set", "model.cache_prior=0"))
+    assert set(ours["samples"][0]) <= set("分开")
+    assert_clean_error(run_cli("eval", "--set", "train.lr=1"),
+                       "--set train.lr=1: only model.cache_* keys can change here")
+    assert_clean_error(run_cli("sample", "--prefix", "分开", "--set", "model.cache_weight=0.5",
+                               "--set", "model.cache_match_weight=0.6"),
+                       "model.cache_weight + model.cache_match_weight must be below 1")
+
+
 def test_eval_without_the_cache_scores_the_network_alone(in_tiny_run, tmp_path):
     import math
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError, __version__
-from jaylyrics.cli.completion import runs_or_files
+from jaylyrics.cli.completion import cache_keys, runs_or_files
 
 
 class _Group(click.Group):
@@ -237,6 +237,11 @@ def check_device(device: str) -> None:
         backend.device(device)
 
 
+cache_set_option = click.option(
+    "--set", "cache_overrides", multiple=True, metavar="KEY=VALUE", shell_complete=cache_keys,
+    help="Read the network with other cache settings than it was trained with, e.g. --set "
+         "model.cache_weight=0.08 (model.cache_* keys only: the cache has no trained weights; "
+         "repeatable).")
 no_cache_option = click.option(
     "--no-cache", is_flag=True,
     help="The network alone: leave out the cache of the text so far (model.cache_*), which "

@@ -36,6 +36,12 @@ def _runs(incomplete: str) -> list[CompletionItem]:
     return items
 
 
+def cache_keys(ctx, param, incomplete: str) -> list[CompletionItem]:
+    """For sample's and eval's --set: the model.cache_* keys, as `config_keys` completes them."""
+    return [item for item in config_keys(ctx, param, incomplete)
+            if item.value.startswith("model.cache_")]
+
+
 def config_keys(ctx, param, incomplete: str) -> list[CompletionItem]:
     """For --set: the keys that start with `incomplete`, as `KEY=`; after a `KEY=`, the key's
     values where they are few (its choices, true/false) or a path (the shell completes it)."""

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError
-from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, only_one, progress_bar, quoted, stdin_text,
-                               verbosity)
+from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, log, main,
+                               no_cache_option, numpy_device_option, only_one, progress_bar,
+                               quoted, stdin_text, verbosity)
 
 
 @main.command("eval")
@@ -30,12 +30,13 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @click.option("--skip-unknown", is_flag=True,
               help="Leave out the lines of --text that have characters the model has never seen "
                    "(and say how many), instead of stopping.")
+@cache_set_option
 @no_cache_option
 @numpy_device_option("eval scores")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
-def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_unknown, no_cache,
-                 device, as_json):
+def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_unknown,
+                 cache_overrides, no_cache, device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
     from jaylyrics import InputError, checkpoint, corpus, score as score_mod
 
@@ -53,7 +54,7 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
                          "unknown characters): give --text FILE or drop it")
     split = split or "val"
     check_device(device)
-    nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
+    nets = checkpoint.load_networks(checkpoint_paths, no_cache, cache_overrides)  # (NumPy)
     ck = nets.ck
     if text_path is not None and str(text_path) == "-":
         source = "standard input"

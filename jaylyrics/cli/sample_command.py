@@ -11,9 +11,9 @@ from pathlib import Path
 
 import click
 
-from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_cache_option,
-                               numpy_device_option, only_one, quoted, stdin_text, typed,
-                               verbosity)
+from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, log, main,
+                               no_cache_option, numpy_device_option, only_one, quoted, stdin_text,
+                               typed, verbosity)
 
 
 @main.command("sample")
@@ -43,13 +43,14 @@ from jaylyrics.cli.app import (check_device, checkpoint_option, log, main, no_ca
 @click.option("-i", "--interactive", is_flag=True,
               help="Ask for one prefix after another (\\n for a line break; Ctrl-D ends) and "
                    "write lyrics (or --next) for each, with these options; the model loads once.")
+@cache_set_option
 @no_cache_option
 @numpy_device_option("sample writes")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
 def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temperature, top_k,
-                   top_p, num_samples, seed, stream, next_k, interactive, no_cache, device,
-                   as_json):
+                   top_p, num_samples, seed, stream, next_k, interactive, cache_overrides,
+                   no_cache, device, as_json):
     """Write lyrics that start with --prefix (or a file's text)."""
     import numpy as np
 
@@ -103,7 +104,7 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
     from jaylyrics import checkpoint, sample
 
     check_device(device)
-    nets = checkpoint.load_networks(checkpoint_paths, no_cache)   # (NumPy weights)
+    nets = checkpoint.load_networks(checkpoint_paths, no_cache, cache_overrides)  # (NumPy)
     ck = nets.ck
     if prefix_file is not None:                   # (read as the run's corpus was)
         prefixes = (_read_prefix_file(prefix_file, ck.config.data.encoding),)
