@@ -23,16 +23,19 @@ def naming(path: Path):
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that a reader sees either the old file or the whole new one;
-    a write that fails leaves the old one and no temporary file."""
+    a write that fails leaves the old one and no temporary file, and its error names `path`
+    (not the temporary file, which the user never asked for)."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with naming(path), open(tmp, "wb") as f:
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
     _fsync_dir(path.parent)
 

@@ -777,6 +777,15 @@ def test_a_full_disk_under_stdout_is_one_line(in_tiny_run, args):
         "Error: standard output (/dev/full): No space left on device"], result.stderr
 
 
+def test_a_picture_that_cannot_be_written_names_the_picture_not_a_temporary_file(in_tiny_run,
+                                                                                tmp_path):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "taken.png").mkdir()
+    assert_clean_error(run_cli("plot", "runs/tiny", "--out", tmp_path / "taken.png"),
+                       f"Error: {tmp_path / 'taken.png'}: Is a directory")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken.png"]
+
+
 def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
     pytest.importorskip("matplotlib")
     import matplotlib.image
