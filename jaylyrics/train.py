@@ -308,6 +308,7 @@ class _Run:
     started: float = 0.0
     named_latest: bool = False        # runs/latest names this run since its first epoch here
     corpus_sha256: str = ""           # the text trained on (corpus.fingerprint), for --resume
+    resumable: bool = False           # last.json holds this run (resumed, or saved here since)
 
     @classmethod
     def start(cls, cfg, data, ctx, run_dir, reporter, generate, resume, kvstore, init) -> "_Run":
@@ -338,7 +339,7 @@ class _Run:
         optimizers = [optimizer] + [_copy_optimizer(optimizer, c) for c in contexts[1:]]
         run = cls(cfg, vocab, params, optimizers, progress, run_dir, reporter, generate, contexts,
                   train_ids, val_ids, aggregator, replicas,
-                  corpus_sha256=corpus_mod.fingerprint(data))
+                  corpus_sha256=corpus_mod.fingerprint(data), resumable=resume is not None)
         if not run.rank0:
             run.reporter, run.generate = Reporter(), None
         return run
@@ -474,6 +475,7 @@ class _Run:
                     f"{trained.clipped:.3f}"]))
                 save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer,
                           self.corpus_sha256)
+                self.resumable = True
                 if not self.named_latest:     # a new run, or one resumed: the run trained last
                     runs.set_latest(self.run_dir)
                     self.named_latest = True
@@ -503,7 +505,7 @@ class _Run:
             where = f"{e.filename}: " if e.filename else ""
             mend = ("free some space, then" if e.errno in (errno.ENOSPC, errno.EDQUOT)
                     else "when that is mended,")
-            if (self.run_dir / "last.json").exists():
+            if self.resumable:               # (not an old run's last.json, under --overwrite)
                 then = (f"the run's last checkpoint is kept: {mend} continue with `jaylyrics "
                         f"train --resume {shlex.quote(str(self.run_dir))}`")
             else:
@@ -527,6 +529,7 @@ class _Run:
                              f"{progress.epoch + 1}"):
                 save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
                           self.optimizers[0], self.corpus_sha256)
+                self.resumable = True
             runs.set_latest(self.run_dir)
         finally:
             progress.partial = None
@@ -543,6 +546,7 @@ class _Run:
             with self.saving(f"the checkpoint {where}"):
                 save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
                           self.optimizers[0], self.corpus_sha256)
+                self.resumable = True
             runs.set_latest(self.run_dir)
         raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "
                           f"{shlex.quote(str(self.run_dir))}`")

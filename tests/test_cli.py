@@ -871,6 +871,20 @@ def test_a_full_disk_says_which_checkpoint_was_not_saved_and_how_to_go_on(tmp_pa
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names files by /proc/self/fd")
+def test_a_full_disk_in_the_first_epoch_of_an_overwriting_run_offers_no_resume(tmp_path,
+                                                                               monkeypatch):
+    """--overwrite keeps the old run's checkpoints until the new one has its own: a full disk in
+    its first epoch must not send the user to `--resume`, which would go on with the old run."""
+    monkeypatch.chdir(tmp_path)
+    args = ("--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1", "-q")
+    assert run_cli("train", *args).exit_code == 0
+    _fill_disk(monkeypatch, lambda name: name.startswith((".weights", ".optimizer")))
+    assert_clean_error(run_cli("train", *args, "--overwrite", "--set", "train.seed=1"),
+                       "cannot save epoch 1's best checkpoint",
+                       "nothing to resume yet: free some space, then train again (--overwrite)")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="names files by /proc/self/fd")
 def test_a_picture_the_full_disk_has_no_room_for_is_a_note_after_a_training(tmp_path,
                                                                              monkeypatch):
     pytest.importorskip("matplotlib")
