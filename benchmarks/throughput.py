@@ -45,7 +45,7 @@ import time
 
 import numpy as np
 
-from jaylyrics import config, model, optim, train
+from jaylyrics import config, counted, model, optim, train
 from jaylyrics.backend import SETTINGS, autograd, mx, nd
 
 N, T, H = 32, 35, 256
@@ -431,7 +431,7 @@ def main():
               f"{speed[('fused', 'rnn', V, 'mxnet_defaults')] / bound[V]:.2f})", file=sys.stderr)
     dist = [{"workers": n, "chars_per_s": distributed_chars_per_s(n)} for n in (1, 2)]
     print("data-parallel (launch, dist_sync, gru 256, global batch 32): " + ", ".join(
-        f"{d['workers']} worker(s) {d['chars_per_s']:,.0f} chars/s" for d in dist) +
+        f"{counted(d['workers'], 'worker')} {d['chars_per_s']:,.0f} chars/s" for d in dist) +
         f" ({dist[1]['chars_per_s'] / dist[0]['chars_per_s']:.2f}x; the workers, server and "
         "scheduler share this machine's cores)", file=sys.stderr)
     us = sampling_latency(2583)

@@ -1,6 +1,7 @@
 """jaylyrics: character-level RNN language models from scratch, trained on Jay Chou's lyrics.
 
-This module holds the version and the error classes. It imports nothing heavy, so that
+This module holds the version, the error classes and how their messages count things
+(`counted`). It imports nothing heavy, so that
 `jaylyrics --help` and every configuration error are instant; MXNet is imported only by
 `jaylyrics.backend`, and only by the commands that need it.
 """
@@ -12,6 +13,12 @@ __version__ = "0.1.0"
 # The directory that holds the package: in an editable install, the checkout with data/ and
 # runs/, which the errors about a missing corpus or run point at when they are there.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """`n` and the noun for it, as a message says it: 1 character, 3 characters, 1,200 lines,
+    1 batch, 2 batches (`plural` where adding an s is not the English)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 class JaylyricsError(Exception):

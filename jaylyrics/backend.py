@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import DeviceError, JaylyricsError
+from jaylyrics import DeviceError, JaylyricsError, counted
 from jaylyrics.machine import usable_cores
 
 _REMOVED_ALIASES = {"bool": bool, "int": int, "float": float, "complex": complex,
@@ -212,7 +212,7 @@ def device(spec: str = "auto") -> "mx.Context":
             raise DeviceError(f"--device {spec}: MXNet sees no GPU (this is the CPU build of mxnet, or "
                               "no CUDA device is visible); use --device cpu or install an mxnet-cuXXX build")
         if i >= n:
-            raise DeviceError(f"--device {spec}: MXNet sees {n} GPU(s), numbered 0 to {n - 1}")
+            raise DeviceError(f"--device {spec}: MXNet sees {counted(n, 'GPU')}, numbered 0 to {n - 1}")
         return mx.gpu(i)
     raise DeviceError(f"--device {spec}: expected auto, cpu, gpu or gpu:N")
 

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import numpy as np
 
-from jaylyrics import PROJECT_DIR, CorpusError, InputError
+from jaylyrics import PROJECT_DIR, CorpusError, InputError, counted
 from jaylyrics.config import DataConfig
 
 
@@ -309,8 +309,8 @@ class Vocab:
         missing = self.unknown(text)
         if missing:
             shown = " ".join(repr(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")
-            raise InputError(f"{what} has {len(missing)} character(s) not in the model's vocabulary: "
-                             f"{shown}")
+            raise InputError(f"{what} has {counted(len(missing), 'character')} not in the model's "
+                             f"vocabulary: {shown}")
         index = self.index
         return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
 
@@ -352,13 +352,13 @@ def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
         train = "\n".join(lines[:k]) + "\n"
         val = "\n".join(lines[k:]) + "\n"
         if k == 0 or not "".join(lines[:k]).strip():
-            raise CorpusError(f"the training split is empty: {len(lines):,} line(s) with "
+            raise CorpusError(f"the training split is empty: {counted(len(lines), 'line')} with "
                               f"data.val_fraction {val_fraction} (the split is by lines: use "
                               "text with more line breaks, or data.val_fraction 0)")
         if not "".join(lines[k:]).strip():
-            raise CorpusError(f"the validation split has no characters: {len(lines):,} line(s) with "
-                              f"data.val_fraction {val_fraction} (use more text or "
-                              "data.val_fraction 0)")
+            raise CorpusError(f"the validation split has no characters: "
+                              f"{counted(len(lines), 'line')} with data.val_fraction "
+                              f"{val_fraction} (use more text or data.val_fraction 0)")
     else:
         train, val = text, ""
     train, val = as_read(train, keep_newlines), as_read(val, keep_newlines)

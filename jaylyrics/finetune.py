@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jaylyrics import CheckpointError
+from jaylyrics import CheckpointError, counted
 from jaylyrics.corpus import Vocab
 
 # The model keys that fix the network's shape: a fine-tuned run takes them from its source.
@@ -79,7 +79,8 @@ def start(source, cfg, data, ctx):
     added = vocab.chars[len(source.vocab):]
     shown = " ".join(repr(c) for c in added[:10]) + (" ..." if len(added) > 10 else "")
     note = (f"init: weights of {source.path} (epoch {source.meta.get('epoch')}); "
-            + (f"{len(added)} new character(s) added to its vocabulary of {len(source.vocab):,}: "
+            + (f"{counted(len(added), 'new character')} added to its vocabulary of "
+               f"{len(source.vocab):,}: "
                f"{shown}" if added else f"no new characters for its vocabulary of {len(vocab):,}"))
     if changed:
         note += "; the network as trained there: " + ", ".join(

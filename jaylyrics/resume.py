@@ -11,7 +11,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaylyrics import CheckpointError, JaylyricsError, checkpoint, runs
+from jaylyrics import CheckpointError, JaylyricsError, checkpoint, counted, runs
 from jaylyrics.optim import Optimizer
 
 
@@ -72,11 +72,11 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
     where = runs.standing(done, progress.stale, progress.partial is not None,
                                 train_cfg.epochs, train_cfg.patience)
     if where == "done":
-        raise JaylyricsError(f"{run_dir} has trained its {done} epoch{'s' * (done != 1)} "
+        raise JaylyricsError(f"{run_dir} has trained its {counted(done, 'epoch')} "
                              f"(train.epochs {train_cfg.epochs}): to train longer, resume with "
                              f"--set train.epochs=N (N > {done})")
     if where == "stopped early":
-        stale = f"{progress.stale} epoch{'s' * (progress.stale != 1)}"
+        stale = counted(progress.stale, "epoch")
         raise JaylyricsError(f"{run_dir} stopped early after epoch {done} (no improvement for "
                              f"{stale}, train.patience {train_cfg.patience}): to go on, resume "
                              f"with --set train.patience=N (N > {progress.stale}) or "

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from jaylyrics import (CheckpointError, JaylyricsError, checkpoint, config as config_mod,
-                       corpus as corpus_mod, files, model, runs, score)
+                       corpus as corpus_mod, counted, files, model, runs, score)
 from jaylyrics.backend import autograd, nd, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
 from jaylyrics.resume import Partial, Progress, save_last
@@ -488,7 +488,7 @@ class _Run:
                         "".join(f"{_sample_header(epoch, p)}\n{text}\n\n" for p, text in texts))
             self.reporter.samples(epoch, texts)
         if early_stop:
-            stale = f"{progress.stale} epoch{'s' * (progress.stale != 1)}"
+            stale = counted(progress.stale, "epoch")
             self.reporter.stopped(epoch, f"no improvement for {stale} (train.patience)"
                                   if not tc.min_improvement else
                                   f"no improvement of {tc.min_improvement:.1%} or more for "

@@ -229,7 +229,7 @@ def test_sample_writes_lyrics_for_each_prefix_given(in_tiny_run):
     both = run_cli("sample", "--prefix", "分开", "--prefix", "不分", "--length", "20")
     assert both.exit_code == 0 and both.stdout == one + "\n" + two, both.stdout
     unknown = run_cli("sample", "--prefix", "分开", "--prefix", "Ж")
-    assert_clean_error(unknown, "--prefix has 1 character(s) not in the model's vocabulary: 'Ж'")
+    assert_clean_error(unknown, "--prefix has 1 character not in the model's vocabulary: 'Ж'")
     assert unknown.stdout == ""
     assert_clean_error(run_cli("sample", "--prefix", "分开", "--prefix", "不分", "--json"),
                        "--json prints one object, for one prefix (--prefix was given 2 times)")

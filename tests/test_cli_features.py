@@ -64,7 +64,7 @@ def test_sample_interactive_writes_for_each_typed_prefix(in_tiny_run):
     result = run_cli("sample", "-i", "--length", "12", input="分开\n\n不分开\n分★\n分开\\n\n")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "".join(alone)
-    assert "Error: the prefix has 1 character(s) not in the model's vocabulary: '★'" in result.stderr
+    assert "Error: the prefix has 1 character not in the model's vocabulary: '★'" in result.stderr
     assert "Traceback" not in result.stderr
     # --prefix first, then the typed ones; --next for each
     both = run_cli("sample", "-i", "--prefix", "分开", "--next", "3", input="不分开\n")
@@ -213,7 +213,7 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
             (["--prefix-file", tmp_path], "a directory; expected a text file"),
             (["--prefix-file", tmp_path / "empty.txt"], "empty; give at least one character"),
             (["--prefix-file", tmp_path / "odd.txt"], f"--prefix-file {tmp_path / 'odd.txt'} has "
-                                                      "1 character(s) not in the model's "
+                                                      "1 character not in the model's "
                                                       "vocabulary: 'Ж'"),
             (["--prefix-file", tmp_path / "verse.txt", "--prefix", "分"], "drop --prefix"),
             (["--prefix-file", tmp_path / "verse.txt", "-i"], "drop --interactive")):
@@ -453,7 +453,7 @@ def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, t
     for extra in ([], ["--per-line"]):
         skipped = run_cli("eval", "--text", mixed, "--skip-unknown", "--json", *extra)
         assert skipped.exit_code == 0, skipped.output
-        assert "left out 1 line(s)" in skipped.stderr and "'Ж' '😀'" in skipped.stderr
+        assert "left out 1 line" in skipped.stderr and "'Ж' '😀'" in skipped.stderr
         got, want = last_json(skipped), last_json(run_cli("eval", "--text", clean, "--json", *extra))
         assert got.pop("lines_left_out") == 1
         assert got.pop("source") == str(mixed) and want.pop("source") == str(clean)
@@ -1219,4 +1219,4 @@ def test_a_gbk_corpus_with_data_encoding_trains_as_its_utf8_text(tiny_run, tmp_p
     # (Big5 text is mostly valid GBK: read as other characters, which the vocabulary refuses)
     (tmp_path / "big5.txt").write_bytes("故事的小黃花\n從出生那年就飄著\n".encode("big5"))
     assert_clean_error(run_cli("eval", "--text", "big5.txt"), "big5.txt has ",
-                       "character(s) not in the model's vocabulary")
+                       "characters not in the model's vocabulary")

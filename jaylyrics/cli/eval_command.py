@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from jaylyrics import JaylyricsError
+from jaylyrics import JaylyricsError, counted
 from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, log, main,
                                no_cache_option, numpy_device_option, only_one, progress_bar,
                                quoted, stdin_text, verbosity)
@@ -109,7 +109,7 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
         alone = (f"; {networks} alone {score.perplexity_model:.2f}"
                  if score.nll_model != score.nll else f"; {networks} alone" if no_cache else "")
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
-                   f"{score.chars:,} character{'s' * (score.chars != 1)}{alone}) on {source}, "
+                   f"{counted(score.chars, 'character')}{alone}) on {source}, "
                    f"checkpoint{'s' * bool(nets.rest)} {nets.name()}")
 
 
@@ -151,7 +151,7 @@ def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
         raise JaylyricsError(f"{source}: every line has characters outside the model's "
                              f"vocabulary: {shown}")
     if left_out:
-        log(f"left out {left_out:,} line(s) of {source} with characters not in the model's "
+        log(f"left out {counted(left_out, 'line')} of {source} with characters not in the model's "
             f"vocabulary: {shown}")
     return "\n".join(kept), left_out
 

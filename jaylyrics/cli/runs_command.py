@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from jaylyrics import PROJECT_DIR, JaylyricsError
+from jaylyrics import PROJECT_DIR, JaylyricsError, counted
 from jaylyrics.cli.app import log, main, verbosity
 from jaylyrics.cli.completion import runs_or_files
 
@@ -36,7 +36,7 @@ def runs_command(runs_dir, as_json):
         elsewhere = runs_mod.list_runs(project) if project.resolve() != runs_dir.resolve() else []
         click.echo(f"no runs in {runs_dir}" + (f" (the project's: jaylyrics runs --dir "
                                                f"{shlex.quote(str(project))}, "
-                                               f"{len(elsewhere)} run{'s' * (len(elsewhere) != 1)})"
+                                               f"{counted(len(elsewhere), 'run')})"
                                                if elsewhere else ""))
         return
     click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'network':>8} "

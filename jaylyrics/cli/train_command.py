@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from jaylyrics import JaylyricsError
+from jaylyrics import JaylyricsError, counted
 from jaylyrics.cli.app import (device_option, log, main, only_one, progress_bar, typed,
                                verbosity)
 from jaylyrics.cli.completion import config_keys, runs_or_files
@@ -220,11 +220,11 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
         return
     log("config:\n" + config.dump(cfg).rstrip(), level=2)
     start = f"; starting from {source.path}" if source is not None else ""
-    epochs = f"{tc.epochs} epoch{'s' * (tc.epochs != 1)}"
+    epochs = counted(tc.epochs, "epoch")
     click.echo(f"dry run: {plan['model']} with {plan['params']:,} parameters; corpus "
                f"{plan['train_chars']:,} train / {plan['val_chars']:,} val characters, vocabulary "
-               f"{plan['vocab_size']:,}; {plan['batches_per_epoch']:,} "
-               f"batch{'es' * (plan['batches_per_epoch'] != 1)} per epoch "
+               f"{plan['vocab_size']:,}; {counted(plan['batches_per_epoch'], 'batch', 'batches')} "
+               f"per epoch "
                f"({tc.batch_size} x {tc.num_steps}, {tc.sampler}); up to {epochs} into "
                f"{run_dir}{start}. Nothing was trained or written.")
 
@@ -305,7 +305,7 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
         raise InputError(f"train.out_dir {run_dir} already holds a trained run whose checkpoint "
                          "files (best.json, last.json) cannot be read: train into another "
                          "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
-    what = f"{held['epochs']} epoch{'s' * (held['epochs'] != 1)} of {held['model']}"
+    what = f"{counted(held['epochs'], 'epoch')} of {held['model']}"
     if held["best"] is not None:
         what += f", best {held['metric']} perplexity {held['best']:.2f}"
     resume = "jaylyrics launch -n N -- train" if "DMLC_ROLE" in os.environ else "jaylyrics train"
@@ -415,8 +415,8 @@ class _TrainReporter:
             log(f"resuming after epoch {info['first_epoch'] - 1}")
         log(f"corpus: {info['train_chars']:,} train / {info['val_chars']:,} val characters, "
             f"vocabulary {info['vocab_size']:,}; model: {self.cfg.model.type} with "
-            f"{info['params']:,} parameters; {info['batches_per_epoch']:,} "
-            f"batch{'es' * (info['batches_per_epoch'] != 1)} per epoch; "
+            f"{info['params']:,} parameters; "
+            f"{counted(info['batches_per_epoch'], 'batch', 'batches')} per epoch; "
             f"run directory {info['run_dir']}")
         every = self.cfg.train.save_every
         if every and every < info["batches_per_epoch"]:
