@@ -473,9 +473,7 @@ class _Run:
                     epoch, f"{train_ppl:.4f}", _fmt(val_ppl), _fmt(val_ppl_model), result.lr,
                     f"{chars_per_s:.0f}", f"{result.elapsed:.1f}", f"{trained.grad_norm:.4f}",
                     f"{trained.clipped:.3f}"]))
-                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress, optimizer,
-                          self.corpus_sha256)
-                self.resumable = True
+                self.write_last()
                 if not self.named_latest:     # a new run, or one resumed: the run trained last
                     runs.set_latest(self.run_dir)
                     self.named_latest = True
@@ -484,8 +482,8 @@ class _Run:
                                                   or epoch == tc.epochs):
             texts = [(p, self.generate(self.params, p)) for p in tc.prefixes]
             with self.saving(f"epoch {epoch}'s samples"):
-                files.append(self.run_dir / "samples.txt",
-                        "".join(f"{_sample_header(epoch, p)}\n{text}\n\n" for p, text in texts))
+                files.append(self.run_dir / "samples.txt", "".join(
+                    f"{_sample_header(epoch, p)}\n{text}\n\n" for p, text in texts))
             self.reporter.samples(epoch, texts)
         if early_stop:
             stale = counted(progress.stale, "epoch")
@@ -494,6 +492,12 @@ class _Run:
                                   f"no improvement of {tc.min_improvement:.1%} or more for "
                                   f"{stale} (train.patience, train.min_improvement)")
         return early_stop
+
+    def write_last(self) -> None:
+        """last.json as the run stands (`progress`); from then on it is this run's to resume."""
+        save_last(self.run_dir, self.params, self.cfg, self.vocab, self.progress,
+                  self.optimizers[0], self.corpus_sha256)
+        self.resumable = True
 
     @contextlib.contextmanager
     def saving(self, what: str):
@@ -527,9 +531,7 @@ class _Run:
         try:
             with self.saving(f"the checkpoint after batch {partial.batches} of epoch "
                              f"{progress.epoch + 1}"):
-                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                          self.optimizers[0], self.corpus_sha256)
-                self.resumable = True
+                self.write_last()
             runs.set_latest(self.run_dir)
         finally:
             progress.partial = None
@@ -544,9 +546,7 @@ class _Run:
                  else f"after epoch {progress.epoch}")
         if self.rank0:
             with self.saving(f"the checkpoint {where}"):
-                save_last(self.run_dir, self.params, self.cfg, self.vocab, progress,
-                          self.optimizers[0], self.corpus_sha256)
-                self.resumable = True
+                self.write_last()
             runs.set_latest(self.run_dir)
         raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "
                           f"{shlex.quote(str(self.run_dir))}`")
