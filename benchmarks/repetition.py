@@ -39,10 +39,14 @@ from jaylyrics import JaylyricsError, checkpoint, corpus, sample
 PREFIXES = ("分开", "不分开", "战争中部队")
 # the weights a grid search on either half of the validation split picks (see the README)
 TUNED = {"cache_weight": 0.08, "cache_match_weight": 0.9}
-# (temperature, top-p, top-k, without the cache) for the second table
-SAMPLING = [(0.6, 1.0, 0, False), (0.7, 1.0, 0, False), (0.8, 1.0, 0, False), (1.0, 1.0, 0, False),
-            (1.0, 0.9, 0, False), (0.6, 1.0, 0, True), (0.7, 1.0, 0, True), (0.8, 1.0, 0, True),
-            (1.0, 1.0, 5, True)]
+# (temperature (0: greedy), top-p, top-k, without the cache, no-repeat n-gram size) for the
+# second table
+SAMPLING = [(0.0, 1.0, 0, False, 0), (0.0, 1.0, 0, False, 3), (0.0, 1.0, 0, False, 4),
+            (0.0, 1.0, 0, False, 6),
+            (0.6, 1.0, 0, False, 0), (0.7, 1.0, 0, False, 0), (0.8, 1.0, 0, False, 0),
+            (1.0, 1.0, 0, False, 0), (1.0, 0.9, 0, False, 0), (0.7, 1.0, 0, False, 4),
+            (0.6, 1.0, 0, True, 0), (0.7, 1.0, 0, True, 0), (0.8, 1.0, 0, True, 0),
+            (1.0, 1.0, 5, True, 0)]
 ONE_CHARACTER = 300  # the most frequent characters of the training text, each a prefix alone
 COPIED = 8          # the length of the pieces looked up in the training text
 BLOCK = 1000        # characters per block when counting the distinct characters used
@@ -97,27 +101,32 @@ def characters_used(texts: list[str], block: int = BLOCK) -> float:
 
 
 def generated(ck, model_cfg, seeds: int, length: int, temperature: float,
-              top_p: float = 1.0, top_k: int = 0, others: tuple = ()) -> list[str]:
+              top_p: float = 1.0, top_k: int = 0, others: tuple = (),
+              no_repeat: int = 0) -> list[str]:
     """Samples of the checkpoint `ck`'s network with `model_cfg` (its own, or with another
-    cache), or of its ensemble with `others` ((params, model_cfg) of more networks)."""
+    cache), or of its ensemble with `others` ((params, model_cfg) of more networks); greedy
+    (temperature 0) writes one per prefix, whatever the seed."""
     prefixes = [p for p in PREFIXES if not ck.vocab.unknown(p)] or [ck.vocab.chars[1]]
     return ["".join(sample.generate(ck.params, model_cfg, ck.vocab, p, length, temperature,
                                     top_k=top_k, top_p=top_p, rng=np.random.RandomState(seed),
-                                    others=others))
-            for p in prefixes for seed in range(seeds)]
+                                    others=others, no_repeat=no_repeat))
+            for p in prefixes for seed in range(seeds if temperature else 1)]
 
 
 def one_character(ck, settings: dict, train: str, real: str, count: int = ONE_CHARACTER,
                   length: int = 20, others: tuple = ()) -> dict:
     """Greedy samples of `length` characters from each of the `count` most frequent characters
-    of `train` alone, for each (name -> model config) of `settings`: the share whose first
+    of `train` alone, for each (name -> model config, or (model config, no-repeat n-gram
+    size)) of `settings`: the share whose first
     character repeats the prefix and the share that end in a loop; and for `real` text, the
     share of those characters' occurrences followed by the same character."""
     chars = [c for c, _ in collections.Counter(c for c in train if not c.isspace())
              .most_common(count) if not ck.vocab.unknown(c)]
     rows = {}
     for name, model_cfg in settings.items():
-        texts = ["".join(sample.generate(ck.params, model_cfg, ck.vocab, c, length, others=others))
+        model_cfg, no_repeat = model_cfg if isinstance(model_cfg, tuple) else (model_cfg, 0)
+        texts = ["".join(sample.generate(ck.params, model_cfg, ck.vocab, c, length, others=others,
+                                         no_repeat=no_repeat))
                  for c in chars]
         rows[name] = {"repeats_prefix": float(np.mean([t[:1] == c for c, t in zip(chars, texts)])),
                       "loops": float(np.mean([sample.loops(c + t) for c, t in zip(chars, texts)]))}
@@ -190,17 +199,19 @@ def main():
     real = measured(real_windows(data.val or data.train, 300, args.length))
     by_cache["real lyrics (validation split)"] = real
     by_sampling = {}
-    for temperature, top_p, top_k, without in SAMPLING:
-        name = f"temperature {temperature:g}" + (f", top-p {top_p:g}" if top_p < 1 else "") + \
-            (f", top-k {top_k}" if top_k else "") + (", no cache" if without else "")
+    for temperature, top_p, top_k, without, no_repeat in SAMPLING:
+        name = (f"temperature {temperature:g}" if temperature else "greedy") + \
+            (f", top-p {top_p:g}" if top_p < 1 else "") + (f", top-k {top_k}" if top_k else "") + \
+            (f", no-repeat {no_repeat}" if no_repeat else "") + (", no cache" if without else "")
         by_sampling[name] = measured(generated(ck, no_cache if without else model_cfg, args.seeds,
                                                args.length, temperature, top_p,
-                                               min(top_k, len(ck.vocab)), others))
+                                               min(top_k, len(ck.vocab)), others, no_repeat))
     by_sampling["real lyrics (validation split)"] = real
     greedy = one_character(ck, {
         f"cache as configured (prior {model_cfg.cache_prior:g})": model_cfg,
         "cache without the prior (0)": dataclasses.replace(model_cfg, cache_prior=0.0),
-        "no cache": no_cache}, data.train, data.val or data.train, others=others)
+        "no cache": no_cache,
+        "cache as configured, no-repeat 4": (model_cfg, 4)}, data.train, data.val or data.train, others=others)
     print(f"{nets.name()}, {args.length} characters, {args.seeds} samples per prefix",
           file=sys.stderr)
     _table(f"by cache, temperature {args.temperature:g}", by_cache)

@@ -2,13 +2,16 @@
 
 Greedy (the tutorial's prediction) when the temperature is 0; otherwise a draw from
 softmax(logits / temperature), optionally restricted to the k most likely characters (top-k) or
-to the smallest set whose probability reaches p (top-p, nucleus sampling). Draws come from a
-NumPy generator, so a seed reproduces a sample exactly. `next_chars` shows, instead of drawing,
+to the smallest set whose probability reaches p (top-p, nucleus sampling). Either way, n-gram
+blocking (`NoRepeat`) can first rule out every character that would repeat a piece of n
+characters already in the text. Draws come from a NumPy generator, so a seed reproduces a
+sample exactly. `next_chars` shows, instead of drawing,
 the distribution the next character would come from (`sample --next`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterator
 
 import numpy as np
@@ -17,7 +20,8 @@ from jaylyrics import InputError, cache, ensemble
 from jaylyrics.config import MAX_SAMPLE_LENGTH
 
 
-def check_options(length: int, temperature: float, top_k: int, top_p: float, vocab_size: int) -> None:
+def check_options(length: int, temperature: float, top_k: int, top_p: float, vocab_size: int,
+                  no_repeat: int = 0) -> None:
     if length < 0:
         raise InputError(f"--length {length}: expected a number of characters >= 0")
     if length > MAX_SAMPLE_LENGTH:
@@ -28,6 +32,9 @@ def check_options(length: int, temperature: float, top_k: int, top_p: float, voc
         raise InputError(f"--top-k {top_k}: expected 0 (off) to {vocab_size} (the vocabulary size)")
     if not 0 < top_p <= 1:
         raise InputError(f"--top-p {top_p}: expected a value in (0, 1]")
+    if no_repeat < 0:
+        raise InputError(f"--no-repeat-ngram-size {no_repeat}: expected 0 (off) or a number of "
+                         "characters >= 1, e.g. 4")
 
 
 def check_next(k: int, vocab_size: int) -> None:
@@ -37,14 +44,16 @@ def check_next(k: int, vocab_size: int) -> None:
 
 def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
              temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0,
-             rng: np.random.RandomState | None = None, others: tuple = ()) -> Iterator[str]:
+             rng: np.random.RandomState | None = None, others: tuple = (),
+             no_repeat: int = 0) -> Iterator[str]:
     """Yield `length` new characters that follow `prefix` (the prefix itself is not yielded).
     The network runs as `model.decoder`, on NumPy arrays, wherever it was trained; with
     `others` ((params, model_cfg) of more networks with the same vocabulary), the ensemble of
-    them all (`ensemble.decoder`). The cache is `model_cfg`'s."""
-    check_options(length, temperature, top_k, top_p, len(vocab))
+    them all (`ensemble.decoder`). The cache is `model_cfg`'s. With `no_repeat` n, no piece of
+    n characters comes twice (`NoRepeat`)."""
+    check_options(length, temperature, top_k, top_p, len(vocab), no_repeat)
     rng = rng or np.random.RandomState(0)
-    reader = _Reader(params, model_cfg, vocab, prefix, others)
+    reader = _Reader(params, model_cfg, vocab, prefix, others, no_repeat)
     for _ in range(length):
         probs, _ = reader.next_probs()
         i = pick(probs, temperature, top_k, top_p, rng)
@@ -53,16 +62,16 @@ def generate(params: dict, model_cfg, vocab, prefix: str, length: int,
 
 
 def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int, temperature: float = 0.0,
-               top_k: int = 0, top_p: float = 1.0,
-               others: tuple = ()) -> list[tuple[str, float, float]]:
+               top_k: int = 0, top_p: float = 1.0, others: tuple = (),
+               no_repeat: int = 0) -> list[tuple[str, float, float]]:
     """The k most likely characters after `prefix`, most likely first, as (character, the
     probability that `generate` with these options draws it, the network's own probability);
     fewer when top-k or top-p leave fewer to draw from. Greedy (temperature 0) shows the model's
-    probabilities, of which it takes the first. The two differ by the cache, and by the
-    temperature, top-k and top-p. `others`: as for `generate`."""
+    probabilities, of which it takes the first. The two differ by the cache, the n-gram block,
+    and by the temperature, top-k and top-p. `others`, `no_repeat`: as for `generate`."""
     check_next(k, len(vocab))
-    check_options(0, temperature, top_k, top_p, len(vocab))
-    probs, network = _Reader(params, model_cfg, vocab, prefix, others).next_probs()
+    check_options(0, temperature, top_k, top_p, len(vocab), no_repeat)
+    probs, network = _Reader(params, model_cfg, vocab, prefix, others, no_repeat).next_probs()
     if temperature:
         probs = shape(probs, temperature, top_k, top_p)
     order = np.argsort(-probs, kind="stable")[:k]
@@ -70,9 +79,11 @@ def next_chars(params: dict, model_cfg, vocab, prefix: str, k: int, temperature:
 
 
 class _Reader:
-    """The network and the cache after reading a text: what comes next, one character at a time."""
+    """The network, the cache and the n-gram block after reading a text: what comes next, one
+    character at a time."""
 
-    def __init__(self, params: dict, model_cfg, vocab, prefix: str, others: tuple = ()):
+    def __init__(self, params: dict, model_cfg, vocab, prefix: str, others: tuple = (),
+                 no_repeat: int = 0):
         if not prefix:
             raise InputError("the prefix is empty: give at least one character, e.g. --prefix 分开")
         ids = vocab.encode(prefix, "the prefix")
@@ -81,21 +92,63 @@ class _Reader:
         if len(ids) > 1:                                          # all but the last character
             _, self.state = self.run(ids[None, :-1], self.state, project=False)
         self.window = cache.Cache(model_cfg.cache_size, model_cfg.cache_order, len(vocab), ids)
+        self.block = NoRepeat(no_repeat, ids)
         self.X = np.array([[ids[-1]]])                            # the next input: (1, 1)
 
     def next_probs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(the mixture's, the network's own) probabilities (V,) of the next character. Each call
-        moves the network on by the pending character: the prefix's last, then the one given to
-        `read`."""
+        """(the mixture's, the network's own) probabilities (V,) of the next character, the
+        mixture's without the characters the n-gram block rules out. Each call moves the
+        network on by the pending character: the prefix's last, then the one given to `read`."""
         logits, self.state = self.run(self.X, self.state)
         logits = logits[0].astype(np.float64)                                         # (V,)
         network = np.exp(logits - logits.max())
         network /= network.sum()
-        return self.window.mix(network, self.model_cfg), network
+        return self.block.apply(self.window.mix(network, self.model_cfg)), network
 
     def read(self, i: int) -> None:
         self.X[0, 0] = i
         self.window.push(i)
+        self.block.push(i)
+
+
+class NoRepeat:
+    """n-gram blocking (fairseq's and Hugging Face's `no_repeat_ngram_size`): no piece of n
+    characters comes twice in the text, prefix included. After the last n-1 characters, every
+    character that has followed them before is ruled out, so greedy decoding cannot fall into
+    a loop (`我不能再想 / 我不能再想 / ...`); a chorus cannot come back either. n = 0: off.
+    Should it rule out every character (a tiny vocabulary, a small n), it rules out none at
+    that step."""
+
+    def __init__(self, n: int, ids=()):
+        self.n = n
+        self.recent: deque[int] = deque(maxlen=max(n - 1, 0))     # the last n-1 ids
+        self.follow: dict[tuple, set[int]] = {}      # each (n-1)-gram -> the ids that followed it
+        for i in ids:
+            self.push(int(i))
+
+    def push(self, i: int) -> None:
+        if not self.n:
+            return
+        if len(self.recent) == self.n - 1:
+            self.follow.setdefault(tuple(self.recent), set()).add(i)
+        self.recent.append(i)
+
+    def banned(self) -> list[int]:
+        """The ids that would complete an n-gram the text already holds."""
+        if not self.n or len(self.recent) < self.n - 1:
+            return []
+        return sorted(self.follow.get(tuple(self.recent), ()))
+
+    def apply(self, probs: np.ndarray) -> np.ndarray:
+        """`probs` (V,) without the banned ids, renormalised (a new array; `probs` itself when
+        nothing is banned, or everything with any probability is)."""
+        banned = self.banned()
+        if not banned:
+            return probs
+        kept = probs.copy()
+        kept[banned] = 0
+        total = kept.sum()
+        return kept / total if total > 0 else probs
 
 
 def pick(probs: np.ndarray, temperature: float, top_k: int, top_p: float,

@@ -215,6 +215,39 @@ def test_sample_says_when_greedy_decoding_loops(in_tiny_run):
     assert quiet.stderr == ""
 
 
+def test_sample_without_repeated_pieces_stays_greedy_and_does_not_loop(in_tiny_run):
+    """--no-repeat-ngram-size 4: the tiny model's greedy text, a loop of one character, is no
+    loop; no piece of 4 characters is written twice (3 line breaks in a row still may); the lyrics start as greedy ones do until the first
+    piece that would repeat; interactive prefixes and --next take the option too."""
+    from jaylyrics import sample
+
+    greedy = last_json(run_cli("sample", "--prefix", "分开", "--length", "80", "--json"))
+    result = run_cli("sample", "--prefix", "分开", "--length", "80", "--json",
+                     "--no-repeat-ngram-size", "4")
+    blocked = last_json(result)
+    text, loop = blocked["samples"][0], greedy["samples"][0]
+    assert blocked["no_repeat_ngram_size"] == 4 and greedy["no_repeat_ngram_size"] == 0
+    assert sample.loops(loop[2:]) and len(set(loop[2:])) == 1 and len(set(text[2:])) > 10
+    pieces = [text[j:j + 4] for j in range(len(text) - 3)]
+    assert len(pieces) == len(set(pieces)) == 79
+    first = next(j for j in range(4, len(loop) + 1) if loop[j - 4:j] in loop[:j - 1])
+    assert text[:first - 1] == loop[:first - 1] and text != loop
+    assert "greedy decoding repeats itself" not in result.stderr
+    assert "--no-repeat-ngram-size 4 to stay greedy" in run_cli(
+        "sample", "--prefix", "分开", "--length", "80").stderr
+    typed = run_cli("sample", "-i", "--length", "80", "--no-repeat-ngram-size", "4", input="分开\n")
+    assert typed.stdout.strip() == text.strip()
+    ruled_out = text[first - 4:first - 1]              # after these 3, greedy would repeat a piece
+    after = last_json(run_cli("sample", "--prefix", text[:first - 1], "--next", "3", "--json"))
+    then = last_json(run_cli("sample", "--prefix", text[:first - 1], "--next", "3", "--json",
+                             "--no-repeat-ngram-size", "4"))
+    assert after["next"][0]["char"] == loop[first - 1] and ruled_out + loop[first - 1] in loop
+    assert loop[first - 1] not in [e["char"] for e in then["next"]]
+    assert then["next"][0]["char"] == text[first - 1]
+    assert_clean_error(run_cli("sample", "--prefix", "分开", "--no-repeat-ngram-size", "-2"),
+                       "--no-repeat-ngram-size -2: expected 0 (off) or a number of characters")
+
+
 def test_sample_greedy_is_deterministic_and_starts_with_the_prefix(in_tiny_run):
     a = run_cli("sample", "--prefix", "分开", "--length", "30")
     b = run_cli("sample", "--prefix", "分开", "--length", "30", "--checkpoint", "runs/tiny")

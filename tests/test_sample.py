@@ -161,3 +161,73 @@ def test_loops_finds_a_repeated_ending():
     assert not sample.loops("ab" * 2)                                   # twice is not a loop
     piece = "".join(chr(0x4E00 + i) for i in range(40))                # 40 distinct characters
     assert not sample.loops(piece * 3) and sample.loops(piece * 3, longest=40)
+
+
+def ngram_counts(text, n):
+    return {text[j:j + n]: text.count(text[j:j + n]) for j in range(len(text) - n + 1)}
+
+
+@pytest.mark.parametrize("n,temperature", [(2, 0.0), (3, 0.0), (4, 0.0), (3, 1.5)])
+def test_no_repeat_writes_no_piece_of_n_characters_twice(n, temperature):
+    """--no-repeat-ngram-size n: in prefix + lyrics no piece of n characters occurs twice
+    (counted by brute force over the text; the prefix has none), where greedy decoding without
+    it repeats itself; the block rules out only what would repeat, so shorter pieces still come
+    back."""
+    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 8, "embed_size": 4,
+                                      "tie_weights": False, "init_std": 0.5, "cache_size": 50}})
+    vocab = Vocab.build("abcdefghijklmnop\n")
+    params = model.init_params(cfg.model, len(vocab), CTX, 3)
+    prefix = "abcde"
+    for seed in range(3):
+        kw = dict(temperature=temperature, rng=np.random.RandomState(seed))
+        free = prefix + "".join(sample.generate(params, cfg.model, vocab, prefix, 60, **kw))
+        kw["rng"] = np.random.RandomState(seed)
+        blocked = prefix + "".join(sample.generate(params, cfg.model, vocab, prefix, 60,
+                                                   no_repeat=n, **kw))
+        assert max(ngram_counts(free, n).values()) > 1 or temperature
+        assert max(ngram_counts(blocked, n).values()) == 1, blocked
+        assert max(ngram_counts(blocked, n - 1).values()) > 1 or n == 2
+
+
+def test_no_repeat_is_greedy_over_what_is_not_ruled_out():
+    """Greedy with the block takes, at every step, the likeliest of the characters that do not
+    complete an n-gram already written: the same as a reference loop over `next_chars` (the
+    whole ranked distribution, unblocked) that skips those characters itself."""
+    cfg = config.from_dict({"model": {"type": "lstm", "hidden_size": 8, "embed_size": 4,
+                                      "tie_weights": False, "init_std": 0.5, "cache_size": 20}})
+    vocab = Vocab.build("abcdefg\n")
+    params = model.init_params(cfg.model, len(vocab), CTX, 5)
+    text = "gfedcbaabc"
+    got = text + "".join(sample.generate(params, cfg.model, vocab, text, 25, no_repeat=3))
+    for _ in range(25):
+        seen = {text[j:j + 3] for j in range(len(text) - 2)}
+        ranked = sample.next_chars(params, cfg.model, vocab, text, len(vocab))
+        text += next(c for c, _, _ in ranked if text[-2:] + c not in seen)
+    assert got == text
+
+
+def test_no_repeat_rules_out_and_renormalises():
+    block = sample.NoRepeat(3, [0, 1, 2, 0, 1])        # after (0, 1): 2 followed it before
+    assert block.banned() == [2]
+    np.testing.assert_allclose(block.apply(np.array([0.1, 0.2, 0.5, 0.2])),
+                               [0.2, 0.4, 0.0, 0.4])
+    block.push(3)                                        # (1, 3) is new: nothing ruled out
+    probs = np.array([0.25] * 4)
+    assert block.banned() == [] and block.apply(probs) is probs
+    assert sample.NoRepeat(0, [0, 0, 0]).banned() == []
+    once = sample.NoRepeat(1, [0, 1, 0])                 # n = 1: every character once
+    assert once.banned() == [0, 1]
+    everything = np.array([0.5, 0.5, 0.0])              # all with any probability ruled out:
+    assert once.apply(everything) is everything         # nothing is (no division by zero)
+
+
+def test_no_repeat_in_next_chars_and_bad_values():
+    cfg = config.from_dict({"model": {"type": "rnn", "hidden_size": 8, "embed_size": 4,
+                                      "tie_weights": False, "init_std": 0.5, "cache_size": 0}})
+    vocab = Vocab.build("abcdefg\n")
+    params = model.init_params(cfg.model, len(vocab), CTX, 1)
+    ranked = sample.next_chars(params, cfg.model, vocab, "abcdab", len(vocab), no_repeat=3)
+    chars, p, _ = zip(*ranked)
+    assert "c" not in chars and abs(sum(p) - 1) < 1e-9 and len(chars) == len(vocab) - 1
+    with pytest.raises(InputError, match="--no-repeat-ngram-size -1: expected 0"):
+        sample.check_options(10, 0.0, 0, 1.0, 8, no_repeat=-1)

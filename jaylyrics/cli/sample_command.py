@@ -33,13 +33,17 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
 @click.option("--top-k", default=0, show_default=True, help="Sample only from the k most likely (0: all).")
 @click.option("--top-p", default=1.0, show_default=True,
               help="Sample only from the most likely characters whose probabilities sum to p.")
+@click.option("--no-repeat-ngram-size", "no_repeat", default=0, show_default=True, metavar="N",
+              help="Never write a piece of N characters that the text (prefix included) "
+                   "already holds: greedy decoding without its loops, e.g. 4 (0: off).")
 @click.option("--num-samples", default=1, show_default=True, help="How many samples to write.")
 @click.option("--seed", default=0, show_default=True, help="Seed for sampling.")
 @click.option("--stream/--no-stream", default=None,
               help="Print characters as they are generated (default: when stdout is a terminal).")
 @click.option("--next", "next_k", type=int, default=None, metavar="K",
               help="Write nothing: show the K most likely characters after --prefix, with the "
-                   "probability of each (as drawn with --temperature, --top-k, --top-p).")
+                   "probability of each (as drawn with --temperature, --top-k, --top-p, "
+                   "--no-repeat-ngram-size).")
 @click.option("-i", "--interactive", is_flag=True,
               help="Ask for one prefix after another (\\n for a line break; Ctrl-D ends) and "
                    "write lyrics (or --next) for each, with these options; the model loads once.")
@@ -49,8 +53,8 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 @verbosity
 def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temperature, top_k,
-                   top_p, num_samples, seed, stream, next_k, interactive, cache_overrides,
-                   no_cache, device, as_json):
+                   top_p, no_repeat, num_samples, seed, stream, next_k, interactive,
+                   cache_overrides, no_cache, device, as_json):
     """Write lyrics that start with --prefix (or a file's text)."""
     import numpy as np
 
@@ -112,17 +116,17 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
     prefixes = [_as_read(ck, prefix, what) for prefix in prefixes]     # all, before any is written
     if next_k is not None:
         sample.check_next(next_k, len(ck.vocab))
-        sample.check_options(0, temperature, top_k, top_p, len(ck.vocab))
+        sample.check_options(0, temperature, top_k, top_p, len(ck.vocab), no_repeat)
         write = functools.partial(_show_next, nets, k=next_k, temperature=temperature,
-                                  top_k=top_k, top_p=top_p, as_json=as_json)
+                                  top_k=top_k, top_p=top_p, no_repeat=no_repeat, as_json=as_json)
     else:
         if lines is not None and not ck.config.data.keep_newlines:
             raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
                              "(data.keep_newlines false), so its lyrics have no lines; use --length")
-        sample.check_options(length, temperature, top_k, top_p, len(ck.vocab))
+        sample.check_options(length, temperature, top_k, top_p, len(ck.vocab), no_repeat)
         write = functools.partial(
             _write_samples, nets, length=length, lines=lines, temperature=temperature, top_k=top_k,
-            top_p=top_p, num_samples=num_samples, seed=seed, stream=stream, as_json=as_json,
+            top_p=top_p, no_repeat=no_repeat, num_samples=num_samples, seed=seed, stream=stream, as_json=as_json,
             rng=np.random.RandomState(seed),               # one for all samples (and prefixes)
             said=set())                                    # notes given once per session
     for i, prefix in enumerate(prefixes):
@@ -133,8 +137,8 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
         _ask_for_prefixes(functools.partial(_as_read, ck, what="the prefix"), write)
 
 
-def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, num_samples, seed,
-                   rng, stream, as_json, said):
+def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no_repeat,
+                   num_samples, seed, rng, stream, as_json, said):
     """`sample`'s lyrics for one prefix: printed (streamed), or as one JSON object."""
     from jaylyrics import sample
 
@@ -142,7 +146,7 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, nu
     texts = []
     for i in range(num_samples):
         chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
-                                temperature, top_k, top_p, rng, nets.others)
+                                temperature, top_k, top_p, rng, nets.others, no_repeat)
         if lines is not None:
             chars = sample.until_lines(chars, prefix, lines)
         if not as_json and num_samples > 1:
@@ -161,13 +165,16 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, nu
             if not as_json:
                 click.echo(text.rstrip("\n"))
         texts.append(text)
-    if not temperature and sample.loops(texts[0][len(prefix):]) and "loops" not in said:
+    if not (temperature or no_repeat) and sample.loops(texts[0][len(prefix):]) \
+            and "loops" not in said:
         said.add("loops")                              # (once, also for many prefixes with -i)
         log("note: greedy decoding repeats itself, as small character models do; "
-            "for livelier lyrics try --temperature 0.8")
+            "for livelier lyrics try --temperature 0.8, or --no-repeat-ngram-size 4 to stay "
+            "greedy without the loops")
     if as_json:
         click.echo(json.dumps({**nets.json_fields(), "prefix": prefix, "samples": texts,
                                "temperature": temperature, "seed": seed,
+                               "no_repeat_ngram_size": no_repeat,
                                "cache": ck.config.model.cache_size > 0}, ensure_ascii=False))
 
 
@@ -266,29 +273,35 @@ def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
     return prefix
 
 
-def _show_next(nets, prefix, *, k, temperature, top_k, top_p, as_json):
+def _show_next(nets, prefix, *, k, temperature, top_k, top_p, no_repeat, as_json):
     """sample --next K: the K most likely next characters after `prefix`, one per line."""
-    from jaylyrics import sample
+    from jaylyrics import counted, sample
 
     ck, model_cfg = nets.ck, nets.ck.config.model
     ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
-                               top_k, top_p, nets.others)
+                               top_k, top_p, nets.others, no_repeat)
     if as_json:
         click.echo(json.dumps({**nets.json_fields(), "prefix": prefix,
                                "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                               "no_repeat_ngram_size": no_repeat,
                                "cache": model_cfg.cache_size > 0,
                                "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
                               ensure_ascii=False))
         return
     changed = [what for what, on in (("the cache", model_cfg.cache_size > 0),
+                                     ("the n-gram block", no_repeat > 0),
                                      ("the temperature", temperature > 0)) if on]
+    blocked = (f", none that would repeat a piece of {counted(no_repeat, 'character')}"
+               if no_repeat else "")
     if temperature:
         log(f"after {prefix!r}, drawn at temperature {temperature:g}"
-            + (f", top-k {top_k}" if top_k else "") + (f", top-p {top_p:g}" if top_p < 1 else ""))
+            + (f", top-k {top_k}" if top_k else "") + (f", top-p {top_p:g}" if top_p < 1 else "")
+            + blocked)
     else:
-        log(f"after {prefix!r}, the most likely first (greedy takes it)")
+        log(f"after {prefix!r}, the most likely first (greedy takes it){blocked}")
     if changed:
         own = "the networks' mean probability" if nets.rest else "the network's own probability"
-        log(f"(in brackets: {own}, before {' and '.join(changed)})")
+        log(f"(in brackets: {own}, before {', '.join(changed[:-1])}"
+            f"{' and ' if len(changed) > 1 else ''}{changed[-1]})")
     for rank, (c, p, q) in enumerate(ranked, 1):
         click.echo(f"{rank:3d}  {quoted(c)} {p:6.3f}" + (f"  ({q:.3f})" if changed else ""))
