@@ -120,6 +120,9 @@ class TrainConfig:
                             max=MAX_SAMPLE_LENGTH)
     sample_temperature: float = _f(0.0, "temperature of those samples (0: greedy, as the tutorial; "
                                    "around 0.8 they loop less)", min=0.0)
+    sample_no_repeat_ngram_size: int = _f(0, "in those samples, no piece of N characters twice, "
+                                          "as sample --no-repeat-ngram-size N (0: off; 4: "
+                                          "greedy samples without loops)", min=0)
 
 
 @dataclass(frozen=True)
@@ -133,13 +136,13 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def fields() -> dict[str, dataclasses.Field]:
-    """Every dotted key, in order (`data.corpus`, ..., `train.sample_temperature`), with its
+    """Every dotted key, in order (`data.corpus`, ..., `train.sample_no_repeat_ngram_size`), with its
     field: default, help text and rules in its metadata."""
     return {f"{s}.{f.name}": f for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 
 def all_keys() -> list[str]:
-    """Every dotted key, in order: `data.corpus`, ..., `train.sample_temperature`."""
+    """Every dotted key, in order: `data.corpus`, ..., `train.sample_no_repeat_ngram_size`."""
     return list(fields())
 
 
@@ -332,7 +335,8 @@ def _check_shape(raw: dict, source: str) -> None:
 # exist: a saved config without one (an older checkpoint's sidecar) means this value, whatever
 # today's default is, so an older run resumes as it would have.
 ADDED_KEYS = {"model.weight_drop": 0.0, "model.embed_drop": 0.0, "train.sample_temperature": 0.0,
-              "train.init_from": "", "train.min_improvement": 0.0, "data.encoding": "utf-8"}
+              "train.init_from": "", "train.min_improvement": 0.0, "data.encoding": "utf-8",
+              "train.sample_no_repeat_ngram_size": 0}
 
 
 def from_saved(raw: dict, source: str) -> Config:

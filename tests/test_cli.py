@@ -182,22 +182,26 @@ def test_the_commands_a_message_suggests_can_be_pasted_into_a_shell(tmp_path, mo
 
 
 def test_samples_during_training_are_what_sample_writes(tmp_path, monkeypatch):
-    """Greedy by default; with train.sample_temperature drawn, seeded by train.seed: in both
-    cases the text `jaylyrics sample` writes from the epoch's checkpoint with the same options."""
+    """Greedy by default; with train.sample_temperature drawn, seeded by train.seed; with
+    train.sample_no_repeat_ngram_size without repeated pieces: in each case the text `jaylyrics
+    sample` writes from the epoch's checkpoint with the same options."""
     monkeypatch.chdir(tmp_path)
     shown = {}
-    for temperature in ("0", "0.8"):
+    for temperature, no_repeat in (("0", "0"), ("0.8", "0"), ("0", "3")):
+        name = f"t{temperature}n{no_repeat}"
         result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
                          "train.epochs=1", "--set", f"train.sample_temperature={temperature}",
-                         "--set", "train.prefixes=[分开]", "--set", f"train.out_dir=runs/t{temperature}")
+                         "--set", f"train.sample_no_repeat_ngram_size={no_repeat}",
+                         "--set", "train.prefixes=[分开]", "--set", f"train.out_dir=runs/{name}")
         assert result.exit_code == 0, result.output
-        shown[temperature] = [line[4:] for line in result.stderr.splitlines() if line.startswith("  - ")]
+        shown[name] = [line[4:] for line in result.stderr.splitlines() if line.startswith("  - ")]
         options = ["--temperature", temperature, "--seed", "0"] if temperature != "0" else []
-        written = run_cli("sample", "--checkpoint", f"runs/t{temperature}", "--prefix", "分开",
-                          "--length", "20", "--json", *options)
+        written = run_cli("sample", "--checkpoint", f"runs/{name}", "--prefix", "分开",
+                          "--length", "20", "--json", "--no-repeat-ngram-size", no_repeat,
+                          *options)
         text = last_json(written)["samples"][0]
-        assert shown[temperature] == [text.replace("\n", " / ")]
-    assert shown["0"] != shown["0.8"]
+        assert shown[name] == [text.replace("\n", " / ")]
+    assert len({text for texts in shown.values() for text in texts}) == 3
 
 
 def test_sample_says_when_greedy_decoding_loops(in_tiny_run):

@@ -154,7 +154,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         return prefix + "".join(sample.generate(params, cfg.model, data.vocab, prefix,
                                                 cfg.train.sample_length,
                                                 cfg.train.sample_temperature,
-                                                rng=np.random.RandomState(cfg.train.seed)))
+                                                rng=np.random.RandomState(cfg.train.seed),
+                                                no_repeat=cfg.train.sample_no_repeat_ngram_size))
 
     summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
                             generate=generate, resume=resume, kvstore=kvstore, init=init)
