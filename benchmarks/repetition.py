@@ -21,7 +21,10 @@ second the sampling options with the cache as configured and without it. The thi
 greedily from each of the most frequent characters alone (`sample --prefix 你`): how often the
 next character repeats the prefix (你你你: what the unigram cache of one character did before
 model.cache_prior), beside how often one of those characters is followed by itself in real
-lyrics (天天, 慢慢).
+lyrics (天天, 慢慢). The fourth writes long samples (ten times --length, from half as many seeds):
+the cache reads its own output, so a run of one character can feed itself (霍霍霍霍霍...); it
+counts the samples with a run of RUN or more of one character and the longest run, beside the
+longest in the real text (training split).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import collections
 import dataclasses
 import json
+import re
 import sys
 
 import numpy as np
@@ -50,6 +54,7 @@ SAMPLING = [(0.0, 1.0, 0, False, 0), (0.0, 1.0, 0, False, 3), (0.0, 1.0, 0, Fals
 ONE_CHARACTER = 300  # the most frequent characters of the training text, each a prefix alone
 COPIED = 8          # the length of the pieces looked up in the training text
 BLOCK = 1000        # characters per block when counting the distinct characters used
+RUN = 10            # a run of this many of one character (spaces aside) in a long sample
 
 
 def repetition(texts: list[str]) -> dict:
@@ -102,11 +107,12 @@ def characters_used(texts: list[str], block: int = BLOCK) -> float:
 
 def generated(ck, model_cfg, seeds: int, length: int, temperature: float,
               top_p: float = 1.0, top_k: int = 0, others: tuple = (),
-              no_repeat: int = 0) -> list[str]:
+              no_repeat: int = 0, prefixes: tuple = PREFIXES) -> list[str]:
     """Samples of the checkpoint `ck`'s network with `model_cfg` (its own, or with another
-    cache), or of its ensemble with `others` ((params, model_cfg) of more networks); greedy
-    (temperature 0) writes one per prefix, whatever the seed."""
-    prefixes = [p for p in PREFIXES if not ck.vocab.unknown(p)] or [ck.vocab.chars[1]]
+    cache), or of its ensemble with `others` ((params, model_cfg) of more networks), from each
+    of `prefixes` the model can read; greedy (temperature 0) writes one per prefix, whatever
+    the seed."""
+    prefixes = [p for p in prefixes if not ck.vocab.unknown(p)] or [ck.vocab.chars[1]]
     return ["".join(sample.generate(ck.params, model_cfg, ck.vocab, p, length, temperature,
                                     top_k=top_k, top_p=top_p, rng=np.random.RandomState(seed),
                                     others=others, no_repeat=no_repeat))
@@ -134,6 +140,29 @@ def one_character(ck, settings: dict, train: str, real: str, count: int = ONE_CH
     doubled = [a == b for a, b in zip(real, real[1:]) if a in chosen]
     rows["real lyrics (validation split)"] = {"repeats_prefix": float(np.mean(doubled or [0])),
                                               "loops": None}
+    return rows
+
+
+def longest_run(text: str) -> int:
+    """The longest run of one character in `text`, spaces and line breaks aside (0 if none)."""
+    return max((len(m.group(0)) for m in re.finditer(r"(\S)\1*", text)), default=0)
+
+
+def long_runs(ck, settings: dict, seeds: int, length: int, temperature: float, real: str,
+              others: tuple = ()) -> dict:
+    """Samples of `length` characters from `seeds` seeds, for each (name -> (model config,
+    no-repeat n-gram size)) of `settings`: the share with a run of `RUN` or more of one
+    character, the longest run, the share ending in a loop and the distinct 4-grams; and the
+    longest run in the `real` text."""
+    rows = {}
+    for name, (model_cfg, no_repeat) in settings.items():
+        texts = generated(ck, model_cfg, seeds, length, temperature, others=others,
+                          no_repeat=no_repeat, prefixes=PREFIXES[:1])
+        runs = [longest_run(t) for t in texts]
+        rows[name] = {"with_run": float(np.mean([r >= RUN for r in runs])),
+                      "longest_run": max(runs), **repetition(texts)}
+    rows["real lyrics (training split)"] = {"with_run": None, "longest_run": longest_run(real),
+                                            "loops": None, "distinct_4grams": None}
     return rows
 
 
@@ -212,6 +241,10 @@ def main():
         "cache without the prior (0)": dataclasses.replace(model_cfg, cache_prior=0.0),
         "no cache": no_cache,
         "cache as configured, no-repeat 4": (model_cfg, 4)}, data.train, data.val or data.train, others=others)
+    long_seeds, long_length = max(args.seeds // 2, 1), 10 * args.length
+    long = long_runs(ck, {"cache as configured": (model_cfg, 0), "no cache": (no_cache, 0),
+                          "cache as configured, no-repeat 4": (model_cfg, 4)},
+                     long_seeds, long_length, args.temperature, data.train, others)
     print(f"{nets.name()}, {args.length} characters, {args.seeds} samples per prefix",
           file=sys.stderr)
     _table(f"by cache, temperature {args.temperature:g}", by_cache)
@@ -221,9 +254,18 @@ def main():
     for name, r in greedy.items():
         loops = "-" if r["loops"] is None else f"{r['loops']:.0%}"
         print(f"{name:37s}  {r['repeats_prefix']:>18.0%}  {loops:>16s}", file=sys.stderr)
+    title = f"{long_seeds} samples of {long_length:,} characters, temperature {args.temperature:g}"
+    print(f"{title:47s}  with a run of {RUN}+  longest run  ending in a loop  distinct 4-grams",
+          file=sys.stderr)
+    for name, r in long.items():
+        cells = ["-" if r[key] is None else form.format(r[key])
+                 for key, form in (("with_run", "{:.0%}"), ("longest_run", "{}"),
+                                   ("loops", "{:.0%}"), ("distinct_4grams", "{:.2f}"))]
+        print(f"{name:47s}  {cells[0]:>16s}  {cells[1]:>11s}  {cells[2]:>16s}  {cells[3]:>16s}",
+              file=sys.stderr)
     if args.json:
         print(json.dumps({"by_cache": by_cache, "by_sampling": by_sampling,
-                          "one_character": greedy}, ensure_ascii=False))
+                          "one_character": greedy, "long_samples": long}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -210,6 +210,14 @@ def test_the_characters_used_by_hand():
     assert characters_used(["一二", "一二"], block=4) == 2
 
 
+def test_the_longest_run_by_hand():
+    from benchmarks.repetition import longest_run
+
+    assert longest_run("哈哈哈 哈哈\n啦啦啦啦") == 4          # a space or a break ends a run
+    assert longest_run("    \n\n\n我") == 1 and longest_run("") == 0
+    assert longest_run("天天ab") == 2
+
+
 def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypatch, capsys):
     import json
     import sys
@@ -239,6 +247,13 @@ def test_the_repetition_benchmark_runs_on_a_trained_model(in_tiny_run, monkeypat
         rows["real lyrics (validation split)"]
     assert "by sampling option" in out.err and "unseen pairs" in out.err
     assert "copied 8-grams" in out.err and "characters per 1,000" in out.err
+    long = tables["long_samples"]           # 1 sample of 300 characters for each setting
+    assert list(long) == ["cache as configured", "no cache", "cache as configured, no-repeat 4",
+                          "real lyrics (training split)"]
+    assert long["cache as configured, no-repeat 4"]["longest_run"] <= 4   # 5 in a row: a 4-gram twice
+    assert long["cache as configured, no-repeat 4"]["with_run"] == 0
+    assert all(r["longest_run"] >= 1 for r in long.values())
+    assert "samples of 300 characters" in out.err and "with a run of 10+" in out.err
     greedy = tables["one_character"]
     assert list(greedy) == ["cache as configured (prior 20)", "cache without the prior (0)",
                             "no cache", "cache as configured, no-repeat 4",
