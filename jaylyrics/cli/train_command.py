@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError, counted
-from jaylyrics.cli.app import (device_option, log, main, only_one, progress_bar, typed,
-                               verbosity)
+from jaylyrics.cli.app import (VERBOSITY, device_option, log, main, only_one, progress_bar,
+                               typed, verbosity)
 from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
@@ -109,9 +109,12 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
     if note:                                              # after the errors: one line each
         log(note)
     if data.sources:
-        log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
-            f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
-        log("\n".join(f"  {path}" for path in data.sources), level=2)
+        if VERBOSITY["level"] >= 2:
+            log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order:\n"
+                + "\n".join(f"  {path}" for path in data.sources))
+        else:
+            log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
+                f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
     if data.read_as:                  # for the eye: in a wrong encoding, other characters
         (where, line), n = data.read_as[0], len(data.read_as)
         what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
