@@ -282,6 +282,21 @@ def test_sample_with_temperature_is_reproducible_by_seed(in_tiny_run):
     assert len(ja["samples"][0]) == 42
 
 
+def test_sample_json_holds_every_drawing_option(in_tiny_run):
+    """What --json says of the options is enough to write the same samples again."""
+    out = last_json(run_cli("sample", "--prefix", "分开", "--length", "30", "--json",
+                            "--temperature", "0.9", "--top-k", "50", "--top-p", "0.95",
+                            "--no-repeat-ngram-size", "3", "--seed", "7"))
+    assert {k: out[k] for k in ("temperature", "top_k", "top_p", "no_repeat_ngram_size",
+                                "seed")} == {"temperature": 0.9, "top_k": 50, "top_p": 0.95,
+                                             "no_repeat_ngram_size": 3, "seed": 7}
+    again = last_json(run_cli("sample", "--prefix", out["prefix"], "--length", "30", "--json",
+                              *[arg for key in ("temperature", "top_k", "top_p",
+                                                "no_repeat_ngram_size", "seed")
+                                for arg in (f"--{key.replace('_', '-')}", str(out[key]))]))
+    assert again["samples"] == out["samples"]
+
+
 def test_sample_long_prefix_works(in_tiny_run):
     result = run_cli("sample", "--prefix", "分开" * 5000, "--length", "5")
     assert result.exit_code == 0

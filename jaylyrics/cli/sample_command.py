@@ -173,8 +173,8 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
             "greedy without the loops")
     if as_json:
         click.echo(json.dumps({**nets.json_fields(), "prefix": prefix, "samples": texts,
-                               "temperature": temperature, "seed": seed,
-                               "no_repeat_ngram_size": no_repeat,
+                               "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                               "no_repeat_ngram_size": no_repeat, "seed": seed,
                                "cache": ck.config.model.cache_size > 0}, ensure_ascii=False))
 
 
