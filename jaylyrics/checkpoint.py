@@ -252,6 +252,11 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         if pid:
             raise CheckpointError(f"{path}: no checkpoint yet: a training (process {pid}) is in "
                                   "its first epoch here, and saves one at its end")
+        if (path / "config.yaml").is_file() and (path / "metrics.csv").is_file():
+            raise CheckpointError(f"{path}: no checkpoint: the training here ended before the "
+                                  "end of its first epoch, which saves the first; train it "
+                                  "again with `jaylyrics train --config "
+                                  f"{shlex.quote(str(path / 'config.yaml'))}`")
         raise CheckpointError(f"{path}: no checkpoint in this directory (expected best.json or "
                               f"last.json){_runs_inside(path)}")
     if path.suffix == ".params":

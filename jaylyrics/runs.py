@@ -139,7 +139,9 @@ def run_summary(run: Path) -> dict | None:
     """What a run directory holds, read from its sidecars (no weights are loaded): model, size,
     best score and epoch, epochs trained, when saved. A run whose sidecars cannot be read is
     "unreadable"; one in its first epoch, before any checkpoint, "training" (its model from its
-    config.yaml): neither has a `checkpoint` to load. None if the directory holds no run."""
+    config.yaml), and one whose training ended before its first checkpoint (an error or an
+    interrupt in epoch 1: a config.yaml, no sidecar, no lock) "no checkpoint": none of these
+    has a `checkpoint` to load. None if the directory holds no run."""
     metas, sidecars = {}, 0
     for tag in ("best", "last"):
         try:
@@ -155,6 +157,9 @@ def run_summary(run: Path) -> dict | None:
         if lock_holder(run):
             return {**summary, "model": _model_name(_first_config(run).get("model")),
                     "status": "training"}
+        if not sidecars and (run / "config.yaml").is_file():
+            return {**summary, "model": _model_name(_first_config(run).get("model")),
+                    "status": "no checkpoint", "saved": _modified(run / "config.yaml")}
         return summary if sidecars else None
     try:                          # a sidecar edited by hand or damaged: what can be read of it
         any_meta = metas.get("last") or metas.get("best") or {}
@@ -176,6 +181,13 @@ def run_summary(run: Path) -> dict | None:
     except (AttributeError, TypeError, ValueError):
         pass
     return summary
+
+
+def _modified(path: Path) -> str:
+    """When `path` was last written, as checkpoints say when they were saved."""
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(path.stat().st_mtime))
 
 
 def _may_exist(path: Path) -> bool:

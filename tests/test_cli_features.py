@@ -655,6 +655,32 @@ def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
                        f"{root / 'busy' / '.lock'})")
 
 
+def test_a_training_that_ended_before_its_first_checkpoint_is_listed_and_can_train_again(
+        tmp_path, monkeypatch):
+    """A run that diverged in epoch 1 has its config.yaml and metrics.csv and no checkpoint:
+    `runs` lists it as "no checkpoint" (it listed nothing), `sample` says why it has none and
+    how to train it again, and that command trains it (nothing to lose: no --overwrite)."""
+    monkeypatch.chdir(tmp_path)
+    failed = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+                     "train.optimizer=sgd", "--set", "train.lr=1000", "--set", "train.clip=0",
+                     "--set", "train.out_dir=runs/hot", "-q")
+    assert_clean_error(failed, "in epoch 1", "no checkpoint was written")
+    listed = last_json(run_cli("runs", "--json"))["runs"]
+    assert [(r["name"], r["status"], r["checkpoint"], r["model"]) for r in listed] == \
+        [("hot", "no checkpoint", False, "gru 1x32")]
+    assert "no checkpoint" in run_cli("runs").stdout
+    assert_clean_error(run_cli("sample", "--checkpoint", "runs/hot", "--prefix", "分开"),
+                       "runs/hot: no checkpoint: the training here ended before the end of its "
+                       "first epoch", "`jaylyrics train --config runs/hot/config.yaml`")
+    config = (tmp_path / "runs" / "hot" / "config.yaml").read_text(encoding="utf-8")
+    (tmp_path / "runs" / "hot" / "config.yaml").write_text(
+        config.replace("lr: 1000.0", "lr: 0.5"), encoding="utf-8")
+    again = run_cli("train", "--config", "runs/hot/config.yaml", "--set", "train.epochs=1")
+    assert again.exit_code == 0, again.output
+    assert [(r["name"], r["status"]) for r in last_json(run_cli("runs", "--json"))["runs"]] == \
+        [("hot", "done")]
+
+
 @pytest.mark.parametrize("damage", [
     lambda m: m.update(config=None), lambda m: m.update(metrics="high"),
     lambda m: m.update(shapes=[1, 2]), lambda m: m.update(epoch="x"),

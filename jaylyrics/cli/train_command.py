@@ -303,7 +303,7 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
     from jaylyrics import InputError, runs
 
     held = runs.run_summary(run_dir) if run_dir.is_dir() else None
-    if held is None:
+    if held is None or held["status"] == "no checkpoint":      # nothing trained to lose
         return
     if held["status"] == "unreadable":
         raise InputError(f"train.out_dir {run_dir} already holds a trained run whose checkpoint "
