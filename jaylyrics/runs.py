@@ -53,6 +53,8 @@ def latest_unwritable() -> str | None:
     a project of another user, a read-only mount."""
     folder = LATEST.parent.absolute()
     existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is {'a file, ' if existing.is_file() else ''}not a directory"
     if os.access(existing, os.W_OK | os.X_OK):
         return None
     return f"{existing} is not writable"

@@ -437,11 +437,12 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
     (["--set", "train.out_dir=/dev/null"], ["train.out_dir /dev/null is a file; expected a "
                                             "directory for the run's checkpoints"]),
     (["--set", "train.out_dir=/dev/null/x"], ["train.out_dir /dev/null/x: cannot make this "
-                                              "directory (Not a directory)"]),
+                                              "directory: /dev/null is not a directory"]),
     # --dry-run checks the same without making the directory (it said "dry run: ..." here)
     (["--set", "train.out_dir=/dev/null", "--dry-run"], ["train.out_dir /dev/null is a file"]),
     (["--set", "train.out_dir=/dev/null/x", "--dry-run"], ["train.out_dir /dev/null/x: cannot "
-                                                           "make this directory (Not a directory)"]),
+                                                           "make this directory: /dev/null is "
+                                                           "not a directory"]),
     # these three were tracebacks (OverflowError; --length, after an epoch of training)
     (["--set", "model.cache_order=99999999999999999999"], ["model.cache_order", "<= 100"]),
     (["--set", "train.sample_length=1000001"], ["train.sample_length", "<= 1000000"]),

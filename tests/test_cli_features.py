@@ -918,6 +918,25 @@ def test_a_training_where_runs_latest_cannot_be_written_goes_on(tmp_path):
     assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2           # both epochs
 
 
+def test_runs_made_a_file_is_named_in_one_line(tmp_path, monkeypatch):
+    """A file where the runs' directory (or a parent of train.out_dir) should be: one line that
+    names it (it was a note that runs/ "is not writable", then `cannot make this directory (Not
+    a directory)`); a run elsewhere trains, with the note naming the file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("")
+    base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--dry-run"]
+    assert_clean_error(run_cli(*base), "train.out_dir runs/tiny: cannot make this directory: "
+                                       "runs is a file, not a directory")
+    (tmp_path / "a").write_text("")
+    assert_clean_error(run_cli(*base, "--set", "train.out_dir=a/b/c"),
+                       "a is a file, not a directory")
+    elsewhere = run_cli(*base, "--set", "train.out_dir=mine")
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert elsewhere.stderr.splitlines()[0] == (
+        f"note: runs/latest will not name this run ({tmp_path / 'runs'} is a file, not a "
+        "directory): give sample and eval --checkpoint mine")
+
+
 def test_plot_shows_a_run_of_one_epoch_and_whole_epochs(tmp_path):
     """A line through one point is not drawn: a run of one epoch (beside a longer one) shows as
     points; the epoch axis has whole-number ticks (it had 1.25, 1.5, ...)."""

@@ -122,11 +122,11 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         log(f"note: {what} not UTF-8: read as data.encoding {cfg.data.encoding}, {it} begins "
             f"'{line}' (if that is not its text, set data.encoding to the encoding it is saved in)")
     runs.check_latest()                           # (written after the first epoch)
+    _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     unwritable = runs.latest_unwritable()
     if unwritable:
         log(f"note: {runs.LATEST} will not name this run ({unwritable}): give sample and eval "
             f"--checkpoint {shlex.quote(str(run_dir))}")
-    _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     if dry_run:
         return _describe_plan(cfg, data, run_dir, source, network, as_json)
 
@@ -250,6 +250,10 @@ def _make_run_dir(run_dir: Path, dry_run: bool = False) -> None:
     except FileExistsError:
         raise InputError(f"train.out_dir {run_dir} is a file; expected a directory for the run's "
                          "checkpoints") from None
+    except NotADirectoryError:
+        blocking = next(p for p in run_dir.parents if p.exists() and not p.is_dir())
+        raise InputError(f"train.out_dir {run_dir}: cannot make this directory: {blocking} is "
+                         f"{'a file, ' if blocking.is_file() else ''}not a directory") from None
     except OSError as e:
         raise InputError(f"train.out_dir {run_dir}: cannot make this directory "
                          f"({e.strerror or e})") from None
