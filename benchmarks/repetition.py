@@ -122,15 +122,14 @@ def generated(ck, model_cfg, seeds: int, length: int, temperature: float,
 def one_character(ck, settings: dict, train: str, real: str, count: int = ONE_CHARACTER,
                   length: int = 20, others: tuple = ()) -> dict:
     """Greedy samples of `length` characters from each of the `count` most frequent characters
-    of `train` alone, for each (name -> model config, or (model config, no-repeat n-gram
-    size)) of `settings`: the share whose first
+    of `train` alone, for each (name -> (model config, no-repeat n-gram size)) of `settings`:
+    the share whose first
     character repeats the prefix and the share that end in a loop; and for `real` text, the
     share of those characters' occurrences followed by the same character."""
     chars = [c for c, _ in collections.Counter(c for c in train if not c.isspace())
              .most_common(count) if not ck.vocab.unknown(c)]
     rows = {}
-    for name, model_cfg in settings.items():
-        model_cfg, no_repeat = model_cfg if isinstance(model_cfg, tuple) else (model_cfg, 0)
+    for name, (model_cfg, no_repeat) in settings.items():
         texts = ["".join(sample.generate(ck.params, model_cfg, ck.vocab, c, length, others=others,
                                          no_repeat=no_repeat))
                  for c in chars]
@@ -237,10 +236,11 @@ def main():
                                                min(top_k, len(ck.vocab)), others, no_repeat))
     by_sampling["real lyrics (validation split)"] = real
     greedy = one_character(ck, {
-        f"cache as configured (prior {model_cfg.cache_prior:g})": model_cfg,
-        "cache without the prior (0)": dataclasses.replace(model_cfg, cache_prior=0.0),
-        "no cache": no_cache,
-        "cache as configured, no-repeat 4": (model_cfg, 4)}, data.train, data.val or data.train, others=others)
+        f"cache as configured (prior {model_cfg.cache_prior:g})": (model_cfg, 0),
+        "cache without the prior (0)": (dataclasses.replace(model_cfg, cache_prior=0.0), 0),
+        "no cache": (no_cache, 0),
+        "cache as configured, no-repeat 4": (model_cfg, 4)},
+        data.train, data.val or data.train, others=others)
     long_seeds, long_length = max(args.seeds // 2, 1), 10 * args.length
     long = long_runs(ck, {"cache as configured": (model_cfg, 0), "no cache": (no_cache, 0),
                           "cache as configured, no-repeat 4": (model_cfg, 4)},

@@ -136,8 +136,8 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
 def fields() -> dict[str, dataclasses.Field]:
-    """Every dotted key, in order (`data.corpus`, ..., `train.sample_no_repeat_ngram_size`), with its
-    field: default, help text and rules in its metadata."""
+    """Every dotted key, in order (`data.corpus`, ..., `train.sample_no_repeat_ngram_size`),
+    with its field: default, help text and rules in its metadata."""
     return {f"{s}.{f.name}": f for s, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 

@@ -5,8 +5,8 @@ softmax(logits / temperature), optionally restricted to the k most likely charac
 to the smallest set whose probability reaches p (top-p, nucleus sampling). Either way, n-gram
 blocking (`NoRepeat`) can first rule out every character that would repeat a piece of n
 characters already in the text. Draws come from a NumPy generator, so a seed reproduces a
-sample exactly. `next_chars` shows, instead of drawing,
-the distribution the next character would come from (`sample --next`).
+sample exactly. `next_chars` shows, instead of drawing, the distribution the next character
+would come from (`sample --next`).
 """
 
 from __future__ import annotations

@@ -275,10 +275,13 @@ def test_the_one_character_measure_by_hand(in_tiny_run):
     import dataclasses
 
     cfg = ck.config.model
-    forced = {"copies": dataclasses.replace(cfg, cache_size=1000, cache_weight=0.99,
-                                            cache_match_weight=0.0, cache_prior=0.0)}
-    rows = one_character(ck, forced, "天天我", "天我", count=2, length=5)
+    copies = dataclasses.replace(cfg, cache_size=1000, cache_weight=0.99,
+                                 cache_match_weight=0.0, cache_prior=0.0)
+    rows = one_character(ck, {"copies": (copies, 0), "blocked": (copies, 2)}, "天天我", "天我",
+                         count=2, length=5)
     assert rows["copies"] == {"repeats_prefix": 1.0, "loops": 1.0}
+    # with no 2-character piece twice it can still repeat the prefix once, but never loop
+    assert rows["blocked"] == {"repeats_prefix": 1.0, "loops": 0.0}
 
 
 def test_the_repetition_benchmark_measures_an_ensemble(in_tiny_run, tmp_path, monkeypatch,

@@ -126,7 +126,8 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
         sample.check_options(length, temperature, top_k, top_p, len(ck.vocab), no_repeat)
         write = functools.partial(
             _write_samples, nets, length=length, lines=lines, temperature=temperature, top_k=top_k,
-            top_p=top_p, no_repeat=no_repeat, num_samples=num_samples, seed=seed, stream=stream, as_json=as_json,
+            top_p=top_p, no_repeat=no_repeat, num_samples=num_samples, seed=seed, stream=stream,
+            as_json=as_json,
             rng=np.random.RandomState(seed),               # one for all samples (and prefixes)
             said=set())                                    # notes given once per session
     for i, prefix in enumerate(prefixes):
