@@ -802,7 +802,12 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
     (project / "lyrics" / "jay.zip").rename(project / "lyrics" / "moved.zip")
     (elsewhere / "lyrics" / "jay.zip").unlink()
     assert_clean_error(run_cli("eval", "--checkpoint", project / "runs" / "mine"),
-                       "lyrics/jay.zip: no such file", "data.corpus")
+                       f"lyrics/jay.zip: no such file (from {elsewhere}): the corpus "
+                       f"{project / 'runs' / 'mine'} was trained on (its data.corpus, which the "
+                       "val split is read from) has moved or gone; put it back, or score a text "
+                       "of your own with --text FILE")
+    assert_clean_error(run_cli("eval", "--checkpoint", project / "runs" / "mine", "--split",
+                               "train"), "which the train split is read from")
     # the configs' data/jaychou_lyrics.txt.zip from a directory without it: where it is
     assert_clean_error(run_cli("train", "--config", TINY),
                        "data/jaychou_lyrics.txt.zip: no such file", f"the project's {ZIP}")
