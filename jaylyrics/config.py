@@ -156,12 +156,15 @@ def load(path: str | Path | None = None, overrides: tuple[str, ...] | list[str] 
     return from_dict(raw, source=str(path) if path is not None else "defaults", override_keys=keys)
 
 
-def override(cfg: Config, overrides, allowed: str = "") -> Config:
-    """`cfg` with KEY=VALUE overrides applied (only keys starting with `allowed`, if given)."""
+def override(cfg: Config, overrides, allowed: str | tuple[str, ...] = "") -> Config:
+    """`cfg` with KEY=VALUE overrides applied (only keys starting with `allowed`, or with one
+    of them, if given: `train.` for every train key, `data.corpus` for that key alone)."""
+    allowed = (allowed,) if isinstance(allowed, str) else tuple(allowed)
     for item in overrides:
         key = parse_override(item)[0]
         if not key.startswith(allowed):
-            raise ConfigError(f"--set {item}: only {allowed}* keys can change here")
+            names = " and ".join(f"{a}* keys" if a.endswith((".", "_")) else a for a in allowed)
+            raise ConfigError(f"--set {item}: only {names} can change here")
     raw = to_dict(cfg)
     keys = _merge(raw, overrides)
     return from_dict(raw, source="config", override_keys=keys)

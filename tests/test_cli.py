@@ -847,6 +847,40 @@ def test_a_resumed_run_whose_corpus_changed_but_not_its_characters_says_so(tmp_p
             f"(the best so far, {best:.2f}, was scored on the old)") in moved.stderr
 
 
+def test_a_run_whose_corpus_has_moved_resumes_from_where_it_is_now(tmp_path, monkeypatch):
+    """The corpus file moved after a training: --resume said `my.txt: no such file` and no
+    --set could point it elsewhere (only train.* keys). It names the run's corpus and how to go
+    on; --set data.corpus=NEW resumes (the same characters: the vocabulary check stands) and is
+    what the run keeps, so eval finds it; the other data keys stay the run's."""
+    import shutil
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    text = zipfile.ZipFile(ZIP).read("jaychou_lyrics.txt").decode("utf-8")[:3000]
+    (tmp_path / "my.txt").write_text(text, encoding="utf-8")
+    args = ("--config", TINY, "--set", "data.corpus=my.txt", "--set", "train.epochs=1", "-q")
+    assert run_cli("train", *args).exit_code == 0
+    (tmp_path / "lyrics").mkdir()
+    shutil.move(tmp_path / "my.txt", tmp_path / "lyrics" / "my.txt")
+    run = tmp_path / "runs" / "tiny"
+    assert_clean_error(run_cli("train", "--resume", "--set", "train.epochs=2"),
+                       f"my.txt: no such file (from {tmp_path}): the corpus {run} was trained "
+                       "on (its data.corpus) has moved or gone; put it back, or give where it "
+                       "is now: --set data.corpus=PATH")
+    resumed = run_cli("train", "--resume", "--set", "train.epochs=2", "--set",
+                      "data.corpus=lyrics/my.txt", "-q", "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert last_json(resumed)["epochs"] == 2 and "has changed" not in resumed.stderr
+    evaluated = last_json(run_cli("eval", "--json"))
+    assert evaluated["source"] == "lyrics/my.txt (val split)"
+    (tmp_path / "other.txt").write_text("月亮代表我的心\n" * 400, encoding="utf-8")
+    assert_clean_error(run_cli("train", "--resume", "--set", "train.epochs=3", "--set",
+                               "data.corpus=other.txt"),
+                       "other.txt: the corpus has changed since", "(its vocabulary differs)")
+    assert_clean_error(run_cli("train", "--resume", "--set", "data.max_chars=100"),
+                       "--set data.max_chars=100: only train.* keys and data.corpus can change")
+
+
 def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):
     """runs/latest named a run from its first epoch only: after training a then b, `--resume a`
     left sample and eval on b; and a run moved elsewhere and resumed there stayed unnamed."""

@@ -27,8 +27,9 @@ from jaylyrics.cli.completion import config_keys, runs_or_files
 @device_option(", or several to split each batch between them: gpu:0,1 (or cpu:0,1).")
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
               metavar="[RUN]", shell_complete=runs_or_files,
-              help="Continue a run (default: runs/latest) from its last "
-              "checkpoint, with its own config; --set train.* keys may change, e.g. train.epochs.")
+              help="Continue a run (default: runs/latest) from its last checkpoint, with its "
+                   "own config; --set train.* keys may change, e.g. train.epochs, and "
+                   "data.corpus if the corpus has moved.")
 @click.option("--init-from", "init_from", type=click.Path(), default=None,
               shell_complete=runs_or_files,
               metavar="RUN", help="Fine-tune: start from the weights of this run directory or "
@@ -87,10 +88,16 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
                              "train.out_dir=DIR")
         contexts = backend.devices(device)
         ck, optimizer_arrays = checkpoint.load_resume(resumed, contexts[0])
-        cfg = config.override(ck.config, overrides, allowed="train.")
+        cfg = config.override(ck.config, overrides, allowed=("train.", "data.corpus"))
         run_dir = ck.path.parent
-        # its corpus where it was trained, also from another directory
-        data_cfg = checkpoint.data_config(ck)
+        # its corpus where it was trained, also from another directory; or where it has moved
+        # (data.corpus given: the same characters, checked below)
+        data_cfg = cfg.data if "data.corpus" in given else checkpoint.data_config(ck)
+        if "data.corpus" not in given and not Path(data_cfg.corpus).exists():
+            where = "" if Path(data_cfg.corpus).is_absolute() else f" (from {Path.cwd()})"
+            raise InputError(f"{data_cfg.corpus}: no such file{where}: the corpus {run_dir} "
+                             "was trained on (its data.corpus) has moved or gone; put it back, "
+                             "or give where it is now: --set data.corpus=PATH")
     data = corpus.load(data_cfg)
     note = None
     if resume_run is None and "train.prefixes" not in given:
