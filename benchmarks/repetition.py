@@ -123,9 +123,9 @@ def one_character(ck, settings: dict, train: str, real: str, count: int = ONE_CH
                   length: int = 20, others: tuple = ()) -> dict:
     """Greedy samples of `length` characters from each of the `count` most frequent characters
     of `train` alone, for each (name -> (model config, no-repeat n-gram size)) of `settings`:
-    the share whose first
-    character repeats the prefix and the share that end in a loop; and for `real` text, the
-    share of those characters' occurrences followed by the same character."""
+    the share whose first character repeats the prefix and the share that end in a loop; and
+    for `real` text, the share of those characters' occurrences followed by the same
+    character."""
     chars = [c for c, _ in collections.Counter(c for c in train if not c.isspace())
              .most_common(count) if not ck.vocab.unknown(c)]
     rows = {}

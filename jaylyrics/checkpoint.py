@@ -36,7 +36,7 @@ from jaylyrics import config as config_mod, ndarray_file
 from jaylyrics.corpus import Vocab
 from jaylyrics.files import atomic_write
 from jaylyrics.runs import (LATEST, by_name, latest_run, latest_target, list_runs, lock_holder,
-                            project_latest)
+                            project_latest, run_summary)
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
 
@@ -252,7 +252,8 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         if pid:
             raise CheckpointError(f"{path}: no checkpoint yet: a training (process {pid}) is in "
                                   "its first epoch here, and saves one at its end")
-        if (path / "config.yaml").is_file() and (path / "metrics.csv").is_file():
+        held = run_summary(path)
+        if held and held["status"] == "no checkpoint":
             raise CheckpointError(f"{path}: no checkpoint: the training here ended before the "
                                   "end of its first epoch, which saves the first; train it "
                                   "again with `jaylyrics train --config "
@@ -391,4 +392,18 @@ def data_config(ck: Checkpoint):
     if trained_in == Path.cwd().resolve() or not (trained_in / configured).exists():
         return data                                      # from here, or the error names it
     return replace(data, corpus=str(trained_in / configured))
+
+
+def corpus_gone(ck: Checkpoint, data_cfg, use: str, remedy: str) -> None:
+    """Raise if the corpus `data_cfg` names (`data_config`'s) is not there: the run's corpus has
+    moved or gone since it was trained. `use`: what the command reads it for; `remedy`: what
+    else it can do."""
+    from jaylyrics import InputError
+
+    corpus = Path(data_cfg.corpus)
+    if corpus.exists():
+        return
+    where = "" if corpus.is_absolute() else f" (from {Path.cwd()})"
+    raise InputError(f"{corpus}: no such file{where}: the corpus {ck.path.parent} was trained on "
+                     f"(its data.corpus{use}) has moved or gone; put it back, or {remedy}")
 

@@ -54,10 +54,15 @@ def latest_unwritable() -> str | None:
     folder = LATEST.parent.absolute()
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():
-        return f"{existing} is {'a file, ' if existing.is_file() else ''}not a directory"
+        return not_a_directory(existing)
     if os.access(existing, os.W_OK | os.X_OK):
         return None
     return f"{existing} is not writable"
+
+
+def not_a_directory(path: Path) -> str:
+    """What is wrong with `path` where a directory should be (a file, or a device)."""
+    return f"{path} is {'a file, ' if path.is_file() else ''}not a directory"
 
 
 def set_latest(run_dir: Path) -> None:
@@ -142,7 +147,8 @@ def run_summary(run: Path) -> dict | None:
     best score and epoch, epochs trained, when saved. A run whose sidecars cannot be read is
     "unreadable"; one in its first epoch, before any checkpoint, "training" (its model from its
     config.yaml), and one whose training ended before its first checkpoint (an error or an
-    interrupt in epoch 1: a config.yaml, no sidecar, no lock) "no checkpoint": none of these
+    interrupt in epoch 1: a config.yaml and metrics.csv, no sidecar, no lock) "no checkpoint":
+    none of these
     has a `checkpoint` to load. None if the directory holds no run."""
     metas, sidecars = {}, 0
     for tag in ("best", "last"):
@@ -159,7 +165,9 @@ def run_summary(run: Path) -> dict | None:
         if lock_holder(run):
             return {**summary, "model": _model_name(_first_config(run).get("model")),
                     "status": "training"}
-        if not sidecars and (run / "config.yaml").is_file():
+        if not sidecars and all((run / name).is_file() for name in ("config.yaml",
+                                                                      "metrics.csv")):
+            # (what a training writes as it starts; its first epoch ends with best.json)
             return {**summary, "model": _model_name(_first_config(run).get("model")),
                     "status": "no checkpoint", "saved": _modified(run / "config.yaml")}
         return summary if sidecars else None

@@ -66,12 +66,8 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
         source = str(text_path)
     else:
         data_cfg = checkpoint.data_config(ck)
-        if not Path(data_cfg.corpus).exists():
-            where = "" if Path(data_cfg.corpus).is_absolute() else f" (from {Path.cwd()})"
-            raise InputError(f"{data_cfg.corpus}: no such file{where}: the corpus "
-                             f"{ck.path.parent} was trained on (its data.corpus, which the "
-                             f"{split} split is read from) has moved or gone; put it back, or "
-                             "score a text of your own with --text FILE")
+        checkpoint.corpus_gone(ck, data_cfg, f", which the {split} split is read from",
+                               "score a text of your own with --text FILE")
         data = corpus.load(data_cfg)
         text = data.val if split == "val" else data.train
         source = f"{data_cfg.corpus} ({split} split)"

@@ -93,11 +93,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         # its corpus where it was trained, also from another directory; or where it has moved
         # (data.corpus given: the same characters, checked below)
         data_cfg = cfg.data if "data.corpus" in given else checkpoint.data_config(ck)
-        if "data.corpus" not in given and not Path(data_cfg.corpus).exists():
-            where = "" if Path(data_cfg.corpus).is_absolute() else f" (from {Path.cwd()})"
-            raise InputError(f"{data_cfg.corpus}: no such file{where}: the corpus {run_dir} "
-                             "was trained on (its data.corpus) has moved or gone; put it back, "
-                             "or give where it is now: --set data.corpus=PATH")
+        if "data.corpus" not in given:
+            checkpoint.corpus_gone(ck, data_cfg, "", "give where it is now: --set data.corpus=PATH")
     data = corpus.load(data_cfg)
     note = None
     if resume_run is None and "train.prefixes" not in given:
@@ -258,9 +255,11 @@ def _make_run_dir(run_dir: Path, dry_run: bool = False) -> None:
         raise InputError(f"train.out_dir {run_dir} is a file; expected a directory for the run's "
                          "checkpoints") from None
     except NotADirectoryError:
+        from jaylyrics import runs
+
         blocking = next(p for p in run_dir.parents if p.exists() and not p.is_dir())
-        raise InputError(f"train.out_dir {run_dir}: cannot make this directory: {blocking} is "
-                         f"{'a file, ' if blocking.is_file() else ''}not a directory") from None
+        raise InputError(f"train.out_dir {run_dir}: cannot make this directory: "
+                         f"{runs.not_a_directory(blocking)}") from None
     except OSError as e:
         raise InputError(f"train.out_dir {run_dir}: cannot make this directory "
                          f"({e.strerror or e})") from None
