@@ -379,11 +379,29 @@ def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
 
 
 def data_config(ck: Checkpoint):
-    """The data config of a loaded checkpoint's run, its corpus where to read it. A relative
+    """The data config of a loaded checkpoint's run, its corpus where to read it (`_located`).
+    A corpus that has moved since this checkpoint was saved, and that the run was resumed from
+    with --set data.corpus=NEW since, is where the run's last.json says: best.json keeps the
+    path it was saved with."""
+    data = _located(ck, ck.config.data)
+    if Path(data.corpus).exists() or ck.path.name == "last.json":
+        return data
+    try:
+        last = json.loads((ck.path.parent / "last.json").read_text(encoding="utf-8"))
+        resumed = last["config"]["data"]["corpus"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return data
+    if not isinstance(resumed, str) or resumed == ck.config.data.corpus:
+        return data
+    moved = _located(ck, replace(ck.config.data, corpus=resumed))
+    return moved if Path(moved.corpus).exists() else data
+
+
+def _located(ck: Checkpoint, data):
+    """`data` (a data config of the run of `ck`) with its corpus where to read it. A relative
     data.corpus was read from the directory the run was trained in, which is the run directory
     with its relative train.out_dir taken off (runs/default in ~/jay/runs/default: ~/jay): read
     it there, from wherever this is. Otherwise (moved, renamed, or absolute paths) as configured."""
-    data = ck.config.data
     configured, out_dir = Path(data.corpus), Path(ck.config.train.out_dir)
     run, n = ck.path.parent.resolve().parts, len(out_dir.parts)
     if configured.is_absolute() or out_dir.is_absolute() or not n or run[-n:] != out_dir.parts:

@@ -873,6 +873,13 @@ def test_a_run_whose_corpus_has_moved_resumes_from_where_it_is_now(tmp_path, mon
     assert last_json(resumed)["epochs"] == 2 and "has changed" not in resumed.stderr
     evaluated = last_json(run_cli("eval", "--json"))
     assert evaluated["source"] == "lyrics/my.txt (val split)"
+    # a best checkpoint saved before the move (the resumed epochs were no better) keeps the old
+    # path: eval of the run (best.json) reads the corpus where last.json says it now is
+    best = run / "best.json"
+    meta = json.loads(best.read_text(encoding="utf-8"))
+    meta["config"]["data"]["corpus"] = "my.txt"
+    best.write_text(json.dumps(meta), encoding="utf-8")
+    assert last_json(run_cli("eval", "--json"))["source"] == "lyrics/my.txt (val split)"
     (tmp_path / "other.txt").write_text("月亮代表我的心\n" * 400, encoding="utf-8")
     assert_clean_error(run_cli("train", "--resume", "--set", "train.epochs=3", "--set",
                                "data.corpus=other.txt"),
