@@ -53,6 +53,23 @@ def test_an_output_encoding_without_chinese_is_one_line(in_tiny_run):
                              "one (e.g. PYTHONIOENCODING=utf-8)")
 
 
+def test_json_is_written_to_an_output_encoding_without_chinese(in_tiny_run):
+    """--json is for scripts: where stdout's encoding has no Chinese (latin-1; a file on a
+    Windows code page) it writes Chinese as \\u escapes, the same JSON, instead of the error
+    above."""
+    env = dict(os.environ, PYTHONIOENCODING="latin-1")
+    for args in (["sample", "--prefix", "分开", "--length", "3", "--json"],
+                 ["sample", "--prefix", "分开", "--next", "3", "--json"],
+                 ["eval", "--text", "-", "--per-line", "--json"]):
+        result = subprocess.run([sys.executable, "-m", "jaylyrics", *args], env=env,
+                                input="分开\n我不能再想\n".encode(), capture_output=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.isascii() and b"\\u5206\\u5f00" in result.stdout      # 分开
+        written = json.loads(result.stdout.decode().strip().splitlines()[-1])
+        assert written == last_json(run_cli(*args, input="分开\n我不能再想\n"))
+
+
 def test_sample_runs_without_importing_mxnet(in_tiny_run):
     """sample loads the weights with NumPy and writes in NumPy: MXNet's import (most of the
     start-up) is skipped, and the lyrics, --next and --json are those of the in-process CLI,

@@ -93,7 +93,7 @@ def test_ctrl_c_while_writing_stops_that_sample_only(in_tiny_run, monkeypatch):
 class _Terminal:
     """`jaylyrics` run in a pseudo-terminal of its own (stdin, stdout and stderr), as typed at."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, size=(24, 120)):
         import pty
         import signal
 
@@ -108,7 +108,7 @@ class _Terminal:
         import struct
         import termios
 
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 120 columns
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))   # rows, columns
         self.seen = b""
 
     def expect(self, text: str, timeout: float = 60.0, must: bool = True) -> "str | None":
@@ -187,6 +187,18 @@ def test_training_at_a_terminal_shows_each_epochs_batches_on_a_bar(tmp_path, mon
     shown = term.expect("best val perplexity")
     assert term.exit_code() == 0
     assert "epoch 1/1" not in shown and "batch/s" not in shown, shown
+
+
+def test_a_terminal_of_no_size_shows_the_bar_80_columns_wide(tmp_path, monkeypatch):
+    """A pseudo-terminal whose size nobody set says it is 0 x 0 (`docker exec -t`, some CI
+    runners): tqdm, which follows the size, drew nothing, not even the epoch's name."""
+    monkeypatch.chdir(tmp_path)
+    term = _Terminal("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+                     "train.epochs=1", size=(0, 0))
+    shown = term.expect("epoch   1  train ppl")
+    assert term.exit_code() == 0
+    bar = re.search(r"epoch 1/1: +0%\|.*\| 0/34 \[00:00<\?, \?batch/s\]", shown)
+    assert bar and len(bar.group(0)) == 80, shown
 
 
 def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):

@@ -165,8 +165,35 @@ def progress_bar(total: int, desc: str, unit: str = "char", delay: float = 1.0,
     else as they are. Call its `update(n)` after n steps, then `close()`."""
     from tqdm import tqdm
 
+    unsized = _unsized_terminal(sys.stderr)
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, file=sys.stderr, leave=False,
-                dynamic_ncols=True, delay=delay, disable=None if VERBOSITY["level"] else True)
+                dynamic_ncols=not unsized, ncols=80 if unsized else None,
+                nrows=24 if unsized else None, delay=delay,
+                disable=None if VERBOSITY["level"] else True)
+
+
+def _unsized_terminal(stream) -> bool:
+    """Whether `stream` is a terminal that says it is 0 columns wide (a pseudo-terminal whose
+    size nobody set: `docker exec -t`, some CI runners), where tqdm, which follows the size,
+    would draw nothing at all: the bar is then drawn as on an 80 x 24 terminal."""
+    try:
+        return os.isatty(stream.fileno()) and os.get_terminal_size(stream.fileno()).columns == 0
+    except (AttributeError, OSError, ValueError):     # no file descriptor (a test's StringIO)
+        return False
+
+
+def echo_json(obj) -> None:
+    """The one JSON object of --json, as a line on stdout: Chinese as it is, or as \\u escapes
+    where stdout's encoding has none (PYTHONIOENCODING=latin-1, a file on a Windows code page),
+    the same object to whoever parses it."""
+    import json
+
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = json.dumps(obj)
+    click.echo(text)
 
 
 def only_one(values: tuple, option: str, hint: str):

@@ -4,14 +4,13 @@ in NumPy (`score`), as for `sample`: no MXNet is loaded."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from jaylyrics import JaylyricsError, counted
-from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, log, main,
-                               no_cache_option, numpy_device_option, only_one, progress_bar,
+from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, echo_json, log,
+                               main, no_cache_option, numpy_device_option, only_one, progress_bar,
                                quoted, stdin_text, verbosity)
 
 
@@ -105,7 +104,7 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     if chars is not None:
         _show_chars(nets, chars, result, as_json)
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
+        echo_json(result)
     else:
         networks = "the networks" if nets.rest else "the network"
         alone = (f"; {networks} alone {score.perplexity_model:.2f}"
@@ -182,7 +181,7 @@ def _eval_per_line(nets, text, source, as_json, left_out=None):
                   "cache": ck.config.model.cache_size > 0}
         if left_out is not None:
             result["lines_left_out"] = left_out
-        click.echo(json.dumps(result, ensure_ascii=False))
+        echo_json(result)
     else:
         for r in scored:
             click.echo(f"{r['perplexity']:10.2f}  {r['line']}")

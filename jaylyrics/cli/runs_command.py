@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 
 import click
 
 from jaylyrics import PROJECT_DIR, JaylyricsError, counted
-from jaylyrics.cli.app import log, main, verbosity
+from jaylyrics.cli.app import echo_json, log, main, verbosity
 from jaylyrics.cli.completion import runs_or_files
 
 
@@ -29,7 +28,7 @@ def runs_command(runs_dir, as_json):
     runs_dir = runs_dir or Path("runs")
     runs = runs_mod.list_runs(runs_dir)
     if as_json:
-        click.echo(json.dumps({"runs": runs}, ensure_ascii=False))
+        echo_json({"runs": runs})
         return
     if not runs:
         project = PROJECT_DIR / "runs"

@@ -5,15 +5,14 @@ weights are read and run in NumPy."""
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, log, main,
-                               no_cache_option, numpy_device_option, only_one, quoted, stdin_text,
-                               typed, verbosity)
+from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, echo_json, log,
+                               main, no_cache_option, numpy_device_option, only_one, quoted,
+                               stdin_text, typed, verbosity)
 
 
 @main.command("sample")
@@ -173,10 +172,10 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
             "for livelier lyrics try --temperature 0.8, or --no-repeat-ngram-size 4 to stay "
             "greedy without the loops")
     if as_json:
-        click.echo(json.dumps({**nets.json_fields(), "prefix": prefix, "samples": texts,
-                               "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                               "no_repeat_ngram_size": no_repeat, "seed": seed,
-                               "cache": ck.config.model.cache_size > 0}, ensure_ascii=False))
+        echo_json({**nets.json_fields(), "prefix": prefix, "samples": texts,
+                   "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                   "no_repeat_ngram_size": no_repeat, "seed": seed,
+                   "cache": ck.config.model.cache_size > 0})
 
 
 def _ask_for_prefixes(as_read, write) -> None:
@@ -282,12 +281,10 @@ def _show_next(nets, prefix, *, k, temperature, top_k, top_p, no_repeat, as_json
     ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
                                top_k, top_p, nets.others, no_repeat)
     if as_json:
-        click.echo(json.dumps({**nets.json_fields(), "prefix": prefix,
-                               "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                               "no_repeat_ngram_size": no_repeat,
-                               "cache": model_cfg.cache_size > 0,
-                               "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]},
-                              ensure_ascii=False))
+        echo_json({**nets.json_fields(), "prefix": prefix,
+                   "temperature": temperature, "top_k": top_k, "top_p": top_p,
+                   "no_repeat_ngram_size": no_repeat, "cache": model_cfg.cache_size > 0,
+                   "next": [{"char": c, "p": p, "p_network": q} for c, p, q in ranked]})
         return
     changed = [what for what, on in (("the cache", model_cfg.cache_size > 0),
                                      ("the n-gram block", no_repeat > 0),

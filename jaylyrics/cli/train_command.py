@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError, counted
-from jaylyrics.cli.app import (VERBOSITY, device_option, log, main, only_one, progress_bar,
-                               typed, verbosity)
+from jaylyrics.cli.app import (VERBOSITY, device_option, echo_json, log, main, only_one,
+                               progress_bar, typed, verbosity)
 from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
@@ -201,7 +201,7 @@ def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
         except OSError as e:                            # a full disk
             log(f"note: no curves ({e.filename}: {e.strerror})")
     if as_json:
-        click.echo(json.dumps(summary, ensure_ascii=False))
+        echo_json(summary)
     else:
         metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
@@ -224,7 +224,7 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
             "epochs": tc.epochs, "run_dir": str(run_dir),
             "init_from": str(source.path) if source is not None else None}
     if as_json:
-        click.echo(json.dumps(dict(plan, config=config.to_dict(cfg)), ensure_ascii=False))
+        echo_json(dict(plan, config=config.to_dict(cfg)))
         return
     log("config:\n" + config.dump(cfg).rstrip(), level=2)
     start = f"; starting from {source.path}" if source is not None else ""
