@@ -60,7 +60,8 @@ def engine_settings(environ, cores: int, cpu_build: bool) -> dict:
     the cores. Left alone: a GPU build (its engine overlaps host and device), a process of a
     parameter-server run (DMLC_ROLE: its push/pull needs the threaded engine), and a user who
     set MXNET_ENGINE_TYPE or OMP_NUM_THREADS."""
-    if not cpu_build or any(k in environ for k in ("MXNET_ENGINE_TYPE", "OMP_NUM_THREADS", "DMLC_ROLE")):
+    if not cpu_build or any(k in environ
+                            for k in ("MXNET_ENGINE_TYPE", "OMP_NUM_THREADS", "DMLC_ROLE")):
         return {}
     return {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": str(max(1, cores))}
 
@@ -114,7 +115,8 @@ def _cannot_load(error: Exception) -> JaylyricsError:
     if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] == "mxnet":
         return JaylyricsError(f"MXNet is not installed: {install}")
     lines = str(error).strip().splitlines()
-    missing = re.search(r"([\w.+-]+\.so[\d.]*): cannot open shared object file", lines[-1] if lines else "")
+    missing = re.search(r"([\w.+-]+\.so[\d.]*): cannot open shared object file",
+                        lines[-1] if lines else "")
     if missing and missing.group(1) in SYSTEM_LIBRARIES:
         debian = " ".join(names[0] for names in SYSTEM_LIBRARIES.values())
         fedora = " ".join(names[1] for names in SYSTEM_LIBRARIES.values())
@@ -122,10 +124,10 @@ def _cannot_load(error: Exception) -> JaylyricsError:
                               f"missing (MXNet's wheel takes it from the system): apt-get install "
                               f"{debian} (Debian, Ubuntu) or dnf install {fedora} (Fedora, RHEL)")
     if missing and missing.group(1).startswith(("libcu", "libnv", "libnccl")):
-        return JaylyricsError(f"MXNet cannot be loaded: {missing.group(1)} is missing: a CUDA build "
-                              "of MXNet (mxnet-cuXXX) needs NVIDIA's driver and the CUDA version it "
-                              "was built for; without a GPU, install the CPU build instead: pip "
-                              "uninstall mxnet-cuXXX && pip install mxnet==1.9.1")
+        return JaylyricsError(f"MXNet cannot be loaded: {missing.group(1)} is missing: a CUDA "
+                              "build of MXNet (mxnet-cuXXX) needs NVIDIA's driver and the CUDA "
+                              "version it was built for; without a GPU, install the CPU build "
+                              "instead: pip uninstall mxnet-cuXXX && pip install mxnet==1.9.1")
     what = f"{type(error).__name__}: {lines[-1] if lines else ''}"
     return JaylyricsError(f"MXNet cannot be loaded ({what}): {install}")
 
@@ -199,7 +201,8 @@ def num_gpus() -> int:
 
 
 def device(spec: str = "auto") -> "mx.Context":
-    """`auto`, `cpu`, `gpu` or `gpu:N` -> an MXNet context. `auto` takes gpu(0) when there is one."""
+    """`auto`, `cpu`, `gpu` or `gpu:N` -> an MXNet context. `auto` takes gpu(0) when there is
+    one."""
     spec = spec.strip().lower()
     if spec == "auto":
         return mx.gpu(0) if num_gpus() > 0 else mx.cpu()
@@ -209,10 +212,12 @@ def device(spec: str = "auto") -> "mx.Context":
     if kind == "gpu" and (index == "" or index.isdigit()):
         n, i = num_gpus(), int(index or 0)
         if n == 0:
-            raise DeviceError(f"--device {spec}: MXNet sees no GPU (this is the CPU build of mxnet, or "
-                              "no CUDA device is visible); use --device cpu or install an mxnet-cuXXX build")
+            raise DeviceError(f"--device {spec}: MXNet sees no GPU (this is the CPU build of "
+                              "mxnet, or no CUDA device is visible); use --device cpu or install "
+                              "an mxnet-cuXXX build")
         if i >= n:
-            raise DeviceError(f"--device {spec}: MXNet sees {counted(n, 'GPU')}, numbered 0 to {n - 1}")
+            raise DeviceError(f"--device {spec}: MXNet sees {counted(n, 'GPU')}, numbered 0 to "
+                              f"{n - 1}")
         return mx.gpu(i)
     raise DeviceError(f"--device {spec}: expected auto, cpu, gpu or gpu:N")
 

@@ -10,7 +10,8 @@ both over the last K characters (model.cache_size):
             in the last K characters, when that context occurred        n = model.cache_order)
 
     p(c) = (1 - w_u - w_m) * p_model(c) + w_u * u(c) + w_m * m(c)
-           (w_m counts only when the current context occurred before: otherwise it goes to the model)
+           (w_m counts only when the current context occurred before: otherwise it goes to
+           the model)
 
 The unigram cache of only k characters read so far (k < K) is a poor estimate: after the prefix
 `你` it says 你 with certainty, more than the network, which is unsure of everything so early,

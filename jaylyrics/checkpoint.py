@@ -1,4 +1,5 @@
-"""Checkpoints: weights (in `mx.nd.save`'s format) plus a JSON sidecar, written atomically as a pair.
+"""Checkpoints: weights (in `mx.nd.save`'s format) plus a JSON sidecar, written atomically as a
+pair.
 
 A run directory holds:
 
@@ -291,7 +292,8 @@ def _runs_inside(directory: Path, where: str = "it", shown: int = 5) -> str:
         return ""
     if not runs:
         return ""
-    names = ", ".join(runs[:shown]) + (f" and {len(runs) - shown} more" if len(runs) > shown else "")
+    more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
+    names = ", ".join(runs[:shown]) + more
     return f"; the runs in {where}: {names} (give one, such as {directory / runs[0]})"
 
 
@@ -351,7 +353,8 @@ def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
         raise CheckpointError(f"{path}: not a jaylyrics checkpoint sidecar (no format number)")
     if meta["format"] > FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {meta['format']} is newer than this "
-                              f"jaylyrics ({__version__}) reads (format {FORMAT}); upgrade jaylyrics")
+                              f"jaylyrics ({__version__}) reads (format {FORMAT}); upgrade "
+                              "jaylyrics")
     for key in ("weights", "sha256", "vocab", "config", "shapes"):
         if key not in meta:
             raise CheckpointError(f"{path}: corrupt checkpoint sidecar (no '{key}')")
@@ -372,8 +375,8 @@ def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
                               f"({sorted(expected)})")
     for name, shape in expected.items():
         if tuple(loaded[name].shape) != shape:
-            raise CheckpointError(f"{weights}: parameter {name} has shape {tuple(loaded[name].shape)}, "
-                                  f"the sidecar's model needs {shape}")
+            raise CheckpointError(f"{weights}: parameter {name} has shape "
+                                  f"{tuple(loaded[name].shape)}, the sidecar's model needs {shape}")
     params = {name: _on(loaded[name], ctx) for name in expected}
     return Checkpoint(path, cfg, vocab, params, meta)
 

@@ -321,7 +321,8 @@ def _suggest(name: str, candidates) -> str:
 def _check_shape(raw: dict, source: str) -> None:
     for section, values in raw.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section '{section}'{_suggest(str(section), SECTIONS)}")
+            raise ConfigError(f"{source}: unknown section '{section}'"
+                              f"{_suggest(str(section), SECTIONS)}")
         if values is None:
             raw[section] = {}
             continue

@@ -44,7 +44,8 @@ EXPECTED = "a .txt or .zip file, or a directory of .txt (or .lrc) files"   # (fo
 
 # Files that hold text but are not text (a .docx is a zip of XML): said so, not read.
 DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a PDF",
-             ".odt": "an OpenDocument text", ".rtf": "an RTF document", ".pages": "a Pages document",
+             ".odt": "an OpenDocument text", ".rtf": "an RTF document",
+             ".pages": "a Pages document",
              ".epub": "an EPUB book", ".xls": "a spreadsheet", ".xlsx": "a spreadsheet"}
 
 
@@ -300,12 +301,14 @@ class Vocab:
         return {c: i for i, c in enumerate(self.chars)}
 
     def unknown(self, text: str) -> list[str]:
-        """The distinct characters of `text` that are not in the vocabulary, in order of appearance."""
+        """The distinct characters of `text` that are not in the vocabulary, in order of
+        appearance."""
         known = set(self.chars)
         return list(dict.fromkeys(c for c in text if c not in known))
 
     def encode(self, text: str, what: str = "text") -> np.ndarray:
-        """Ids of `text` (int32). Characters outside the vocabulary are an InputError naming them."""
+        """Ids of `text` (int32). Characters outside the vocabulary are an InputError naming
+        them."""
         missing = self.unknown(text)
         if missing:
             shown = " ".join(repr(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")

@@ -70,7 +70,10 @@ class Aggregator:
         if self.asynchronous:
             return value
         ctx = mx.cpu()
-        mine = value if self.rank == 0 and value is not None else (np.nan if self.rank == 0 else 0.0)
+        if self.rank != 0:
+            mine = 0.0
+        else:
+            mine = value if value is not None else np.nan
         out = nd.zeros((1,), ctx=ctx)
         self.kv.push(self.scalar_key, nd.array([mine], ctx=ctx))
         self.kv.pull(self.scalar_key, out=out)

@@ -30,7 +30,8 @@ def free_port() -> int:
 
 def role_env(role: str, port: int, num_workers: int, num_servers: int, host: str = "127.0.0.1"):
     """The environment of one process of the run (see the README for running them by hand)."""
-    return dict(os.environ, JAYLYRICS_LAUNCH_PORT=str(port), DMLC_ROLE=role, DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port),
+    return dict(os.environ, JAYLYRICS_LAUNCH_PORT=str(port), DMLC_ROLE=role,
+                DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port),
                 DMLC_NUM_WORKER=str(num_workers), DMLC_NUM_SERVER=str(num_servers),
                 DMLC_NODE_HOST=host, PYTHONUNBUFFERED="1")
 

@@ -32,12 +32,12 @@ Speed (measured by benchmarks/throughput.py): the input projection of a one-hot 
 of W_xh's columns, done for all T steps at once; products use `FullyConnected` (oneDNN) rather
 than `dot` (a slow generic OpenBLAS kernel on Intel CPUs here; as fast on an AMD EPYC), which
 takes weights as (out, in) as stored, so no weight is transposed in a step; non-linearities
-`Activation`; the output projection is one product over all T*N states. The equations are written once against `F`: with `mxnet.nd`
-they run op by op (`forward`, the readable reference the tests check), with `mxnet.sym` the same
-code builds one graph per shape (`compiled`), which training and evaluation use; sampling runs
-the same code on NumPy arrays (`decoder`, `numpy_ops`). MXNet is imported by the functions
-that use it, so that sampling from a checkpoint needs no MXNet (its import is most of a
-`jaylyrics sample`'s start-up).
+`Activation`; the output projection is one product over all T*N states. The equations are
+written once against `F`: with `mxnet.nd` they run op by op (`forward`, the readable reference
+the tests check), with `mxnet.sym` the same code builds one graph per shape (`compiled`), which
+training and evaluation use; sampling runs the same code on NumPy arrays (`decoder`,
+`numpy_ops`). MXNet is imported by the functions that use it, so that sampling from a
+checkpoint needs no MXNet (its import is most of a `jaylyrics sample`'s start-up).
 """
 
 from __future__ import annotations

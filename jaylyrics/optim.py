@@ -46,7 +46,8 @@ class Optimizer:
         lr = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
         for name, p in params.items():
             if name not in self.moments:
-                self.moments[name] = (nd.zeros(p.shape, ctx=p.context), nd.zeros(p.shape, ctx=p.context))
+                self.moments[name] = (nd.zeros(p.shape, ctx=p.context),
+                                      nd.zeros(p.shape, ctx=p.context))
             mean, var = self.moments[name]
             nd.adam_update(p, p.grad, mean, var, lr=lr, beta1=self.beta1, beta2=self.beta2,
                            epsilon=self.eps, wd=self.weight_decay, rescale_grad=rescale_grad,

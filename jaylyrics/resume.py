@@ -101,11 +101,10 @@ def check_settings(ck, cfg, progress: Progress, workers: int = 1) -> None:
             f"({run}); to go on elsewhere, copy that directory and resume the copy")
     if now.optimizer != was.optimizer:
         raise JaylyricsError(
-            f"--set train.optimizer={now.optimizer}: {run} trains with {was.optimizer}, whose saved "
-            f"state cannot go on as {now.optimizer}; start a new run from its weights instead: "
-            f"jaylyrics train --init-from {shlex.quote(str(run))} --set "
-            f"train.optimizer={now.optimizer} --set "
-            "train.out_dir=DIR")
+            f"--set train.optimizer={now.optimizer}: {run} trains with {was.optimizer}, whose "
+            f"saved state cannot go on as {now.optimizer}; start a new run from its weights "
+            f"instead: jaylyrics train --init-from {shlex.quote(str(run))} --set "
+            f"train.optimizer={now.optimizer} --set train.out_dir=DIR")
     if progress.partial is None:
         return
     epoch = progress.epoch + 1

@@ -175,7 +175,9 @@ def run_summary(run: Path) -> dict | None:
         any_meta = metas.get("last") or metas.get("best") or {}
         best = metas.get("best", {})
         metrics = best.get("metrics") or {}
-        score = metrics.get("val_ppl") if metrics.get("val_ppl") is not None else metrics.get("train_ppl")
+        score = metrics.get("val_ppl")
+        if score is None:
+            score = metrics.get("train_ppl")
         config = any_meta.get("config") or {}
         summary.update({
             "model": _model_name(config.get("model")),

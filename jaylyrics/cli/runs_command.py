@@ -69,7 +69,8 @@ def plot_command(runs, out):
         if latest is None:
             project = runs_mod.project_latest()
             hint = f" (the project's: jaylyrics plot {project})" if project else ""
-            raise JaylyricsError(f"no run given and no runs/latest here: jaylyrics plot RUN...{hint}")
+            raise JaylyricsError("no run given and no runs/latest here: jaylyrics plot "
+                                 f"RUN...{hint}")
         runs = (latest,)
     runs = [runs_mod.by_name(Path(r)) for r in runs]       # `default` for runs/default too
     seen = {}

@@ -29,7 +29,8 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
 @click.option("--temperature", type=float, default=None,
               help="Sample with this temperature (> 0; higher is wilder). Without it: greedy, "
                    "the most likely character each time.")
-@click.option("--top-k", default=0, show_default=True, help="Sample only from the k most likely (0: all).")
+@click.option("--top-k", default=0, show_default=True,
+              help="Sample only from the k most likely (0: all).")
 @click.option("--top-p", default=1.0, show_default=True,
               help="Sample only from the most likely characters whose probabilities sum to p.")
 @click.option("--no-repeat-ngram-size", "no_repeat", default=0, show_default=True, metavar="N",
@@ -121,7 +122,8 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
     else:
         if lines is not None and not ck.config.data.keep_newlines:
             raise InputError(f"--lines {lines}: {ck.path} was trained without line breaks "
-                             "(data.keep_newlines false), so its lyrics have no lines; use --length")
+                             "(data.keep_newlines false), so its lyrics have no lines; use "
+                             "--length")
         sample.check_options(length, temperature, top_k, top_p, len(ck.vocab), no_repeat)
         write = functools.partial(
             _write_samples, nets, length=length, lines=lines, temperature=temperature, top_k=top_k,

@@ -23,7 +23,8 @@ from jaylyrics.cli.completion import config_keys, runs_or_files
               help="YAML config file. Default: the built-in defaults (configs/default.yaml).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               shell_complete=config_keys,
-              help="Override a config key by its dotted name, e.g. --set train.epochs=5 (repeatable).")
+              help="Override a config key by its dotted name, e.g. --set train.epochs=5 "
+                   "(repeatable).")
 @device_option(", or several to split each batch between them: gpu:0,1 (or cpu:0,1).")
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
               metavar="[RUN]", shell_complete=runs_or_files,
@@ -204,8 +205,9 @@ def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
         echo_json(summary)
     else:
         metric = "val" if summary["metric"] == "val_ppl" else "train"
-        click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch {summary['best_epoch']}; "
-                   f"checkpoints in {summary['run_dir']} ({summary['elapsed_s']:.0f} s)")
+        click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch "
+                   f"{summary['best_epoch']}; checkpoints in {summary['run_dir']} "
+                   f"({summary['elapsed_s']:.0f} s)")
 
 
 def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bool) -> None:
@@ -380,7 +382,8 @@ def _resumed_vocab(data, ck, cfg):
     (the same characters, other lines)."""
     from jaylyrics import InputError, corpus
 
-    fits = data.vocab == ck.vocab or (cfg.train.init_from and not ck.vocab.unknown(data.vocab.chars))
+    fits = data.vocab == ck.vocab or (cfg.train.init_from
+                                      and not ck.vocab.unknown(data.vocab.chars))
     if not fits:
         raise InputError(f"{cfg.data.corpus}: the corpus has changed since {ck.path.parent} was "
                          "trained (its vocabulary differs); cannot resume")
