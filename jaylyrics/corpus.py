@@ -11,6 +11,7 @@ hash seed (the tutorial's `list(set(...))` does).
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import os
 import re
@@ -296,14 +297,15 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.chars)
 
-    @property
+    @functools.cached_property
     def index(self) -> dict[str, int]:
+        """Character -> id, built once (`eval --per-line` encodes thousands of lines)."""
         return {c: i for i, c in enumerate(self.chars)}
 
     def unknown(self, text: str) -> list[str]:
         """The distinct characters of `text` that are not in the vocabulary, in order of
         appearance."""
-        known = set(self.chars)
+        known = self.index
         return list(dict.fromkeys(c for c in text if c not in known))
 
     def encode(self, text: str, what: str = "text") -> np.ndarray:

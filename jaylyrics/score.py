@@ -4,14 +4,16 @@
 eval` needs no MXNet and starts at once; the training loop scores its validation split on its
 MXNet device (`train.evaluate`) and sums up the same way (`from_nll`). The protocol is the same
 for both: ids[1:] are predicted from what precedes them, from a zero state carried through the
-whole text with batch 1. `per_char` says the same character by character: how likely each was,
-and what the model found likeliest in its place. NumPy only.
+whole text with batch 1. `evaluate_lines` scores many short texts each by itself (`eval
+--per-line`), in batches. `per_char` says the same character by character: how likely each
+was, and what the model found likeliest in its place. NumPy only.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +84,61 @@ def _log_probs(params: dict, ids: np.ndarray, model_cfg, chunk: int, others: tup
         yield y, numpy_ops.log_softmax(logits)
         if progress is not None:
             progress(len(y))
+
+
+def evaluate_lines(params: dict, texts: list, model_cfg, others: tuple = (), progress=None,
+                   batch_chars: int = 8192, long: int = 512) -> list[Score]:
+    """The Score of each of `texts` (arrays of at least two ids) by itself, as `evaluate` gives
+    it: from a zero state, with a cache of its own text only. Texts of similar length go through
+    the network together, a batch of at most `batch_chars` characters padded at their ends (the
+    padding comes after every position a text's scores are read from, so it changes nothing);
+    a text longer than `long` goes alone, read as `evaluate` reads it. Texts that are the same
+    are scored once. `progress(n)`, if given, is told of every n texts scored."""
+    keys = [tuple(int(i) for i in ids) for ids in texts]
+    times = Counter(keys)
+    scored: dict = {}
+
+    def done(group: list, scores: list) -> None:
+        scored.update(zip(group, scores))
+        if progress is not None:
+            progress(sum(times[ids] for ids in group))
+
+    batch: list = []
+    for ids in sorted(times, key=len) + [None]:                  # None: score the last batch
+        if batch and (ids is None or (len(batch) + 1) * (len(ids) - 1) > batch_chars):
+            done(batch, _batch_scores(params, batch, model_cfg, others))
+            batch = []
+        if ids is not None and len(ids) > long:
+            done([ids], [evaluate(params, np.array(ids), model_cfg, others=others)])
+        elif ids is not None:
+            batch.append(ids)
+    return [scored[ids] for ids in keys]
+
+
+def _batch_scores(params: dict, texts: list, model_cfg, others: tuple) -> list[Score]:
+    """`evaluate_lines`'s Scores of `texts` (tuples of ids), all run through the network as one
+    batch (N texts, T the longest one's inputs)."""
+    run, zero = ensemble.decoder_for(params, model_cfg, others)
+    N, T = len(texts), max(len(ids) for ids in texts) - 1
+    X = np.zeros((N, T), dtype=np.int64)
+    for row, ids in enumerate(texts):
+        X[row, :len(ids) - 1] = ids[:-1]
+    logits, _ = run(X, _repeated(zero, N))                                 # (T*N, V)
+    logp = numpy_ops.log_softmax(logits).reshape(T, N, -1)                # time-major
+    scores = []
+    for row, ids in enumerate(texts):
+        ids = np.array(ids)
+        nll = -logp[np.arange(len(ids) - 1), row, ids[1:]]
+        scores.append(from_nll(nll, ids, model_cfg))
+    return scores
+
+
+def _repeated(state, n: int):
+    """A batch-1 state (arrays (L, 1, H), in tuples: one per member of an ensemble) for a
+    batch of n."""
+    if isinstance(state, np.ndarray):
+        return np.repeat(state, n, axis=1)
+    return tuple(_repeated(part, n) for part in state)
 
 
 @dataclass(frozen=True)

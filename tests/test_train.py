@@ -110,6 +110,40 @@ def test_scoring_in_numpy_equals_the_training_devices_score(kind, embed, layers,
     assert score.network_nll(params, ids[:1], cfg.model).shape == (0,)
 
 
+@pytest.mark.parametrize("kind, embed, layers", [("rnn", 0, 1), ("gru", 6, 2), ("lstm", 8, 2)])
+def test_lines_scored_in_batches_score_as_each_alone(kind, embed, layers):
+    """`eval --per-line` scores its lines in padded batches (`score.evaluate_lines`): each
+    line's score is the one the training's MXNet scoring gives it alone, from a zero state with
+    its own cache, whatever batch it fell in (batches of at most 40 characters here: lines of
+    different lengths side by side), for a line scored twice, and for one too long to batch; an
+    ensemble's as `score.evaluate` gives it."""
+    from jaylyrics import score
+
+    cfg = config.from_dict({"model": {"type": kind, "hidden_size": 8, "embed_size": embed,
+                                      "num_layers": layers, "tie_weights": False,
+                                      "init_std": 0.5, "cache_size": 30, "cache_weight": 0.1,
+                                      "cache_match_weight": 0.3}})
+    V, rng = 13, np.random.RandomState(6)
+    params = model.init_params(cfg.model, V, CTX, 4)
+    texts = [rng.randint(0, V, n) for n in (2, 9, 5, 14, 3, 9, 60, 7)]
+    texts.append(texts[1].copy())
+    told = []
+    got = score.evaluate_lines(params, texts, cfg.model, batch_chars=40, long=30,
+                               progress=told.append)
+    assert sum(told) == len(texts) and len(told) > 2                # (the duplicate counted)
+    for ids, lines in zip(texts, got):
+        alone = train.evaluate(params, ids, cfg.model, CTX)
+        assert lines.chars == alone.chars == len(ids) - 1
+        assert lines.nll == pytest.approx(alone.nll, rel=1e-5)
+        assert lines.nll_model == pytest.approx(alone.nll_model, rel=1e-5)
+    assert any(s.nll != s.nll_model for s in got)                 # the cache took part
+    other = (model.init_params(cfg.model, V, CTX, 5), cfg.model)
+    both = score.evaluate_lines(params, texts, cfg.model, others=(other,), batch_chars=40)
+    for ids, lines in zip(texts, both):
+        assert lines.nll == pytest.approx(
+            score.evaluate(params, ids, cfg.model, others=(other,)).nll, rel=1e-5)
+
+
 def tiny(tmp_path, **train_keys):
     raw = {"data": {"corpus": str(ZIP), "max_chars": 2000},
            "model": {"type": "gru", "hidden_size": 16, "embed_size": 8, "tie_weights": False,

@@ -167,14 +167,13 @@ def _eval_per_line(nets, text, source, as_json, left_out=None):
     lines = [line for line in text.split("\n") if line.strip()]
     if not lines:
         raise JaylyricsError(f"{source}: no non-empty line to score")
-    scored = []
     bar = progress_bar(len(lines), "scoring", unit="line")
-    for line in lines:
-        score = score_mod.evaluate(ck.params, ck.vocab.encode(sep + line + sep), ck.config.model,
-                                   others=nets.others)
-        scored.append({"line": line, "perplexity": score.perplexity, "chars": score.chars})
-        bar.update(1)
+    scores = score_mod.evaluate_lines(ck.params, [ck.vocab.encode(sep + line + sep)
+                                                  for line in lines],
+                                      ck.config.model, nets.others, bar.update)
     bar.close()
+    scored = [{"line": line, "perplexity": score.perplexity, "chars": score.chars}
+              for line, score in zip(lines, scores)]
     scored.sort(key=lambda r: r["perplexity"])
     if as_json:
         result = {**nets.json_fields(), "source": source, "lines": scored,
