@@ -275,7 +275,6 @@ def test_a_training_started_with_its_standard_streams_closed_trains(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    ((), "Error: --prefix is missing: give the text the lyrics start with"),
     (("-i", "--json"), "Error: --interactive writes as you type; --json is for scripts"),
     (("-i", "--next", "0"), "Error: --next 0: expected 1 to"),
 ])
@@ -505,6 +504,52 @@ def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
     assert ranked[0] == ranked[1]
     typed = run_cli("sample", "-i", "--length", "5", input="想要\\n有\n")
     assert typed.exit_code == 0 and typed.stdout == written["想要 有"], typed.output
+    # without a prefix, it starts after a space, where its lines start
+    assert run_cli("sample", "--length", "6").stdout == \
+        run_cli("sample", "--prefix", " ", "--length", "6").stdout[1:]
+
+
+def test_sample_without_a_prefix_starts_a_line_of_its_own(in_tiny_run):
+    """Without --prefix (as char-rnn's and nanoGPT's samplers), the model reads a line break
+    first, which is not written out: the lyrics are those after --prefix $'\\n', without it, and
+    --next shows what starts a line; the same with a temperature, --lines and --json (whose
+    prefix is empty). `--prefix ""` stays a mistake (a shell variable left empty, say)."""
+    drawn = ("--temperature", "0.9")
+    for n, m in ((("--length", "12"),) * 2, ((*drawn, "--num-samples", "3"),) * 2,
+                 ((*drawn, "--lines", "2"), (*drawn, "--lines", "3"))):
+        after = last_json(run_cli("sample", "--prefix", "\n", *m, "--json"))  # (its empty line)
+        alone = run_cli("sample", *n, "--json")
+        assert alone.exit_code == 0 and "Error" not in alone.stderr, alone.output
+        assert last_json(alone)["prefix"] == "" and after["prefix"] == "\n"
+        assert after["samples"] == ["\n" + text for text in last_json(alone)["samples"]], n
+    plain = run_cli("sample", "--temperature", "0.9", "--length", "30").stdout
+    written = last_json(run_cli("sample", "--temperature", "0.9", "--length", "30", "--json"))
+    assert plain == written["samples"][0].rstrip("\n") + "\n" and not plain.startswith("\n")
+    ranked = [last_json(run_cli("sample", *p, "--next", "4", "--json"))["next"]
+              for p in ((), ("--prefix", "\n"))]
+    assert ranked[0] == ranked[1] and len(ranked[0]) == 4
+    shown = run_cli("sample", "--next", "4")
+    assert "after the start of a line (no --prefix)" in shown.stderr
+    assert_clean_error(run_cli("sample", "--prefix", ""), "--prefix is empty: give at least one "
+                       "character, e.g. --prefix 分开 (or leave --prefix out: the lyrics then "
+                       "start a line of their own)")
+
+
+def test_sample_without_a_prefix_needs_a_line_break_or_a_space_to_start_from():
+    from types import SimpleNamespace
+
+    from jaylyrics import InputError
+    from jaylyrics.cli import sample_command
+    from jaylyrics.corpus import Vocab
+
+    def start(chars):
+        return sample_command._line_start(SimpleNamespace(vocab=Vocab(chars), path="r/best.json"))
+
+    assert start(" \nab") == "\n" and start(" ab") == " "
+    with pytest.raises(InputError, match=r"^--prefix is missing, and r/best.json's vocabulary "
+                                         r"has neither a line break nor a space to start a line "
+                                         r"from: give the text the lyrics start with$"):
+        start("ab")
 
 
 def test_runs_lists_the_latest_run(in_tiny_run):

@@ -19,7 +19,7 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
 @checkpoint_option
 @click.option("--prefix", "prefixes", multiple=True,
               help="The text the lyrics start with (given more than once: lyrics for each, one "
-                   "after another).")
+                   "after another). Without it, they start a lyric line of their own.")
 @click.option("--prefix-file", "prefix_files", type=click.Path(path_type=Path), multiple=True,
               help="Start with the text of this file instead (a verse to go on from, line "
                    "breaks and all; - for standard input).")
@@ -55,7 +55,7 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
 def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temperature, top_k,
                    top_p, no_repeat, num_samples, seed, stream, next_k, interactive,
                    cache_overrides, no_cache, device, as_json):
-    """Write lyrics that start with --prefix (or a file's text)."""
+    """Write lyrics that start with --prefix (or a file's text, or a line of their own)."""
     import numpy as np
 
     from jaylyrics import InputError
@@ -63,12 +63,11 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
     if prefix_file is not None and (prefixes or interactive):
         raise InputError("--prefix-file gives the prefix: drop "
                          + ("--prefix" if prefixes else "--interactive"))
-    if not prefixes and prefix_file is None and not interactive:
-        raise InputError("--prefix is missing: give the text the lyrics start with, e.g. "
-                         "--prefix 分开 (or --prefix-file FILE, or --interactive to type prefixes "
-                         "one after another)")
     if "" in prefixes:
-        raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开")
+        raise InputError("--prefix is empty: give at least one character, e.g. --prefix 分开 "
+                         "(or leave --prefix out: the lyrics then start a line of their own)")
+    if not prefixes and prefix_file is None and not interactive:
+        prefixes = ("",)                        # no prefix: the model reads `_line_start` first
     if len(prefixes) > 1 and as_json:
         raise InputError(f"--json prints one object, for one prefix (--prefix was given "
                          f"{len(prefixes)} times): run sample once for each")
@@ -145,9 +144,9 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
     from jaylyrics import sample
 
     ck = nets.ck
-    texts = []
+    texts, start = [], prefix or _line_start(ck)
     for i in range(num_samples):
-        chars = sample.generate(ck.params, ck.config.model, ck.vocab, prefix, length,
+        chars = sample.generate(ck.params, ck.config.model, ck.vocab, start, length,
                                 temperature, top_k, top_p, rng, nets.others, no_repeat)
         if lines is not None:
             chars = sample.until_lines(chars, prefix, lines)
@@ -275,13 +274,25 @@ def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
     return prefix
 
 
+def _line_start(ck) -> str:
+    """What the model reads first when `sample` has no prefix: a line break (a space, for a model
+    trained without them), so that the lyrics start as a lyric line does. Not written out."""
+    from jaylyrics import InputError
+
+    for start in ("\n", " "):
+        if start in ck.vocab.index:
+            return start
+    raise InputError(f"--prefix is missing, and {ck.path}'s vocabulary has neither a line break "
+                     "nor a space to start a line from: give the text the lyrics start with")
+
+
 def _show_next(nets, prefix, *, k, temperature, top_k, top_p, no_repeat, as_json):
     """sample --next K: the K most likely next characters after `prefix`, one per line."""
     from jaylyrics import counted, sample
 
     ck, model_cfg = nets.ck, nets.ck.config.model
-    ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix, k, temperature,
-                               top_k, top_p, nets.others, no_repeat)
+    ranked = sample.next_chars(ck.params, model_cfg, ck.vocab, prefix or _line_start(ck), k,
+                               temperature, top_k, top_p, nets.others, no_repeat)
     if as_json:
         echo_json({**nets.json_fields(), "prefix": prefix,
                    "temperature": temperature, "top_k": top_k, "top_p": top_p,
@@ -293,12 +304,13 @@ def _show_next(nets, prefix, *, k, temperature, top_k, top_p, no_repeat, as_json
                                      ("the temperature", temperature > 0)) if on]
     blocked = (f", none that would repeat a piece of {counted(no_repeat, 'character')}"
                if no_repeat else "")
+    after = repr(prefix) if prefix else "the start of a line (no --prefix)"
     if temperature:
-        log(f"after {prefix!r}, drawn at temperature {temperature:g}"
+        log(f"after {after}, drawn at temperature {temperature:g}"
             + (f", top-k {top_k}" if top_k else "") + (f", top-p {top_p:g}" if top_p < 1 else "")
             + blocked)
     else:
-        log(f"after {prefix!r}, the most likely first (greedy takes it){blocked}")
+        log(f"after {after}, the most likely first (greedy takes it){blocked}")
     if changed:
         own = "the networks' mean probability" if nets.rest else "the network's own probability"
         log(f"(in brackets: {own}, before {', '.join(changed[:-1])}"
