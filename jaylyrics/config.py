@@ -105,6 +105,9 @@ class TrainConfig:
                            "the batch before, cut from its graph), or auto (reset with the "
                            "random sampler, carry with the consecutive one)",
                            choices=("auto", "reset", "carry"))
+    state_reset: float = _f(0.0, "where the state is carried: the chance that a sequence starts "
+                            "a batch from zeros instead, so that the network learns to start "
+                            "from nothing, as sample and eval do (0: never)", min=0.0, max=1.0)
     seed: int = _f(0, "seed for initialisation, batches and dropout", min=0, max=MAX_SEED)
     out_dir: str = _f("runs/default", "the run directory: checkpoints, config and metrics",
                       path=True)
@@ -123,6 +126,15 @@ class TrainConfig:
     sample_no_repeat_ngram_size: int = _f(0, "in those samples, no piece of N characters twice, "
                                           "as sample --no-repeat-ngram-size N (0: off; 4: "
                                           "greedy samples without loops)", min=0)
+
+    @property
+    def carries_state(self) -> bool:
+        """Whether a batch starts from the state its rows ended the batch before with (cut from
+        its graph), rather than from zeros: hidden_state carry, or auto with the consecutive
+        sampler (the tutorial pairs a random window with zeros, a consecutive one with the
+        state its row ended with)."""
+        return self.hidden_state == "carry" or (self.hidden_state == "auto"
+                                                and self.sampler == "consecutive")
 
 
 @dataclass(frozen=True)
@@ -340,7 +352,7 @@ def _check_shape(raw: dict, source: str) -> None:
 # today's default is, so an older run resumes as it would have.
 ADDED_KEYS = {"model.weight_drop": 0.0, "model.embed_drop": 0.0, "train.sample_temperature": 0.0,
               "train.init_from": "", "train.min_improvement": 0.0, "data.encoding": "utf-8",
-              "train.sample_no_repeat_ngram_size": 0}
+              "train.sample_no_repeat_ngram_size": 0, "train.state_reset": 0.0}
 
 
 def from_saved(raw: dict, source: str) -> Config:
@@ -367,20 +379,26 @@ def from_dict(raw: dict, source: str = "config", override_keys=frozenset()) -> C
                 where = "--set" if key in override_keys else source
                 values[f.name] = _coerce(raw[section][f.name], f, key, where)
         sections[section] = cls(**values)
-    m = sections["model"]
+    m, t = sections["model"], sections["train"]
 
     def named_by(*keys):                  # a rule about several keys: who set one of them
-        return "--set" if any(f"model.{k}" in override_keys for k in keys) else source
+        return "--set" if any(k in override_keys for k in keys) else source
 
     if m.cache_weight + m.cache_match_weight >= 1:
-        raise ConfigError(f"{named_by('cache_weight', 'cache_match_weight')}: model.cache_weight + "
-                          f"model.cache_match_weight must be below 1 (got {m.cache_weight} + "
-                          f"{m.cache_match_weight})")
+        who = named_by("model.cache_weight", "model.cache_match_weight")
+        raise ConfigError(f"{who}: model.cache_weight + model.cache_match_weight must be below 1 "
+                          f"(got {m.cache_weight} + {m.cache_match_weight})")
     if m.tie_weights and m.embed_size != m.hidden_size:
-        who = named_by("tie_weights", "embed_size", "hidden_size")
+        who = named_by("model.tie_weights", "model.embed_size", "model.hidden_size")
         raise ConfigError(f"{who}: model.tie_weights needs model.embed_size == model.hidden_size "
                           f"(got {m.embed_size} and {m.hidden_size}): set model.embed_size to "
                           f"{m.hidden_size} too, or model.tie_weights to false")
+    if t.state_reset and not t.carries_state:
+        who = named_by("train.state_reset", "train.hidden_state", "train.sampler")
+        raise ConfigError(f"{who}: train.state_reset {t.state_reset} resets a carried state, but "
+                          f"every batch starts from zeros here (train.sampler {t.sampler}, "
+                          f"train.hidden_state {t.hidden_state}): set train.state_reset to 0, "
+                          "or train.hidden_state to carry")
     return Config(**sections)
 
 

@@ -86,6 +86,14 @@ def _log_probs(params: dict, ids: np.ndarray, model_cfg, chunk: int, others: tup
             progress(len(y))
 
 
+def pooled(scores: list[Score]) -> Score:
+    """The Score of several texts scored apart, together: the mean NLL of all their
+    characters."""
+    chars = sum(s.chars for s in scores)
+    return Score(sum(s.nll * s.chars for s in scores) / chars,
+                 sum(s.nll_model * s.chars for s in scores) / chars, chars)
+
+
 def evaluate_lines(params: dict, texts: list, model_cfg, others: tuple = (), progress=None,
                    batch_chars: int = 8192, long: int = 512) -> list[Score]:
     """The Score of each of `texts` (arrays of at least two ids) by itself, as `evaluate` gives

@@ -389,10 +389,6 @@ class _Run:
         state = partial.state if done else model.begin_state(mc, tc.batch_size, ctx)
         chars_per_batch = tc.batch_size * tc.num_steps
         start, counted = time.time(), 0
-        # the tutorial's choice: a random window starts from zeros, a consecutive one from the
-        # state its row ended the batch before with (train.hidden_state may say otherwise)
-        carry = tc.hidden_state == "carry" or (tc.hidden_state == "auto"
-                                               and tc.sampler == "consecutive")
         for b, (X_np, Y_np) in enumerate(batches(self.train_ids, tc, rng)):
             if b < done:
                 continue
@@ -401,10 +397,13 @@ class _Run:
                                      if b else None)
             seed_backend((tc.seed * 1_000_003 + epoch * 10_007 + b) % 2 ** 31)
             X, Y = nd.array(X_np, ctx=ctx), nd.array(Y_np, ctx=ctx)
-            if not carry:
+            if not tc.carries_state:
                 state = model.begin_state(mc, tc.batch_size, ctx)     # windows are unrelated
             else:
                 state = model.detach(state)                          # carry, but cut the graph
+                if tc.state_reset:
+                    state = _reset_rows(state, tc.state_reset,
+                                        np.random.RandomState([tc.seed, epoch, b]))
             if self.replicas is None:
                 state, batch_nll, grad_norm = step(self.params, self.optimizers[0], X, Y, state,
                                                    self.cfg, self.aggregator)
@@ -566,6 +565,16 @@ class _Run:
                 "metric": "val_ppl" if self.val_ids is not None else "train_ppl",
                 "epochs": self.progress.epoch, "elapsed_s": time.time() - self.started,
                 "run_dir": str(self.run_dir), "rank0": self.rank0}
+
+
+def _reset_rows(state: tuple, p: float, rng: np.random.RandomState) -> tuple:
+    """The state (each part (L, N, H)) with each of its N rows set to zeros with chance p
+    (train.state_reset): those sequences start this batch from nothing."""
+    from jaylyrics.backend import nd
+
+    N = state[0].shape[1]
+    keep = nd.array((rng.random_sample(N) >= p).reshape(1, N, 1), ctx=state[0].context)
+    return tuple(nd.broadcast_mul(s, keep) for s in state)
 
 
 def _copy_optimizer(optimizer: Optimizer, ctx) -> Optimizer:

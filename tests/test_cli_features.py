@@ -2,6 +2,7 @@
 training on one's own corpus (traditional Chinese, English)."""
 
 import json
+import math
 import os
 import re
 import sys
@@ -427,6 +428,16 @@ def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
         next(r["perplexity"] for r in lines if r["line"] == "机升直有要想"), rel=1e-5)
     plain = run_cli("eval", "--text", text, "--per-line")
     assert len(plain.stdout.strip().splitlines()) == 3
+    # and all of them together: the mean NLL of their characters, each line scored on its own
+    chars = sum(r["chars"] for r in lines)
+    pooled = math.exp(sum(math.log(r["perplexity"]) * r["chars"] for r in lines) / chars)
+    assert out["chars"] == chars and out["perplexity"] == pytest.approx(pooled, rel=1e-9)
+    assert math.log(out["perplexity"]) == pytest.approx(out["nll"], rel=1e-12)
+    assert out["perplexity_model"] != out["perplexity"]                # (the run has a cache)
+    assert (f"all 3 lines together, each from a fresh state: perplexity {pooled:.2f} over "
+            f"{chars} characters; the network alone {out['perplexity_model']:.2f}") in plain.stderr
+    no_cache = last_json(run_cli("eval", "--text", text, "--per-line", "--no-cache", "--json"))
+    assert no_cache["perplexity"] == pytest.approx(out["perplexity_model"], rel=1e-9)
 
 
 def test_eval_reads_standard_input_for_text_dash(in_tiny_run, tmp_path):

@@ -117,6 +117,11 @@ def write(tmp_path, text):
      "model.tie_weights to false"),
     ("model:\n  cache_weight: 0.5\n  cache_match_weight: 0.6\n",
      r"c\.yaml: model\.cache_weight \+ model\.cache_match_weight must be below 1 \(got 0\.5 \+ 0\.6\)"),
+    ("train:\n  state_reset: 0.2\n  sampler: random\n",
+     r"c\.yaml: train\.state_reset 0\.2 resets a carried state, but every batch starts from zeros "
+     r"here \(train\.sampler random, train\.hidden_state auto\): set train\.state_reset to 0, or "
+     r"train\.hidden_state to carry$"),
+    ("train:\n  state_reset: 1.01\n", r"train\.state_reset: expected a value <= 1\.0, got 1\.01"),
 ])
 def test_bad_files(tmp_path, text, message):
     path = write(tmp_path, text)
@@ -279,3 +284,8 @@ def test_a_rule_about_several_keys_names_set_when_an_override_broke_it(tmp_path)
     cfg = config.load(None, ["model.hidden_size=512", "model.embed_size=512"])
     assert (cfg.model.hidden_size, cfg.model.embed_size) == (512, 512)
     assert not config.load(None, ["model.hidden_size=512", "model.tie_weights=false"]).model.tie_weights
+    with pytest.raises(ConfigError, match=r"^--set: train\.state_reset 0\.5 resets a carried "):
+        config.load(None, ["train.state_reset=0.5", "train.hidden_state=reset"])
+    cfg = config.load(None, ["train.state_reset=0.5", "train.sampler=random",
+                             "train.hidden_state=carry"])
+    assert cfg.train.state_reset == 0.5 and cfg.train.carries_state

@@ -347,19 +347,21 @@ def interrupt_step(monkeypatch, n: int, signals: int = 1):
     return real_step
 
 
-@pytest.mark.parametrize("sampler", ["random", "consecutive"])
-def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, sampler):
+@pytest.mark.parametrize("sampler, state_reset", [("random", 0.0), ("consecutive", 0.0),
+                                                  ("consecutive", 0.3)])
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, sampler,
+                                                                 state_reset):
     """SIGINT after batch 7 of epoch 2: the loop stops at the batch boundary, saves the weights,
     the optimiser, the carried state and the epoch's progress, and a resume ends where an
-    uninterrupted run ends."""
+    uninterrupted run ends (also with train.state_reset, whose draws are the batch's own)."""
     from jaylyrics import checkpoint
 
     monkeypatch.chdir(tmp_path)
-    cfg, data = tiny(tmp_path / "whole", sampler=sampler, epochs=3)
+    cfg, data = tiny(tmp_path / "whole", sampler=sampler, epochs=3, state_reset=state_reset)
     train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     whole = json_params(Path(cfg.train.out_dir))
 
-    cut, _ = tiny(tmp_path / "cut", sampler=sampler, epochs=3)
+    cut, _ = tiny(tmp_path / "cut", sampler=sampler, epochs=3, state_reset=state_reset)
     batches = corpus.num_batches(len(data.train), 4, 8, sampler)
     real_step = interrupt_step(monkeypatch, batches + 7)      # honoured after that step
     with pytest.raises(train.Interrupted, match="saved after batch 7 of epoch 2: continue with"):
@@ -676,3 +678,50 @@ def test_the_hidden_state_between_batches(tmp_path, monkeypatch, sampler, hidden
             for g, before in zip(given, seen[i - 1][1]):
                 np.testing.assert_array_equal(g, before)            # where the last one ended
                 assert g.any()
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_state_reset_starts_some_carried_sequences_from_zeros(tmp_path, monkeypatch, kind):
+    """train.state_reset p: with the state carried, each sequence (a row of the batch) starts a
+    batch from zeros with chance p, all its layers and (LSTM) its cell too, else from where it
+    ended; the same rows in a second run. p = 1 is hidden_state reset, to the bit."""
+    monkeypatch.chdir(tmp_path)
+    real_step = train.step
+
+    def run(name, **keys):
+        seen = []
+
+        def recording(params, optimizer, X, Y, state, cfg, aggregator=None):
+            got = tuple(s.asnumpy() for s in state)
+            out = real_step(params, optimizer, X, Y, state, cfg, aggregator)
+            seen.append((got, tuple(s.asnumpy() for s in out[0])))
+            return out
+
+        monkeypatch.setattr(train, "step", recording)
+        cfg, data = tiny(tmp_path / name, epochs=2, **keys)
+        cfg = config.override(cfg, [f"model.type={kind}", "model.num_layers=2"])
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
+        return seen, json_params(Path(cfg.train.out_dir)), data
+
+    seen, _, data = run("half", state_reset=0.5)
+    per_epoch = corpus.num_batches(len(data.train), 4, 8, "consecutive")
+    zeroed = kept = 0
+    for i, (given, _) in enumerate(seen):
+        if i % per_epoch == 0:
+            continue                                                # an epoch starts from zeros
+        for row in range(4):
+            now = [g[:, row] for g in given]
+            before = [b[:, row] for b in seen[i - 1][1]]
+            if not any(n.any() for n in now):
+                zeroed += 1
+            else:
+                kept += 1
+                for n, b in zip(now, before):
+                    np.testing.assert_array_equal(n, b)
+    assert 0.35 < zeroed / (zeroed + kept) < 0.65, (zeroed, kept)
+    again, _, _ = run("again", state_reset=0.5)
+    assert all((a[0][0] == 0).all(axis=(0, 2)).tolist() == (b[0][0] == 0).all(axis=(0, 2)).tolist()
+               for a, b in zip(seen, again))
+    _, always, _ = run("always", state_reset=1.0)
+    _, reset, _ = run("reset", hidden_state="reset")
+    assert always == reset

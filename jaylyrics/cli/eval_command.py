@@ -175,8 +175,11 @@ def _eval_per_line(nets, text, source, as_json, left_out=None):
     scored = [{"line": line, "perplexity": score.perplexity, "chars": score.chars}
               for line, score in zip(lines, scores)]
     scored.sort(key=lambda r: r["perplexity"])
+    whole = score_mod.pooled(scores)
     if as_json:
         result = {**nets.json_fields(), "source": source, "lines": scored,
+                  "perplexity": whole.perplexity, "nll": whole.nll, "chars": whole.chars,
+                  "perplexity_model": whole.perplexity_model,
                   "cache": ck.config.model.cache_size > 0}
         if left_out is not None:
             result["lines_left_out"] = left_out
@@ -184,3 +187,7 @@ def _eval_per_line(nets, text, source, as_json, left_out=None):
     else:
         for r in scored:
             click.echo(f"{r['perplexity']:10.2f}  {r['line']}")
+        alone = (f"; the network{'s' if nets.rest else ''} alone {whole.perplexity_model:.2f}"
+                 if whole.nll_model != whole.nll else "")
+        log(f"all {counted(len(lines), 'line')} together, each from a fresh state: perplexity "
+            f"{whole.perplexity:.2f} over {whole.chars:,} characters{alone}")
