@@ -649,6 +649,21 @@ def test_a_sample_header_keeps_to_one_line():
     assert train._sample_header(3, "分开\n我") == "=== epoch 3: 分开\\n我 ==="
 
 
+def record_states(monkeypatch) -> list:
+    """From now on, every training step appends (the state it is given, the state it returns),
+    each a tuple of NumPy arrays (L, N, H), to the list returned."""
+    real_step, seen = train.step, []
+
+    def recording(params, optimizer, X, Y, state, cfg, aggregator=None):
+        got = tuple(s.asnumpy() for s in state)
+        out = real_step(params, optimizer, X, Y, state, cfg, aggregator)
+        seen.append((got, tuple(s.asnumpy() for s in out[0])))
+        return out
+
+    monkeypatch.setattr(train, "step", recording)
+    return seen
+
+
 @pytest.mark.parametrize("sampler, hidden_state, carried", [
     ("random", "auto", False), ("consecutive", "auto", True),
     ("random", "carry", True),                   # the tutorial's exercise: zeros once an epoch
@@ -659,15 +674,7 @@ def test_the_hidden_state_between_batches(tmp_path, monkeypatch, sampler, hidden
     the random sampler, carry for the consecutive one). Every epoch starts from zeros."""
     monkeypatch.chdir(tmp_path)
     cfg, data = tiny(tmp_path, epochs=2, sampler=sampler, hidden_state=hidden_state)
-    real_step, seen = train.step, []
-
-    def recording(params, optimizer, X, Y, state, cfg, aggregator=None):
-        got = tuple(s.asnumpy() for s in state)
-        out = real_step(params, optimizer, X, Y, state, cfg, aggregator)
-        seen.append((got, tuple(s.asnumpy() for s in out[0])))
-        return out
-
-    monkeypatch.setattr(train, "step", recording)
+    seen = record_states(monkeypatch)
     train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
     per_epoch = corpus.num_batches(len(data.train), 4, 8, sampler)
     assert len(seen) == 2 * per_epoch
@@ -689,15 +696,8 @@ def test_state_reset_starts_some_carried_sequences_from_zeros(tmp_path, monkeypa
     real_step = train.step
 
     def run(name, **keys):
-        seen = []
-
-        def recording(params, optimizer, X, Y, state, cfg, aggregator=None):
-            got = tuple(s.asnumpy() for s in state)
-            out = real_step(params, optimizer, X, Y, state, cfg, aggregator)
-            seen.append((got, tuple(s.asnumpy() for s in out[0])))
-            return out
-
-        monkeypatch.setattr(train, "step", recording)
+        monkeypatch.setattr(train, "step", real_step)
+        seen = record_states(monkeypatch)
         cfg, data = tiny(tmp_path / name, epochs=2, **keys)
         cfg = config.override(cfg, [f"model.type={kind}", "model.num_layers=2"])
         train.fit(cfg, data, CTX, Path(cfg.train.out_dir))
