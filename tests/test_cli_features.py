@@ -438,6 +438,9 @@ def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
             f"{chars} characters; the network alone {out['perplexity_model']:.2f}") in plain.stderr
     no_cache = last_json(run_cli("eval", "--text", text, "--per-line", "--no-cache", "--json"))
     assert no_cache["perplexity"] == pytest.approx(out["perplexity_model"], rel=1e-9)
+    alone = run_cli("eval", "--text", text, "--per-line", "--no-cache").stderr   # (as eval says)
+    assert alone.rstrip().endswith(f"perplexity {out['perplexity_model']:.2f} over {chars} "
+                                   "characters; the network alone"), alone
 
 
 def test_eval_reads_standard_input_for_text_dash(in_tiny_run, tmp_path):

@@ -83,7 +83,7 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     except InputError as e:
         raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
     if per_line:
-        return _eval_per_line(nets, text, source, as_json, left_out)
+        return _eval_per_line(nets, text, source, as_json, no_cache, left_out)
     if len(ids) < 2:
         raise JaylyricsError(f"{source}: needs at least two characters to score")
     chars = None
@@ -106,12 +106,19 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     if as_json:
         echo_json(result)
     else:
-        networks = "the networks" if nets.rest else "the network"
-        alone = (f"; {networks} alone {score.perplexity_model:.2f}"
-                 if score.nll_model != score.nll else f"; {networks} alone" if no_cache else "")
+        alone = _alone(nets, score, no_cache)
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{counted(score.chars, 'character')}{alone}) on {source}, "
                    f"checkpoint{'s' * bool(nets.rest)} {nets.name()}")
+
+
+def _alone(nets, score, no_cache: bool) -> str:
+    """What a summary line says of the network(s) without the cache: its perplexity, or, with
+    --no-cache, that the number before is already theirs alone."""
+    networks = "the networks" if nets.rest else "the network"
+    if score.nll_model != score.nll:
+        return f"; {networks} alone {score.perplexity_model:.2f}"
+    return f"; {networks} alone" if no_cache else ""
 
 
 def _show_chars(nets, chars: list, result: dict, as_json: bool) -> None:
@@ -157,7 +164,7 @@ def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
     return "\n".join(kept), left_out
 
 
-def _eval_per_line(nets, text, source, as_json, left_out=None):
+def _eval_per_line(nets, text, source, as_json, no_cache, left_out=None):
     """Each non-empty line scored from a fresh state as it would start a lyric line: the
     line and its end, after a line break."""
     from jaylyrics import score as score_mod
@@ -187,7 +194,6 @@ def _eval_per_line(nets, text, source, as_json, left_out=None):
     else:
         for r in scored:
             click.echo(f"{r['perplexity']:10.2f}  {r['line']}")
-        alone = (f"; the network{'s' if nets.rest else ''} alone {whole.perplexity_model:.2f}"
-                 if whole.nll_model != whole.nll else "")
         log(f"all {counted(len(lines), 'line')} together, each from a fresh state: perplexity "
-            f"{whole.perplexity:.2f} over {whole.chars:,} characters{alone}")
+            f"{whole.perplexity:.2f} over {whole.chars:,} characters"
+            f"{_alone(nets, whole, no_cache)}")
