@@ -148,8 +148,7 @@ def run_summary(run: Path) -> dict | None:
     "unreadable"; one in its first epoch, before any checkpoint, "training" (its model from its
     config.yaml), and one whose training ended before its first checkpoint (an error or an
     interrupt in epoch 1: a config.yaml and metrics.csv, no sidecar, no lock) "no checkpoint":
-    none of these
-    has a `checkpoint` to load. None if the directory holds no run."""
+    none of these has a `checkpoint` to load. None if the directory holds no run."""
     metas, sidecars = {}, 0
     for tag in ("best", "last"):
         try:

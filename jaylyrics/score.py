@@ -104,6 +104,7 @@ def evaluate_lines(params: dict, texts: list, model_cfg, others: tuple = (), pro
     are scored once. `progress(n)`, if given, is told of every n texts scored."""
     keys = [tuple(int(i) for i in ids) for ids in texts]
     times = Counter(keys)
+    decoder = ensemble.decoder_for(params, model_cfg, others)          # (built once)
     scored: dict = {}
 
     def done(group: list, scores: list) -> None:
@@ -112,21 +113,24 @@ def evaluate_lines(params: dict, texts: list, model_cfg, others: tuple = (), pro
             progress(sum(times[ids] for ids in group))
 
     batch: list = []
-    for ids in sorted(times, key=len) + [None]:                  # None: score the last batch
-        if batch and (ids is None or (len(batch) + 1) * (len(ids) - 1) > batch_chars):
-            done(batch, _batch_scores(params, batch, model_cfg, others))
-            batch = []
-        if ids is not None and len(ids) > long:
+    for ids in sorted(times, key=len):
+        if len(ids) > long:
             done([ids], [evaluate(params, np.array(ids), model_cfg, others=others)])
-        elif ids is not None:
-            batch.append(ids)
+            continue
+        if batch and (len(batch) + 1) * (len(ids) - 1) > batch_chars:
+            done(batch, _batch_scores(decoder, batch, model_cfg))
+            batch = []
+        batch.append(ids)
+    if batch:
+        done(batch, _batch_scores(decoder, batch, model_cfg))
     return [scored[ids] for ids in keys]
 
 
-def _batch_scores(params: dict, texts: list, model_cfg, others: tuple) -> list[Score]:
-    """`evaluate_lines`'s Scores of `texts` (tuples of ids), all run through the network as one
-    batch (N texts, T the longest one's inputs)."""
-    run, zero = ensemble.decoder_for(params, model_cfg, others)
+def _batch_scores(decoder: tuple, texts: list, model_cfg) -> list[Score]:
+    """`evaluate_lines`'s Scores of `texts` (tuples of ids), all run through the network
+    (`decoder`: `ensemble.decoder_for`'s run and zero state) as one batch (N texts, T the
+    longest one's inputs); the cache is `model_cfg`'s."""
+    run, zero = decoder
     N, T = len(texts), max(len(ids) for ids in texts) - 1
     X = np.zeros((N, T), dtype=np.int64)
     for row, ids in enumerate(texts):

@@ -91,10 +91,10 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         ck, optimizer_arrays = checkpoint.load_resume(resumed, contexts[0])
         cfg = config.override(ck.config, overrides, allowed=("train.", "data.corpus"))
         run_dir = ck.path.parent
-        # its corpus where it was trained, also from another directory; or where it has moved
-        # (data.corpus given: the same characters, checked below)
-        data_cfg = cfg.data if "data.corpus" in given else checkpoint.data_config(ck)
-        if "data.corpus" not in given:
+        if "data.corpus" in given:       # where it has moved (the same characters, checked below)
+            data_cfg = cfg.data
+        else:                            # where it was trained, also from another directory
+            data_cfg = checkpoint.data_config(ck)
             checkpoint.corpus_gone(ck, data_cfg, "", "give where it is now: --set data.corpus=PATH")
     data = corpus.load(data_cfg)
     note = None
