@@ -57,20 +57,22 @@ def test_sample_next_lists_the_most_likely_characters(in_tiny_run):
 
 
 def test_sample_interactive_writes_for_each_typed_prefix(in_tiny_run):
-    """-i: each typed prefix gets what `sample --prefix` writes (greedy: the same text), a prefix
-    the model cannot read is one line on stderr and the session goes on, \\n is a line break,
-    Ctrl-D (end of input) ends it."""
-    alone = [run_cli("sample", "--prefix", p, "--length", "12").stdout
-             for p in ("分开", "不分开", "分开\n")]
+    """-i: each typed prefix gets what `sample --prefix` writes (greedy: the same text), an
+    empty line what `sample` without --prefix writes, a prefix the model cannot read is one line
+    on stderr and the session goes on, \\n is a line break, Ctrl-D (end of input) ends it."""
+    alone = [run_cli("sample", *p, "--length", "12").stdout
+             for p in (["--prefix", "分开"], [], ["--prefix", "不分开"], ["--prefix", "分开\n"])]
     result = run_cli("sample", "-i", "--length", "12", input="分开\n\n不分开\n分★\n分开\\n\n")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "".join(alone)
     assert "Error: the prefix has 1 character not in the model's vocabulary: '★'" in result.stderr
     assert "Traceback" not in result.stderr
     # --prefix first, then the typed ones; --next for each
-    both = run_cli("sample", "-i", "--prefix", "分开", "--next", "3", input="不分开\n")
+    both = run_cli("sample", "-i", "--prefix", "分开", "--next", "3", input="不分开\n\n")
     assert both.stdout == run_cli("sample", "--prefix", "分开", "--next", "3").stdout + \
-        run_cli("sample", "--prefix", "不分开", "--next", "3").stdout
+        run_cli("sample", "--prefix", "不分开", "--next", "3").stdout + \
+        run_cli("sample", "--next", "3").stdout
+    assert "after the start of a line (no --prefix)" in both.stderr
 
 
 def test_ctrl_c_while_writing_stops_that_sample_only(in_tiny_run, monkeypatch):

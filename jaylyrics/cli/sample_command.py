@@ -45,8 +45,9 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
                    "probability of each (as drawn with --temperature, --top-k, --top-p, "
                    "--no-repeat-ngram-size).")
 @click.option("-i", "--interactive", is_flag=True,
-              help="Ask for one prefix after another (\\n for a line break; Ctrl-D ends) and "
-                   "write lyrics (or --next) for each, with these options; the model loads once.")
+              help="Ask for one prefix after another (\\n for a line break; an empty line for "
+                   "none; Ctrl-D ends) and write lyrics (or --next) for each, with these "
+                   "options; the model loads once.")
 @cache_set_option
 @no_cache_option
 @numpy_device_option("sample writes")
@@ -181,8 +182,9 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
 
 def _ask_for_prefixes(as_read, write) -> None:
     """sample --interactive: read prefixes until Ctrl-D, `write` each as the model reads it
-    (`as_read`); a prefix the model cannot read is said on stderr, and Ctrl-C while writing
-    stops that sample: then the next prefix is asked for. Ctrl-C at the prompt ends the session
+    (`as_read`; an empty line as no prefix: lyrics that start a line of their own); a prefix
+    the model cannot read is said on stderr, and Ctrl-C while writing stops that sample: then
+    the next prefix is asked for. Ctrl-C at the prompt ends the session
     like any interrupted command."""
     from jaylyrics import InputError
 
@@ -191,10 +193,8 @@ def _ask_for_prefixes(as_read, write) -> None:
         if not line:                                  # Ctrl-D: the end of input
             click.echo("", err=True)
             return
-        prefix = line.rstrip("\r\n")
-        if not prefix:
-            continue
-        prefix = prefix.replace("\\n", "\n")          # a line break cannot be typed at a prompt
+        # a line break cannot be typed at a prompt; an empty line: a line of their own
+        prefix = line.rstrip("\r\n").replace("\\n", "\n")
         try:
             prefix = as_read(prefix)
         except InputError as e:
