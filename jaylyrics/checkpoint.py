@@ -82,18 +82,17 @@ class Networks:
         return fields
 
 
-def load_networks(paths, no_cache: bool, cache_overrides=()) -> Networks:
+def load_networks(paths, no_cache: bool, overrides=(), allowed="model.cache_") -> Networks:
     """The checkpoints --checkpoint names (default: runs/latest), with NumPy weights; the others
     must have the first one's vocabulary. The first one's cache is the one used: with
-    `cache_overrides` (--set model.cache_*=VALUE) its settings change, with --no-cache it is
-    left out."""
+    `overrides` (--set model.cache_*=VALUE, or other keys `allowed`) its settings change, with
+    --no-cache it is left out."""
     from jaylyrics import InputError
 
     loaded = [load(path) for path in paths or (None,)]
     first = loaded[0]
-    if cache_overrides:
-        first = replace(first, config=config_mod.override(first.config, cache_overrides,
-                                                          allowed="model.cache_"))
+    if overrides:
+        first = replace(first, config=config_mod.override(first.config, overrides, allowed))
     for i, other in enumerate(loaded[1:], 1):
         if any(other.path.resolve() == c.path.resolve() for c in loaded[:i]):
             raise InputError(f"--checkpoint {other.path} is given twice; an ensemble of a network "
@@ -390,14 +389,38 @@ def data_config(ck: Checkpoint):
     if Path(data.corpus).exists() or ck.path.name == "last.json":
         return data
     try:
-        last = json.loads((ck.path.parent / "last.json").read_text(encoding="utf-8"))
-        resumed = last["config"]["data"]["corpus"]
-    except (OSError, ValueError, KeyError, TypeError):
+        resumed = _run_last(ck)["config"]["data"]["corpus"]
+    except (KeyError, TypeError):
         return data
     if not isinstance(resumed, str) or resumed == ck.config.data.corpus:
         return data
     moved = _located(ck, replace(ck.config.data, corpus=resumed))
     return moved if Path(moved.corpus).exists() else data
+
+
+def corpus_changed(ck: Checkpoint, data) -> bool:
+    """Whether `data` (a corpus as `corpus.load` read it) is not the text the run of `ck` was
+    last trained on, by the fingerprint its last.json keeps (runs saved before it was kept, and
+    runs without a readable last.json, count as unchanged: nothing to tell)."""
+    from jaylyrics import corpus
+
+    try:
+        was = _run_last(ck)["resume"]["corpus_sha256"]
+    except (KeyError, TypeError):
+        return False
+    return isinstance(was, str) and was != corpus.fingerprint(data)
+
+
+def _run_last(ck: Checkpoint) -> dict:
+    """The sidecar of the run's last.json (`ck`'s own, if it is that one), or {} when there is
+    none that reads: only looked up for what has a fallback, so it never raises."""
+    if ck.path.name == "last.json":
+        return ck.meta
+    try:
+        last = json.loads((ck.path.parent / "last.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return last if isinstance(last, dict) else {}
 
 
 def _located(ck: Checkpoint, data):

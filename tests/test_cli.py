@@ -821,8 +821,9 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
     assert_clean_error(run_cli("eval", "--checkpoint", project / "runs" / "mine"),
                        f"lyrics/jay.zip: no such file (from {elsewhere}): the corpus "
                        f"{project / 'runs' / 'mine'} was trained on (its data.corpus, which the "
-                       "val split is read from) has moved or gone; put it back, or score a text "
-                       "of your own with --text FILE")
+                       "val split is read from) has moved or gone; put it back, or give its new "
+                       "place with --set data.corpus=PATH, or score a text of your own with "
+                       "--text FILE")
     assert_clean_error(run_cli("eval", "--checkpoint", project / "runs" / "mine", "--split",
                                "train"), "which the train split is read from")
     # the configs' data/jaychou_lyrics.txt.zip from a directory without it: where it is
@@ -903,6 +904,55 @@ def test_a_run_whose_corpus_has_moved_resumes_from_where_it_is_now(tmp_path, mon
                        "other.txt: the corpus has changed since", "(its vocabulary differs)")
     assert_clean_error(run_cli("train", "--resume", "--set", "data.max_chars=100"),
                        "--set data.max_chars=100: only train.* keys and data.corpus can change")
+
+
+def test_eval_reads_a_moved_corpus_where_it_is_now_and_says_when_it_has_changed(tmp_path,
+                                                                               monkeypatch):
+    """eval of a run whose corpus has moved could only say so (its --set took model.cache_*
+    keys alone): --set data.corpus=NEW scores the same split there. A corpus that is not the
+    text the run was trained on (edited in place, or another file given) was scored without a
+    word, its split other lines than the run was scored on: a note says so."""
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    text = zipfile.ZipFile(ZIP).read("jaychou_lyrics.txt").decode("utf-8")[:3000]
+    (tmp_path / "my.txt").write_text(text, encoding="utf-8")
+    args = ("--config", TINY, "--set", "data.corpus=my.txt", "--set", "train.epochs=1", "-q")
+    assert run_cli("train", *args).exit_code == 0
+    before = last_json(run_cli("eval", "--json"))
+    (tmp_path / "lyrics").mkdir()
+    (tmp_path / "my.txt").rename(tmp_path / "lyrics" / "my.txt")
+    assert_clean_error(run_cli("eval"), "my.txt: no such file", "give its new place with --set "
+                       "data.corpus=PATH")
+    moved = run_cli("eval", "--set", "data.corpus=lyrics/my.txt", "--json")
+    assert moved.exit_code == 0, moved.stderr
+    assert "note:" not in moved.stderr
+    after = last_json(moved)
+    assert after["source"] == "lyrics/my.txt (val split)"
+    assert (after["perplexity"], after["chars"]) == (before["perplexity"], before["chars"])
+    assert_clean_error(run_cli("eval", "--set", "data.corpus=lyrics/my.txt", "--text",
+                               "lyrics/my.txt"), "--set data.corpus=lyrics/my.txt and --text: "
+                       "choose one")
+    assert_clean_error(run_cli("eval", "--set", "data.max_chars=100"),
+                       "--set data.max_chars=100: only model.cache_* keys and data.corpus can "
+                       "change here")
+
+    lines = text.split("\n")
+    lines[0], lines[1] = lines[1], lines[0]                     # the same characters
+    (tmp_path / "my.txt").write_text("\n".join(lines), encoding="utf-8")   # back, edited
+    run = tmp_path / "runs" / "tiny"
+    for split, scored in (("val", "scored"), ("train", "trained")):
+        edited = run_cli("eval", "--split", split)
+        assert edited.exit_code == 0, edited.stderr
+        assert (f"note: my.txt is not the text {run} was trained on (it has changed, or it is "
+                f"another): its {split} split is not the one the run was {scored} on") \
+            in edited.stderr
+    lines[0] += "★"                                             # and a character it never saw
+    (tmp_path / "my.txt").write_text("\n".join(lines), encoding="utf-8")
+    unknown = run_cli("eval", "--split", "train")
+    assert_clean_error(unknown, "my.txt (train split) has 1 character not in the model's "
+                       f"vocabulary: '★'; my.txt is not the text {run} was trained on")
+    assert "--skip-unknown" not in unknown.stderr              # (that is for --text)
 
 
 def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):

@@ -379,7 +379,9 @@ def test_eval_and_sample_read_the_network_with_other_cache_settings(in_tiny_run)
                              "--set", "model.cache_prior=0"))
     assert set(ours["samples"][0]) <= set("分开")
     assert_clean_error(run_cli("eval", "--set", "train.lr=1"),
-                       "--set train.lr=1: only model.cache_* keys can change here")
+                       "--set train.lr=1: only model.cache_* keys and data.corpus can change here")
+    assert_clean_error(run_cli("sample", "--prefix", "分开", "--set", "data.corpus=x.txt"),
+                       "--set data.corpus=x.txt: only model.cache_* keys can change here")
     assert_clean_error(run_cli("sample", "--prefix", "分开", "--set", "model.cache_weight=0.5",
                                "--set", "model.cache_match_weight=0.6"),
                        "model.cache_weight + model.cache_match_weight must be below 1")

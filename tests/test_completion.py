@@ -35,12 +35,16 @@ def test_set_completes_the_config_keys_as_key_equals():
     assert complete("bash", "jaylyrics train --set nosuch") == []
 
 
-def test_sample_and_eval_complete_only_the_cache_keys():
+def test_sample_and_eval_complete_only_the_keys_they_take():
+    """sample: the cache keys; eval: those and data.corpus (a run's corpus that has moved)."""
     want = [("plain", f"{k}=") for k in config.all_keys() if k.startswith("model.cache_")]
     assert complete("bash", "jaylyrics eval --set mo") == want
+    assert complete("bash", "jaylyrics sample --set mo") == want
     assert complete("bash", "jaylyrics sample --set model.cache_p") == [
         ("plain", "model.cache_prior=")]
     assert complete("bash", "jaylyrics eval --set train.l") == []
+    assert complete("bash", "jaylyrics eval --set da") == [("plain", "data.corpus=")]
+    assert complete("bash", "jaylyrics sample --set da") == []
 
 
 def test_set_completes_choices_and_flags_after_the_equals_sign():

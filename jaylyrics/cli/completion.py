@@ -37,9 +37,15 @@ def _runs(incomplete: str) -> list[CompletionItem]:
 
 
 def cache_keys(ctx, param, incomplete: str) -> list[CompletionItem]:
-    """For sample's and eval's --set: the model.cache_* keys, as `config_keys` completes them."""
+    """For sample's --set: the model.cache_* keys, as `config_keys` completes them."""
     return [item for item in config_keys(ctx, param, incomplete)
             if item.value.startswith("model.cache_")]
+
+
+def eval_keys(ctx, param, incomplete: str) -> list[CompletionItem]:
+    """For eval's --set: the model.cache_* keys and data.corpus (a run's corpus that has moved)."""
+    return [item for item in config_keys(ctx, param, incomplete)
+            if item.value.startswith(("model.cache_", "data.corpus"))]
 
 
 def config_keys(ctx, param, incomplete: str) -> list[CompletionItem]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError, counted
-from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, echo_json, log,
-                               main, no_cache_option, numpy_device_option, only_one, progress_bar,
-                               quoted, stdin_text, verbosity)
+from jaylyrics.cli.app import (check_device, checkpoint_option, echo_json, log, main,
+                               no_cache_option, numpy_device_option, only_one, progress_bar, quoted,
+                               stdin_text, verbosity)
+from jaylyrics.cli.completion import eval_keys
 
 
 @main.command("eval")
@@ -29,15 +30,19 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
 @click.option("--skip-unknown", is_flag=True,
               help="Leave out the lines of --text that have characters the model has never seen "
                    "(and say how many), instead of stopping.")
-@cache_set_option
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", shell_complete=eval_keys,
+    help="Read the network with other cache settings than it was trained with, e.g. --set "
+         "model.cache_weight=0.08 (model.cache_* keys: the cache has no trained weights), or "
+         "its corpus from where it is now: --set data.corpus=PATH (repeatable).")
 @no_cache_option
 @numpy_device_option("eval scores")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
 def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_unknown,
-                 cache_overrides, no_cache, device, as_json):
+                 overrides, no_cache, device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
-    from jaylyrics import InputError, checkpoint, corpus, score as score_mod
+    from jaylyrics import InputError, checkpoint, config as config_mod, corpus, score as score_mod
 
     text_path = only_one(text_paths, "--text", "give one (the files of a directory or a zip "
                          "are scored as one text)")
@@ -51,10 +56,16 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     if skip_unknown and text_path is None:
         raise InputError("--skip-unknown applies to --text (the checkpoint's own corpus has no "
                          "unknown characters): give --text FILE or drop it")
+    moved = [item for item in overrides if config_mod.parse_override(item)[0] == "data.corpus"]
+    if moved and text_path is not None:
+        raise InputError(f"--set {moved[-1]} and --text: choose one (data.corpus is where the "
+                         "checkpoint's corpus is, for its split; --text scores a file of its own)")
     split = split or "val"
     check_device(device)
-    nets = checkpoint.load_networks(checkpoint_paths, no_cache, cache_overrides)  # (NumPy)
+    nets = checkpoint.load_networks(checkpoint_paths, no_cache, overrides,       # (NumPy)
+                                    allowed=("model.cache_", "data.corpus"))
     ck = nets.ck
+    changed = ""
     if text_path is not None and str(text_path) == "-":
         source = "standard input"
         text = stdin_text("--text -")
@@ -64,15 +75,7 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
         text = corpus.read_text(text_path, "--text", ck.config.data.encoding)   # as its corpus
         source = str(text_path)
     else:
-        data_cfg = checkpoint.data_config(ck)
-        checkpoint.corpus_gone(ck, data_cfg, f", which the {split} split is read from",
-                               "score a text of your own with --text FILE")
-        data = corpus.load(data_cfg)
-        text = data.val if split == "val" else data.train
-        source = f"{data_cfg.corpus} ({split} split)"
-        if not text:
-            raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
-                                 "config): use --split train or --text FILE")
+        text, source, changed = _split(ck, split, bool(moved))
     left_out = None
     if skip_unknown:
         text, left_out = _known_lines(ck.vocab, text, source)
@@ -81,7 +84,12 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     try:
         ids = ck.vocab.encode(flat, source)
     except InputError as e:
+        if text_path is None:                          # a corpus that has changed
+            raise InputError("; ".join(filter(None, (str(e), changed)))) from None
         raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
+    if changed:
+        log(f"note: {changed}: its {split} split is not the one the run was "
+            f"{'scored' if split == 'val' else 'trained'} on")
     if per_line:
         return _eval_per_line(nets, text, source, as_json, no_cache, left_out)
     if len(ids) < 2:
@@ -110,6 +118,30 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{counted(score.chars, 'character')}{alone}) on {source}, "
                    f"checkpoint{'s' * bool(nets.rest)} {nets.name()}")
+
+
+def _split(ck, split: str, moved: bool) -> tuple[str, str, str]:
+    """The text of the `split` of the checkpoint's corpus, where the run says it is or, if
+    `moved` (--set data.corpus), where the checkpoint's config now says; its name; and, if it is
+    not the text the run was trained on, a word that says so (else '')."""
+    from jaylyrics import JaylyricsError, checkpoint, corpus
+
+    if moved:
+        data_cfg = ck.config.data
+    else:
+        data_cfg = checkpoint.data_config(ck)
+        checkpoint.corpus_gone(ck, data_cfg, f", which the {split} split is read from",
+                               "give its new place with --set data.corpus=PATH, or score a text "
+                               "of your own with --text FILE")
+    data = corpus.load(data_cfg)
+    text = data.val if split == "val" else data.train
+    source = f"{data_cfg.corpus} ({split} split)"
+    if not text:
+        raise JaylyricsError(f"{source} is empty (data.val_fraction is 0 in this checkpoint's "
+                             "config): use --split train or --text FILE")
+    changed = (f"{data_cfg.corpus} is not the text {ck.path.parent} was trained on (it has "
+               "changed, or it is another)") if checkpoint.corpus_changed(ck, data) else ""
+    return text, source, changed
 
 
 def _alone(nets, score, no_cache: bool) -> str:
