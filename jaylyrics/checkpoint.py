@@ -418,7 +418,7 @@ def _run_last(ck: Checkpoint) -> dict:
         return ck.meta
     try:
         last = json.loads((ck.path.parent / "last.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return last if isinstance(last, dict) else {}
 
