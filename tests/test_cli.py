@@ -150,6 +150,37 @@ def test_train_output(tmp_path, monkeypatch):
         "(train.save_every)" in saving.stderr
 
 
+def test_a_run_still_improving_at_its_last_epoch_says_how_to_go_on(tmp_path, monkeypatch):
+    """A run that trained all its epochs with its score still falling (its last epoch lowered
+    the best by 1% or more) ended with its best number alone: a note says that more epochs may
+    help, with the command that trains them (it runs); a run whose score has levelled off ends
+    without it."""
+    import csv
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}"]
+
+    def last_gain(run: str) -> float:
+        rows = list(csv.DictReader((tmp_path / run / "metrics.csv").open(encoding="utf-8")))
+        return 1 - float(rows[-1]["val_ppl"]) / min(float(r["val_ppl"]) for r in rows[:-1])
+
+    result = run_cli(*base, "--set", "train.out_dir=my runs/tiny", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert last_gain("my runs/tiny") >= 0.01 and last_json(result)["still_improving"] is True
+    assert ("note: the val perplexity was still falling at the last epoch: more epochs may help "
+            "(`jaylyrics train --resume 'my runs/tiny' --set train.epochs=4` trains 2 more)") \
+        in result.stderr
+    resumed = run_cli(*shlex.split(result.stderr.split("`")[1])[1:], "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert last_json(resumed)["epochs"] == 4
+
+    level = run_cli(*base, "--set", "train.out_dir=level", "--set", "train.lr=1e-6", "--json")
+    assert level.exit_code == 0, level.stderr
+    assert 0 < last_gain("level") < 0.01                  # its best, by a hair
+    assert last_json(level)["still_improving"] is False and "still falling" not in level.stderr
+
+
 def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_path, monkeypatch):
     """Training again into train.out_dir (a forgotten --resume, the same command twice) would
     replace the run's checkpoints: refused before anything is written, naming the run and the

@@ -67,6 +67,11 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices
     if devices:
         assert two.stderr.count("device: CPU, CPU 1") == 2, two.stderr
     assert "[worker 0]" in two.stderr and "[worker 1]" in two.stderr
+    # its train perplexity still falling: the command that trains on goes through launch
+    assert "more epochs may help (`jaylyrics train --resume runs/one --set train.epochs=4`" \
+        in one.stderr
+    assert "more epochs may help (`jaylyrics launch -n 2 -- train --resume runs/two --set " \
+        "train.epochs=4`" in two.stderr
     a, b = weights(tmp_path / "runs" / "one"), weights(tmp_path / "runs" / "two")
     for name in a:
         np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5)

@@ -201,10 +201,15 @@ def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
             log(f"note: no curves ({e})")
         except OSError as e:                            # a full disk
             log(f"note: no curves ({e.filename}: {e.strerror})")
+    metric = "val" if summary["metric"] == "val_ppl" else "train"
+    if summary["still_improving"]:
+        epochs = summary["epochs"]
+        log(f"note: the {metric} perplexity was still falling at the last epoch: more epochs "
+            f"may help (`{_resume_command(summary['run_dir'])} --set train.epochs={2 * epochs}` "
+            f"trains {epochs} more)")
     if as_json:
         echo_json(summary)
     else:
-        metric = "val" if summary["metric"] == "val_ppl" else "train"
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch "
                    f"{summary['best_epoch']}; checkpoints in {summary['run_dir']} "
                    f"({summary['elapsed_s']:.0f} s)")
@@ -324,10 +329,18 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
     what = f"{counted(held['epochs'], 'epoch')} of {held['model']}"
     if held["best"] is not None:
         what += f", best {held['metric']} perplexity {held['best']:.2f}"
-    resume = "jaylyrics launch -n N -- train" if "DMLC_ROLE" in os.environ else "jaylyrics train"
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
-                     f"with `{resume} --resume {shlex.quote(str(run_dir))}`, train into another "
+                     f"with `{_resume_command(run_dir)}`, train into another "
                      "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
+
+
+def _resume_command(run_dir) -> str:
+    """The command that continues the run in `run_dir`: through `jaylyrics launch` with as many
+    workers for a worker of a launched run (N, if that is not known)."""
+    quoted = shlex.quote(str(run_dir))
+    if "DMLC_ROLE" not in os.environ:
+        return f"jaylyrics train --resume {quoted}"
+    return f"jaylyrics launch -n {os.environ.get('DMLC_NUM_WORKER', 'N')} -- train --resume {quoted}"
 
 
 @contextlib.contextmanager
