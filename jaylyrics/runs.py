@@ -159,16 +159,18 @@ def run_summary(run: Path) -> dict | None:
     metas = {tag: meta for tag, meta in metas.items() if isinstance(meta, dict)}
     summary = {"name": run.name, "path": str(run), "model": "?", "params": 0, "best": None,
                "best_model": None, "metric": "val", "best_epoch": None, "epochs": 0, "saved": "",
-               "init_from": None, "status": "unreadable", "checkpoint": bool(metas)}
+               "init_from": None, "status": "unreadable", "checkpoint": bool(metas),
+               "settings": {}}
     if not metas:
+        first = _first_config(run)
+        started = {"model": _model_name(first.get("model")), "settings": settings(first)}
         if lock_holder(run):
-            return {**summary, "model": _model_name(_first_config(run).get("model")),
-                    "status": "training"}
+            return {**summary, **started, "status": "training"}
         if not sidecars and all((run / name).is_file() for name in ("config.yaml",
                                                                       "metrics.csv")):
             # (what a training writes as it starts; its first epoch ends with best.json)
-            return {**summary, "model": _model_name(_first_config(run).get("model")),
-                    "status": "no checkpoint", "saved": _modified(run / "config.yaml")}
+            return {**summary, **started, "status": "no checkpoint",
+                    "saved": _modified(run / "config.yaml")}
         return summary if sidecars else None
     try:                          # a sidecar edited by hand or damaged: what can be read of it
         any_meta = metas.get("last") or metas.get("best") or {}
@@ -188,10 +190,29 @@ def run_summary(run: Path) -> dict | None:
             "saved": str(any_meta.get("saved", "")),
             "init_from": (config.get("train") or {}).get("init_from") or None,
             "status": _status(run, metas.get("last")),
+            "settings": settings(config),
         })
     except (AttributeError, TypeError, ValueError):
         pass
     return summary
+
+
+def settings(config) -> dict:
+    """The keys of a run's saved config (nested dicts, as a sidecar or config.yaml holds it)
+    whose values are not the built-in defaults, dotted, with the run's values: what sets the
+    run apart. Keys added to jaylyrics since the run was saved count as it trained (ADDED_KEYS);
+    train.out_dir and train.init_from are left out (`runs` shows them anyway); {} for a config
+    that does not read."""
+    from jaylyrics import JaylyricsError, config as config_mod
+
+    try:
+        saved = config_mod.to_dict(config_mod.from_saved(config, source="saved config"))
+    except JaylyricsError:
+        return {}
+    defaults = config_mod.to_dict(config_mod.Config())
+    return {f"{section}.{key}": value for section, values in saved.items()
+            for key, value in values.items()
+            if value != defaults[section][key] and key not in ("out_dir", "init_from")}
 
 
 def _modified(path: Path) -> str:

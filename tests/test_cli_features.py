@@ -583,6 +583,48 @@ def test_runs_lists_the_latest_run(in_tiny_run):
     assert f"{tiny['best']:.2f}" in row and f"{tiny['best_model']:.2f}" in row
 
 
+def test_runs_v_shows_the_settings_that_set_each_run_apart(in_tiny_run, tmp_path,
+                                                            monkeypatch):
+    """Runs of one model with other dropout, corpus or epochs looked alike in `runs` (gru 1x256
+    each): --json has each run's config keys that are not the defaults, and -v lists them under
+    its row, as --set takes them. A run saved before a key existed shows the value it trained
+    with (model.weight_drop 0.0, as ADDED_KEYS reads it), not the default."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    def flat(path):
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return {f"{section}.{key}": value for section, values in raw.items()
+                for key, value in values.items()}
+
+    tiny, default = flat(TINY), flat(Path(TINY).with_name("default.yaml"))
+    tiny["data.corpus"] = str(ZIP)                           # as the fixture trained it
+    want = {key: value for key, value in tiny.items()
+            if value != default[key] and key != "train.out_dir"}
+    assert "model.hidden_size" in want and "train.lr" in want          # (the test's premise)
+    listed = last_json(run_cli("runs", "--json"))["runs"]
+    assert next(r for r in listed if r["name"] == "tiny")["settings"] == want
+
+    rows = run_cli("runs", "-v").stdout.splitlines()
+    below = rows[next(i for i, row in enumerate(rows) if row.startswith("* tiny")) + 1]
+    assert below.startswith("    data.corpus=")
+    assert {"model.hidden_size=32", "model.tie_weights=false", "train.prefixes=[分开]",
+            "train.lr=0.01"} <= set(below.split())
+    assert not any("model.hidden_size=" in row for row in run_cli("runs").stdout.splitlines())
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "runs" / "old")
+    for tag in ("best", "last"):                             # saved before weight_drop existed
+        sidecar = tmp_path / "runs" / "old" / f"{tag}.json"
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        del meta["config"]["model"]["weight_drop"]
+        sidecar.write_text(json.dumps(meta), encoding="utf-8")
+    old = last_json(run_cli("runs", "--json"))["runs"][0]["settings"]
+    assert old == {**want, "model.weight_drop": 0.0}
+
+
 def test_runs_lists_a_run_it_cannot_look_into_as_unreadable(tmp_path, monkeypatch, in_tiny_run):
     """Another user's run (mode 700) among one's own: `runs` stopped with "Error:
     runs/theirs/best.json: Permission denied". As root no mode keeps a directory closed, so

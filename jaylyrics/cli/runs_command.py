@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from jaylyrics import PROJECT_DIR, JaylyricsError, counted
-from jaylyrics.cli.app import echo_json, log, main, verbosity
+from jaylyrics.cli.app import VERBOSITY, echo_json, log, main, verbosity
 from jaylyrics.cli.completion import runs_or_files
 
 
@@ -18,7 +18,8 @@ from jaylyrics.cli.completion import runs_or_files
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @verbosity
 def runs_command(runs_dir, as_json):
-    """List the trained runs: model, size, best perplexity, epochs, status, date."""
+    """List the trained runs: model, size, best perplexity, epochs, status, date (-v: and the
+    config keys each one set to other values than the defaults)."""
     from jaylyrics import InputError, runs as runs_mod
 
     if runs_dir is not None and not runs_dir.is_dir():     # (runs/ itself: none trained yet)
@@ -48,8 +49,21 @@ def runs_command(runs_dir, as_json):
                    f"{params:>10} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
                    f"{r['epochs']:>6}  {r['status']:<13}  {r['saved']}"
                    + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
+        if VERBOSITY["level"] >= 2 and r["settings"]:
+            click.echo("    " + " ".join(f"{key}={_shown(value)}"
+                                         for key, value in r["settings"].items()))
     if any(r["latest"] for r in runs):
         log("* runs/latest (what sample and eval use without --checkpoint)")
+
+
+def _shown(value) -> str:
+    """A config value as --set takes it: a list as [a, b], a flag as true or false, a text with
+    a space quoted."""
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return shlex.quote(value) if isinstance(value, str) else str(value)
 
 
 @main.command("plot")
