@@ -207,7 +207,7 @@ def settings(config) -> dict:
 
     try:
         saved = config_mod.to_dict(config_mod.from_saved(config, source="saved config"))
-    except JaylyricsError:
+    except (JaylyricsError, AttributeError, TypeError, ValueError):    # (edited, damaged)
         return {}
     defaults = config_mod.to_dict(config_mod.Config())
     return {f"{section}.{key}": value for section, values in saved.items()

@@ -509,6 +509,34 @@ def test_user_mistakes_on_train(tmp_path, monkeypatch, args, fragments):
     assert_clean_error(result, *fragments)
 
 
+@pytest.mark.parametrize("args, hint", [
+    (["sample", "分开"], "argument (分开): the text to start with comes after --prefix: jaylyrics "
+                       "sample --prefix 分开"),
+    (["sample", "你好", "世界"], "arguments (你好 世界): the text to start with comes after "
+                             "--prefix: jaylyrics sample --prefix '你好 世界'"),
+    (["train", "configs/tiny.yaml"], "argument (configs/tiny.yaml): a config file comes after "
+                                     "--config: jaylyrics train --config configs/tiny.yaml"),
+    (["train", "runs/x"], "argument (runs/x): train takes options only: a config file is "
+                          "--config FILE, a run to continue --resume RUN"),
+    (["eval", "runs/default"], "argument (runs/default): a run or checkpoint comes after "
+                               "--checkpoint (jaylyrics eval --checkpoint runs/default), a text "
+                               "to score after --text"),
+    (["runs", "old runs"], "argument (old runs): the directory that holds the runs comes after "
+                           "--dir: jaylyrics runs --dir 'old runs'"),
+])
+def test_a_word_without_its_option_says_which_option_takes_it(args, hint):
+    """`jaylyrics sample 分开` (the README's --prefix left out) said "Got unexpected extra
+    argument (分开)" and no more: now also which option takes it, as a command to paste. Still a
+    usage error (usage lines, exit 2), as click gives; other usage errors are as they were."""
+    result = run_cli(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"Usage: main {args[0]} [OPTIONS]")  # (CliRunner's name)
+    assert result.stderr.splitlines()[-1] == f"Error: Got unexpected extra {hint}"
+    other = run_cli("sample", "--prefx", "分开")
+    assert other.exit_code == 2 and "No such option" in other.stderr
+    assert "comes after" not in other.stderr
+
+
 def test_runs_latest_made_a_directory_is_refused_before_training(tmp_path, monkeypatch):
     """It used to stop the run after its first epoch (when runs/latest is written)."""
     monkeypatch.chdir(tmp_path)

@@ -16,8 +16,55 @@ from jaylyrics import JaylyricsError, __version__
 from jaylyrics.cli.completion import cache_keys, runs_or_files
 
 
+class _Command(click.Command):
+    """A command whose usage error for a word it takes no argument for says which option takes
+    it: `jaylyrics sample 分开` -> --prefix 分开 (and the usage lines and exit code 2 of any usage
+    error, as click writes them)."""
+
+    def parse_args(self, ctx, args):
+        import re
+
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            stray = re.fullmatch(r"Got unexpected extra arguments? \((.*)\)", e.message)
+            hint = _STRAY_WORDS.get(self.name)
+            if stray and hint:                # (click's words; in another, no hint: as before)
+                e.message += f": {hint(stray.group(1))}"
+            raise
+
+
+def _shell_word(text: str) -> str:
+    """`text` as a shell takes it: as it is, or quoted if it has a space or a character the
+    shell reads (Chinese needs no quotes, as shlex.quote would give it)."""
+    import re
+    import shlex
+
+    return shlex.quote(text) if re.search(r"[\s'\"\\$`!*?;&|<>(){}\[\]#~]", text) else text
+
+
+def _train_hint(word: str) -> str:
+    if word.lower().endswith((".yaml", ".yml")):
+        return f"a config file comes after --config: jaylyrics train --config {_shell_word(word)}"
+    return ("train takes options only: a config file is --config FILE, a run to continue "
+            "--resume RUN")
+
+
+_STRAY_WORDS = {      # what each command's user meant by a word without an option before it
+    "sample": lambda word: f"the text to start with comes after --prefix: jaylyrics sample "
+                           f"--prefix {_shell_word(word)}",
+    "eval": lambda word: f"a run or checkpoint comes after --checkpoint (jaylyrics eval "
+                         f"--checkpoint {_shell_word(word)}), a text to score after --text",
+    "runs": lambda word: f"the directory that holds the runs comes after --dir: jaylyrics runs "
+                         f"--dir {_shell_word(word)}",
+    "train": _train_hint,
+}
+
+
 class _Group(click.Group):
     """Turns our errors into clean one-line messages, in one place."""
+
+    command_class = _Command
 
     def main(self, *args, **kwargs):
         _fill_closed_std_fds()

@@ -124,7 +124,7 @@ def _split(ck, split: str, moved: bool) -> tuple[str, str, str]:
     """The text of the `split` of the checkpoint's corpus, where the run says it is or, if
     `moved` (--set data.corpus), where the checkpoint's config now says; its name; and, if it is
     not the text the run was trained on, a word that says so (else '')."""
-    from jaylyrics import JaylyricsError, checkpoint, corpus
+    from jaylyrics import checkpoint, corpus
 
     if moved:
         data_cfg = ck.config.data

@@ -184,8 +184,8 @@ def _ask_for_prefixes(as_read, write) -> None:
     """sample --interactive: read prefixes until Ctrl-D, `write` each as the model reads it
     (`as_read`; an empty line as no prefix: lyrics that start a line of their own); a prefix
     the model cannot read is said on stderr, and Ctrl-C while writing stops that sample: then
-    the next prefix is asked for. Ctrl-C at the prompt ends the session
-    like any interrupted command."""
+    the next prefix is asked for. Ctrl-C at the prompt ends the session like any interrupted
+    command."""
     from jaylyrics import InputError
 
     while True:

@@ -340,7 +340,8 @@ def _resume_command(run_dir) -> str:
     quoted = shlex.quote(str(run_dir))
     if "DMLC_ROLE" not in os.environ:
         return f"jaylyrics train --resume {quoted}"
-    return f"jaylyrics launch -n {os.environ.get('DMLC_NUM_WORKER', 'N')} -- train --resume {quoted}"
+    workers = os.environ.get("DMLC_NUM_WORKER", "N")
+    return f"jaylyrics launch -n {workers} -- train --resume {quoted}"
 
 
 @contextlib.contextmanager
