@@ -537,6 +537,27 @@ def test_a_word_without_its_option_says_which_option_takes_it(args, hint):
     assert "comes after" not in other.stderr
 
 
+@pytest.mark.parametrize("args, key", [
+    (["--epochs", "5"], "train.epochs=5"), (["--lr=0.01"], "train.lr=0.01"),
+    (["--batch_size", "8", "--set", "train.epochs=1"], "train.batch_size=8"),
+    (["--hidden-size", "512"], "model.hidden_size=512"), (["--model", "lstm"], "model.type=lstm"),
+    (["--dropout"], "model.dropout=VALUE"), (["--prefixes", "[分开, 你好]"],
+                                             "train.prefixes='[分开, 你好]'"),
+])
+def test_a_config_key_given_as_an_option_says_to_set_it(args, key, tmp_path, monkeypatch):
+    """`train --epochs 5`, as char-rnn and nanoGPT take it, said "No such option '--epochs'"
+    (for --lr: "Did you mean '--help'?"): now the --set that does it, with the value given."""
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("train", *args)
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+    said = result.stderr.splitlines()[-1]             # (click 8.1: "No such option: --lr")
+    assert said.startswith("Error: No such option") and args[0].split("=")[0] in said
+    assert said.endswith(f". Config keys are set with --set: jaylyrics train --set {key}")
+    other = run_cli("train", "--foo", "3")                      # not a key: as click says it
+    assert "--foo" in other.stderr and "Config keys" not in other.stderr
+    assert "Config keys" not in run_cli("sample", "--epochs", "3").stderr    # (train's keys)
+
+
 def test_runs_latest_made_a_directory_is_refused_before_training(tmp_path, monkeypatch):
     """It used to stop the run after its first epoch (when runs/latest is written)."""
     monkeypatch.chdir(tmp_path)

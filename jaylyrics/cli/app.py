@@ -24,14 +24,43 @@ class _Command(click.Command):
     def parse_args(self, ctx, args):
         import re
 
+        given = list(args)                    # (the parser consumes `args`)
         try:
             return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            key = _config_key(e.option_name) if self.name == "train" else None
+            if key:                           # `train --epochs 5`: a key, not an option
+                e.message = (f"{e.message.rstrip('.')}. Config keys are set with --set: "
+                             f"jaylyrics train --set "
+                             f"{key}={_shell_word(_value_of(e.option_name, given))}")
+                e.possibilities = []          # (click offers --help for --lr)
+            raise
         except click.UsageError as e:
             stray = re.fullmatch(r"Got unexpected extra arguments? \((.*)\)", e.message)
             hint = _STRAY_WORDS.get(self.name)
             if stray and hint:                # (click's words; in another, no hint: as before)
                 e.message += f": {hint(stray.group(1))}"
             raise
+
+
+def _config_key(option: str) -> str | None:
+    """The config key an unknown option of `train` names, as other tools take it (--epochs,
+    --lr, --hidden_size, --hidden-size, --model): train.epochs, ...; None if none."""
+    from jaylyrics import config
+
+    name = option.lstrip("-").replace("-", "_")
+    name = {"model": "type", "data": "corpus"}.get(name, name)
+    return next((key for key in config.all_keys() if key.split(".")[1] == name), None)
+
+
+def _value_of(option: str, args: list) -> str:
+    """The value given with `option` in `args` (--lr 0.01 or --lr=0.01), or VALUE."""
+    for i, arg in enumerate(args):
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+        if arg == option and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            return args[i + 1]
+    return "VALUE"
 
 
 def _shell_word(text: str) -> str:
