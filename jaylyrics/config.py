@@ -229,11 +229,43 @@ class _UniqueKeyLoader(_NumberLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _config_nearby(path: Path) -> str:
+    """For a --config that is not there: '; did you mean X?' for the YAML file whose name is
+    closest, beside where it was looked for or among the project's configs (configs/default.yml,
+    configs/defualt.yaml, tiny.yaml, default: configs/...), else the project's configs; '' if
+    there are none."""
+    from jaylyrics import PROJECT_DIR
+
+    def yamls(directory: Path) -> list[Path]:
+        try:
+            return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+        except OSError:
+            return []
+
+    ours = yamls(PROJECT_DIR / "configs")
+    found = {f.stem: f for f in ours}
+    found.update({f.stem: f for f in yamls(path.parent)})        # beside it first
+    close = difflib.get_close_matches(path.stem, list(found), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {_from_here(found[close[0]])}?"
+    if not ours:
+        return ""
+    return f" (the project's configs: {', '.join(str(_from_here(f)) for f in ours)})"
+
+
+def _from_here(path: Path) -> Path:
+    """`path` relative to the working directory when it is inside it (configs/tiny.yaml)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file (UTF-8, or UTF-16 with its byte-order mark, as YAML allows), turning
     every failure into a one-line ConfigError."""
     if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError(f"{path}: no such config file{_config_nearby(path)}")
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
     if path.suffix.lower() in (".zip", ".txt", ".lrc"):      # the corpus given as the config

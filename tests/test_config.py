@@ -202,6 +202,41 @@ def test_missing_file_and_directory(tmp_path):
         config.load(tmp_path)
 
 
+def test_a_missing_config_names_the_closest_one(tmp_path, monkeypatch):
+    """`--config configs/default.yml` (or defualt, or tiny.yaml from the project directory) said
+    only "no such config file": now which config is closest, beside it or among the project's,
+    as a path from the working directory; else the project's configs (none: nothing more)."""
+    from pathlib import Path
+
+    from jaylyrics import PROJECT_DIR
+
+    monkeypatch.chdir(PROJECT_DIR)
+    ours = sorted(p.name for p in (PROJECT_DIR / "configs").glob("*.yaml"))
+    assert {"default.yaml", "tiny.yaml"} <= set(ours)
+    for given, meant in (("configs/default.yml", "configs/default.yaml"),
+                         ("configs/defualt.yaml", "configs/default.yaml"),
+                         ("tiny.yaml", "configs/tiny.yaml"), ("default", "configs/default.yaml")):
+        with pytest.raises(ConfigError, match=rf"^{re.escape(given)}: no such config file; did "
+                                              rf"you mean {re.escape(meant)}\?$"):
+            config.load(Path(given))
+    with pytest.raises(ConfigError, match=r"^zzz\.yaml: no such config file \(the project's "
+                                          r"configs: " + re.escape(", ".join(
+                                              f"configs/{name}" for name in ours)) + r"\)$"):
+        config.load(Path("zzz.yaml"))
+    monkeypatch.chdir(tmp_path)                    # beside it first; from elsewhere, full paths
+    (tmp_path / "mine.yaml").write_text("train:\n  epochs: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"did you mean mine\.yaml\?$"):
+        config.load(Path("mien.yaml"))
+    with pytest.raises(ConfigError, match=rf"did you mean "
+                                          rf"{re.escape(str(PROJECT_DIR / 'configs' / 'tiny.yaml'))}"):
+        config.load(Path("configs/tiny.yaml"))
+    import jaylyrics                               # installed without its source: no configs
+
+    monkeypatch.setattr(jaylyrics, "PROJECT_DIR", tmp_path / "site-packages")
+    with pytest.raises(ConfigError, match=r"^zzz\.yaml: no such config file$"):
+        config.load(Path("zzz.yaml"))
+
+
 def test_empty_file_gives_the_defaults(tmp_path):
     assert config.load(write(tmp_path, "")) == config.Config()
 
