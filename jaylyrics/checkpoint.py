@@ -241,7 +241,8 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     path = by_name(Path(path))
     if not path.exists():
         named_a_run = len(path.parts) == 1 or path.parent == LATEST.parent      # mne, runs/mne
-        runs = _runs_inside(LATEST.parent, f"{LATEST.parent}/") if named_a_run else ""
+        runs = _runs_inside(LATEST.parent, f"{LATEST.parent}/", near=path.name) \
+            if named_a_run else ""
         raise CheckpointError(f"{path}: no such checkpoint (expected a run directory, a .json "
                               f"checkpoint file or the name of a run under {LATEST.parent}/){runs}")
     if path.is_dir():
@@ -281,10 +282,13 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     return path
 
 
-def _runs_inside(directory: Path, where: str = "it", shown: int = 5) -> str:
+def _runs_inside(directory: Path, where: str = "it", shown: int = 5, near: str = "") -> str:
     """For the errors about a directory without a checkpoint (the runs root given for a run) and
     a run name not found: the runs in `directory`, as `jaylyrics runs` lists them, as a hint to
-    append; empty when there are none."""
+    append, led by the one whose name is closest to `near` (a misspelt run); empty when there
+    are none."""
+    import difflib
+
     try:
         runs = sorted(r["name"] for r in list_runs(directory) if r["checkpoint"])
     except OSError:
@@ -293,6 +297,9 @@ def _runs_inside(directory: Path, where: str = "it", shown: int = 5) -> str:
         return ""
     more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
     names = ", ".join(runs[:shown]) + more
+    close = difflib.get_close_matches(near, runs, n=1, cutoff=0.6) if near else []
+    if close:
+        return f"; did you mean {directory / close[0]}? (the runs in {where}: {names})"
     return f"; the runs in {where}: {names} (give one, such as {directory / runs[0]})"
 
 

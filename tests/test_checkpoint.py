@@ -255,6 +255,15 @@ def test_a_run_is_found_by_its_name_under_runs(tmp_path, monkeypatch):
         checkpoint.resolve("sub/large")
     with pytest.raises(CheckpointError, match=r"^small: no such checkpoint"):
         checkpoint.resolve("small")
+    # a misspelt name: the closest run first (it gave the first run, whatever the name)
+    save(tmp_path / "runs" / "default", model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg)
+    with pytest.raises(CheckpointError, match=r"^runs/lareg: no such checkpoint \(.*\); did you "
+                                              r"mean runs/large\? \(the runs in runs/: default, "
+                                              r"large\)$"):
+        checkpoint.resolve("runs/lareg")
+    with pytest.raises(CheckpointError, match=r"; the runs in runs/: default, large \(give one, "
+                                              r"such as runs/default\)$"):
+        checkpoint.resolve("zzz")
 
 
 def test_a_run_linked_into_runs_is_listed_by_its_name(tmp_path, monkeypatch):
