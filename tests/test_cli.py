@@ -583,6 +583,11 @@ def test_a_config_key_given_as_an_option_says_to_set_it(args, key, tmp_path, mon
     assert said.endswith(f". Config keys are set with --set: jaylyrics train --set {key}")
     other = run_cli("train", "--foo", "3")                      # not a key: as click says it
     assert "--foo" in other.stderr and "Config keys" not in other.stderr
+    monkeypatch.setenv("DMLC_ROLE", "worker")                 # launch's check of its workers'
+    monkeypatch.setenv("DMLC_NUM_WORKER", "2")                # arguments: the launch command
+    launched = run_cli("train", *args).stderr.splitlines()[-1]
+    assert launched.endswith(f"Config keys are set with --set: jaylyrics launch -n 2 -- train "
+                             f"--set {key}")
     assert "Config keys" not in run_cli("sample", "--epochs", "3").stderr    # (train's keys)
 
 

@@ -31,7 +31,7 @@ class _Command(click.Command):
             key = _config_key(e.option_name) if self.name == "train" else None
             if key:                           # `train --epochs 5`: a key, not an option
                 e.message = (f"{e.message.rstrip('.')}. Config keys are set with --set: "
-                             f"jaylyrics train --set "
+                             f"{train_invocation()} --set "
                              f"{key}={_shell_word(_value_of(e.option_name, given))}")
                 e.possibilities = []          # (click offers --help for --lr)
             raise
@@ -72,9 +72,18 @@ def _shell_word(text: str) -> str:
     return shlex.quote(text) if re.search(r"[\s'\"\\$`!*?;&|<>(){}\[\]#~]", text) else text
 
 
+def train_invocation() -> str:
+    """How the user runs `train`: `jaylyrics train`, or, in a worker of a launched run, through
+    `jaylyrics launch` with as many workers (N, if that is not known)."""
+    if "DMLC_ROLE" not in os.environ:
+        return "jaylyrics train"
+    return f"jaylyrics launch -n {os.environ.get('DMLC_NUM_WORKER', 'N')} -- train"
+
+
 def _train_hint(word: str) -> str:
     if word.lower().endswith((".yaml", ".yml")):
-        return f"a config file comes after --config: jaylyrics train --config {_shell_word(word)}"
+        return f"a config file comes after --config: {train_invocation()} --config " \
+               f"{_shell_word(word)}"
     return ("train takes options only: a config file is --config FILE, a run to continue "
             "--resume RUN")
 

@@ -14,7 +14,7 @@ import click
 
 from jaylyrics import JaylyricsError, counted
 from jaylyrics.cli.app import (VERBOSITY, device_option, echo_json, log, main, only_one,
-                               progress_bar, typed, verbosity)
+                               progress_bar, train_invocation, typed, verbosity)
 from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
@@ -358,13 +358,9 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
 
 
 def _resume_command(run_dir) -> str:
-    """The command that continues the run in `run_dir`: through `jaylyrics launch` with as many
-    workers for a worker of a launched run (N, if that is not known)."""
-    quoted = shlex.quote(str(run_dir))
-    if "DMLC_ROLE" not in os.environ:
-        return f"jaylyrics train --resume {quoted}"
-    workers = os.environ.get("DMLC_NUM_WORKER", "N")
-    return f"jaylyrics launch -n {workers} -- train --resume {quoted}"
+    """The command that continues the run in `run_dir` (through `jaylyrics launch` for a worker
+    of a launched run)."""
+    return f"{train_invocation()} --resume {shlex.quote(str(run_dir))}"
 
 
 @contextlib.contextmanager
