@@ -75,6 +75,24 @@ def test_sample_interactive_writes_for_each_typed_prefix(in_tiny_run):
     assert "after the start of a line (no --prefix)" in both.stderr
 
 
+def test_sample_interactive_goes_on_after_an_empty_line_it_cannot_start_from(in_tiny_run,
+                                                                            monkeypatch):
+    """A model whose vocabulary has neither a line break nor a space cannot start a line of its
+    own: an empty line at the -i prompt ended the session with that error; it is said and the
+    next prefix asked for."""
+    from jaylyrics import InputError
+    from jaylyrics.cli import sample_command
+
+    def no_line_start(ck):
+        raise InputError("--prefix is missing, and this vocabulary has neither")
+
+    monkeypatch.setattr(sample_command, "_line_start", no_line_start)
+    result = run_cli("sample", "-i", "--length", "12", input="\n分开\n")
+    assert result.exit_code == 0, result.stderr
+    assert "Error: --prefix is missing" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == run_cli("sample", "--prefix", "分开", "--length", "12").stdout
+
+
 def test_ctrl_c_while_writing_stops_that_sample_only(in_tiny_run, monkeypatch):
     from jaylyrics import sample
 

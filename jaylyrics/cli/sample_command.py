@@ -202,6 +202,8 @@ def _ask_for_prefixes(as_read, write) -> None:
             continue
         try:
             write(prefix)
+        except InputError as e:           # (an empty line, for a model with no line start)
+            log(f"Error: {e}")
         except KeyboardInterrupt:
             click.echo("")
             log("(stopped)")
