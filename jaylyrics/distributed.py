@@ -42,12 +42,13 @@ class Aggregator:
             self.kv.set_optimizer(AddChange())
         self.names = sorted(params)
         self.keys = list(range(len(self.names)))
-        self.scalar_key = len(self.names)
+        self.scalar_key, self.stop_key = len(self.names), len(self.names) + 1
         values = [params[n] for n in self.names]
         self.kv.init(self.keys, values)          # the server keeps rank 0's initial weights
         self.kv.pull(self.keys, out=values)      # and every worker starts from them
         if not self.asynchronous:
             self.kv.init(self.scalar_key, nd.zeros((1,), ctx=values[0].context))
+            self.kv.init(self.stop_key, nd.zeros((1,), ctx=values[0].context))
 
     def share_changes(self, params: dict, before: dict) -> None:
         """dist_async: push this worker's change of every parameter since `before`, and take the
@@ -63,6 +64,16 @@ class Aggregator:
         if mean and self.num_workers > 1:
             for g in grads:
                 g /= self.num_workers
+
+    def anyone(self, asked: bool) -> bool:
+        """Whether any worker `asked` (each says whether it did; every worker gets the same
+        answer). dist_async workers do not wait for each other: each answers for itself."""
+        if self.asynchronous or self.num_workers == 1:
+            return asked
+        out = nd.zeros((1,), ctx=mx.cpu())
+        self.kv.push(self.stop_key, nd.array([float(asked)], ctx=mx.cpu()))
+        self.kv.pull(self.stop_key, out=out)
+        return bool(out.asscalar())
 
     def from_rank0(self, value: float | None) -> float | None:
         """Rank 0's value on every worker (None travels as NaN). dist_async workers do not wait

@@ -107,12 +107,11 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     from jaylyrics import hangup
     previous = {sig: signal.signal(sig, stop_on_signal)
                 for sig in hangup.stop_signals() if sig != signal.SIGINT}
-    code = 0
+    code, workers = 0, []
     try:
         start("scheduler", "scheduler", serve)
         for i in range(num_servers):
             start(f"server {i}", "server", serve)
-        workers = []
         for i in range(num_workers):
             start(f"worker {i}", "worker", [python, "-m", "jaylyrics", *args])
             workers.append(procs[-1])
@@ -135,7 +134,8 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     except KeyboardInterrupt:
         sink.write("[launch] interrupted; stopping every process\n")
         code = 130
-    finally:
+    finally:               # the workers first: they stop together at a batch boundary, which
+        _stop([p for _, p in workers])          # needs the servers and the scheduler still there
         _stop([p for _, p in procs])
         for thread in threads:
             thread.join(timeout=5)

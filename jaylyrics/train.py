@@ -225,12 +225,11 @@ class _StopRequested(Exception):
 
 
 @contextlib.contextmanager
-def _stop_between_batches(immediate: bool = False):
+def _stop_between_batches():
     """While training, Ctrl-C and SIGTERM only ask the loop to stop at the next batch boundary
-    (so that no update is half done); a second one stops at once. With `immediate` (one of
-    several data-parallel workers, which cannot stop alone at a boundary) the first one does.
-    So does SIGHUP (the terminal closed, the ssh connection dropped), unless it is ignored (as
-    under nohup), after which the terminal is written to no more (`hangup`)."""
+    (so that no update is half done); a second one stops at once. So does SIGHUP (the terminal
+    closed, the ssh connection dropped), unless it is ignored (as under nohup), after which the
+    terminal is written to no more (`hangup`)."""
     import signal
     import threading
 
@@ -244,7 +243,7 @@ def _stop_between_batches(immediate: bool = False):
     def ask(signum, frame):
         if hangup.is_hangup(signum):
             hangup.leave_terminal()
-        if flag["stop"] or immediate:
+        if flag["stop"]:
             raise KeyboardInterrupt
         flag["stop"] = True
 
@@ -258,7 +257,7 @@ def _stop_between_batches(immediate: bool = False):
 
 def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter | None = None,
         generate=None, resume: tuple | None = None, kvstore: str | None = None,
-        init: dict | None = None) -> dict:
+        init: dict | None = None, resume_command=None) -> dict:
     """Train a model as `cfg` says, checkpointing into `run_dir`. Returns a summary dict.
 
     `generate(params, prefix) -> str` is called every `train.sample_every` epochs per prefix.
@@ -267,6 +266,9 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     dropout per batch, so a resumed run ends with the same parameters as an uninterrupted one.
     `init` (parameters from `finetune.transfer`) starts a new run from them instead of from a
     random initialisation.
+    `resume_command(run_dir) -> str` is the command that continues the run, which an interrupt
+    or a failed save names (default `jaylyrics train --resume RUN`; the CLI's, for a launched run,
+    goes through `jaylyrics launch`).
     `ctx` may be a list of devices: the batch is then split between them (data parallel in one
     process). With `kvstore` (local, dist_sync) this process is one of several data-parallel
     workers: it trains on its shard of the training text, gradients are summed across workers,
@@ -274,14 +276,14 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
     """
     run = _Run.start(cfg, data, ctx, run_dir, reporter or Reporter(), generate, resume, kvstore,
                      init)
+    run.resume_command = resume_command or _resume_command
     if run.rank0:
         run_dir.mkdir(parents=True, exist_ok=True)
     with runs.lock(run_dir) if run.rank0 else contextlib.nullcontext():
         # one training per run directory at a time; other workers write nothing
         run.begin()
-        alone = run.aggregator is None or run.aggregator.num_workers == 1
         try:
-            with _stop_between_batches(immediate=not alone) as signalled:
+            with _stop_between_batches() as signalled:
                 for epoch in range(run.progress.epoch + 1, cfg.train.epochs + 1):
                     partial, run.progress.partial = run.progress.partial, None
                     if run.end_epoch(epoch, run.train_epoch(epoch, partial, signalled)):
@@ -315,6 +317,7 @@ class _Run:
     corpus_sha256: str = ""           # the text trained on (corpus.fingerprint), for --resume
     resumable: bool = False           # last.json holds this run (resumed, or saved here since)
     gain: float = 0.0                 # how much the last epoch lowered the best score (a fraction)
+    resume_command: object = None     # run_dir -> the command that continues the run (fit's)
 
     @classmethod
     def start(cls, cfg, data, ctx, run_dir, reporter, generate, resume, kvstore, init) -> "_Run":
@@ -398,7 +401,7 @@ class _Run:
         for b, (X_np, Y_np) in enumerate(batches(self.train_ids, tc, rng)):
             if b < done:
                 continue
-            if stop["stop"]:
+            if self.stop_asked(stop["stop"]):
                 raise _StopRequested(Partial(b, loss_sum, count, state, grad_sum, clipped)
                                      if b else None)
             seed_backend((tc.seed * 1_000_003 + epoch * 10_007 + b) % 2 ** 31)
@@ -431,6 +434,12 @@ class _Run:
         batches_done = count // chars_per_batch
         return EpochTraining(perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9),
                              grad_sum / max(batches_done, 1), clipped / max(batches_done, 1))
+
+    def stop_asked(self, here: bool) -> bool:
+        """Whether to stop before the next batch: asked in this process (`here`) or, for
+        synchronous workers, in any of them; they all stop at the same batch, as one that went
+        on would wait forever for the others' gradients."""
+        return here if self.aggregator is None else self.aggregator.anyone(here)
 
     def end_epoch(self, epoch: int, trained: EpochTraining) -> bool:
         """Validate, keep the best, decay the learning rate, save, report. True: stop early."""
@@ -517,8 +526,8 @@ class _Run:
             mend = ("free some space, then" if e.errno in (errno.ENOSPC, errno.EDQUOT)
                     else "when that is mended,")
             if self.resumable:               # (not an old run's last.json, under --overwrite)
-                then = (f"the run's last checkpoint is kept: {mend} continue with `jaylyrics "
-                        f"train --resume {shlex.quote(str(self.run_dir))}`")
+                then = (f"the run's last checkpoint is kept: {mend} continue with "
+                        f"`{self.resume_command(self.run_dir)}`")
             else:
                 then = f"nothing to resume yet: {mend} train again (--overwrite)"
             raise CheckpointError(f"cannot save {what} ({where}{e.strerror or e}); {then}") \
@@ -545,6 +554,8 @@ class _Run:
 
     def save_interrupted(self, partial: Partial | None):
         """Ctrl-C or SIGTERM at a batch boundary: save what is there, say how to go on."""
+        if self.aggregator is not None and self.aggregator.num_workers > 1:
+            self.stop_now()             # (the other workers' carried states are not saved)
         progress = self.progress
         progress.partial, progress.elapsed = partial, time.time() - self.started
         if not (progress.epoch or partial):
@@ -555,18 +566,18 @@ class _Run:
             with self.saving(f"the checkpoint {where}"):
                 self.write_last()
             runs.set_latest(self.run_dir)
-        raise Interrupted(f"interrupted; saved {where}: continue with `jaylyrics train --resume "
-                          f"{shlex.quote(str(self.run_dir))}`")
+        raise Interrupted(f"interrupted; saved {where}: continue with "
+                          f"`{self.resume_command(self.run_dir)}`")
 
     def stop_now(self):
-        """A second Ctrl-C (or one, for several workers): stop, keeping the last checkpoint."""
+        """A second Ctrl-C (or one, for several workers): stop, keeping the last epoch's
+        checkpoint."""
         epoch = self.progress.epoch
         if epoch == 0:
             raise Interrupted("interrupted in epoch 1, before the first checkpoint: nothing to "
                               "resume")
         raise Interrupted(f"interrupted in epoch {epoch + 1}; the checkpoint of epoch {epoch} is "
-                          f"kept: continue with `jaylyrics train --resume "
-                          f"{shlex.quote(str(self.run_dir))}`")
+                          f"kept: continue with `{self.resume_command(self.run_dir)}`")
 
     def summary(self) -> dict:
         """The run as it ended; `still_improving`: its last epoch lowered the best score by at
@@ -579,6 +590,10 @@ class _Run:
                 "run_dir": str(self.run_dir), "rank0": self.rank0,
                 "still_improving": progress.best_epoch == progress.epoch
                 and self.gain >= STILL_IMPROVING}
+
+
+def _resume_command(run_dir: Path) -> str:
+    return f"jaylyrics train --resume {shlex.quote(str(run_dir))}"
 
 
 def _reset_rows(state: tuple, p: float, rng: np.random.RandomState) -> tuple:

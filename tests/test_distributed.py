@@ -249,6 +249,37 @@ def test_a_terminated_launcher_stops_its_processes(tmp_path, signum):
             proc.kill()
             proc.wait()
     assert "interrupted; stopping every process" in err
+    # rank 0 says how to go on: through launch, with as many workers
+    assert "continue with `jaylyrics launch -n 2 -- train --resume runs/t`" in err, err
+    assert launched_processes(cwd=tmp_path) == []
+
+
+def test_one_worker_stopped_stops_them_all_at_one_batch(tmp_path):
+    """SIGTERM (or Ctrl-C in its terminal, for workers started by hand) to one worker of two: both
+    stop before the same batch and say how to go on (the one asked used to stop at once, and the
+    other waited for its gradients until launch killed it, saying nothing)."""
+    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--", "train",
+                             *COMMON, "--set", "train.epochs=100000", "--set", "train.out_dir=runs/t"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "runs" / "t" / "last.json").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        workers = [pid for pid in launched_processes(cwd=tmp_path)
+                   if b"DMLC_ROLE=worker" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")]
+        assert len(workers) == 2
+        os.kill(workers[1], signal.SIGTERM)
+        started = time.time()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and time.time() - started < 8, err
+    said = [line.split("] ", 1)[1] for line in err.splitlines()
+            if line.startswith("[worker") and "interrupted in epoch" in line]
+    assert len(said) == 2 and said[0] == said[1], err              # the same epoch
+    assert said[0].endswith("continue with `jaylyrics launch -n 2 -- train --resume runs/t`")
     assert launched_processes(cwd=tmp_path) == []
 
 

@@ -172,7 +172,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
                                                 no_repeat=cfg.train.sample_no_repeat_ngram_size))
 
     summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
-                            generate=generate, resume=resume, kvstore=kvstore, init=init)
+                            generate=generate, resume=resume, kvstore=kvstore, init=init,
+                            resume_command=_resume_command)
     if summary["rank0"]:                       # (the other workers of a launched run are quiet)
         _report(summary, run_dir, as_json)
 
