@@ -573,6 +573,8 @@ class _Run:
         """A second Ctrl-C (or one, for several workers): stop, keeping the last epoch's
         checkpoint."""
         epoch = self.progress.epoch
+        if not self.rank0:                          # (rank 0 says it all, once)
+            raise Interrupted("interrupted")
         if epoch == 0:
             raise Interrupted("interrupted in epoch 1, before the first checkpoint: nothing to "
                               "resume")
