@@ -230,6 +230,10 @@ def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_pa
     monkeypatch.setenv("DMLC_ROLE", "worker")                # a worker of `jaylyrics launch`
     assert_clean_error(run_cli(*base), "continue it with `jaylyrics launch -n N -- train "
                        "--resume runs/tiny`")
+    monkeypatch.setenv("DMLC_NUM_WORKER", "2")              # of asynchronous workers: say so
+    assert_clean_error(run_cli(*base, "--kvstore", "dist_async", "--dry-run"),
+                       "continue it with `jaylyrics launch -n 2 -- train --kvstore dist_async "
+                       "--resume runs/tiny`")
     monkeypatch.delenv("DMLC_ROLE")
     replaced = run_cli(*base, "--set", "train.epochs=2", "--overwrite", "--json")
     assert replaced.exit_code == 0, replaced.output

@@ -72,7 +72,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         runs.check_run_dir(run_dir)
         runs.check_free(run_dir)          # another training writes there (before MXNet loads)
         if not overwrite:
-            _refuse_a_trained_run(run_dir)
+            _refuse_a_trained_run(run_dir, kvstore)
         data_cfg = cfg.data
     else:
         if config_path is not None:
@@ -173,9 +173,9 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
 
     summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
                             generate=generate, resume=resume, kvstore=kvstore, init=init,
-                            resume_command=_resume_command)
+                            resume_command=lambda d: _resume_command(d, kvstore))
     if summary["rank0"]:                       # (the other workers of a launched run are quiet)
-        _report(summary, run_dir, as_json)
+        _report(summary, run_dir, as_json, kvstore)
 
 
 # The training split of Jay Chou's lyrics, which the default dropout was set on: on a corpus
@@ -213,7 +213,7 @@ def _check_flags(resume: bool, init_from: bool, overwrite: bool, dry_run: bool,
                          "workers with `jaylyrics launch -n N -- train ...`")
 
 
-def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
+def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) -> None:
     """After the run: its curves (with matplotlib), then the summary line (or JSON) on stdout."""
     from jaylyrics import plot
 
@@ -228,9 +228,9 @@ def _report(summary: dict, run_dir: Path, as_json: bool) -> None:
     metric = "val" if summary["metric"] == "val_ppl" else "train"
     if summary["still_improving"]:
         epochs = summary["epochs"]
+        resume = _resume_command(summary["run_dir"], kvstore)
         log(f"note: the {metric} perplexity was still falling at the last epoch: more epochs "
-            f"may help (`{_resume_command(summary['run_dir'])} --set train.epochs={2 * epochs}` "
-            f"trains {epochs} more)")
+            f"may help (`{resume} --set train.epochs={2 * epochs}` trains {epochs} more)")
     if as_json:
         echo_json(summary)
     else:
@@ -337,7 +337,7 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _refuse_a_trained_run(run_dir: Path) -> None:
+def _refuse_a_trained_run(run_dir: Path, kvstore: str | None) -> None:
     """A new run would replace the checkpoints of the run already in `run_dir` (a forgotten
     --resume, a second `train` with the same config): say what is there and what to do (in a
     worker of `jaylyrics launch`, how to resume through it)."""
@@ -354,14 +354,17 @@ def _refuse_a_trained_run(run_dir: Path) -> None:
     if held["best"] is not None:
         what += f", best {held['metric']} perplexity {held['best']:.2f}"
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
-                     f"with `{_resume_command(run_dir)}`, train into another "
+                     f"with `{_resume_command(run_dir, kvstore)}`, train into another "
                      "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
 
 
-def _resume_command(run_dir) -> str:
+def _resume_command(run_dir, kvstore: str | None) -> str:
     """The command that continues the run in `run_dir` (through `jaylyrics launch` for a worker
-    of a launched run)."""
-    return f"{train_invocation()} --resume {shlex.quote(str(run_dir))}"
+    of a launched run, with --kvstore dist_async if it is one of that kind: launch's workers
+    are dist_sync unless told)."""
+    async_ = " --kvstore dist_async" if kvstore == "dist_async" and "DMLC_ROLE" in os.environ \
+        else ""
+    return f"{train_invocation()}{async_} --resume {shlex.quote(str(run_dir))}"
 
 
 @contextlib.contextmanager
