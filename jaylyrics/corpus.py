@@ -15,6 +15,7 @@ import functools
 import hashlib
 import os
 import re
+import shlex
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -58,6 +59,12 @@ def read_files(path: str | Path, key: str = "data.corpus",
     return [(where, text) for where, text, _ in _read_files(path, key, encoding)]
 
 
+def _words_not_a_path(text: str) -> bool:
+    """Whether a name that is no file is more likely the text itself: no directory, no file
+    extension, and a space or a character that is not ASCII (`--text "分开的时候"`)."""
+    return "/" not in text and not Path(text).suffix and (" " in text or not text.isascii())
+
+
 def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, str, bool]]:
     """`read_files`, each file with whether it was read in `encoding` (not being UTF-8)."""
     path = Path(path)
@@ -73,6 +80,9 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
         if not path.is_absolute() and (PROJECT_DIR / path).exists():
             hint = (f" (the project's {PROJECT_DIR / path}: run from {PROJECT_DIR} or give its "
                     "full path)")
+        elif key == "--text" and _words_not_a_path(str(path)):
+            hint = (f"; to score these words themselves, give them on standard input: echo "
+                    f"{shlex.quote(str(path))} | jaylyrics eval --text -")
         elif path == Path(DataConfig.corpus):          # a pip-installed jaylyrics has no data/
             hint = ("; the Jay Chou corpus comes with jaylyrics' source, not with an installed "
                     "package: run from a checkout of it (pip install -e .), or give lyrics of "

@@ -460,6 +460,9 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
                                                      "under runs/)"]),
     (["eval", "--checkpoint", "runs"], ["no checkpoint in this directory"]),
     (["eval", "--text", "nope.txt"], ["nope.txt: no such file", "a relative --text is read"]),
+    (["eval", "--text", "分开的时候"], ["分开的时候: no such file", "to score these words "
+                                   "themselves, give them on standard input: echo '分开的时候' | "
+                                   "jaylyrics eval --text -"]),
     (["eval", "--device", "gpu"], ["--device gpu", "no GPU"]),
     (["eval", "--device", "tpu"], ["expected auto, cpu, gpu or gpu:N"]),
     # click kept the last and dropped the others without a word

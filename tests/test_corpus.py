@@ -460,8 +460,22 @@ def test_missing_corpus(tmp_path, monkeypatch):
     with pytest.raises(CorpusError, match=re.escape(f"data/x.zip: no such file in {tmp_path} "
                                                     "(a relative data.corpus is read from the working")):
         corpus.read_text("data/x.zip")
-    with pytest.raises(CorpusError, match="a relative --text is read"):
+    with pytest.raises(CorpusError, match="a relative --text is read") as missing:
         corpus.read_text("x.txt", key="--text")
+    assert "standard input" not in str(missing.value)
+    # words given as --text (the text itself, not a file): how to score them
+    for words in ("分开的时候", "it is raining"):
+        with pytest.raises(CorpusError, match=re.escape(
+                f"; to score these words themselves, give them on standard input: echo "
+                f"'{words}' | jaylyrics eval --text -")):
+            corpus.read_text(words, key="--text")
+    for path in ("lyrics", "歌词/a.txt", "我的歌词.txt"):       # files (or directories) not there
+        with pytest.raises(CorpusError) as missing:
+            corpus.read_text(path, key="--text")
+        assert "standard input" not in str(missing.value)
+    with pytest.raises(CorpusError) as missing:                   # a corpus is never words
+        corpus.read_text("分开的时候")
+    assert "standard input" not in str(missing.value)
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
