@@ -59,7 +59,7 @@ def read_files(path: str | Path, key: str = "data.corpus",
     return [(where, text) for where, text, _ in _read_files(path, key, encoding)]
 
 
-def _words_not_a_path(text: str) -> bool:
+def looks_like_words(text: str) -> bool:
     """Whether a name that is no file is more likely the text itself: no directory, no file
     extension, and a space or a character that is not ASCII (`--text "分开的时候"`)."""
     return "/" not in text and not Path(text).suffix and (" " in text or not text.isascii())
@@ -80,7 +80,7 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
         if not path.is_absolute() and (PROJECT_DIR / path).exists():
             hint = (f" (the project's {PROJECT_DIR / path}: run from {PROJECT_DIR} or give its "
                     "full path)")
-        elif key == "--text" and _words_not_a_path(str(path)):
+        elif key == "--text" and looks_like_words(str(path)):
             hint = (f"; to score these words themselves, give them on standard input: echo "
                     f"{shlex.quote(str(path))} | jaylyrics eval --text -")
         elif path == Path(DataConfig.corpus):          # a pip-installed jaylyrics has no data/

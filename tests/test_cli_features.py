@@ -243,6 +243,8 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
     for args, message in (
             (["--prefix-file", tmp_path / "nope.txt"], f"--prefix-file {tmp_path / 'nope.txt'}: "
                                                        "no such file"),
+            (["--prefix-file", "分开的时候"], "--prefix-file 分开的时候: no such file; to start "
+                                             "with these words: --prefix 分开的时候"),
             (["--prefix-file", tmp_path], "a directory; expected a text file"),
             (["--prefix-file", tmp_path / "empty.txt"], "empty; give at least one character"),
             (["--prefix-file", tmp_path / "odd.txt"], f"--prefix-file {tmp_path / 'odd.txt'} has "
@@ -251,6 +253,7 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
             (["--prefix-file", tmp_path / "verse.txt", "--prefix", "分"], "drop --prefix"),
             (["--prefix-file", tmp_path / "verse.txt", "-i"], "drop --interactive")):
         assert_clean_error(run_cli("sample", *args), message)
+    assert "--prefix " not in run_cli("sample", "--prefix-file", tmp_path / "nope.txt").stderr
 
 
 def test_a_closed_standard_input_is_no_traceback(in_tiny_run):

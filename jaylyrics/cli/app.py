@@ -32,7 +32,7 @@ class _Command(click.Command):
             if key:                           # `train --epochs 5`: a key, not an option
                 e.message = (f"{e.message.rstrip('.')}. Config keys are set with --set: "
                              f"{train_invocation()} --set "
-                             f"{key}={_shell_word(_value_of(e.option_name, given))}")
+                             f"{key}={shell_word(_value_of(e.option_name, given))}")
                 e.possibilities = []          # (click offers --help for --lr)
             raise
         except click.UsageError as e:
@@ -63,7 +63,7 @@ def _value_of(option: str, args: list) -> str:
     return "VALUE"
 
 
-def _shell_word(text: str) -> str:
+def shell_word(text: str) -> str:
     """`text` as a shell takes it: as it is, or quoted if it has a space or a character the
     shell reads (Chinese needs no quotes, as shlex.quote would give it)."""
     import re
@@ -83,18 +83,18 @@ def train_invocation() -> str:
 def _train_hint(word: str) -> str:
     if word.lower().endswith((".yaml", ".yml")):
         return f"a config file comes after --config: {train_invocation()} --config " \
-               f"{_shell_word(word)}"
+               f"{shell_word(word)}"
     return ("train takes options only: a config file is --config FILE, a run to continue "
             "--resume RUN")
 
 
 _STRAY_WORDS = {      # what each command's user meant by a word without an option before it
     "sample": lambda word: f"the text to start with comes after --prefix: jaylyrics sample "
-                           f"--prefix {_shell_word(word)}",
+                           f"--prefix {shell_word(word)}",
     "eval": lambda word: f"a run or checkpoint comes after --checkpoint (jaylyrics eval "
-                         f"--checkpoint {_shell_word(word)}), a text to score after --text",
+                         f"--checkpoint {shell_word(word)}), a text to score after --text",
     "runs": lambda word: f"the directory that holds the runs comes after --dir: jaylyrics runs "
-                         f"--dir {_shell_word(word)}",
+                         f"--dir {shell_word(word)}",
     "train": _train_hint,
 }
 

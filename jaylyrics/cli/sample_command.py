@@ -12,7 +12,7 @@ import click
 
 from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, echo_json, log,
                                main, no_cache_option, numpy_device_option, only_one, quoted,
-                               stdin_text, typed, verbosity)
+                               shell_word, stdin_text, typed, verbosity)
 
 
 @main.command("sample")
@@ -226,7 +226,10 @@ def _read_prefix_file(path: Path, encoding: str) -> str:
         except IsADirectoryError:
             raise InputError(f"--prefix-file {path}: a directory; expected a text file") from None
         except FileNotFoundError:
-            raise InputError(f"--prefix-file {path}: no such file") from None
+            words = corpus.looks_like_words(str(path))          # (the text, not a file name)
+            raise InputError(f"--prefix-file {path}: no such file" + (
+                f"; to start with these words: --prefix {shell_word(str(path))}" if words
+                else "")) from None
     if not text:
         raise InputError(f"--prefix-file {path}: empty; give at least one character")
     return text
