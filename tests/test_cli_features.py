@@ -75,6 +75,23 @@ def test_sample_interactive_writes_for_each_typed_prefix(in_tiny_run):
     assert "after the start of a line (no --prefix)" in both.stderr
 
 
+@pytest.mark.parametrize("end", ["exit", "quit", " Quit ", ":q", "/bye", ".exit"])
+def test_sample_interactive_ends_at_exit_and_answers_help(in_tiny_run, end):
+    """exit, quit, :q, /bye ... end the session, as other prompts do (it wrote lyrics that start
+    with "exit", or said 'q' is not in the vocabulary); /help and :? say how the prompt works;
+    help alone, a text the model can read, stays a prefix."""
+    result = run_cli("sample", "-i", "--length", "12", input=f"分开\n/help\n:?\n{end}\n不分开\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == run_cli("sample", "--prefix", "分开", "--length", "12").stdout
+    said = [line for line in result.stderr.replace("prefix> ", "").splitlines()
+            if line.startswith("Error")]
+    assert said == [f"Error: {word}: there are no commands here, every line is a prefix (\\n "
+                    "types a line break; Enter alone asks for a line of their own); Ctrl-D or "
+                    "exit ends" for word in ("/help", ":?")], result.stderr
+    helped = run_cli("sample", "-i", "--length", "12", input="help\n")
+    assert helped.stdout == run_cli("sample", "--prefix", "help", "--length", "12").stdout
+
+
 def test_sample_interactive_goes_on_after_an_empty_line_it_cannot_start_from(in_tiny_run,
                                                                             monkeypatch):
     """A model whose vocabulary has neither a line break nor a space cannot start a line of its

@@ -46,7 +46,7 @@ from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option
                    "--no-repeat-ngram-size).")
 @click.option("-i", "--interactive", is_flag=True,
               help="Ask for one prefix after another (\\n for a line break; an empty line for "
-                   "none; Ctrl-D ends) and write lyrics (or --next) for each, with these "
+                   "none; Ctrl-D or exit ends) and write lyrics (or --next) for each, with these "
                    "options; the model loads once.")
 @cache_set_option
 @no_cache_option
@@ -181,9 +181,10 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
 
 
 def _ask_for_prefixes(as_read, write) -> None:
-    """sample --interactive: read prefixes until Ctrl-D, `write` each as the model reads it
-    (`as_read`; an empty line as no prefix: lyrics that start a line of their own); a prefix
-    the model cannot read is said on stderr, and Ctrl-C while writing stops that sample: then
+    """sample --interactive: read prefixes until Ctrl-D (or a line that says exit, quit, /bye,
+    ...), `write` each as the model reads it (`as_read`; an empty line as no prefix: lyrics that
+    start a line of their own); a prefix the model cannot read is said on stderr (/help: how
+    the prompt works), and Ctrl-C while writing stops that sample: then
     the next prefix is asked for. Ctrl-C at the prompt ends the session like any interrupted
     command."""
     from jaylyrics import InputError
@@ -195,7 +196,14 @@ def _ask_for_prefixes(as_read, write) -> None:
             return
         # a line break cannot be typed at a prompt; an empty line: a line of their own
         prefix = line.rstrip("\r\n").replace("\\n", "\n")
+        word = prefix.strip().lower()
+        if word in _QUIT:                             # as other prompts end (--prefix exit
+            return                                    # writes lyrics that start with it)
         try:
+            if word[:1] in ":/." and word[1:] in _HELP:
+                raise InputError(f"{word}: there are no commands here, every line is a prefix "
+                                 "(\\n types a line break; Enter alone asks for a line of "
+                                 "their own); Ctrl-D or exit ends")
             prefix = as_read(prefix)
         except InputError as e:
             log(f"Error: {e}")
@@ -210,6 +218,8 @@ def _ask_for_prefixes(as_read, write) -> None:
 
 
 _PROMPT = "prefix> "
+_QUIT = {"exit", "quit", ":q", "/exit", "/quit", "/bye", ".exit", ".quit"}
+_HELP = {"help", "h", "?"}                  # after : / or . (help alone may be a prefix)
 
 
 def _read_prefix_file(path: Path, encoding: str) -> str:
