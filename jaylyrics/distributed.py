@@ -21,6 +21,10 @@ from jaylyrics.server_update import AddChange
 
 KINDS = ("local", "dist_sync", "dist_async")
 
+# This process created a parameter-server KVStore (dist_*): at a normal exit, MXNet's client then
+# waits for every other worker (so a failing worker leaves at once: cli.app._leave_at_once).
+joined = False
+
 
 class Aggregator:
     """Gradient all-reduce and scalar broadcast through one KVStore (dist_sync, local), or, with
@@ -36,6 +40,8 @@ class Aggregator:
             reason = lines[-1].removeprefix("MXNetError: ").strip() if lines else "unknown"
             raise JaylyricsError(f"--kvstore {kind}: cannot start ({reason}); start workers "
                                  "with `jaylyrics launch`") from None
+        global joined
+        joined = joined or kind.startswith("dist")
         self.rank, self.num_workers = self.kv.rank, self.kv.num_workers
         self.asynchronous = kind == "dist_async"
         if self.asynchronous:

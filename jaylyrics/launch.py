@@ -107,7 +107,7 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     from jaylyrics import hangup
     previous = {sig: signal.signal(sig, stop_on_signal)
                 for sig in hangup.stop_signals() if sig != signal.SIGINT}
-    code, workers = 0, []
+    code, workers, failed = 0, [], []
     try:
         start("scheduler", "scheduler", serve)
         for i in range(num_servers):
@@ -135,7 +135,9 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         sink.write("[launch] interrupted; stopping every process\n")
         code = 130
     finally:               # the workers first: they stop together at a batch boundary, which
-        _stop([p for _, p in workers])          # needs the servers and the scheduler still there
+        # needs the servers and the scheduler still there; after a worker failed, the others wait
+        # for its gradients, deaf to SIGTERM (MXNet holds the thread): kill them sooner
+        _stop([p for _, p in workers], grace=3.0 if failed else 10.0)
         _stop([p for _, p in procs])
         for thread in threads:
             thread.join(timeout=5)

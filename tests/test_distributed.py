@@ -284,6 +284,79 @@ def test_one_worker_stopped_stops_them_all_at_one_batch(tmp_path):
     assert launched_processes(cwd=tmp_path) == []
 
 
+def test_a_worker_that_fails_mid_run_ends_the_run_at_once(tmp_path):
+    """A checkpoint rank 0 cannot write (last.json made a directory here; a full disk alike): it
+    says so and exits, and launch stops the others at once. It hung in MXNet's exit, which waits
+    for every worker, while the others waited for its gradients: launch waited for --timeout."""
+    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--timeout",
+                             "600", "--", "train", *COMMON, "--set", "train.epochs=100000",
+                             "--set", "train.out_dir=runs/t"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "runs" / "t" / "last.json"
+    try:
+        deadline = time.time() + 120
+        while not last.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        while not last.is_dir():                  # (rank 0 may write it again in between)
+            last.unlink(missing_ok=True)
+            try:
+                last.mkdir()
+            except FileExistsError:
+                pass
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in launched_processes(cwd=tmp_path):        # (what a hung launch left)
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 1, err
+    assert "Error: cannot save the checkpoint of epoch" in err and "Is a directory" in err, err
+    assert "exited with code 1; stopping every process" in err
+    assert launched_processes(cwd=tmp_path) == []
+
+
+@pytest.mark.parametrize("failure, code", [("JaylyricsError('no room')", 1),
+                                           ("RuntimeError('a bug')", 1),
+                                           ("SystemExit(3)", 3)])
+def test_a_failing_worker_exits_without_waiting_for_the_others(tmp_path, failure, code):
+    """A worker's error (ours, a bug's traceback, any exit code but 0) ends its process at once,
+    without the exit handlers, where MXNet's parameter-server client would wait for the other
+    workers (once it has joined them: `distributed.joined`); anything else exits as usual."""
+    script = f"""
+import atexit
+import os
+import jaylyrics.distributed
+from jaylyrics import JaylyricsError
+from jaylyrics.cli.app import main
+
+jaylyrics.distributed.joined = os.environ["ROLE"] == "worker"
+
+atexit.register(lambda: print("exit handlers ran"))
+
+@main.command("fail")
+def fail():
+    print("written before")
+    raise {failure}
+
+@main.command("fine")
+def fine():
+    print("fine")
+
+main()
+"""
+    for role, command in (("worker", "fail"), ("alone", "fail"), ("worker", "fine")):
+        done = subprocess.run([sys.executable, "-c", script, command], cwd=tmp_path,
+                              env=dict(os.environ, ROLE=role), capture_output=True, text=True,
+                              timeout=60)
+        failed = command == "fail"
+        assert done.returncode == (code if failed else 0), done.stderr
+        assert done.stdout.startswith("written before" if failed else "fine")    # flushed
+        assert ("exit handlers ran" in done.stdout) == (role != "worker" or not failed)
+        if failed and failure.startswith("RuntimeError"):
+            assert "Traceback" in done.stderr and "RuntimeError: a bug" in done.stderr
+
+
 def test_save_every_is_refused_for_several_workers(tmp_path, monkeypatch):
     """Workers resume an unfinished epoch from its start, so saving inside one is refused before
     anything is trained (one worker may: it is a single process)."""

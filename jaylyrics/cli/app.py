@@ -107,6 +107,21 @@ class _Group(click.Group):
     def main(self, *args, **kwargs):
         _fill_closed_std_fds()
         try:
+            return self._main(*args, **kwargs)
+        except SystemExit as e:
+            if e.code not in (0, None) and _joined_workers():
+                _leave_at_once(e.code if isinstance(e.code, int) else 1)
+            raise
+        except BaseException:         # (a bug: its traceback, then as above)
+            if _joined_workers():
+                import traceback
+
+                traceback.print_exc()
+                _leave_at_once(1)
+            raise
+
+    def _main(self, *args, **kwargs):
+        try:
             return super().main(*args, **kwargs)
         except OSError as e:          # --help or --version written to a full disk (click itself
             where = _where(e)         # handles a closed pipe; a command's errors come below)
@@ -147,6 +162,26 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def _joined_workers() -> bool:
+    """Whether this process is a worker of a parameter-server run (it created a dist_sync or
+    dist_async KVStore)."""
+    distributed = sys.modules.get("jaylyrics.distributed")
+    return distributed is not None and distributed.joined
+
+
+def _leave_at_once(code: int) -> None:
+    """A worker of a data-parallel run that failed: exit now. At a normal exit MXNet's parameter
+    server client waits for every worker to finish, and the others wait for this one's next
+    gradients: the process hung, and `jaylyrics launch` with it, until its --timeout (an hour).
+    Exiting, it lets launch stop the rest."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _fill_closed_std_fds() -> None:
