@@ -213,12 +213,12 @@ def test_a_missing_config_names_the_closest_one(tmp_path, monkeypatch):
     monkeypatch.chdir(PROJECT_DIR)
     ours = sorted(p.name for p in (PROJECT_DIR / "configs").glob("*.yaml"))
     assert {"default.yaml", "tiny.yaml"} <= set(ours)
-    for given, meant in (("configs/default.yml", "configs/default.yaml"),
+    for typed, meant in (("configs/default.yml", "configs/default.yaml"),
                          ("configs/defualt.yaml", "configs/default.yaml"),
                          ("tiny.yaml", "configs/tiny.yaml"), ("default", "configs/default.yaml")):
-        with pytest.raises(ConfigError, match=rf"^{re.escape(given)}: no such config file; did "
+        with pytest.raises(ConfigError, match=rf"^{re.escape(typed)}: no such config file; did "
                                               rf"you mean {re.escape(meant)}\?$"):
-            config.load(Path(given))
+            config.load(Path(typed))
     with pytest.raises(ConfigError, match=r"^zzz\.yaml: no such config file \(the project's "
                                           r"configs: " + re.escape(", ".join(
                                               f"configs/{name}" for name in ours)) + r"\)$"):
