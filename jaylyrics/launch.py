@@ -9,6 +9,7 @@ worker fails, or on Ctrl-C, every process is stopped; nothing is left running. N
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -64,7 +65,7 @@ def worker_args(train_args: list[str]) -> list[str]:
     return list(train_args)
 
 
-def run(num_workers: int, num_servers: int, train_args: list[str], timeout: float = 3600.0,
+def run(num_workers: int, num_servers: int, train_args: list[str], timeout: float | None = None,
         sink=None, cwd=None) -> int:
     """Start everything, wait for the workers, stop the rest. Returns the exit code of the run:
     0 when every worker succeeded, else the first failure's (130 on Ctrl-C)."""
@@ -74,7 +75,7 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         raise JaylyricsError(f"launch starts at most {MAX_PROCESSES} workers (-n) and "
                              f"{MAX_PROCESSES} servers (-s) on this machine; got -n {num_workers} "
                              f"-s {num_servers}")
-    if not timeout > 0:
+    if timeout is not None and not timeout > 0:
         raise JaylyricsError(f"--timeout {timeout:g}: expected a number of seconds > 0")
     if not train_args or train_args[0] != "train":
         raise JaylyricsError("launch runs training: jaylyrics launch -n 2 -- train [OPTIONS]")
@@ -115,7 +116,7 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         for i in range(num_workers):
             start(f"worker {i}", "worker", [python, "-m", "jaylyrics", *args])
             workers.append(procs[-1])
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout if timeout is not None else math.inf
         while True:
             codes = [p.poll() for _, p in workers]
             failed = [(n, c) for (n, _), c in zip(workers, codes) if c not in (None, 0)]

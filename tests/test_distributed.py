@@ -284,6 +284,21 @@ def test_one_worker_stopped_stops_them_all_at_one_batch(tmp_path):
     assert launched_processes(cwd=tmp_path) == []
 
 
+def test_timeout_stops_the_workers_as_ctrl_c_does(tmp_path):
+    """--timeout (no limit by default: it was an hour, which ended longer trainings) stops the
+    workers together, and rank 0 says how to resume."""
+    result = jaylyrics("launch", "-n", "2", "--timeout", "8", "--", "train", *COMMON,
+                       "--set", "train.epochs=100000", "--set", "train.out_dir=runs/t",
+                       cwd=tmp_path, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "[launch] the workers did not finish within 8 s; stopping every process" \
+        in result.stderr
+    assert re.search(r"\[worker \d\] interrupted in epoch \d+; the checkpoint of epoch \d+ is "
+                     r"kept: continue with `jaylyrics launch -n 2 -- train --resume runs/t`",
+                     result.stderr), result.stderr
+    assert launched_processes(cwd=tmp_path) == []
+
+
 def test_a_worker_that_fails_mid_run_ends_the_run_at_once(tmp_path):
     """A checkpoint rank 0 cannot write (last.json made a directory here; a full disk alike): it
     says so and exits, and launch stops the others at once. It hung in MXNet's exit, which waits

@@ -16,8 +16,9 @@ from jaylyrics.launch import MAX_PROCESSES          # (no MXNet there)
               help=f"Worker processes (1 to {MAX_PROCESSES}).")
 @click.option("-s", "--servers", default=1, show_default=True,
               help=f"Parameter-server processes (1 to {MAX_PROCESSES}).")
-@click.option("--timeout", default=3600.0, show_default=True,
-              help="Stop everything if the workers have not finished after this many seconds.")
+@click.option("--timeout", type=float, default=None,
+              help="Stop the workers (as Ctrl-C does: rank 0 says how to resume) if they have "
+                   "not finished after this many seconds (default: no limit).")
 @click.argument("train_args", nargs=-1, type=click.UNPROCESSED)
 @verbosity
 def launch_command(workers, servers, timeout, train_args):
