@@ -37,9 +37,15 @@ def role_env(role: str, port: int, num_workers: int, num_servers: int, host: str
                 DMLC_NODE_HOST=host, PYTHONUNBUFFERED="1")
 
 
-def _pipe(proc: subprocess.Popen, prefix: str, sink) -> threading.Thread:
+def _pipe(proc: subprocess.Popen, prefix: str, sink, errors: set) -> threading.Thread:
+    """Copy the process's output to `sink`, each line after [prefix]; an error another process
+    has said already (every worker checks a --resume alike) is not said again."""
     def copy():
         for line in proc.stdout:
+            if line.startswith("Error: "):
+                if line in errors:
+                    continue
+                errors.add(line)
             sink.write(f"[{prefix}] {line}")
             sink.flush()
     thread = threading.Thread(target=copy, daemon=True)
@@ -89,14 +95,14 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     port = free_port()
     serve = [python, "-c", "import jaylyrics.backend"]       # serves until the workers finish
     procs: list[tuple[str, subprocess.Popen]] = []
-    threads = []
+    threads, errors = [], set()
 
     def start(name, role, command):
         proc = subprocess.Popen(command, env=role_env(role, port, num_workers, num_servers),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=cwd, start_new_session=True)
         procs.append((name, proc))
-        threads.append(_pipe(proc, name, sink))
+        threads.append(_pipe(proc, name, sink, errors))
 
     def stop_on_signal(signum, frame):   # `kill`, `timeout`, a hang-up: clean up like Ctrl-C
         if hangup.is_hangup(signum):

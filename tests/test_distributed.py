@@ -78,6 +78,13 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices
         np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-5)
     assert not any((tmp_path / "runs" / "two").glob("*.tmp*"))
     assert launched_processes(cwd=tmp_path) == []
+    if not devices:          # a mistake every worker finds alike (--resume): said once, not twice
+        done = jaylyrics("launch", "-n", "2", "--", "train", "--resume", "runs/two", "--set",
+                         "train.epochs=1", cwd=tmp_path)
+        said = [line for line in done.stderr.splitlines() if "Error:" in line]
+        assert done.returncode == 1 and len(said) == 1, done.stderr
+        assert said[0].endswith("] Error: runs/two has trained its 2 epochs (train.epochs 1): to "
+                                "train longer, resume with --set train.epochs=N (N > 2)")
 
 
 def test_a_killed_worker_stops_the_whole_run(tmp_path):
