@@ -419,15 +419,20 @@ def check_prefixes(vocab: Vocab, train_cfg) -> None:
         vocab.encode(prefix, f"train.prefixes entry {prefix!r}")
 
 
-def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str) -> None:
-    """Raise a CorpusError if an epoch of this sampler would hold no batch at all."""
-    if num_batches(num_ids, batch_size, num_steps, sampler) <= 0:
+def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str,
+                    workers: int = 1) -> None:
+    """Raise a CorpusError if an epoch of this sampler would hold no batch at all (for each of
+    several data-parallel `workers`, on its share of the text)."""
+    share = num_ids // workers
+    if num_batches(share, batch_size, num_steps, sampler) <= 0:
         need = batch_size * num_steps + 1 if sampler == "random" else batch_size * (num_steps + 1)
+        what, fewer = (f"the training text ({num_ids:,} characters)", "") if workers == 1 else (
+            f"each of the {workers} workers' share of the training text ({share:,} of "
+            f"{num_ids:,} characters)", ", fewer workers")
         raise CorpusError(
-            f"the training text ({num_ids:,} characters) is too short for one batch of "
-            f"train.batch_size {batch_size} x train.num_steps {num_steps} with the {sampler} "
-            f"sampler; need at least {need:,} characters: use a longer corpus or a smaller "
-            "batch_size / num_steps")
+            f"{what} is too short for one batch of train.batch_size {batch_size} x "
+            f"train.num_steps {num_steps} with the {sampler} sampler; need at least {need:,} "
+            f"characters: use a longer corpus{fewer} or a smaller batch_size / num_steps")
 
 
 def num_batches(num_ids: int, batch_size: int, num_steps: int, sampler: str) -> int:

@@ -15,6 +15,8 @@ import pytest
 
 from conftest import TINY, ZIP
 
+from jaylyrics import corpus
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
 
 COMMON = ["--config", str(TINY), "--set", f"data.corpus={ZIP}", "--set", "data.max_chars=3200",
@@ -135,6 +137,20 @@ def test_launch_usage_errors(tmp_path):
              "through the parameter server: dist_sync (the default) or dist_async")):
         result = jaylyrics("launch", *args, "--", "train", *more, cwd=tmp_path)
         assert result.returncode == 1 and result.stderr.strip() == f"Error: {message}"
+    assert launched_processes(cwd=tmp_path) == []
+    # each worker trains on its share of the text: one too short for a batch is said before
+    # anything starts (it was found by the 20 workers, each saying its share was the text)
+    many = jaylyrics("launch", "-n", "20", "--", "train", *COMMON, "--set", "train.batch_size=16",
+                     cwd=tmp_path)
+    assert many.returncode == 1 and many.stderr.strip() == (
+        "Error: each of the 20 workers' share of the training text (160 of 3,200 characters) is "
+        "too short for one batch of train.batch_size 16 x train.num_steps 10 with the consecutive "
+        "sampler; need at least 176 characters: use a longer corpus, fewer workers or a smaller "
+        "batch_size / num_steps")
+    plan = jaylyrics("launch", "-n", "3", "--", "train", *COMMON, "--dry-run", "--json",
+                     cwd=tmp_path)
+    assert json.loads(plan.stdout.splitlines()[-1])["batches_per_epoch"] == \
+        corpus.num_batches(3200 // 3, 8, 10, "consecutive")           # each worker's
     assert launched_processes(cwd=tmp_path) == []
 
 

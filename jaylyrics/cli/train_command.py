@@ -105,7 +105,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         raise InputError(f"train.save_every {tc.save_every}: saving inside an epoch needs a "
                          f"single process ({workers} data-parallel workers resume an unfinished "
                          "epoch from its start); set it to 0")
-    corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler)
+    corpus.check_batchable(len(data.train), tc.batch_size, tc.num_steps, tc.sampler, workers)
     if resume_run is None and source is None:  # else the run's vocabulary is not the corpus's:
         corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
     network = _network(cfg, data, source) if resume_run is None else None
@@ -139,7 +139,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         log(f"note: {runs.LATEST} will not name this run ({unwritable}): give sample and eval "
             f"--checkpoint {shlex.quote(str(run_dir))}")
     if dry_run:
-        return _describe_plan(cfg, data, run_dir, source, network, as_json)
+        return _describe_plan(cfg, data, run_dir, source, network, as_json, workers)
 
     import numpy as np
 
@@ -239,10 +239,12 @@ def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) ->
                    f"({summary['elapsed_s']:.0f} s)")
 
 
-def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bool) -> None:
+def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bool,
+                   workers: int) -> None:
     """train --dry-run, after every check a real run makes before it loads MXNet: what would be
     trained, `network` = (model config, vocabulary) from `_network` (for a fine-tune, that of
-    `source`, its loaded checkpoint)."""
+    `source`, its loaded checkpoint), by how many data-parallel `workers` (each on its share of
+    the text: the batches are each one's)."""
     from jaylyrics import config, corpus, model
 
     model_cfg, vocab = network
@@ -250,9 +252,9 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
     plan = {"model": f"{model_cfg.type} {model_cfg.num_layers}x{model_cfg.hidden_size}",
             "params": model.count_params(model_cfg, len(vocab)), "vocab_size": len(vocab),
             "train_chars": len(data.train), "val_chars": len(data.val),
-            "batches_per_epoch": corpus.num_batches(len(data.train), tc.batch_size, tc.num_steps,
-                                                    tc.sampler),
-            "epochs": tc.epochs, "run_dir": str(run_dir),
+            "batches_per_epoch": corpus.num_batches(len(data.train) // workers, tc.batch_size,
+                                                    tc.num_steps, tc.sampler),
+            "workers": workers, "epochs": tc.epochs, "run_dir": str(run_dir),
             "init_from": str(source.path) if source is not None else None}
     if as_json:
         echo_json(dict(plan, config=config.to_dict(cfg)))
@@ -263,7 +265,7 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
     click.echo(f"dry run: {plan['model']} with {plan['params']:,} parameters; corpus "
                f"{plan['train_chars']:,} train / {plan['val_chars']:,} val characters, vocabulary "
                f"{plan['vocab_size']:,}; {counted(plan['batches_per_epoch'], 'batch', 'batches')} "
-               f"per epoch "
+               f"per epoch{f' on each of {workers} workers' if workers > 1 else ''} "
                f"({tc.batch_size} x {tc.num_steps}, {tc.sampler}); up to {epochs} into "
                f"{run_dir}{start}. Nothing was trained or written.")
 
