@@ -108,12 +108,12 @@ class _Group(click.Group):
         _fill_closed_std_fds()
         try:
             return self._main(*args, **kwargs)
-        except SystemExit as e:
-            if e.code not in (0, None) and _joined_workers():
+        except SystemExit as e:       # (130: interrupted, which every worker is, together)
+            if e.code not in (0, None, 130) and _a_joined_worker():
                 _leave_at_once(e.code if isinstance(e.code, int) else 1)
             raise
         except BaseException:         # (a bug: its traceback, then as above)
-            if _joined_workers():
+            if _a_joined_worker():
                 import traceback
 
                 traceback.print_exc()
@@ -164,7 +164,7 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-def _joined_workers() -> bool:
+def _a_joined_worker() -> bool:
     """Whether this process is a worker of a parameter-server run (it created a dist_sync or
     dist_async KVStore)."""
     distributed = sys.modules.get("jaylyrics.distributed")
@@ -174,7 +174,7 @@ def _joined_workers() -> bool:
 def _leave_at_once(code: int) -> None:
     """A worker of a data-parallel run that failed: exit now. At a normal exit MXNet's parameter
     server client waits for every worker to finish, and the others wait for this one's next
-    gradients: the process hung, and `jaylyrics launch` with it, until its --timeout (an hour).
+    gradients: the process hung, and `jaylyrics launch` with it (until its --timeout, if any).
     Exiting, it lets launch stop the rest."""
     for stream in (sys.stdout, sys.stderr):
         try:
