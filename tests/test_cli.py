@@ -1199,8 +1199,10 @@ def test_a_hang_up_saves_the_unfinished_epoch_like_ctrl_c(tmp_path):
     master, slave = pty.openpty()
     args = [sys.executable, "-m", "jaylyrics", "train", "--config", str(TINY), "--set",
             f"data.corpus={ZIP}", "--set", "train.epochs=500", "--set", "train.sample_every=0"]
+    # (SIGHUP as a terminal has it, also where these tests run under nohup, which ignores it)
     proc = subprocess.Popen(args, cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     os.close(slave)
     try:
         deadline, saved = time.time() + 120, None

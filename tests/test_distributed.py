@@ -259,9 +259,11 @@ def test_a_terminated_launcher_stops_its_processes(tmp_path, signum):
 
     if not hasattr(signal, signum):
         pytest.skip(f"no {signum}")
+    # (SIGHUP as a terminal has it, also where these tests run under nohup, which ignores it)
     proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--", "train",
                              *COMMON, "--set", "train.epochs=100000", "--set", "train.out_dir=runs/t"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         deadline = time.time() + 120
         while not (tmp_path / "runs" / "t" / "last.json").exists() and time.time() < deadline:
