@@ -570,8 +570,8 @@ class _Run:
                           f"`{self.resume_command(self.run_dir)}`")
 
     def stop_now(self):
-        """A second Ctrl-C (or one, for several workers): stop, keeping the last epoch's
-        checkpoint."""
+        """A second Ctrl-C, or a stop of several workers (they save no unfinished epoch): stop,
+        keeping the last epoch's checkpoint."""
         epoch = self.progress.epoch
         if not self.rank0:                          # (rank 0 says it all, once)
             raise Interrupted("interrupted")
