@@ -459,6 +459,17 @@ def _yaml_hint(value: Any, kind: type) -> str:
     return " (a number in quotes is text to YAML: leave the quotes out)"
 
 
+_OFF = {"none", "null", "off", "no", "false", "never", "disabled", "disable", "inf", "infinity"}
+
+
+def _off_hint(value: Any, f: dataclasses.Field) -> str:
+    """For a number setting given as none, off, false or null (YAML reads `off` and `no` as
+    false) where 0 means off (train.clip, train.patience, ...): say so."""
+    zero = re.search(r"\(0: ([^;)]*)", f.metadata.get("help", ""))
+    off = value is None or value is False or (isinstance(value, str) and value.lower() in _OFF)
+    return f" (0: {zero[1]})" if zero and off and _kind(f) in (int, float) else ""
+
+
 def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     """Check one value against its field's type and rules; return it in canonical form."""
     rules = f.metadata
@@ -467,7 +478,7 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     def bad(expected: str, hint: str = "") -> ConfigError:
         shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
         return ConfigError(f"{where}: {key}: expected {expected}, got {shown}"
-                           f"{hint or _yaml_hint(value, kind)}")
+                           f"{hint or _yaml_hint(value, kind) or _off_hint(value, f)}")
 
     if kind is bool:
         if not isinstance(value, bool):

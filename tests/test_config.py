@@ -97,6 +97,14 @@ def write(tmp_path, text):
      r"\(a number in quotes is text to YAML: leave the quotes out\)$"),
     ("train:\n  epochs: 1.5e0\n", r"train.epochs: expected a whole number, got 1.5$"),
     ("train:\n  lr: nan\n", r"train.lr: expected a number, got the string 'nan'$"),
+    # "off" for a setting where 0 is off: say so (YAML reads off and no as false)
+    ("train:\n  clip: none\n", r"train.clip: expected a number, got the string 'none' \(0: no "
+     r"clipping\)$"),
+    ("train:\n  clip: off\n", r"train.clip: expected a number, got False \(0: no clipping\)$"),
+    ("train:\n  patience:\n", r"train.patience: expected a whole number, got None \(0: never\)$"),
+    ("model:\n  cache_size: Disabled\n", r"model.cache_size: expected a whole number, got the "
+     r"string 'Disabled' \(0: no cache\)$"),
+    ("train:\n  lr: none\n", r"train.lr: expected a number, got the string 'none'$"),   # no 0
     ("train:\n  lr: .inf\n", r"train.lr: expected a finite number, got inf$"),
     ("train:\n  batch_size: 0\n", "train.batch_size: expected a value >= 1, got 0"),
     ("model:\n  hidden_size: -4\n", "model.hidden_size: expected a value >= 1"),
