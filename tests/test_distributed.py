@@ -39,8 +39,9 @@ def weights(run: Path) -> dict:
     return {k: v.asnumpy() for k, v in ck.params.items()}
 
 
-def launched_processes(port=None, cwd=None):
-    """PIDs of processes started by `jaylyrics launch` (all, of one run, or in one directory)."""
+def launched_processes(port=None, cwd=None, role=None):
+    """PIDs of processes started by `jaylyrics launch` (all, of one run, or in one directory; of
+    one DMLC_ROLE: worker, server, scheduler)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -52,9 +53,38 @@ def launched_processes(port=None, cwd=None):
         except OSError:
             continue
         marks = [e for e in env if e.startswith(b"JAYLYRICS_LAUNCH_PORT=")]
-        if marks and (port is None or marks[0] == f"JAYLYRICS_LAUNCH_PORT={port}".encode()):
+        if marks and (port is None or marks[0] == f"JAYLYRICS_LAUNCH_PORT={port}".encode()) \
+                and (role is None or f"DMLC_ROLE={role}".encode() in env):
             found.append(int(entry.name))
     return found
+
+
+def launch_until_saved(tmp_path, out_dir, act, *options, timeout=120, **popen):
+    """`jaylyrics launch -n 2 [options] -- train` on COMMON without end, into `out_dir`; once its
+    last.json exists, `act(proc, last)` (a signal to launch or to a worker, a fault); then (what
+    act returned, launch's exit code, its stderr) once launch has ended, within `timeout` s. A
+    launch still running then is killed, and what it started with it, so that a failing test
+    leaves nothing running; a launch that ended is left to the test to check."""
+    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", *options, "--",
+                             "train", *COMMON, "--set", "train.epochs=100000",
+                             "--set", f"train.out_dir={out_dir}"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **popen)
+    last = tmp_path / out_dir / "last.json"
+    try:
+        deadline = time.time() + 120
+        while not last.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert last.exists()
+        acted = act(proc, last)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            for pid in launched_processes(cwd=tmp_path):
+                os.kill(pid, signal.SIGKILL)
+    return acted, proc.returncode, err
 
 
 @pytest.mark.parametrize("devices", [[], ["--device", "cpu:0,1"]], ids=["one device", "two devices"])
@@ -90,30 +120,17 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices
 
 
 def test_a_killed_worker_stops_the_whole_run(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--timeout",
-                             "240", "--", "train", *COMMON, "--set", "train.epochs=100000",
-                             "--set", "train.out_dir=runs/killed"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    def kill_a_worker(proc, last):
         deadline = time.time() + 120
-        last = tmp_path / "runs" / "killed" / "last.json"
-        while not last.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        assert last.exists()
-        port = None
-        while port is None and time.time() < deadline:
-            for pid in launched_processes(cwd=tmp_path):
+        while time.time() < deadline:
+            for pid in launched_processes(cwd=tmp_path, role="worker"):
                 env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-                if b"DMLC_ROLE=worker" in env:
-                    port = [e for e in env if e.startswith(b"JAYLYRICS_LAUNCH_PORT=")][0].split(b"=")[1]
-                    os.kill(pid, signal.SIGKILL)
-                    break
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode not in (0, None)
+                os.kill(pid, signal.SIGKILL)
+                return [e for e in env if e.startswith(b"JAYLYRICS_LAUNCH_PORT=")][0].split(b"=")[1]
+
+    port, code, err = launch_until_saved(tmp_path, "runs/killed", kill_a_worker, "--timeout", "240")
+    last = tmp_path / "runs" / "killed" / "last.json"
+    assert code not in (0, None)
     assert "exited with code -9; stopping every process" in err
     assert "Traceback" not in err
     meta = json.loads(last.read_text())
@@ -260,20 +277,9 @@ def test_a_terminated_launcher_stops_its_processes(tmp_path, signum):
     if not hasattr(signal, signum):
         pytest.skip(f"no {signum}")
     # (SIGHUP as a terminal has it, also where these tests run under nohup, which ignores it)
-    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--", "train",
-                             *COMMON, "--set", "train.epochs=100000", "--set", "train.out_dir=runs/t"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 120
-        while not (tmp_path / "runs" / "t" / "last.json").exists() and time.time() < deadline:
-            time.sleep(0.2)
-        proc.send_signal(getattr(signal, signum))
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    _, _, err = launch_until_saved(
+        tmp_path, "runs/t", lambda proc, last: proc.send_signal(getattr(signal, signum)),
+        timeout=60, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     assert "interrupted; stopping every process" in err
     # rank 0 says how to go on: through launch, with as many workers
     assert "continue with `jaylyrics launch -n 2 -- train --resume runs/t`" in err, err
@@ -284,23 +290,13 @@ def test_one_worker_stopped_stops_them_all_at_one_batch(tmp_path):
     """SIGTERM (or Ctrl-C in its terminal, for workers started by hand) to one worker of two: both
     stop before the same batch and say how to go on (the one asked used to stop at once, and the
     other waited for its gradients until launch killed it, saying nothing)."""
-    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--", "train",
-                             *COMMON, "--set", "train.epochs=100000", "--set", "train.out_dir=runs/t"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + 120
-        while not (tmp_path / "runs" / "t" / "last.json").exists() and time.time() < deadline:
-            time.sleep(0.2)
-        workers = [pid for pid in launched_processes(cwd=tmp_path)
-                   if b"DMLC_ROLE=worker" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")]
+    def stop_one_worker(proc, last):
+        workers = launched_processes(cwd=tmp_path, role="worker")
         assert len(workers) == 2
         os.kill(workers[1], signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
+
+    _, code, err = launch_until_saved(tmp_path, "runs/t", stop_one_worker, timeout=60)
+    assert code == 130, err
     said = sorted(line.split("] ", 1)[1] for line in err.splitlines()
                   if line.startswith("[worker") and line.split("] ", 1)[1].startswith("interrupted"))
     assert len(said) == 2 and said[0] == "interrupted", err         # rank 0 says how to go on
@@ -328,29 +324,17 @@ def test_a_worker_that_fails_mid_run_ends_the_run_at_once(tmp_path):
     """A checkpoint rank 0 cannot write (last.json made a directory here; a full disk alike): it
     says so and exits, and launch stops the others at once. It hung in MXNet's exit, which waits
     for every worker, while the others waited for its gradients: launch waited for --timeout."""
-    proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", "launch", "-n", "2", "--timeout",
-                             "600", "--", "train", *COMMON, "--set", "train.epochs=100000",
-                             "--set", "train.out_dir=runs/t"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    last = tmp_path / "runs" / "t" / "last.json"
-    try:
-        deadline = time.time() + 120
-        while not last.exists() and time.time() < deadline:
-            time.sleep(0.2)
+    def make_last_json_a_directory(proc, last):
         while not last.is_dir():                  # (rank 0 may write it again in between)
             last.unlink(missing_ok=True)
             try:
                 last.mkdir()
             except FileExistsError:
                 pass
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in launched_processes(cwd=tmp_path):        # (what a hung launch left)
-            os.kill(pid, signal.SIGKILL)
-    assert proc.returncode == 1, err
+
+    _, code, err = launch_until_saved(tmp_path, "runs/t", make_last_json_a_directory,
+                                      "--timeout", "600")
+    assert code == 1, err
     assert "Error: cannot save the checkpoint of epoch" in err and "Is a directory" in err, err
     assert "exited with code 1; stopping every process" in err
     assert launched_processes(cwd=tmp_path) == []
