@@ -462,12 +462,12 @@ def _yaml_hint(value: Any, kind: type) -> str:
 _OFF = {"none", "null", "off", "no", "false", "never", "disabled", "disable", "inf", "infinity"}
 
 
-def _off_hint(value: Any, f: dataclasses.Field) -> str:
+def _off_hint(value: Any, kind: type, help: str) -> str:
     """For a number setting given as none, off, false or null (YAML reads `off` and `no` as
-    false) where 0 means off (train.clip, train.patience, ...): say so."""
-    zero = re.search(r"\(0: ([^;)]*)", f.metadata.get("help", ""))
+    false) where 0 means off, as its `help` says (train.clip, train.patience, ...): say so."""
+    zero = re.search(r"\(0: ([^;)]*)", help)
     off = value is None or value is False or (isinstance(value, str) and value.lower() in _OFF)
-    return f" (0: {zero[1]})" if zero and off and _kind(f) in (int, float) else ""
+    return f" (0: {zero[1]})" if zero and off and kind in (int, float) else ""
 
 
 def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
@@ -477,8 +477,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
 
     def bad(expected: str, hint: str = "") -> ConfigError:
         shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
-        return ConfigError(f"{where}: {key}: expected {expected}, got {shown}"
-                           f"{hint or _yaml_hint(value, kind) or _off_hint(value, f)}")
+        hint = hint or _yaml_hint(value, kind) or _off_hint(value, kind, rules.get("help", ""))
+        return ConfigError(f"{where}: {key}: expected {expected}, got {shown}{hint}")
 
     if kind is bool:
         if not isinstance(value, bool):
