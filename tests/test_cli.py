@@ -97,6 +97,23 @@ def test_quiet_and_verbose_together_are_refused(in_tiny_run):
                                               "choose one")
 
 
+def test_quiet_and_verbose_go_before_the_command_too(tmp_path, monkeypatch):
+    """`jaylyrics -q train ...`, as pip and git take such options; each command starts at the
+    normal level again (several commands in one process, as the tests run them)."""
+    monkeypatch.chdir(tmp_path)
+    args = ("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--dry-run")
+    verbose = run_cli("-v", *args)
+    assert verbose.exit_code == 0 and "config:" in verbose.stderr, verbose.output
+    normal = run_cli(*args)
+    assert normal.exit_code == 0 and "config:" not in normal.stderr, normal.output
+    quiet = run_cli("-q", "train", "--config", TINY, "--set", "data.corpus=missing.txt")
+    assert quiet.exit_code == 1 and "missing.txt" in quiet.stderr
+    quiet = run_cli("-q", *args)
+    assert quiet.exit_code == 0 and quiet.stderr == "" and "dry run:" in quiet.stdout
+    both = run_cli("-q", *args, "-v")
+    assert both.exit_code == 2 and both.stderr.strip().endswith("choose one")
+
+
 def test_python_dash_m_works():
     out = subprocess.run([sys.executable, "-m", "jaylyrics", "--version"], capture_output=True,
                          text=True, check=True)

@@ -106,6 +106,7 @@ class _Group(click.Group):
 
     def main(self, *args, **kwargs):
         _fill_closed_std_fds()
+        VERBOSITY["level"] = 1            # (a test may run several commands in one process)
         try:
             return self._main(*args, **kwargs)
         except SystemExit as e:       # (130: interrupted, which every worker is, together)
@@ -232,28 +233,7 @@ def _silence_stdout() -> None:
         pass
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="jaylyrics")
-def main():
-    """Character-level RNN lyric generator, trained from scratch on Jay Chou's lyrics.
-
-    \b
-      jaylyrics train --config configs/default.yaml
-      jaylyrics sample --prefix 分开
-      jaylyrics sample -i --temperature 0.8      (type prefixes, Ctrl-D ends)
-      jaylyrics eval
-      jaylyrics runs
-      jaylyrics plot
-    """
-    VERBOSITY["level"] = 1
-    role = os.environ.get("DMLC_ROLE")
-    if role in ("server", "scheduler"):     # MXNet would serve at import and wait, silently
-        raise JaylyricsError(f"DMLC_ROLE={role} in the environment makes this process a parameter "
-                             f"{role} of a distributed run; unset it (jaylyrics launch sets it "
-                             "for the processes it starts)")
-
-
-VERBOSITY = {"level": 1}          # 0 quiet, 1 normal, 2 verbose; set per command by -q / -v
+VERBOSITY = {"level": 1}          # 0 quiet, 1 normal, 2 verbose; set by -q / -v
 
 
 def log(message: str, level: int = 1) -> None:
@@ -271,11 +251,33 @@ def _set_verbosity(ctx, param, value):
 
 
 def verbosity(command):
-    """-q/--quiet (results only) and -v/--verbose (more detail) for a command."""
+    """-q/--quiet (results only) and -v/--verbose (more detail) for a command, and for the group
+    (`jaylyrics -q train`, as pip and git take such options before the command)."""
     command = click.option("-v", "--verbose", is_flag=True, expose_value=False, is_eager=True,
                            callback=_set_verbosity, help="Say more on stderr.")(command)
     return click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
                         callback=_set_verbosity, help="Print results only, no progress.")(command)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jaylyrics")
+@verbosity
+def main():
+    """Character-level RNN lyric generator, trained from scratch on Jay Chou's lyrics.
+
+    \b
+      jaylyrics train --config configs/default.yaml
+      jaylyrics sample --prefix 分开
+      jaylyrics sample -i --temperature 0.8      (type prefixes, Ctrl-D ends)
+      jaylyrics eval
+      jaylyrics runs
+      jaylyrics plot
+    """
+    role = os.environ.get("DMLC_ROLE")
+    if role in ("server", "scheduler"):     # MXNet would serve at import and wait, silently
+        raise JaylyricsError(f"DMLC_ROLE={role} in the environment makes this process a parameter "
+                             f"{role} of a distributed run; unset it (jaylyrics launch sets it "
+                             "for the processes it starts)")
 
 
 def progress_bar(total: int, desc: str, unit: str = "char", delay: float = 1.0,
