@@ -244,13 +244,16 @@ def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_pa
     assert tuned.exit_code == 0, tuned.output
     assert_clean_error(run_cli(*base, "--init-from", "runs/tiny2", "--set",
                                "train.out_dir=runs/tiny"), "runs/tiny already holds a trained run")
-    monkeypatch.setenv("DMLC_ROLE", "worker")                # a worker of `jaylyrics launch`
-    assert_clean_error(run_cli(*base), "continue it with `jaylyrics launch -n N -- train "
-                       "--resume runs/tiny`")
-    monkeypatch.setenv("DMLC_NUM_WORKER", "2")              # of asynchronous workers: say so
-    assert_clean_error(run_cli(*base, "--kvstore", "dist_async", "--dry-run"),
+    monkeypatch.setenv("DMLC_ROLE", "worker")                # a worker started by hand: with
+    monkeypatch.setenv("DMLC_NUM_WORKER", "2")              # the kvstore it needs
+    assert_clean_error(run_cli(*base, "--kvstore", "dist_sync", "--dry-run"),
+                       "continue it with `jaylyrics train --kvstore dist_sync --resume runs/tiny`")
+    monkeypatch.setenv("JAYLYRICS_LAUNCH_PORT", "9000")     # a worker of `jaylyrics launch`
+    assert_clean_error(run_cli(*base, "--kvstore", "dist_sync", "--dry-run"),
+                       "continue it with `jaylyrics launch -n 2 -- train --resume runs/tiny`")
+    assert_clean_error(run_cli(*base, "--kvstore", "dist_async", "--dry-run"),  # of asynchronous
                        "continue it with `jaylyrics launch -n 2 -- train --kvstore dist_async "
-                       "--resume runs/tiny`")
+                       "--resume runs/tiny`")                                  # ones: say so
     monkeypatch.delenv("DMLC_ROLE")
     replaced = run_cli(*base, "--set", "train.epochs=2", "--overwrite", "--json")
     assert replaced.exit_code == 0, replaced.output
@@ -609,6 +612,7 @@ def test_a_config_key_given_as_an_option_says_to_set_it(args, key, tmp_path, mon
     assert "--foo" in other.stderr and "Config keys" not in other.stderr
     monkeypatch.setenv("DMLC_ROLE", "worker")                 # launch's check of its workers'
     monkeypatch.setenv("DMLC_NUM_WORKER", "2")                # arguments: the launch command
+    monkeypatch.setenv("JAYLYRICS_LAUNCH_PORT", "9000")
     launched = run_cli("train", *args).stderr.splitlines()[-1]
     assert launched.endswith(f"Config keys are set with --set: jaylyrics launch -n 2 -- train "
                              f"--set {key}")

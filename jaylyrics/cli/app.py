@@ -73,11 +73,17 @@ def shell_word(text: str) -> str:
 
 
 def train_invocation() -> str:
-    """How the user runs `train`: `jaylyrics train`, or, in a worker of a launched run, through
-    `jaylyrics launch` with as many workers (N, if that is not known)."""
-    if "DMLC_ROLE" not in os.environ:
+    """How the user runs `train`: `jaylyrics train` (also in a worker started by hand, with the
+    DMLC_ variables of the README), or, in a worker of `jaylyrics launch`, through launch with as
+    many workers (N, if that is not known)."""
+    if not launched_worker():
         return "jaylyrics train"
     return f"jaylyrics launch -n {os.environ.get('DMLC_NUM_WORKER', 'N')} -- train"
+
+
+def launched_worker() -> bool:
+    """Whether this process is a worker that `jaylyrics launch` started (which marks them)."""
+    return "DMLC_ROLE" in os.environ and "JAYLYRICS_LAUNCH_PORT" in os.environ
 
 
 def _train_hint(word: str) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError, counted
-from jaylyrics.cli.app import (VERBOSITY, device_option, echo_json, log, main, only_one,
-                               progress_bar, train_invocation, typed, verbosity)
+from jaylyrics.cli.app import (VERBOSITY, device_option, echo_json, launched_worker, log, main,
+                               only_one, progress_bar, train_invocation, typed, verbosity)
 from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
@@ -361,12 +361,13 @@ def _refuse_a_trained_run(run_dir: Path, kvstore: str | None) -> None:
 
 
 def _resume_command(run_dir, kvstore: str | None) -> str:
-    """The command that continues the run in `run_dir` (through `jaylyrics launch` for a worker
-    of a launched run, with --kvstore dist_async if it is one of that kind: launch's workers
-    are dist_sync unless told)."""
-    async_ = " --kvstore dist_async" if kvstore == "dist_async" and "DMLC_ROLE" in os.environ \
-        else ""
-    return f"{train_invocation()}{async_} --resume {shlex.quote(str(run_dir))}"
+    """The command that continues the run in `run_dir`: through `jaylyrics launch` for a worker
+    of a launched run, with --kvstore dist_async if it is one of that kind (launch's workers are
+    dist_sync unless told); with its --kvstore for a worker started by hand."""
+    distributed = "DMLC_ROLE" in os.environ and (kvstore or "").startswith("dist")
+    same_kvstore = distributed and (kvstore == "dist_async" or not launched_worker())
+    kvstore_option = f" --kvstore {kvstore}" if same_kvstore else ""
+    return f"{train_invocation()}{kvstore_option} --resume {shlex.quote(str(run_dir))}"
 
 
 @contextlib.contextmanager
