@@ -132,6 +132,21 @@ def _cannot_load(error: Exception) -> JaylyricsError:
     return JaylyricsError(f"MXNet cannot be loaded ({what}): {install}")
 
 
+def _interruptible_server(environ) -> None:
+    """A scheduler or server of a parameter-server run started by hand (`DMLC_ROLE=server python
+    -c "import jaylyrics.backend"`, README) serves inside `import mxnet` until the workers
+    finish, where Python's Ctrl-C handler never runs: Ctrl-C then ends it, as SIGTERM does
+    (unless SIGINT is ignored, as a shell script's background jobs have it)."""
+    import signal
+
+    if environ.get("DMLC_ROLE") in ("server", "scheduler") and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        except ValueError:                   # (imported in a thread: not the server itself)
+            pass
+
+
 # Set for the import only (OpenMP reads its variables when MXNet loads it; the engine is made
 # during the import or by the first operator, run here), then taken out again, so that processes
 # started from this one (workers of `jaylyrics launch`, the benchmark's) choose for themselves.
@@ -139,6 +154,7 @@ def _cannot_load(error: Exception) -> JaylyricsError:
 # concern.
 check_environment(os.environ)
 check_numpy(np.__version__)
+_interruptible_server(os.environ)
 SETTINGS = engine_settings(os.environ, usable_cores(), _cpu_build())
 os.environ.update(SETTINGS)
 try:

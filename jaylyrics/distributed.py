@@ -42,6 +42,7 @@ class Aggregator:
                                  "with `jaylyrics launch`") from None
         global joined
         joined = joined or kind.startswith("dist")
+        self.kind = kind
         self.rank, self.num_workers = self.kv.rank, self.kv.num_workers
         self.asynchronous = kind == "dist_async"
         if self.asynchronous:

@@ -225,11 +225,12 @@ class _StopRequested(Exception):
 
 
 @contextlib.contextmanager
-def _stop_between_batches():
+def _stop_between_batches(at_once: bool = True):
     """While training, Ctrl-C and SIGTERM only ask the loop to stop at the next batch boundary
-    (so that no update is half done); a second one stops at once. So does SIGHUP (the terminal
-    closed, the ssh connection dropped), unless it is ignored (as under nohup), after which the
-    terminal is written to no more (`hangup`)."""
+    (so that no update is half done); a second one stops at once (with `at_once`; in a worker of
+    a parameter-server run the CLI's `leave_on_second_stop` does that). So does SIGHUP (the
+    terminal closed, the ssh connection dropped), unless it is ignored (as under nohup), after
+    which the terminal is written to no more (`hangup`)."""
     import signal
     import threading
 
@@ -243,7 +244,7 @@ def _stop_between_batches():
     def ask(signum, frame):
         if hangup.is_hangup(signum):
             hangup.leave_terminal()
-        if flag["stop"]:
+        if flag["stop"] and at_once:
             raise KeyboardInterrupt
         flag["stop"] = True
 
@@ -283,7 +284,7 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
         # one training per run directory at a time; other workers write nothing
         run.begin()
         try:
-            with _stop_between_batches() as signalled:
+            with _stop_between_batches(at_once=not run.joined) as signalled:
                 for epoch in range(run.progress.epoch + 1, cfg.train.epochs + 1):
                     partial, run.progress.partial = run.progress.partial, None
                     if run.end_epoch(epoch, run.train_epoch(epoch, partial, signalled)):
@@ -352,6 +353,11 @@ class _Run:
         if not run.rank0:
             run.reporter, run.generate = Reporter(), None
         return run
+
+    @property
+    def joined(self) -> bool:
+        """Whether this process is a worker of a parameter-server run (not a single process)."""
+        return self.aggregator is not None and self.aggregator.kind.startswith("dist")
 
     @property
     def rank0(self) -> bool:

@@ -384,6 +384,61 @@ main()
             assert "Traceback" in done.stderr and "RuntimeError: a bug" in done.stderr
 
 
+def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path):
+    """Scheduler, server and two workers started by hand, as the README does it on several
+    machines; one worker killed. The other waits inside MXNet for its gradients, and so do the
+    scheduler and the server, where no Python signal handler runs: Ctrl-C reached none of them
+    (kill -9 was the only way). Now a second Ctrl-C ends the worker at once, saying how to go
+    on as it was started, and one Ctrl-C ends the scheduler and the server."""
+    from jaylyrics.launch import free_port, role_env
+
+    port, procs = free_port(), []
+
+    def start(role, *command, log=subprocess.DEVNULL):
+        env = {k: v for k, v in role_env(role, port, 2, 1).items()
+               if k != "JAYLYRICS_LAUNCH_PORT"}                     # (launch marks its own)
+        procs.append(subprocess.Popen([sys.executable, *command], env=env, cwd=tmp_path,
+                                      stdout=log, stderr=subprocess.STDOUT,
+                                      preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                       signal.SIG_DFL)))
+        return procs[-1]
+
+    last = tmp_path / "runs" / "t" / "last.json"
+    try:
+        serving = [start(role, "-c", "import jaylyrics.backend")
+                   for role in ("scheduler", "server")]
+        with open(tmp_path / "worker.log", "w") as log:
+            left = start("worker", "-m", "jaylyrics", "train", *COMMON, "--set",
+                         "train.epochs=100000", "--set", "train.out_dir=runs/t", "--kvstore",
+                         "dist_sync", log=log)
+            killed = start("worker", "-m", "jaylyrics", "train", *COMMON, "--set",
+                           "train.epochs=100000", "--set", "train.out_dir=runs/t", "--kvstore",
+                           "dist_sync")
+        deadline = time.time() + 120
+        while not last.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert last.exists()
+        killed.kill()
+        killed.wait()
+        time.sleep(1)
+        for _ in range(2):
+            left.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+        assert left.wait(timeout=20) == 130
+        said = (tmp_path / "worker.log").read_text().splitlines()[-1]
+        assert said == "interrupted again: stopped at once; the last checkpoint in runs/t is " \
+            "kept: once every worker has stopped, continue with `jaylyrics train --kvstore " \
+            "dist_sync --resume runs/t`"
+        for proc in serving:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=20) == -signal.SIGINT
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def test_save_every_is_refused_for_several_workers(tmp_path, monkeypatch):
     """Workers resume an unfinished epoch from its start, so saving inside one is refused before
     anything is trained (one worker may: it is a single process)."""

@@ -191,6 +191,38 @@ def _leave_at_once(code: int) -> None:
     os._exit(code)
 
 
+def leave_on_second_stop(message) -> None:
+    """In a worker of a parameter-server run: a second Ctrl-C (or SIGTERM, or hang-up) ends the
+    process at once, saying `message()`, also while it waits inside MXNet (for the scheduler to
+    start, or for the gradients of a worker that has gone), where no Python signal handler runs
+    until MXNet returns. A thread hears the signals through the wakeup fd, which the C handler
+    writes to as each one arrives; it counts the first (which asks the workers to stop
+    together) and leaves at the second."""
+    import signal
+    import threading
+
+    from jaylyrics import hangup
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+    stops = {int(sig) for sig in hangup.stop_signals()}
+
+    def watch():
+        seen = 0
+        while seen < 2:
+            seen += sum(byte in stops for byte in os.read(read_end, 64))
+        try:
+            click.echo(message(), err=True)
+        except (OSError, ValueError):          # (the terminal is gone: a hang-up)
+            pass
+        _leave_at_once(130)
+
+    threading.Thread(target=watch, name="second-stop", daemon=True).start()
+
+
 def _fill_closed_std_fds() -> None:
     """Standard input, output or error closed by whoever started us (`<&-`, `>&-`, `2>&-`):
     /dev/null in its place, so that no file opened later takes its number (a run's lock would

@@ -13,8 +13,9 @@ from pathlib import Path
 import click
 
 from jaylyrics import JaylyricsError, counted
-from jaylyrics.cli.app import (VERBOSITY, device_option, echo_json, launched_worker, log, main,
-                               only_one, progress_bar, train_invocation, typed, verbosity)
+from jaylyrics.cli.app import (VERBOSITY, device_option, echo_json, launched_worker,
+                               leave_on_second_stop, log, main, only_one, progress_bar,
+                               train_invocation, typed, verbosity)
 from jaylyrics.cli.completion import config_keys, runs_or_files
 
 
@@ -171,6 +172,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
                                                 rng=np.random.RandomState(cfg.train.seed),
                                                 no_repeat=cfg.train.sample_no_repeat_ngram_size))
 
+    if (kvstore or "").startswith("dist"):
+        leave_on_second_stop(lambda: _stopped_at_once(run_dir, kvstore))
     summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
                             generate=generate, resume=resume, kvstore=kvstore, init=init,
                             resume_command=lambda d: _resume_command(d, kvstore))
@@ -358,6 +361,15 @@ def _refuse_a_trained_run(run_dir: Path, kvstore: str | None) -> None:
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
                      f"with `{_resume_command(run_dir, kvstore)}`, train into another "
                      "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
+
+
+def _stopped_at_once(run_dir: Path, kvstore: str) -> str:
+    """What a worker of several says when a second Ctrl-C ends it at once (`leave_on_second_stop`):
+    the other workers then wait for it, and need the same."""
+    kept = f"; the last checkpoint in {run_dir} is kept: once every worker has stopped, " \
+           f"continue with `{_resume_command(run_dir, kvstore)}`" \
+        if (run_dir / "last.json").exists() else ""
+    return f"interrupted again: stopped at once{kept}"
 
 
 def _resume_command(run_dir, kvstore: str | None) -> str:
