@@ -534,6 +534,14 @@ def to_dict(cfg: Config) -> dict:
     return out
 
 
+def differences(a: Config, b: Config) -> dict[str, tuple]:
+    """The dotted keys whose values differ between `a` and `b`, in order: (a's, b's), as
+    `to_dict` gives them."""
+    x, y = to_dict(a), to_dict(b)
+    return {f"{section}.{key}": (x[section][key], y[section][key]) for section in SECTIONS
+            for key in x[section] if x[section][key] != y[section][key]}
+
+
 def dump(cfg: Config) -> str:
     """The config as YAML text, sections and keys in their defined order. Characters are written
     as themselves unless PyYAML would not read them back (a NEL in a prefix, say)."""

@@ -1,17 +1,20 @@
 """What a run keeps to go on: where it stands (`Progress`, and `Partial` inside an interrupted
 epoch), saved with the weights and the optimiser's moments into last.json, read back for
-`train --resume`, and the checks a resumed run must pass (an epoch left to train; no `--set`
-that its saved state cannot follow).
+`train --resume`, the config it resumes with (its own, with what was edited in its config.yaml),
+and the checks a resumed run must pass (an epoch left to train; no `--set` that its saved state
+cannot follow).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaylyrics import CheckpointError, JaylyricsError, checkpoint, counted, runs
+from jaylyrics import (CheckpointError, ConfigError, JaylyricsError, checkpoint, config, counted,
+                       runs)
 from jaylyrics.optim import Optimizer
 
 
@@ -81,6 +84,33 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
                              f"{stale}, train.patience {train_cfg.patience}): to go on, resume "
                              f"with --set train.patience=N (N > {progress.stale}) or "
                              "train.patience=0 (no early stopping)")
+
+
+def edited_config(ck):
+    """The config to resume the run saved in `ck` with: its own, with the train.* values of its
+    config.yaml where that was edited since (to train longer, one changes train.epochs there),
+    and the keys so taken; --set still wins. Any other key edited there is a ConfigError naming
+    the file: the network, the data and the optimiser stay as the run was trained. A config.yaml
+    that is gone changes nothing; train.out_dir and train.init_from, which say where the run is
+    and came from, are not read."""
+    path = ck.path.parent / "config.yaml"
+    if not path.is_file():
+        return ck.config, []
+    in_file = config.from_saved(config.read_yaml(path), str(path))
+    edited = config.differences(ck.config, in_file)
+    for key in ("train.out_dir", "train.init_from"):
+        edited.pop(key, None)
+    for key, (was, now) in edited.items():
+        if not key.startswith("train.") or key == "train.optimizer":
+            raise ConfigError(f"{path} sets {key} to {now}, where the run was saved with {was}: "
+                              "a resumed run keeps its network, data and optimiser (only train.* "
+                              "keys may change); put it back, or train a new run with it: "
+                              f"jaylyrics train --config {shlex.quote(str(path))} --set "
+                              "train.out_dir=DIR")
+    names = [key.split(".")[1] for key in edited]
+    train = dataclasses.replace(ck.config.train,
+                                **{name: getattr(in_file.train, name) for name in names})
+    return dataclasses.replace(ck.config, train=train), list(edited)
 
 
 # The keys that decide how an epoch is cut into batches and in which order (the seed also draws

@@ -206,13 +206,12 @@ def settings(config) -> dict:
     from jaylyrics import JaylyricsError, config as config_mod
 
     try:
-        saved = config_mod.to_dict(config_mod.from_saved(config, source="saved config"))
+        saved = config_mod.from_saved(config, source="saved config")
     except (JaylyricsError, AttributeError, TypeError, ValueError):    # (edited, damaged)
         return {}
-    defaults = config_mod.to_dict(config_mod.Config())
-    return {f"{section}.{key}": value for section, values in saved.items()
-            for key, value in values.items()
-            if value != defaults[section][key] and key not in ("out_dir", "init_from")}
+    return {key: value for key, (_, value) in config_mod.differences(config_mod.Config(),
+                                                                     saved).items()
+            if key not in ("train.out_dir", "train.init_from")}
 
 
 def _modified(path: Path) -> str:

@@ -1116,6 +1116,41 @@ def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "latest").resolve() == tmp_path / "moved"
 
 
+def test_resume_takes_the_training_keys_of_an_edited_config_yaml(tmp_path, monkeypatch):
+    """To train longer, one edits train.epochs in the run's config.yaml and resumes: that was
+    ignored ("has trained its 1 epoch (train.epochs 1)"). Now its train.* keys count, as --set
+    ones do (which still win); a key a resumed run cannot change is named with the file."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+                   "train.epochs=1", "-q").exit_code == 0
+    saved = tmp_path / "runs" / "tiny" / "config.yaml"
+    text = saved.read_text()
+    saved.write_text(text.replace("epochs: 1\n", "epochs: 2\n").replace("lr: 0.01\n",
+                                                                     "lr: 0.005\n"))
+    resumed = run_cli("train", "--resume", "runs/tiny", "--set", "train.lr=0.02")
+    assert resumed.exit_code == 0, resumed.output
+    assert "note: runs/tiny/config.yaml was edited since the run was saved: resuming with its " \
+        "train.epochs 2\n" in resumed.stderr                   # (--set gives train.lr: it wins)
+    assert "learning rate 0.02 (train.lr)" in resumed.stderr and "epoch   2" in resumed.stderr
+    again = run_cli("train", "--resume", "runs/tiny", "-q")     # (the run wrote it: as it was)
+    assert_clean_error(again, "runs/tiny has trained its 2 epochs (train.epochs 2)")
+    text = saved.read_text()
+    for was, now, key in (("hidden_size: 32", "hidden_size: 64", "model.hidden_size to 64, where "
+                                                                 "the run was saved with 32"),
+                          ("optimizer: adam", "optimizer: sgd", "train.optimizer to sgd, where "
+                                                                "the run was saved with adam")):
+        saved.write_text(text.replace(was, now))
+        assert_clean_error(run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3"),
+                           f"runs/tiny/config.yaml sets {key}: a resumed run keeps its network, "
+                           "data and optimiser (only train.* keys may change); put it back, or "
+                           "train a new run with it: jaylyrics train --config "
+                           "runs/tiny/config.yaml --set train.out_dir=DIR")
+        saved.write_text(text)
+    saved.unlink()                                              # a copy for reading: not needed
+    assert run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3",
+                   "-q").exit_code == 0
+
+
 def _fill_disk(monkeypatch, when):
     """From now on, writing a file fails as on a full disk (at its fsync, as with a disk that
     fills up as the data reaches it) where `when(name of the file)` says so."""

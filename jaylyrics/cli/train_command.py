@@ -90,7 +90,11 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
                              "train.out_dir=DIR")
         contexts = backend.devices(device)
         ck, optimizer_arrays = checkpoint.load_resume(resumed, contexts[0])
-        cfg = config.override(ck.config, overrides, allowed=("train.", "data.corpus"))
+        from jaylyrics import resume as resume_mod
+
+        cfg, edited = resume_mod.edited_config(ck)            # RUN/config.yaml, edited by hand
+        cfg = config.override(cfg, overrides, allowed=("train.", "data.corpus"))
+        edited = [key for key in edited if key not in given]
         run_dir = ck.path.parent
         if "data.corpus" in given:       # where it has moved (the same characters, checked below)
             data_cfg = cfg.data
@@ -149,11 +153,13 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
     contexts = contexts or backend.devices(device)
     if resume_run is not None:                          # its mistakes before any other line
         data = _resumed_vocab(data, ck, cfg)
-        from jaylyrics import resume as resume_mod
-
         resume = resume_mod.restore(ck, optimizer_arrays, cfg)           # (checks the sidecar)
         resume_mod.check_settings(ck, cfg, resume[2], workers)
         resume_mod.check_epochs_left(resume[2], cfg.train, run_dir)
+        if edited:
+            values = config.differences(ck.config, cfg)
+            log(f"note: {run_dir / 'config.yaml'} was edited since the run was saved: resuming "
+                "with its " + ", ".join(f"{key} {values[key][1]}" for key in edited))
         left_at = float(ck.meta["resume"]["lr"])          # (read by restore already)
         if resume[1].lr != left_at:                       # a new train.lr: restore uses it
             log(f"learning rate {resume[1].lr:g} (train.lr), where the run had {left_at:g}")
