@@ -50,6 +50,13 @@ class Checkpoint:
     params: dict         # name -> NDArray on the device asked for (NumPy array without one)
     meta: dict           # the whole sidecar
 
+    def __repr__(self) -> str:         # (not every weight and the whole sidecar)
+        m = self.config.model
+        params = int(sum(np.prod(p.shape) for p in self.params.values()))
+        return (f"Checkpoint({str(self.path)!r}: {m.type} {m.num_layers}x{m.hidden_size}, "
+                f"{params:,} parameters, vocabulary of {len(self.vocab):,}, epoch "
+                f"{self.meta.get('epoch', '?')})")
+
 
 def without_cache(ck: Checkpoint) -> Checkpoint:
     """The loaded checkpoint as its network alone (--no-cache): model.cache_size 0."""

@@ -332,6 +332,15 @@ class Vocab:
     def decode(self, ids) -> str:
         return "".join(self.chars[int(i)] for i in ids)
 
+    def __repr__(self) -> str:         # (a notebook shows a few characters, not thousands)
+        return f"Vocab({len(self):,} characters: {_glimpse(self.chars, 24)})"
+
+
+def _glimpse(text: str, n: int) -> str:
+    """The first `n` characters of `text` quoted, and how many more."""
+    more = f" ... {len(text) - n:,} more" if len(text) > n else ""
+    return repr(text[:n]) + more
+
 
 @dataclass(frozen=True)
 class Corpus:
@@ -343,6 +352,10 @@ class Corpus:
     sources: tuple[str, ...] = ()      # the files it was read from, when there were several
     # those of them that were not UTF-8, read in data.encoding: (where, its first line), to show
     read_as: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:
+        return (f"Corpus(train {_glimpse(self.train, 16)}, val {_glimpse(self.val, 16)}, "
+                f"vocabulary of {len(self.vocab):,})")
 
 
 def fingerprint(data: Corpus) -> str:

@@ -560,3 +560,20 @@ def test_a_runs_corpus_is_read_where_it_was_trained(tmp_path, monkeypatch, out_d
     assert checkpoint.data_config(ck).corpus == want
     monkeypatch.chdir(tmp_path / "home" / "me")          # from where it was trained: as written
     assert checkpoint.data_config(ck).corpus == corpus
+
+
+def test_a_checkpoint_corpus_and_vocabulary_show_briefly(in_tiny_run):
+    """In a notebook, `ck` or `data` showed every weight and the whole sidecar (27,000
+    characters for the default run), or the whole text: now what they are, in a line."""
+    from jaylyrics import corpus
+
+    ck = checkpoint.load("runs/tiny")
+    assert repr(ck) == ("Checkpoint('runs/tiny/best.json': gru 1x32, 24,581 parameters, "
+                        f"vocabulary of 405, epoch {ck.meta['epoch']})")
+    assert model.num_params(ck.params) == 24_581
+    data = corpus.load(ck.config.data)
+    assert repr(data.vocab) == f"Vocab(405 characters: {data.vocab.chars[:24]!r} ... 381 more)"
+    assert repr(data) == (f"Corpus(train {data.train[:16]!r} ... {len(data.train) - 16:,} more, "
+                          f"val {data.val[:16]!r} ... {len(data.val) - 16:,} more, vocabulary "
+                          "of 405)")
+    assert repr(corpus.Vocab("ab")) == "Vocab(2 characters: 'ab')"

@@ -30,7 +30,9 @@ def test_the_python_examples_run_as_shown(tiny_run, tmp_path):
         assert result.returncode == 0, result.stderr
         return result.stdout.splitlines()
     lines = run(sample_code)
-    assert lines[0].startswith("分开") and len(lines) >= 5, lines
+    assert lines[0].startswith("Checkpoint('runs/default/best.json': gru 1x32, 24,581 "
+                               "parameters"), lines
+    assert lines[1].startswith("分开") and len(lines) >= 6, lines
     assert all(re.fullmatch(r"'.+' 0\.\d+", line) for line in lines[-4:-1]), lines
     from jaylyrics import checkpoint
     meta = checkpoint.load(tmp_path / "runs" / "default").meta["metrics"]      # what eval says
