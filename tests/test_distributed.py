@@ -386,7 +386,8 @@ main()
 
 def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path):
     """Scheduler, server and two workers started by hand, as the README does it on several
-    machines; one worker killed. The other waits inside MXNet for its gradients, and so do the
+    machines. The first worker, started alone, says what it waits for (it waited in silence).
+    Then one worker killed: the other waits inside MXNet for its gradients, and so do the
     scheduler and the server, where no Python signal handler runs: Ctrl-C reached none of them
     (kill -9 was the only way). Now a second Ctrl-C ends the worker at once, saying how to go
     on as it was started, and one Ctrl-C ends the scheduler and the server."""
@@ -404,16 +405,24 @@ def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path
         return procs[-1]
 
     last = tmp_path / "runs" / "t" / "last.json"
+    said = tmp_path / "worker.log"
     try:
-        serving = [start(role, "-c", "import jaylyrics.backend")
-                   for role in ("scheduler", "server")]
-        with open(tmp_path / "worker.log", "w") as log:
+        with open(said, "w") as log:
             left = start("worker", "-m", "jaylyrics", "train", *COMMON, "--set",
                          "train.epochs=100000", "--set", "train.out_dir=runs/t", "--kvstore",
                          "dist_sync", log=log)
-            killed = start("worker", "-m", "jaylyrics", "train", *COMMON, "--set",
-                           "train.epochs=100000", "--set", "train.out_dir=runs/t", "--kvstore",
-                           "dist_sync")
+        deadline = time.time() + 60
+        while "waiting for" not in said.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        assert said.read_text().splitlines()[-1] == (
+            f"waiting for the parameter server's scheduler at 127.0.0.1:{port} and for every "
+            "process of the run to start (DMLC_NUM_WORKER=2, DMLC_NUM_SERVER=1; DMLC_PS_ROOT_URI "
+            "and DMLC_PS_ROOT_PORT the same in all); Ctrl-C twice stops this one")
+        serving = [start(role, "-c", "import jaylyrics.backend")
+                   for role in ("scheduler", "server")]
+        killed = start("worker", "-m", "jaylyrics", "train", *COMMON, "--set",
+                       "train.epochs=100000", "--set", "train.out_dir=runs/t", "--kvstore",
+                       "dist_sync")
         deadline = time.time() + 120
         while not last.exists() and time.time() < deadline:
             time.sleep(0.2)
@@ -425,8 +434,8 @@ def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path
             left.send_signal(signal.SIGINT)
             time.sleep(0.5)
         assert left.wait(timeout=20) == 130
-        said = (tmp_path / "worker.log").read_text().splitlines()[-1]
-        assert said == "interrupted again: stopped at once; the last checkpoint in runs/t is " \
+        assert said.read_text().count("waiting for") == 1
+        assert said.read_text().splitlines()[-1] == "interrupted again: stopped at once; the last checkpoint in runs/t is " \
             "kept: once every worker has stopped, continue with `jaylyrics train --kvstore " \
             "dist_sync --resume runs/t`"
         for proc in serving:

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import shlex
+import sys
 from pathlib import Path
 
 import click
@@ -180,6 +181,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
 
     if (kvstore or "").startswith("dist"):
         leave_on_second_stop(lambda: _stopped_at_once(run_dir, kvstore))
+        if not launched_worker():
+            _say_if_the_others_do_not_come()
     summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
                             generate=generate, resume=resume, kvstore=kvstore, init=init,
                             resume_command=lambda d: _resume_command(d, kvstore))
@@ -367,6 +370,38 @@ def _refuse_a_trained_run(run_dir: Path, kvstore: str | None) -> None:
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
                      f"with `{_resume_command(run_dir, kvstore)}`, train into another "
                      "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
+
+
+# A worker started by hand that has not reached the others after this many seconds says what it
+# waits for (ps-lite waits in silence, for ever, for a scheduler that is not there).
+JOIN_PATIENCE = 10.0
+
+
+def _say_if_the_others_do_not_come() -> None:
+    """A worker started by hand waits inside MXNet for the scheduler and every other process of
+    the run, without a word: if that takes JOIN_PATIENCE seconds, say for what, and how to stop
+    (a thread, which ends once the worker has joined)."""
+    import threading
+    import time
+
+    def watch():
+        waited = 0.0
+        while True:
+            time.sleep(1.0)
+            distributed = sys.modules.get("jaylyrics.distributed")     # (imported to join)
+            if distributed is not None and distributed.joined:
+                return
+            waited = waited + 1.0 if distributed is not None else 0.0
+            if waited >= JOIN_PATIENCE:
+                break
+        env = os.environ.get
+        log(f"waiting for the parameter server's scheduler at {env('DMLC_PS_ROOT_URI', '?')}:"
+            f"{env('DMLC_PS_ROOT_PORT', '?')} and for every process of the run to start "
+            f"(DMLC_NUM_WORKER={env('DMLC_NUM_WORKER', '?')}, DMLC_NUM_SERVER="
+            f"{env('DMLC_NUM_SERVER', '?')}; DMLC_PS_ROOT_URI and DMLC_PS_ROOT_PORT the same in "
+            "all); Ctrl-C twice stops this one")
+
+    threading.Thread(target=watch, name="join-patience", daemon=True).start()
 
 
 def _stopped_at_once(run_dir: Path, kvstore: str) -> str:
