@@ -13,6 +13,8 @@ with the DMLC_* environment variables (see the README).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from jaylyrics import JaylyricsError
@@ -26,11 +28,21 @@ KINDS = ("local", "dist_sync", "dist_async")
 joined = False
 
 
+# The KVStore key on which workers compare what they must share (`Aggregator.check_alike`):
+# beyond the keys of any model's parameters, whose number differs from model to model.
+ALIKE_KEY = 1_000_000
+
+
 class Aggregator:
     """Gradient all-reduce and scalar broadcast through one KVStore (dist_sync, local), or, with
-    dist_async, each worker's parameter changes added to the server's weights as they come."""
+    dist_async, each worker's parameter changes added to the server's weights as they come.
 
-    def __init__(self, kind: str, params: dict):
+    `alike` names what every worker must have the same ({"the model (model.*)": its text,
+    ...}): workers started by hand with another config or corpus are an error that names what
+    differs, before anything travels (other parameter shapes made MXNet abort one worker and
+    leave the others waiting for ever)."""
+
+    def __init__(self, kind: str, params: dict, alike: dict | None = None):
         if kind not in KINDS:
             raise JaylyricsError(f"--kvstore {kind}: expected one of {', '.join(KINDS)}")
         try:
@@ -47,6 +59,8 @@ class Aggregator:
         self.asynchronous = kind == "dist_async"
         if self.asynchronous:
             self.kv.set_optimizer(AddChange())
+        if alike and kind.startswith("dist"):
+            self.check_alike(alike)
         self.names = sorted(params)
         self.keys = list(range(len(self.names)))
         self.scalar_key, self.stop_key = len(self.names), len(self.names) + 1
@@ -56,6 +70,28 @@ class Aggregator:
         if not self.asynchronous:
             self.kv.init(self.scalar_key, nd.zeros((1,), ctx=values[0].context))
             self.kv.init(self.stop_key, nd.zeros((1,), ctx=values[0].context))
+
+    def check_alike(self, alike: dict) -> None:
+        """Every worker pushes 64 bits of the hash of each part of `alike` as four 16-bit
+        numbers (exact in float32 when summed over up to 256 workers); where every worker has
+        the same part, the servers' sum is the number of workers times this one's."""
+        mine = np.concatenate([np.frombuffer(hashlib.sha256(text.encode("utf-8")).digest()[:8],
+                                             dtype=np.uint16) for text in alike.values()])
+        mine = mine.astype(np.float32)
+        ctx = mx.cpu()
+        total = nd.zeros(mine.shape, ctx=ctx)
+        self.kv.init(ALIKE_KEY, nd.zeros(mine.shape, ctx=ctx))
+        self.kv.push(ALIKE_KEY, nd.array(mine, ctx=ctx))
+        if self.asynchronous:                 # (pushes are added as they come: wait for all)
+            nd.waitall()
+            self.kv._barrier()
+        self.kv.pull(ALIKE_KEY, out=total)
+        alike_parts = (total.asnumpy() == mine * self.num_workers).reshape(len(alike), 4)
+        differ = [what for what, same in zip(alike, alike_parts.all(axis=1)) if not same]
+        if differ:
+            raise JaylyricsError(f"the {self.num_workers} workers of this run do not all have the "
+                                 f"same {' and '.join(differ)}: start every one with the same "
+                                 "config and corpus")
 
     def share_changes(self, params: dict, before: dict) -> None:
         """dist_async: push this worker's change of every parameter since `before`, and take the

@@ -341,7 +341,7 @@ class _Run:
             from jaylyrics import distributed
 
             if kvstore is not None:               # first: every worker takes rank 0's weights
-                aggregator = distributed.Aggregator(kvstore, params)
+                aggregator = distributed.Aggregator(kvstore, params, _alike(cfg, data))
                 train_ids = distributed.shard(train_ids, aggregator.rank, aggregator.num_workers)
                 corpus_mod.check_batchable(len(train_ids), tc.batch_size, tc.num_steps, tc.sampler)
             if len(contexts) > 1:                 # then copies them to its devices
@@ -598,6 +598,19 @@ class _Run:
                 "run_dir": str(self.run_dir), "rank0": self.rank0,
                 "still_improving": progress.best_epoch == progress.epoch
                 and self.gain >= STILL_IMPROVING}
+
+
+# What a worker of a data-parallel run may have otherwise than the others: where it writes
+# (only rank 0 does) and what it samples (only rank 0 does).
+_PER_WORKER = ("out_dir", "init_from", "save_every", "prefixes", "sample_every", "sample_length",
+               "sample_temperature", "sample_no_repeat_ngram_size")
+
+
+def _alike(cfg, data) -> dict:
+    """What every worker of a data-parallel run must have the same, by part, as text."""
+    train = {k: v for k, v in config_mod.to_dict(cfg)["train"].items() if k not in _PER_WORKER}
+    return {"model (model.*)": repr(cfg.model), "training settings (train.*)": repr(train),
+            "text (the corpus)": corpus_mod.fingerprint(data) + data.vocab.chars}
 
 
 def _resume_command(run_dir: Path) -> str:

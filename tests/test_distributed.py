@@ -384,6 +384,19 @@ main()
             assert "Traceback" in done.stderr and "RuntimeError: a bug" in done.stderr
 
 
+def started_by_hand(procs: list, cwd, port: int, role: str, *command, **popen):
+    """A process of a run of 2 workers and 1 server on `port`, started as the README starts them
+    by hand (the DMLC_ variables, without launch's mark), Ctrl-C as a terminal has it; added to
+    `procs`, which the test kills in the end."""
+    from jaylyrics.launch import role_env
+
+    env = {k: v for k, v in role_env(role, port, 2, 1).items() if k != "JAYLYRICS_LAUNCH_PORT"}
+    procs.append(subprocess.Popen([sys.executable, *command], env=env, cwd=cwd,
+                                  stderr=subprocess.STDOUT, **popen,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)))
+    return procs[-1]
+
+
 def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path):
     """Scheduler, server and two workers started by hand, as the README does it on several
     machines. The first worker, started alone, says what it waits for (it waited in silence).
@@ -391,18 +404,12 @@ def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path
     scheduler and the server, where no Python signal handler runs: Ctrl-C reached none of them
     (kill -9 was the only way). Now a second Ctrl-C ends the worker at once, saying how to go
     on as it was started, and one Ctrl-C ends the scheduler and the server."""
-    from jaylyrics.launch import free_port, role_env
+    from jaylyrics.launch import free_port
 
     port, procs = free_port(), []
 
     def start(role, *command, log=subprocess.DEVNULL):
-        env = {k: v for k, v in role_env(role, port, 2, 1).items()
-               if k != "JAYLYRICS_LAUNCH_PORT"}                     # (launch marks its own)
-        procs.append(subprocess.Popen([sys.executable, *command], env=env, cwd=tmp_path,
-                                      stdout=log, stderr=subprocess.STDOUT,
-                                      preexec_fn=lambda: signal.signal(signal.SIGINT,
-                                                                       signal.SIG_DFL)))
-        return procs[-1]
+        return started_by_hand(procs, tmp_path, port, role, *command, stdout=log)
 
     last = tmp_path / "runs" / "t" / "last.json"
     said = tmp_path / "worker.log"
@@ -446,6 +453,43 @@ def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.parametrize("kvstore", ["dist_sync", "dist_async"])
+def test_workers_started_by_hand_with_another_config_or_corpus_are_told_what_differs(tmp_path,
+                                                                                    kvstore):
+    """Another model.hidden_size on one worker made MXNet abort it ("Check failed: vals->size()
+    == total_val") and left the other waiting for ever; another corpus or train.lr trained on.
+    Now every worker says what differs, before anything travels, and exits; what only rank 0
+    uses (where it writes, its samples) may differ."""
+    from jaylyrics.launch import free_port
+
+    for other, said in ((["--set", "model.hidden_size=64"], "same model (model.*)"),
+                        (["--set", "data.max_chars=2000", "--set", "train.lr=0.1"],
+                         "same training settings (train.*) and text (the corpus)"),
+                        (["--set", "train.sample_every=1", "--set", "train.out_dir=runs/b"], None)):
+        port, procs = free_port(), []
+        try:
+            for role in ("scheduler", "server"):
+                started_by_hand(procs, tmp_path, port, role, "-c", "import jaylyrics.backend",
+                                stdout=subprocess.DEVNULL)
+            workers = [started_by_hand(procs, tmp_path, port, "worker", "-m", "jaylyrics",
+                                       "train", *COMMON, "--set", "train.epochs=1",
+                                       "--kvstore", kvstore, *(other if i else []),
+                                       stdout=subprocess.PIPE, text=True) for i in range(2)]
+            for worker in workers:
+                out, _ = worker.communicate(timeout=120)
+                if said is None:
+                    assert worker.returncode == 0, out
+                else:
+                    assert worker.returncode == 1 and "Traceback" not in out, out
+                    assert out.splitlines()[-1] == f"Error: the 2 workers of this run do not " \
+                        f"all have the {said}: start every one with the same config and corpus"
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
 
 
 def test_save_every_is_refused_for_several_workers(tmp_path, monkeypatch):
