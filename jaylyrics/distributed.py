@@ -74,7 +74,9 @@ class Aggregator:
     def check_alike(self, alike: dict) -> None:
         """Every worker pushes 64 bits of the hash of each part of `alike` as four 16-bit
         numbers (exact in float32 when summed over up to 256 workers); where every worker has
-        the same part, the servers' sum is the number of workers times this one's."""
+        the same part, the servers' sum is the number of workers times this one's. The number
+        of workers comes first: where it differs (DMLC_NUM_WORKER), no other sum is right."""
+        alike = {"DMLC_NUM_WORKER": str(self.num_workers), **alike}
         mine = np.concatenate([np.frombuffer(hashlib.sha256(text.encode("utf-8")).digest()[:8],
                                              dtype=np.uint16) for text in alike.values()])
         mine = mine.astype(np.float32)
@@ -88,6 +90,10 @@ class Aggregator:
         self.kv.pull(ALIKE_KEY, out=total)
         alike_parts = (total.asnumpy() == mine * self.num_workers).reshape(len(alike), 4)
         differ = [what for what, same in zip(alike, alike_parts.all(axis=1)) if not same]
+        if differ and differ[0] == "DMLC_NUM_WORKER":
+            raise JaylyricsError(f"the workers of this run do not all have the same "
+                                 f"DMLC_NUM_WORKER ({self.num_workers} here): give every process "
+                                 "of the run the same one")
         if differ:
             raise JaylyricsError(f"the {self.num_workers} workers of this run do not all have the "
                                  f"same {' and '.join(differ)}: start every one with the same "

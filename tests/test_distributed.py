@@ -384,13 +384,14 @@ main()
             assert "Traceback" in done.stderr and "RuntimeError: a bug" in done.stderr
 
 
-def started_by_hand(procs: list, cwd, port: int, role: str, *command, **popen):
-    """A process of a run of 2 workers and 1 server on `port`, started as the README starts them
-    by hand (the DMLC_ variables, without launch's mark), Ctrl-C as a terminal has it; added to
-    `procs`, which the test kills in the end."""
+def started_by_hand(procs: list, cwd, port: int, role: str, *command, workers=2, **popen):
+    """A process of a run of 2 workers (as far as it knows) and 1 server on `port`, started as
+    the README starts them by hand (the DMLC_ variables, without launch's mark), Ctrl-C as a
+    terminal has it; added to `procs`, which the test kills in the end."""
     from jaylyrics.launch import role_env
 
-    env = {k: v for k, v in role_env(role, port, 2, 1).items() if k != "JAYLYRICS_LAUNCH_PORT"}
+    env = {k: v for k, v in role_env(role, port, workers, 1).items()
+           if k != "JAYLYRICS_LAUNCH_PORT"}
     procs.append(subprocess.Popen([sys.executable, *command], env=env, cwd=cwd,
                                   stderr=subprocess.STDOUT, **popen,
                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)))
@@ -461,30 +462,37 @@ def test_workers_started_by_hand_with_another_config_or_corpus_are_told_what_dif
     """Another model.hidden_size on one worker made MXNet abort it ("Check failed: vals->size()
     == total_val") and left the other waiting for ever; another corpus or train.lr trained on.
     Now every worker says what differs, before anything travels, and exits; what only rank 0
-    uses (where it writes, its samples) may differ."""
+    uses (where it writes, its samples) may differ. Another DMLC_NUM_WORKER left one waiting."""
     from jaylyrics.launch import free_port
 
-    for other, said in ((["--set", "model.hidden_size=64"], "same model (model.*)"),
-                        (["--set", "data.max_chars=2000", "--set", "train.lr=0.1"],
-                         "same training settings (train.*) and text (the corpus)"),
-                        (["--set", "train.sample_every=1", "--set", "train.out_dir=runs/b"], None)):
+    same = "start every one with the same config and corpus"
+    for other, said in (
+            (["--set", "model.hidden_size=64"], f"the 2 workers of this run do not all have the "
+                                                f"same model (model.*): {same}"),
+            (["--set", "data.max_chars=2000", "--set", "train.lr=0.1"],
+             f"the 2 workers of this run do not all have the same training settings (train.*) "
+             f"and text (the corpus): {same}"),
+            (3, "the workers of this run do not all have the same DMLC_NUM_WORKER ({} here): "
+                "give every process of the run the same one"),
+            (["--set", "train.sample_every=1", "--set", "train.out_dir=runs/b"], None)):
         port, procs = free_port(), []
         try:
             for role in ("scheduler", "server"):
                 started_by_hand(procs, tmp_path, port, role, "-c", "import jaylyrics.backend",
                                 stdout=subprocess.DEVNULL)
+            args = [[], other if isinstance(other, list) else []]
+            counts = [2, other if isinstance(other, int) else 2]
             workers = [started_by_hand(procs, tmp_path, port, "worker", "-m", "jaylyrics",
                                        "train", *COMMON, "--set", "train.epochs=1",
-                                       "--kvstore", kvstore, *(other if i else []),
+                                       "--kvstore", kvstore, *args[i], workers=counts[i],
                                        stdout=subprocess.PIPE, text=True) for i in range(2)]
-            for worker in workers:
+            for worker, count in zip(workers, counts):
                 out, _ = worker.communicate(timeout=120)
                 if said is None:
                     assert worker.returncode == 0, out
                 else:
                     assert worker.returncode == 1 and "Traceback" not in out, out
-                    assert out.splitlines()[-1] == f"Error: the 2 workers of this run do not " \
-                        f"all have the {said}: start every one with the same config and corpus"
+                    assert out.splitlines()[-1] == f"Error: {said.format(count)}"
         finally:
             for proc in procs:
                 if proc.poll() is None:
