@@ -438,9 +438,13 @@ def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path
         killed.kill()
         killed.wait()
         time.sleep(1)
-        for _ in range(2):
-            left.send_signal(signal.SIGINT)
-            time.sleep(0.5)
+        left.send_signal(signal.SIGINT)                   # (it cannot stop with the others)
+        deadline = time.time() + 20
+        while "Ctrl-C again" not in said.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        assert said.read_text().splitlines()[-1] == "stopping with the other workers at the " \
+            "next batch; Ctrl-C again stops this one at once"
+        left.send_signal(signal.SIGINT)
         assert left.wait(timeout=20) == 130
         assert said.read_text().count("waiting for") == 1
         assert said.read_text().splitlines()[-1] == "interrupted again: stopped at once; the last checkpoint in runs/t is " \

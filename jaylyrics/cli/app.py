@@ -191,13 +191,15 @@ def _leave_at_once(code: int) -> None:
     os._exit(code)
 
 
-def leave_on_second_stop(message) -> None:
+def leave_on_second_stop(message, still_there: str | None = None) -> None:
     """In a worker of a parameter-server run: a second Ctrl-C (or SIGTERM, or hang-up) ends the
     process at once, saying `message()`, also while it waits inside MXNet (for the scheduler to
     start, or for the gradients of a worker that has gone), where no Python signal handler runs
     until MXNet returns. A thread hears the signals through the wakeup fd, which the C handler
     writes to as each one arrives; it counts the first (which asks the workers to stop
-    together) and leaves at the second."""
+    together), says `still_there` if the process still is 3 s later, and leaves at the
+    second."""
+    import select
     import signal
     import threading
 
@@ -210,14 +212,22 @@ def leave_on_second_stop(message) -> None:
     signal.set_wakeup_fd(write_end)
     stops = {int(sig) for sig in hangup.stop_signals()}
 
-    def watch():
-        seen = 0
-        while seen < 2:
-            seen += sum(byte in stops for byte in os.read(read_end, 64))
+    def say(text):
         try:
-            click.echo(message(), err=True)
+            click.echo(text, err=True)
         except (OSError, ValueError):          # (the terminal is gone: a hang-up)
             pass
+
+    def watch():
+        seen, said = 0, False
+        while seen < 2:
+            patience = 3.0 if seen == 1 and still_there and not said else None
+            if not select.select([read_end], [], [], patience)[0]:     # still here after one
+                say(still_there)
+                said = True
+                continue
+            seen += sum(byte in stops for byte in os.read(read_end, 64))
+        say(message())
         _leave_at_once(130)
 
     threading.Thread(target=watch, name="second-stop", daemon=True).start()

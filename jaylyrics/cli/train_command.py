@@ -180,8 +180,11 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
                                                 no_repeat=cfg.train.sample_no_repeat_ngram_size))
 
     if (kvstore or "").startswith("dist"):
-        leave_on_second_stop(lambda: _stopped_at_once(run_dir, kvstore))
-        if not launched_worker():
+        by_hand = not launched_worker()         # (launch stops its workers itself)
+        leave_on_second_stop(lambda: _stopped_at_once(run_dir, kvstore), still_there=(
+            "stopping with the other workers at the next batch; Ctrl-C again stops this one at "
+            "once") if by_hand else None)
+        if by_hand:
             _say_if_the_others_do_not_come()
     summary = train_mod.fit(cfg, data, contexts, run_dir, reporter=_TrainReporter(cfg),
                             generate=generate, resume=resume, kvstore=kvstore, init=init,
