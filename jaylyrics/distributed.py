@@ -37,9 +37,9 @@ class Aggregator:
     """Gradient all-reduce and scalar broadcast through one KVStore (dist_sync, local), or, with
     dist_async, each worker's parameter changes added to the server's weights as they come.
 
-    `alike` names what every worker must have the same ({"the model (model.*)": its text,
-    ...}): workers started by hand with another config or corpus are an error that names what
-    differs, before anything travels (other parameter shapes made MXNet abort one worker and
+    `alike` holds, as text, what every worker must have the same ({"model (model.*)": its
+    config, ...}): workers started by hand with another config or corpus are an error that names
+    what differs, before anything travels (other parameter shapes made MXNet abort one worker and
     leave the others waiting for ever)."""
 
     def __init__(self, kind: str, params: dict, alike: dict | None = None):
