@@ -86,11 +86,17 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
                              "train.patience=0 (no early stopping)")
 
 
+# What a resumed run may take from an edit of its config.yaml, as from --set: the train.* keys
+# but the optimiser (its saved moments belong to the one it has), and where its corpus is now.
+_EDITABLE = ("train.", "data.corpus")
+
+
 def edited_config(ck):
-    """The config to resume the run saved in `ck` with: its own, with the train.* values of its
-    config.yaml where that was edited since (to train longer, one changes train.epochs there),
-    and the keys so taken; --set still wins. Any other key edited there is a ConfigError naming
-    the file: the network, the data and the optimiser stay as the run was trained. A config.yaml
+    """The config to resume the run saved in `ck` with: its own, with the values of its
+    config.yaml where that was edited since (to train longer, one changes train.epochs there;
+    to read a corpus that has moved, data.corpus) in the keys that --set may change too, and the
+    keys so taken (--set still wins). Any other key edited there is a ConfigError naming the
+    file: the network, the text and the optimiser stay as the run was trained. A config.yaml
     that is gone changes nothing; train.out_dir and train.init_from, which say where the run is
     and came from, are not read."""
     path = ck.path.parent / "config.yaml"
@@ -101,16 +107,19 @@ def edited_config(ck):
     for key in ("train.out_dir", "train.init_from"):
         edited.pop(key, None)
     for key, (was, now) in edited.items():
-        if not key.startswith("train.") or key == "train.optimizer":
+        if not key.startswith(_EDITABLE) or key == "train.optimizer":
             raise ConfigError(f"{path} sets {key} to {now}, where the run was saved with {was}: "
                               "a resumed run keeps its network, data and optimiser (only train.* "
-                              "keys may change); put it back, or train a new run with it: "
-                              f"jaylyrics train --config {shlex.quote(str(path))} --set "
+                              "keys and data.corpus may change); put it back, or train a new run "
+                              f"with it: jaylyrics train --config {shlex.quote(str(path))} --set "
                               "train.out_dir=DIR")
-    names = [key.split(".")[1] for key in edited]
-    train = dataclasses.replace(ck.config.train,
-                                **{name: getattr(in_file.train, name) for name in names})
-    return dataclasses.replace(ck.config, train=train), list(edited)
+    sections = {}
+    for key in edited:
+        section, name = key.split(".")
+        sections.setdefault(section, {})[name] = getattr(getattr(in_file, section), name)
+    return dataclasses.replace(ck.config, **{
+        section: dataclasses.replace(getattr(ck.config, section), **values)
+        for section, values in sections.items()}), list(edited)
 
 
 # The keys that decide how an epoch is cut into batches and in which order (the seed also draws

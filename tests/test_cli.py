@@ -1119,9 +1119,13 @@ def test_a_resumed_run_becomes_the_run_trained_last(tmp_path, monkeypatch):
 def test_resume_takes_the_training_keys_of_an_edited_config_yaml(tmp_path, monkeypatch):
     """To train longer, one edits train.epochs in the run's config.yaml and resumes: that was
     ignored ("has trained its 1 epoch (train.epochs 1)"). Now its train.* keys count, as --set
-    ones do (which still win); a key a resumed run cannot change is named with the file."""
+    ones do (which still win), and so does data.corpus (where the corpus is now, as --set says
+    it); a key a resumed run cannot change is named with the file."""
+    import shutil
+
     monkeypatch.chdir(tmp_path)
-    assert run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+    shutil.copy(ZIP, tmp_path / "lyrics.zip")
+    assert run_cli("train", "--config", TINY, "--set", "data.corpus=lyrics.zip", "--set",
                    "train.epochs=1", "-q").exit_code == 0
     saved = tmp_path / "runs" / "tiny" / "config.yaml"
     text = saved.read_text()
@@ -1142,12 +1146,16 @@ def test_resume_takes_the_training_keys_of_an_edited_config_yaml(tmp_path, monke
         saved.write_text(text.replace(was, now))
         assert_clean_error(run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3"),
                            f"runs/tiny/config.yaml sets {key}: a resumed run keeps its network, "
-                           "data and optimiser (only train.* keys may change); put it back, or "
-                           "train a new run with it: jaylyrics train --config "
+                           "data and optimiser (only train.* keys and data.corpus may change); "
+                           "put it back, or train a new run with it: jaylyrics train --config "
                            "runs/tiny/config.yaml --set train.out_dir=DIR")
-        saved.write_text(text)
+    (tmp_path / "lyrics.zip").rename(tmp_path / "moved.zip")
+    saved.write_text(text.replace("corpus: lyrics.zip", "corpus: moved.zip"))
+    moved = run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3")
+    assert moved.exit_code == 0, moved.output
+    assert "resuming with its data.corpus moved.zip\n" in moved.stderr
     saved.unlink()                                              # a copy for reading: not needed
-    assert run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3",
+    assert run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=4",
                    "-q").exit_code == 0
 
 

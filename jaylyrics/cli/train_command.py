@@ -95,9 +95,10 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
 
         cfg, edited = resume_mod.edited_config(ck)            # RUN/config.yaml, edited by hand
         cfg = config.override(cfg, overrides, allowed=("train.", "data.corpus"))
+        moved = "data.corpus" in given or "data.corpus" in edited
         edited = [key for key in edited if key not in given]
         run_dir = ck.path.parent
-        if "data.corpus" in given:       # where it has moved (the same characters, checked below)
+        if moved:                        # where it has moved (the same characters, checked below)
             data_cfg = cfg.data
         else:                            # where it was trained, also from another directory
             data_cfg = checkpoint.data_config(ck)
