@@ -95,13 +95,13 @@ def edited_config(ck):
     """The config to resume the run saved in `ck` with: its own, with the values of its
     config.yaml where that was edited since (to train longer, one changes train.epochs there;
     to read a corpus that has moved, data.corpus) in the keys that --set may change too, and the
-    keys so taken (--set still wins). Any other key edited there is a ConfigError naming the
-    file: the network, the text and the optimiser stay as the run was trained. A config.yaml
-    that is gone changes nothing; train.out_dir and train.init_from, which say where the run is
-    and came from, are not read."""
+    keys so taken, as {key: (saved value, edited value)} (--set still wins). Any other key
+    edited there is a ConfigError naming the file: the network, the text and the optimiser stay
+    as the run was trained. A config.yaml that is gone changes nothing; train.out_dir and
+    train.init_from, which say where the run is and came from, are not read."""
     path = ck.path.parent / "config.yaml"
     if not path.is_file():
-        return ck.config, []
+        return ck.config, {}
     in_file = config.from_saved(config.read_yaml(path), str(path))
     edited = config.differences(ck.config, in_file)
     for key in ("train.out_dir", "train.init_from"):
@@ -119,7 +119,7 @@ def edited_config(ck):
         sections.setdefault(section, {})[name] = getattr(getattr(in_file, section), name)
     return dataclasses.replace(ck.config, **{
         section: dataclasses.replace(getattr(ck.config, section), **values)
-        for section, values in sections.items()}), list(edited)
+        for section, values in sections.items()}), edited
 
 
 # The keys that decide how an epoch is cut into batches and in which order (the seed also draws

@@ -96,7 +96,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         cfg, edited = resume_mod.edited_config(ck)            # RUN/config.yaml, edited by hand
         cfg = config.override(cfg, overrides, allowed=("train.", "data.corpus"))
         moved = "data.corpus" in given or "data.corpus" in edited
-        edited = [key for key in edited if key not in given]
+        edited = {key: values for key, values in edited.items() if key not in given}
         run_dir = ck.path.parent
         if moved:                        # where it has moved (the same characters, checked below)
             data_cfg = cfg.data
@@ -159,9 +159,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         resume_mod.check_settings(ck, cfg, resume[2], workers)
         resume_mod.check_epochs_left(resume[2], cfg.train, run_dir)
         if edited:
-            values = config.differences(ck.config, cfg)
             log(f"note: {run_dir / 'config.yaml'} was edited since the run was saved: resuming "
-                "with its " + ", ".join(f"{key} {values[key][1]}" for key in edited))
+                "with its " + ", ".join(f"{key} {now}" for key, (_, now) in edited.items()))
         left_at = float(ck.meta["resume"]["lr"])          # (read by restore already)
         if resume[1].lr != left_at:                       # a new train.lr: restore uses it
             log(f"learning rate {resume[1].lr:g} (train.lr), where the run had {left_at:g}")
