@@ -53,13 +53,13 @@ class Aggregator:
             raise JaylyricsError(f"--kvstore {kind}: cannot start ({reason}); start workers "
                                  "with `jaylyrics launch`") from None
         global joined
-        joined = joined or kind.startswith("dist")
-        self.kind = kind
+        self.distributed = kind.startswith("dist")       # (worker processes, not devices)
+        joined = joined or self.distributed
         self.rank, self.num_workers = self.kv.rank, self.kv.num_workers
         self.asynchronous = kind == "dist_async"
         if self.asynchronous:
             self.kv.set_optimizer(AddChange())
-        if alike and kind.startswith("dist"):
+        if alike and self.distributed:
             self.check_alike(alike)
         self.names = sorted(params)
         self.keys = list(range(len(self.names)))

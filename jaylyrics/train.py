@@ -357,7 +357,7 @@ class _Run:
     @property
     def joined(self) -> bool:
         """Whether this process is a worker of a parameter-server run (not a single process)."""
-        return self.aggregator is not None and self.aggregator.kind.startswith("dist")
+        return self.aggregator is not None and self.aggregator.distributed
 
     @property
     def rank0(self) -> bool:
