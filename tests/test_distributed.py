@@ -59,6 +59,14 @@ def launched_processes(port=None, cwd=None, role=None):
     return found
 
 
+def wait_until(condition, seconds: float) -> None:
+    """Poll `condition()` every 0.2 s until it holds or `seconds` have passed (the caller then
+    asserts it)."""
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.2)
+
+
 def launch_until_saved(tmp_path, out_dir, act, *options, timeout=120, **popen):
     """`jaylyrics launch -n 2 [options] -- train` on COMMON without end, into `out_dir`; once its
     last.json exists, `act(proc, last)` (a signal to launch or to a worker, a fault); then (what
@@ -72,9 +80,7 @@ def launch_until_saved(tmp_path, out_dir, act, *options, timeout=120, **popen):
                             **popen)
     last = tmp_path / out_dir / "last.json"
     try:
-        deadline = time.time() + 120
-        while not last.exists() and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until(last.exists, 120)
         assert last.exists()
         acted = act(proc, last)
         _, err = proc.communicate(timeout=timeout)
@@ -419,9 +425,7 @@ def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path
             left = start("worker", "-m", "jaylyrics", "train", *COMMON, "--set",
                          "train.epochs=100000", "--set", "train.out_dir=runs/t", "--kvstore",
                          "dist_sync", log=log)
-        deadline = time.time() + 60
-        while "waiting for" not in said.read_text() and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "waiting for" in said.read_text(), 60)
         assert said.read_text().splitlines()[-1] == (
             f"waiting for the parameter server's scheduler at 127.0.0.1:{port} and for every "
             "process of the run to start (DMLC_NUM_WORKER=2, DMLC_NUM_SERVER=1; DMLC_PS_ROOT_URI "
@@ -431,25 +435,21 @@ def test_processes_started_by_hand_stop_on_ctrl_c_when_a_worker_is_gone(tmp_path
         killed = start("worker", "-m", "jaylyrics", "train", *COMMON, "--set",
                        "train.epochs=100000", "--set", "train.out_dir=runs/t", "--kvstore",
                        "dist_sync")
-        deadline = time.time() + 120
-        while not last.exists() and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until(last.exists, 120)
         assert last.exists()
         killed.kill()
         killed.wait()
         time.sleep(1)
         left.send_signal(signal.SIGINT)                   # (it cannot stop with the others)
-        deadline = time.time() + 20
-        while "Ctrl-C again" not in said.read_text() and time.time() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "Ctrl-C again" in said.read_text(), 20)
         assert said.read_text().splitlines()[-1] == "stopping with the other workers at the " \
             "next batch; Ctrl-C again stops this one at once"
         left.send_signal(signal.SIGINT)
         assert left.wait(timeout=20) == 130
         assert said.read_text().count("waiting for") == 1
-        assert said.read_text().splitlines()[-1] == "interrupted again: stopped at once; the last checkpoint in runs/t is " \
-            "kept: once every worker has stopped, continue with `jaylyrics train --kvstore " \
-            "dist_sync --resume runs/t`"
+        assert said.read_text().splitlines()[-1] == "interrupted again: stopped at once; the " \
+            "last checkpoint in runs/t is kept: once every worker has stopped, continue with " \
+            "`jaylyrics train --kvstore dist_sync --resume runs/t`"
         for proc in serving:
             proc.send_signal(signal.SIGINT)
             assert proc.wait(timeout=20) == -signal.SIGINT
