@@ -191,8 +191,18 @@ def shape(probs: np.ndarray, temperature: float, top_k: int, top_p: float) -> np
 def loops(text: str, longest: int = 30, times: int = 3) -> bool:
     """Whether `text` ends in a piece of at most `longest` characters repeated `times` times
     (`我不能再想我 / 我不能再想我 / ...`): what greedy decoding falls into."""
-    return any(len(text) >= times * n and text[-times * n:] == text[-n:] * times
-               for n in range(1, longest + 1))
+    return bool(repeated_end(text, longest, times))
+
+
+def repeated_end(text: str, longest: int = 30, times: int = 3, span: int = 0) -> str:
+    """The shortest piece of at most `longest` characters that `text` ends with `times` times
+    over, and over at least `span` characters in all (span 10: a run of ten of one character,
+    five of a pair, four of a triple); '' if there is none."""
+    for n in range(1, longest + 1):
+        repeats = max(times, -(-span // n))
+        if len(text) >= repeats * n and text[-repeats * n:] == text[-n:] * repeats:
+            return text[-n:]
+    return ""
 
 
 def until_lines(chars: Iterator[str], prefix: str, lines: int) -> Iterator[str]:

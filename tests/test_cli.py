@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -317,6 +318,40 @@ def test_sample_says_when_greedy_decoding_loops(in_tiny_run):
     assert drawn.exit_code == 0 and "repeats itself" not in drawn.stderr
     quiet = run_cli("sample", "--prefix", "分开", "--length", "60", "-q")
     assert quiet.stderr == ""
+
+
+def ends_in_a_run(text, least=10):
+    """Whether text ends in one piece (1 to 30 characters) over and over, `least` characters of
+    it at least and three times at least (written apart from sample.repeated_end)."""
+    match = re.search(r"(.{1,30}?)\1+\Z", text, re.S)
+    return bool(match) and len(match[0]) >= max(least, 3 * len(match[1])), match and match[1]
+
+
+def test_sample_says_when_drawn_samples_end_in_a_loop(in_tiny_run):
+    """At a low temperature the tiny model's samples, with its cache, run into one character
+    over and over: a note (once) names it and the ways out; without the cache, the advice
+    leaves --no-cache out; samples that do not loop get no note."""
+    result = run_cli("sample", "--prefix", "分开", "--length", "60", "--temperature", "0.1",
+                     "--num-samples", "3", "--json")
+    looping = [ends_in_a_run(text[2:]) for text in last_json(result)["samples"]]
+    assert [ran for ran, _ in looping] == [True] * 3
+    piece = looping[0][1]
+    assert f"note: all 3 samples end in a loop ({piece!r} over and over): the cache lifts" \
+        in result.stderr
+    assert "try --no-cache, a higher --temperature or --no-repeat-ngram-size 4" in result.stderr
+    alone = run_cli("sample", "--prefix", "分开", "--length", "60", "--temperature", "0.02",
+                    "--no-cache", "--json")
+    ran, piece = ends_in_a_run(last_json(alone)["samples"][0][2:])
+    assert ran
+    assert (f"note: the sample ends in a loop ({piece!r} over and over); try a higher "
+            "--temperature or --no-repeat-ngram-size 4") in alone.stderr
+    several = run_cli("sample", "--temperature", "0.1", "--length", "60", "-i",
+                      input="分开\n不分开\n")
+    assert several.stderr.count("in a loop") == 1
+    drawn = run_cli("sample", "--prefix", "分开", "--length", "60", "--temperature", "1",
+                    "--num-samples", "3", "--no-cache", "--json")
+    assert not any(ends_in_a_run(text[2:])[0] for text in last_json(drawn)["samples"])
+    assert "loop" not in drawn.stderr
 
 
 def test_sample_without_repeated_pieces_stays_greedy_and_does_not_loop(in_tiny_run):

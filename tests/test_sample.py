@@ -163,6 +163,20 @@ def test_loops_finds_a_repeated_ending():
     assert not sample.loops(piece * 3) and sample.loops(piece * 3, longest=40)
 
 
+def test_repeated_end_names_the_piece_and_asks_for_a_span():
+    assert sample.repeated_end("分开\n" + "我不能再想\n" * 3) == "我不能再想\n"
+    assert sample.repeated_end("xyz" + "ab" * 3) == "ab" and sample.repeated_end("xyz") == ""
+    # span 10: ten of one character, five of a pair, four of a triple, three of longer pieces
+    assert sample.repeated_end("分开" + " " * 10, span=10) == " "
+    assert sample.repeated_end("分开" + " " * 9, span=10) == ""
+    assert sample.repeated_end("啦啦啦啦啦啦啦", span=10) == ""         # the lyrics' longest run
+    assert sample.repeated_end("x" + "ab" * 5, span=10) == "ab"
+    assert sample.repeated_end("x" + "ab" * 4, span=10) == ""
+    assert sample.repeated_end("x" + "abc" * 4, span=10) == "abc"
+    assert sample.repeated_end("x" + "abc" * 3, span=10) == ""
+    assert sample.repeated_end("x" + "abcd" * 3, span=10) == "abcd"
+
+
 def ngram_counts(text, n):
     return {text[j:j + n]: text.count(text[j:j + n]) for j in range(len(text) - n + 1)}
 

@@ -173,11 +173,37 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
         log("note: greedy decoding repeats itself, as small character models do; "
             "for livelier lyrics try --temperature 0.8, or --no-repeat-ngram-size 4 to stay "
             "greedy without the loops")
+    elif temperature:
+        _say_if_drawn_samples_loop(texts, prefix, temperature, ck.config.model.cache_size, said)
     if as_json:
         echo_json({**nets.json_fields(), "prefix": prefix, "samples": texts,
                    "temperature": temperature, "top_k": top_k, "top_p": top_p,
                    "no_repeat_ngram_size": no_repeat, "seed": seed,
                    "cache": ck.config.model.cache_size > 0})
+
+
+def _say_if_drawn_samples_loop(texts, prefix, temperature, cache_size, said) -> None:
+    """A note (once a session) when samples drawn with a temperature end in a run that feeds
+    itself: ten of one character (a code model's indentation, 霍霍霍...), five of a pair, ...;
+    the cache lifts what was just written, and a low temperature sharpens that."""
+    from jaylyrics import sample
+
+    if "drawn loops" in said:
+        return
+    pieces = [sample.repeated_end(text[len(prefix):], span=10) for text in texts]
+    looping = [piece for piece in pieces if piece]
+    if not looping:
+        return
+    said.add("drawn loops")
+    what = ("the sample ends" if len(texts) == 1 else
+            f"all {len(texts)} samples end" if len(looping) == len(texts) else
+            f"{len(looping)} of the {len(texts)} samples "
+            f"{'ends' if len(looping) == 1 else 'end'}")
+    why = ": the cache lifts what was just written, so a loop feeds itself" if cache_size else ""
+    tries = (["--no-cache"] if cache_size else []) + \
+        (["a higher --temperature"] if temperature < 1 else []) + ["--no-repeat-ngram-size 4"]
+    advice = " or ".join(filter(None, (", ".join(tries[:-1]), tries[-1])))
+    log(f"note: {what} in a loop ({looping[0]!r} over and over){why}; try {advice}")
 
 
 def _ask_for_prefixes(as_read, write) -> None:
