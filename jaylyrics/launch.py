@@ -38,11 +38,12 @@ def role_env(role: str, port: int, num_workers: int, num_servers: int, host: str
 
 
 def _pipe(proc: subprocess.Popen, prefix: str, sink, errors: set) -> threading.Thread:
-    """Copy the process's output to `sink`, each line after [prefix]; an error another process
-    has said already (every worker checks a --resume alike) is not said again."""
+    """Copy the process's output to `sink`, each line after [prefix]; an error or a note another
+    process has said already (every worker checks a --resume alike, reads the same edited
+    config.yaml) is not said again."""
     def copy():
         for line in proc.stdout:
-            if line.startswith("Error: "):
+            if line.startswith(("Error: ", "note: ")):
                 if line in errors:
                     continue
                 errors.add(line)

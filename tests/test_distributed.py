@@ -123,6 +123,14 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices
         assert done.returncode == 1 and len(said) == 1, done.stderr
         assert said[0].endswith("] Error: runs/two has trained its 2 epochs (train.epochs 1): to "
                                 "train longer, resume with --set train.epochs=N (N > 2)")
+        edited = tmp_path / "runs" / "two" / "config.yaml"        # each worker reads the edit
+        edited.write_text(edited.read_text().replace("epochs: 2", "epochs: 3"))
+        more = jaylyrics("launch", "-n", "2", "--", "train", "--resume", "runs/two", cwd=tmp_path)
+        notes = [line for line in more.stderr.splitlines() if "edited since" in line]
+        assert more.returncode == 0 and len(notes) == 1, more.stderr
+        assert notes[0].endswith("] note: runs/two/config.yaml was edited since the run was saved: "
+                                 "resuming with its train.epochs 3")
+        assert "epoch   3" in more.stderr
 
 
 def test_a_killed_worker_stops_the_whole_run(tmp_path):
