@@ -227,6 +227,32 @@ def test_a_big_corpus_with_the_default_dropout_gets_a_note(tmp_path, monkeypatch
     assert "times the lyrics" not in jay.stderr
 
 
+def test_a_validation_split_far_from_val_fraction_gets_a_note(tmp_path, monkeypatch):
+    """The split takes whole lines: of a text of four long lines, val_fraction 0.1 holds out the
+    last one, a quarter of the text, which a user saw only in the counts; a note says so. The
+    Jay Chou lyrics, of thousands of lines, get none; nor does a resumed run."""
+    monkeypatch.chdir(tmp_path)
+    lines = ["分开" * 1500, "不分开" * 1000, "我不能再想" * 600, "想你" * 1500]
+    (tmp_path / "long.txt").write_text("\n".join(lines), encoding="utf-8")
+    base = ["train", "--config", TINY, "--set", "data.corpus=long.txt", "--set", "data.max_chars=0"]
+    long = run_cli(*base, "--dry-run", "--json")
+    assert long.exit_code == 0, long.stderr
+    assert last_json(long)["val_chars"] == len(lines[-1]) + 1           # the last line, its \n
+    share = (len(lines[-1]) + 1) / (len("\n".join(lines)) + 2)             # (+ the two \n added)
+    assert f"{share:.0%}" == "25%"
+    assert ("note: data.val_fraction 0.1 holds out 25% of the characters (3,001) for validation: "
+            "the split takes whole lines, here the last 1 of 4") in long.stderr
+    spaces = run_cli(*base, "--set", "data.keep_newlines=false", "--dry-run")
+    assert spaces.stderr.strip().endswith("holds out 25% of the characters (3,001) for "
+                                          "validation: the split takes whole lines")
+    assert run_cli(*base, "--set", "train.epochs=1").exit_code == 0
+    resumed = run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=2")
+    assert resumed.exit_code == 0 and "holds out" not in resumed.stderr
+    jay = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set",
+                  "train.out_dir=runs/jay", "--dry-run")
+    assert jay.exit_code == 0 and "holds out" not in jay.stderr
+
+
 def test_a_second_training_into_a_trained_run_is_refused_unless_overwrite(tmp_path, monkeypatch):
     """Training again into train.out_dir (a forgotten --resume, the same command twice) would
     replace the run's checkpoints: refused before anything is written, naming the run and the

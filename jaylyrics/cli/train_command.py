@@ -126,6 +126,9 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
             f"dropout (model.dropout {cfg.model.dropout:g}, model.weight_drop "
             f"{cfg.model.weight_drop:g}) was set for: less may train better, e.g. --set "
             "model.dropout=0.2 --set model.weight_drop=0.1 (README: Your own lyrics)")
+    held_out = _held_out_unlike(cfg.data, data) if resume_run is None else None
+    if held_out:
+        log(held_out)
     if data.sources:
         if VERBOSITY["level"] >= 2:
             log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order:\n"
@@ -208,6 +211,21 @@ def _regularised_for_less(cfg, data) -> bool:
     default, model = config.Config().model, cfg.model
     return len(data.train) >= 4 * DEFAULT_TRAIN_CHARS and \
         (model.dropout, model.weight_drop) == (default.dropout, default.weight_drop)
+
+
+def _held_out_unlike(data_cfg, data) -> str | None:
+    """A note when the validation split is far from data.val_fraction of the text (half or
+    twice it): the split takes whole lines, so a text of a few long lines holds out a line's
+    worth, a quarter of the text for one of four."""
+    fraction, total = data_cfg.val_fraction, len(data.train) + len(data.val)
+    held = len(data.val) / total if total else 0.0
+    if not fraction or fraction / 2 <= held <= 2 * fraction:
+        return None
+    val_lines, train_lines = data.val.count("\n"), data.train.count("\n")
+    lines = (f", here the last {val_lines:,} of {val_lines + train_lines:,}"
+             if data_cfg.keep_newlines else "")
+    return (f"note: data.val_fraction {fraction:g} holds out {held:.0%} of the characters "
+            f"({len(data.val):,}) for validation: the split takes whole lines{lines}")
 
 
 def _check_flags(resume: bool, init_from: bool, overwrite: bool, dry_run: bool,
