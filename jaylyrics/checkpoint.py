@@ -36,8 +36,8 @@ from jaylyrics import CheckpointError, __version__
 from jaylyrics import config as config_mod, ndarray_file
 from jaylyrics.corpus import Vocab
 from jaylyrics.files import atomic_write
-from jaylyrics.runs import (LATEST, by_name, latest_run, latest_target, list_runs, lock_holder,
-                            project_latest, run_summary)
+from jaylyrics.runs import (LATEST, by_name, latest_run, latest_target, leftovers, list_runs,
+                            lock_holder, project_latest, run_summary)
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
 
@@ -159,6 +159,10 @@ def save(run_dir: Path, tag: str, params: dict, cfg, vocab: Vocab, epoch: int,
 
 
 def _remove_unreferenced(run_dir: Path) -> None:
+    """Remove the weights and optimiser files that no sidecar names any more, and what a
+    process killed while writing one left (`runs.leftovers`)."""
+    for path in leftovers(run_dir):
+        path.unlink(missing_ok=True)
     named = set()
     for sidecar in run_dir.glob("*.json"):
         try:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 from jaylyrics import PROJECT_DIR, CheckpointError
@@ -367,6 +368,23 @@ def _namespace_seen(namespace: str) -> bool:
             except OSError:                   # gone, or another user's
                 continue
     return False
+
+
+def leftovers(run_dir: Path, older_than: float = 60.0) -> list[Path]:
+    """The temporary files that `files.atomic_write` left in `run_dir` when its process was
+    killed mid-write (kill -9, a power cut): hidden, and as large as what was being written.
+    A file counts when its process no longer runs and it has not changed for `older_than`
+    seconds (a live writer's on another machine sharing the directory is young)."""
+    found = []
+    for path in run_dir.glob(".*.tmp*"):
+        pid = path.name.rpartition(".tmp")[2]
+        try:
+            if pid.isdigit() and not _alive(int(pid)) and \
+                    time.time() - path.stat().st_mtime >= older_than:
+                found.append(path)
+        except (OSError, OverflowError):             # gone meanwhile; not a process id
+            continue
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -124,6 +124,39 @@ def test_a_crash_while_writing_weights_keeps_the_old_pair(tmp_path, monkeypatch)
     np.testing.assert_array_equal(ck.params["embed"].asnumpy(), old["embed"].asnumpy())
 
 
+def test_what_a_process_killed_mid_write_left_goes_with_the_next_save(tmp_path):
+    """kill -9 (or a power cut) inside atomic_write leaves its hidden temporary file, as large
+    as a weights or optimiser file, for ever; the next save removes it once its process is
+    gone and it is a minute old. A live writer's (this process's, another running one's) and
+    a young one (a writer on another machine sharing the directory) stay."""
+    import subprocess
+    import sys
+
+    cfg = tiny_cfg()
+    save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg)
+    writer = subprocess.Popen(                  # stopped for good between write and rename
+        [sys.executable, "-c", "import os, sys, time; from pathlib import Path; "
+         "from jaylyrics import files; os.fsync = lambda fd: (print(flush=True), time.sleep(600));"
+         f"files.atomic_write(Path(sys.argv[1]), b'x' * 100000)",
+         str(tmp_path / "weights-0123456789abcdef.params")], stdout=subprocess.PIPE, text=True)
+    writer.stdout.readline()
+    writer.kill()
+    writer.wait()
+    killed = tmp_path / f".weights-0123456789abcdef.params.tmp{writer.pid}"
+    assert killed.stat().st_size == 100000
+    young = tmp_path / f".optimizer-0123456789abcdef.params.tmp{writer.pid}0"
+    live = tmp_path / f".perplexity.png.tmp{os.getpid()}"
+    for path in (young, live):
+        path.write_bytes(b"x")
+    a_minute_ago = time.time() - 61
+    os.utime(killed, (a_minute_ago, a_minute_ago))
+    os.utime(live, (a_minute_ago, a_minute_ago))
+    save(tmp_path, model.init_params(cfg.model, len(VOCAB), CTX, 1), cfg)
+    assert not killed.exists()
+    assert young.exists() and live.exists()
+    assert checkpoint.load(tmp_path, CTX).meta["epoch"] == 1
+
+
 @pytest.fixture
 def saved(tmp_path):
     cfg = tiny_cfg()
