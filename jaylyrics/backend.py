@@ -191,9 +191,11 @@ def _set_threads(n: int) -> None:
 
 def busy_hint(contexts: list, load: float | None = None) -> str | None:
     """A line for the user when jaylyrics chose its thread settings, trains on the CPU, and the
-    machine is already busy (1-minute load average at 3/4 of the threads or more), most likely
+    machine is already busy (1-minute load average at 3/4 of its CPUs or more), most likely
     with another training: processes that each expect the cores to themselves slow each other
-    down badly."""
+    down badly. The load average counts every CPU of the machine, also those this process may
+    not use (`taskset`, a container's share of a bigger host): measured against the threads
+    alone, the load of the other CPUs made a note here."""
     if not (SETTINGS and _any_cpu(contexts)):
         return None
     if load is None:
@@ -201,11 +203,12 @@ def busy_hint(contexts: list, load: float | None = None) -> str | None:
             load = os.getloadavg()[0]
         except OSError:                          # not available on this system
             return None
-    count = int(SETTINGS["OMP_NUM_THREADS"])
-    if load < 0.75 * count:
+    cpus = max(os.cpu_count() or 1, int(SETTINGS["OMP_NUM_THREADS"]))
+    if load < 0.75 * cpus:
         return None
-    return (f"note: this machine is busy (load {load:.1f} for {count} threads); when running "
-            "several trainings at once, start each with OMP_NUM_THREADS=1 (see the README)")
+    return (f"note: this machine is busy (load {load:.1f} on {counted(cpus, 'CPU')}); when "
+            "running several trainings at once, start each with OMP_NUM_THREADS=1 (see the "
+            "README)")
 
 
 def num_gpus() -> int:
@@ -260,7 +263,7 @@ def describe(ctx) -> str:
     contexts = ctx if isinstance(ctx, (list, tuple)) else [ctx]
     text = ", ".join(_name(c) for c in contexts)
     if SETTINGS and _any_cpu(contexts):
-        text += f" ({SETTINGS['OMP_NUM_THREADS']} threads)"
+        text += f" ({counted(int(SETTINGS['OMP_NUM_THREADS']), 'thread')})"
     return text
 
 

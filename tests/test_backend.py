@@ -184,15 +184,29 @@ def test_the_device_line_says_how_many_threads_jaylyrics_chose(monkeypatch):
     assert backend.describe(backend.mx.cpu()) == "CPU (4 threads)"
     assert backend.describe([backend.mx.cpu(0), backend.mx.cpu(1)]) == "CPU, CPU 1 (4 threads)"
     assert backend.describe(backend.mx.gpu(1)) == "GPU 1"
+    monkeypatch.setattr(backend, "SETTINGS", {"OMP_NUM_THREADS": "1"})       # (taskset -c 0)
+    assert backend.describe(backend.mx.cpu()) == "CPU (1 thread)"
     monkeypatch.setattr(backend, "SETTINGS", {})
     assert backend.describe(backend.mx.cpu()) == "CPU"
 
 
 def test_a_busy_machine_gets_a_hint_about_several_trainings(monkeypatch):
     monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2"})
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: 2)
     cpu = [backend.mx.cpu()]
-    assert "OMP_NUM_THREADS=1" in backend.busy_hint(cpu, load=1.9)
+    assert backend.busy_hint(cpu, load=1.9) == (
+        "note: this machine is busy (load 1.9 on 2 CPUs); when running several trainings at "
+        "once, start each with OMP_NUM_THREADS=1 (see the README)")
     assert backend.busy_hint(cpu, load=0.3) is None
+    # allowed 1 of the 2 CPUs (taskset -c 0), or 2 of a host's 64 (a container): the load
+    # average counts them all, so the other CPUs' load is no sign that these are busy
+    monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "1"})
+    assert backend.busy_hint(cpu, load=0.8) is None
+    assert "(load 1.6 on 2 CPUs)" in backend.busy_hint(cpu, load=1.6)
+    monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2"})
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: 64)
+    assert backend.busy_hint(cpu, load=3.0) is None
+    assert "(load 50.0 on 64 CPUs)" in backend.busy_hint(cpu, load=50.0)
     assert backend.busy_hint([backend.mx.gpu(0)], load=5.0) is None   # threads don't matter there
     monkeypatch.setattr(backend, "SETTINGS", {})            # the user chose: no advice
     assert backend.busy_hint(cpu, load=5.0) is None

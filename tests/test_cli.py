@@ -139,10 +139,11 @@ def test_train_on_a_busy_machine_says_how_to_share_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(backend, "SETTINGS", {"MXNET_ENGINE_TYPE": "NaiveEngine", "OMP_NUM_THREADS": "2"})
     monkeypatch.setattr(backend.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    monkeypatch.setattr(backend.os, "cpu_count", lambda: 2)
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--set", "train.epochs=1",
                      "--set", "train.sample_every=0")
     assert result.exit_code == 0, result.output
-    assert "device: CPU (2 threads)\nnote: this machine is busy (load 3.0 for 2 threads)" in result.stderr
+    assert "device: CPU (2 threads)\nnote: this machine is busy (load 3.0 on 2 CPUs)" in result.stderr
     assert "OMP_NUM_THREADS=1" in result.stderr
 
 
