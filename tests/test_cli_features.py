@@ -466,6 +466,9 @@ def test_eval_per_line_sorts_lines_by_perplexity(in_tiny_run, tmp_path):
     single = tmp_path / "one.txt"
     single.write_text("机升直有要想\n", encoding="utf-8")
     alone = last_json(run_cli("eval", "--text", single, "--per-line", "--json"))["lines"][0]
+    said = run_cli("eval", "--text", single, "--per-line").stderr            # not "all 1 line"
+    assert said.startswith(f"the line, from a fresh state: perplexity {alone['perplexity']:.2f} "
+                           "over 7 characters"), said
     assert alone["perplexity"] == pytest.approx(
         next(r["perplexity"] for r in lines if r["line"] == "机升直有要想"), rel=1e-5)
     plain = run_cli("eval", "--text", text, "--per-line")

@@ -226,6 +226,7 @@ def _eval_per_line(nets, text, source, as_json, no_cache, left_out=None):
     else:
         for r in scored:
             click.echo(f"{r['perplexity']:10.2f}  {r['line']}")
-        log(f"all {counted(len(lines), 'line')} together, each from a fresh state: perplexity "
-            f"{whole.perplexity:.2f} over {whole.chars:,} characters"
+        which = ("the line, from a fresh state" if len(lines) == 1 else
+                 f"all {len(lines):,} lines together, each from a fresh state")
+        log(f"{which}: perplexity {whole.perplexity:.2f} over {whole.chars:,} characters"
             f"{_alone(nets, whole, no_cache)}")
