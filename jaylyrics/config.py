@@ -16,6 +16,7 @@ import difflib
 import math
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,13 +262,26 @@ def _from_here(path: Path) -> Path:
         return path
 
 
+def _a_run_given(path: Path, run: Path, what: str) -> ConfigError:
+    """--config given a run (its directory, sidecar or weights) where its config.yaml was meant:
+    the two commands it may have meant."""
+    return ConfigError(f"{path}: {what}, not a YAML config: to train a new run with its "
+                       f"settings, --config {shlex.quote(str(run / 'config.yaml'))} --set "
+                       f"train.out_dir=DIR; to go on training it, --resume "
+                       f"{shlex.quote(str(run))}")
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file (UTF-8, or UTF-16 with its byte-order mark, as YAML allows), turning
     every failure into a one-line ConfigError."""
     if not path.exists():
         raise ConfigError(f"{path}: no such config file{_config_nearby(path)}")
     if path.is_dir():
+        if (path / "config.yaml").is_file():
+            raise _a_run_given(path, path, "a run directory")
         raise ConfigError(f"{path}: is a directory, expected a YAML config file")
+    if path.suffix.lower() == ".params":
+        raise _a_run_given(path, path.parent, "a checkpoint's weights")
     if path.suffix.lower() in (".zip", ".txt", ".lrc"):      # the corpus given as the config
         raise ConfigError(f"{path}: a corpus, not a YAML config: give it as --set "
                           f"data.corpus={path} (--config takes a file such as "
@@ -305,6 +319,8 @@ def read_yaml(path: Path) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}, "
                           f"got {type(data).__name__}")
+    if {"format", "config", "vocab"} <= set(data):            # best.json, last.json
+        raise _a_run_given(path, path.parent, "a checkpoint")
     return data
 
 

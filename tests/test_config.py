@@ -203,6 +203,31 @@ def test_a_corpus_given_as_the_config_says_where_it_goes(tmp_path, name):
         config.load(path)
 
 
+def test_a_run_given_as_the_config_says_which_config_and_how_to_go_on(tmp_path):
+    """--config runs/default (its directory, best.json, a weights file) said "unknown section
+    'format'", "is a directory" or "not UTF-8 text": now the run's config.yaml for a new run,
+    and --resume for this one."""
+    from jaylyrics import checkpoint, model
+    from jaylyrics.backend import mx
+    from jaylyrics.corpus import Vocab
+
+    run = tmp_path / "runs" / "mine"
+    cfg = config.from_dict({"model": {"hidden_size": 4, "embed_size": 4}})
+    vocab = Vocab.build("分开\n")
+    sidecar = checkpoint.save(run, "best", model.init_params(cfg.model, len(vocab), mx.cpu(), 0),
+                              cfg, vocab, 1, {"val_ppl": 3.0})
+    (run / "config.yaml").write_text(config.dump(cfg), encoding="utf-8")
+    weights = next(run.glob("weights-*.params"))
+    for given, what in ((run, "a run directory"), (sidecar, "a checkpoint"),
+                        (weights, "a checkpoint's weights")):
+        with pytest.raises(ConfigError) as e:
+            config.load(given)
+        assert str(e.value) == (f"{given}: {what}, not a YAML config: to train a new run with its "
+                                f"settings, --config {run / 'config.yaml'} --set train.out_dir=DIR; "
+                                f"to go on training it, --resume {run}")
+    assert config.load(run / "config.yaml") == cfg                 # (what it names does load)
+
+
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
         config.load(tmp_path / "nope.yaml")
