@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import CheckpointError, __version__
+from jaylyrics import CheckpointError, ConfigError, __version__
 from jaylyrics import config as config_mod, ndarray_file
 from jaylyrics.corpus import Vocab
 from jaylyrics.files import atomic_write
@@ -289,8 +289,27 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         raise CheckpointError(f"{path}: no sidecar (.json) in {path.parent} names these weights")
     if path.suffix != ".json":
         raise CheckpointError(f"{path}: not a checkpoint (expected a run directory, a .json "
-                              "sidecar or a weights .params file)")
+                              f"sidecar or a weights .params file){_mixed_up(path, option)}")
     return path
+
+
+def _mixed_up(path: Path, option: str) -> str:
+    """For a file given as a checkpoint that is another of jaylyrics' inputs: a config (the run
+    it trains, in its train.out_dir) or a corpus (what takes one). '' for anything else."""
+    if path.suffix.lower() in (".zip", ".txt", ".lrc"):
+        given = shlex.quote(str(path))
+        return (f"; this is a corpus: --set data.corpus={given} trains on it (with --init-from "
+                f"RUN: fine-tunes RUN on it), and eval --text {given} scores it")
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return ""
+    try:
+        out_dir = Path(config_mod.load(path).train.out_dir)
+    except ConfigError:                  # a broken config: the error above is enough
+        return ""
+    trained = any((out_dir / f"{tag}.json").exists() for tag in ("best", "last"))
+    goes_on = (f": {option.split()[0]} {shlex.quote(str(out_dir))}" if trained else
+               f", not trained yet: jaylyrics train --config {shlex.quote(str(path))}")
+    return f"; this is a config, whose run is its train.out_dir {out_dir}{goes_on}"
 
 
 def _runs_inside(directory: Path, where: str = "it", shown: int = 5, near: str = "") -> str:

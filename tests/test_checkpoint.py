@@ -273,6 +273,32 @@ def test_missing_sidecar(saved):
         checkpoint.load(saved, CTX)
 
 
+def test_a_config_or_a_corpus_given_as_a_checkpoint_says_what_it_is(tmp_path, monkeypatch):
+    """--checkpoint configs/x.yaml said only "not a checkpoint": now the run that config trains
+    (its train.out_dir), with the option that was given, or how to train it; a corpus, what
+    takes one."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.yaml").write_text("train:\n  out_dir: runs/x\n", encoding="utf-8")
+    base = ("x.yaml: not a checkpoint (expected a run directory, a .json sidecar or a weights "
+            ".params file); this is a config, whose run is its train.out_dir runs/x")
+    with pytest.raises(CheckpointError) as e:
+        checkpoint.resolve("x.yaml")
+    assert str(e.value) == base + ", not trained yet: jaylyrics train --config x.yaml"
+    cfg = tiny_cfg()
+    save(tmp_path / "runs" / "x", model.init_params(cfg.model, len(VOCAB), CTX, 0), cfg)
+    for option, said in (("--checkpoint PATH", "--checkpoint"), ("--resume RUN", "--resume")):
+        with pytest.raises(CheckpointError) as e:
+            checkpoint.resolve("x.yaml", option)
+        assert str(e.value) == f"{base}: {said} runs/x"
+    (tmp_path / "songs.zip").write_bytes(b"PK")
+    with pytest.raises(CheckpointError, match=r"; this is a corpus: --set data\.corpus=songs\.zip "
+                                              r"trains on it .*, and eval --text songs\.zip scores"):
+        checkpoint.resolve("songs.zip")
+    (tmp_path / "broken.yaml").write_text("train: [", encoding="utf-8")
+    with pytest.raises(CheckpointError, match=r"weights \.params file\)$"):        # no more
+        checkpoint.resolve("broken.yaml")
+
+
 def test_a_run_is_found_by_its_name_under_runs(tmp_path, monkeypatch):
     """`--checkpoint large` for runs/large, as `jaylyrics runs` names it; a file or directory
     of that name in the working directory comes first, and a path is never looked up in runs/."""

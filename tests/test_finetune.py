@@ -153,6 +153,10 @@ def test_prefixes_are_checked_against_the_fine_tuned_vocabulary(tiny_run, tmp_pa
     (("--init-from", ""), "Error: --init-from: expected a run directory or a checkpoint file"),
     (("--set", "train.init_from=runs/tiny/metrics.csv"),
      "Error: train.init_from: runs/tiny/metrics.csv: not a checkpoint"),
+    (("--init-from", str(TINY)),             # the config for the run it trains: that run
+     f"Error: train.init_from: {TINY}: not a checkpoint (expected a run directory, a .json "
+     "sidecar or a weights .params file); this is a config, whose run is its train.out_dir "
+     "runs/tiny: --init-from runs/tiny"),
 ])
 def test_a_bad_source_is_one_line_naming_the_key(in_tiny_run, args, message):
     result = run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",

@@ -459,7 +459,7 @@ def _init_source(init_from: str, run_dir: Path):
     from jaylyrics import InputError, checkpoint
 
     with _about("train.init_from"):
-        path = checkpoint.resolve(init_from)
+        path = checkpoint.resolve(init_from, "--init-from RUN")
     if path.parent.resolve() == run_dir.resolve():
         raise InputError(f"train.out_dir {run_dir} is the run train.init_from starts from; its "
                          "checkpoints would be overwritten: choose another train.out_dir")
