@@ -24,8 +24,8 @@ from typing import Iterator
 
 import numpy as np
 
-from jaylyrics import PROJECT_DIR, CorpusError, InputError, counted
-from jaylyrics.config import DataConfig
+from jaylyrics import PROJECT_DIR, ConfigError, CorpusError, InputError, counted
+from jaylyrics.config import SECTIONS, DataConfig, read_yaml
 
 
 def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8") -> str:
@@ -91,6 +91,7 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
     if path.suffix.lower() in DOCUMENTS:
         raise CorpusError(f"{path}: {DOCUMENTS[path.suffix.lower()]}, not plain text; save it as "
                           "plain text (UTF-8, .txt) first")
+    _not_one_of_ours(path, key)
     try:
         if path.is_dir():
             files = [(_path_name(f, encoding), f.read_bytes()) for f in _text_files(path, key)]
@@ -116,6 +117,23 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
         raise CorpusError(f"{what}: empty or only whitespace, nothing to read")
     return texts
+
+
+def _not_one_of_ours(path: Path, key: str) -> None:
+    """A run directory (whose samples.txt was read as the lyrics) or a config given as a corpus
+    or as a text to score: a CorpusError saying where it goes instead."""
+    given = shlex.quote(str(path))
+    if path.is_dir() and any((path / f"{tag}.json").is_file() for tag in ("best", "last")):
+        raise CorpusError(f"{path}: a run directory, not lyrics ({key} expects {EXPECTED}); a "
+                          f"run goes with --checkpoint, --resume or --init-from {given}")
+    if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
+        try:
+            sections = set(read_yaml(path))
+        except ConfigError:                                   # not a config: text to read
+            return
+        if sections and sections <= set(SECTIONS):
+            raise CorpusError(f"{path}: a config, not lyrics ({key} expects {EXPECTED}); a "
+                              f"config goes with --config {given}")
 
 
 def join(files: list[tuple[str, str]]) -> str:

@@ -164,6 +164,36 @@ def test_a_document_is_said_to_be_one(tmp_path, name, kind):
         corpus.read_text(path)
 
 
+def test_a_run_or_a_config_given_as_the_corpus_says_where_it_goes(tmp_path, monkeypatch):
+    """--set data.corpus=runs/default read its samples.txt as the lyrics ("the training text (951
+    characters) is too short for one batch"), data.corpus=configs/default.yaml its YAML: each
+    is named for what it is, with the option it goes with. A YAML file that is no config is
+    text like any other."""
+    from jaylyrics.config import DataConfig
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "mine"
+    run.mkdir(parents=True)
+    (run / "samples.txt").write_text("=== epoch 5: 分开 ===\n分开\n", encoding="utf-8")
+    (run / "best.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(CorpusError) as e:
+        corpus.load(DataConfig(corpus="runs/mine", val_fraction=0.0))
+    assert str(e.value) == ("runs/mine: a run directory, not lyrics (data.corpus expects a .txt "
+                            "or .zip file, or a directory of .txt (or .lrc) files); a run goes "
+                            "with --checkpoint, --resume or --init-from runs/mine")
+    (tmp_path / "my config.yaml").write_text("model:\n  hidden_size: 64\ntrain:\n  lr: 0.01\n",
+                                             encoding="utf-8")
+    with pytest.raises(CorpusError) as e:
+        corpus.read_text("my config.yaml", key="--text")
+    assert str(e.value) == ("my config.yaml: a config, not lyrics (--text expects a .txt or .zip "
+                            "file, or a directory of .txt (or .lrc) files); a config goes with "
+                            "--config 'my config.yaml'")
+    (tmp_path / "song.yaml").write_text("title: 晴天\nverse: 故事的小黄花\n", encoding="utf-8")
+    assert corpus.read_text("song.yaml") == "title: 晴天\nverse: 故事的小黄花\n"
+    (tmp_path / "broken.yaml").write_text("a: [\n", encoding="utf-8")
+    assert corpus.read_text("broken.yaml") == "a: [\n"
+
+
 @pytest.mark.parametrize("given", ["https://example.com/lyrics.txt",
                                    Path("https://example.com/lyrics.txt")])   # (--text: https:/)
 def test_a_url_is_named_as_one(given):
