@@ -123,7 +123,7 @@ def _not_one_of_ours(path: Path, key: str) -> None:
     """A run directory (whose samples.txt was read as the lyrics) or a config given as a corpus
     or as a text to score: a CorpusError saying where it goes instead."""
     given = shlex.quote(str(path))
-    if path.is_dir() and any((path / f"{tag}.json").is_file() for tag in ("best", "last")):
+    if path.is_dir() and _is_run(path):
         raise CorpusError(f"{path}: a run directory, not lyrics ({key} expects {EXPECTED}); a "
                           f"run goes with --checkpoint, --resume or --init-from {given}")
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
@@ -134,6 +134,11 @@ def _not_one_of_ours(path: Path, key: str) -> None:
         if sections and sections <= set(SECTIONS):
             raise CorpusError(f"{path}: a config, not lyrics ({key} expects {EXPECTED}); a "
                               f"config goes with --config {given}")
+
+
+def _is_run(directory: Path) -> bool:
+    """Whether `directory` is a run directory (it holds a checkpoint of jaylyrics')."""
+    return any((directory / f"{tag}.json").is_file() for tag in ("best", "last"))
 
 
 def join(files: list[tuple[str, str]]) -> str:
@@ -147,10 +152,13 @@ def join(files: list[tuple[str, str]]) -> str:
 def _text_files(directory: Path, key: str) -> list[Path]:
     """The .txt and .lrc files under `directory`, sorted by their relative paths. Hidden files
     and directories are left out, and the directories not even walked through (a .git or .venv
-    beside the lyrics can hold thousands of files); nor are directories behind symlinks."""
-    found, others = [], set()
+    beside the lyrics can hold thousands of files); nor are directories behind symlinks, nor
+    runs (their samples.txt is what a model wrote: runs/ given as the corpus, a train.out_dir
+    inside the lyrics)."""
+    found, others, runs = [], set(), []
     for root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        runs += [d for d in dirs if _is_run(Path(root, d))]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in runs]
         for f in map(Path(root).joinpath, files):
             if f.name.startswith(".") or not f.is_file():
                 continue
@@ -159,6 +167,9 @@ def _text_files(directory: Path, key: str) -> list[Path]:
             else:
                 others.add(f.suffix.lower() or f.name)
     found.sort()
+    if not found and runs:
+        raise CorpusError(f"{directory}: a directory of runs, not lyrics ({key} expects "
+                          f"{EXPECTED}); their samples.txt files are what the models wrote")
     if not found:
         held = f" (it holds {', '.join(sorted(others)[:5])} files)" if others else ""
         raise CorpusError(f"{directory}: a directory without .txt files{held}; {key} expects "

@@ -167,8 +167,9 @@ def test_a_document_is_said_to_be_one(tmp_path, name, kind):
 def test_a_run_or_a_config_given_as_the_corpus_says_where_it_goes(tmp_path, monkeypatch):
     """--set data.corpus=runs/default read its samples.txt as the lyrics ("the training text (951
     characters) is too short for one batch"), data.corpus=configs/default.yaml its YAML: each
-    is named for what it is, with the option it goes with. A YAML file that is no config is
-    text like any other."""
+    is named for what it is, with the option it goes with. A directory of lyrics leaves out a
+    run inside it (a train.out_dir there); one of runs only is named. A YAML file that is no
+    config is text like any other."""
     from jaylyrics.config import DataConfig
 
     monkeypatch.chdir(tmp_path)
@@ -181,6 +182,13 @@ def test_a_run_or_a_config_given_as_the_corpus_says_where_it_goes(tmp_path, monk
     assert str(e.value) == ("runs/mine: a run directory, not lyrics (data.corpus expects a .txt "
                             "or .zip file, or a directory of .txt (or .lrc) files); a run goes "
                             "with --checkpoint, --resume or --init-from runs/mine")
+    with pytest.raises(CorpusError) as e:                      # the runs, all of them
+        corpus.load(DataConfig(corpus="runs", val_fraction=0.0))
+    assert str(e.value) == ("runs: a directory of runs, not lyrics (data.corpus expects a .txt or "
+                            ".zip file, or a directory of .txt (or .lrc) files); their samples.txt "
+                            "files are what the models wrote")
+    (tmp_path / "runs" / "song.txt").write_text("不分开\n", encoding="utf-8")  # lyrics beside
+    assert corpus.read_text("runs") == "不分开\n"                    # a run: the run left out
     (tmp_path / "my config.yaml").write_text("model:\n  hidden_size: 64\ntrain:\n  lr: 0.01\n",
                                              encoding="utf-8")
     with pytest.raises(CorpusError) as e:
