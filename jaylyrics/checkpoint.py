@@ -36,8 +36,8 @@ from jaylyrics import CheckpointError, ConfigError, __version__
 from jaylyrics import config as config_mod, ndarray_file
 from jaylyrics.corpus import Vocab
 from jaylyrics.files import atomic_write
-from jaylyrics.runs import (LATEST, by_name, latest_run, latest_target, leftovers, list_runs,
-                            lock_holder, project_latest, run_summary)
+from jaylyrics.runs import (LATEST, by_name, has_checkpoint, latest_run, latest_target,
+                            leftovers, list_runs, lock_holder, project_latest, run_summary)
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
 
@@ -306,9 +306,8 @@ def _mixed_up(path: Path, option: str) -> str:
         out_dir = Path(config_mod.load(path).train.out_dir)
     except ConfigError:                  # a broken config: the error above is enough
         return ""
-    trained = any((out_dir / f"{tag}.json").exists() for tag in ("best", "last"))
-    goes_on = (f": {option.split()[0]} {shlex.quote(str(out_dir))}" if trained else
-               f", not trained yet: jaylyrics train --config {shlex.quote(str(path))}")
+    goes_on = (f": {option.split()[0]} {shlex.quote(str(out_dir))}" if has_checkpoint(out_dir)
+               else f", not trained yet: jaylyrics train --config {shlex.quote(str(path))}")
     return f"; this is a config, whose run is its train.out_dir {out_dir}{goes_on}"
 
 

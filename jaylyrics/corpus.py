@@ -26,6 +26,7 @@ import numpy as np
 
 from jaylyrics import PROJECT_DIR, ConfigError, CorpusError, InputError, counted
 from jaylyrics.config import SECTIONS, DataConfig, read_yaml
+from jaylyrics.runs import has_checkpoint
 
 
 def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8") -> str:
@@ -123,7 +124,7 @@ def _not_one_of_ours(path: Path, key: str) -> None:
     """A run directory (whose samples.txt was read as the lyrics) or a config given as a corpus
     or as a text to score: a CorpusError saying where it goes instead."""
     given = shlex.quote(str(path))
-    if path.is_dir() and _is_run(path):
+    if path.is_dir() and has_checkpoint(path):
         raise CorpusError(f"{path}: a run directory, not lyrics ({key} expects {EXPECTED}); a "
                           f"run goes with --checkpoint, --resume or --init-from {given}")
     if path.suffix.lower() in (".yaml", ".yml") and path.is_file():
@@ -134,11 +135,6 @@ def _not_one_of_ours(path: Path, key: str) -> None:
         if sections and sections <= set(SECTIONS):
             raise CorpusError(f"{path}: a config, not lyrics ({key} expects {EXPECTED}); a "
                               f"config goes with --config {given}")
-
-
-def _is_run(directory: Path) -> bool:
-    """Whether `directory` is a run directory (it holds a checkpoint of jaylyrics')."""
-    return any((directory / f"{tag}.json").is_file() for tag in ("best", "last"))
 
 
 def join(files: list[tuple[str, str]]) -> str:
@@ -157,8 +153,9 @@ def _text_files(directory: Path, key: str) -> list[Path]:
     inside the lyrics)."""
     found, others, runs = [], set(), []
     for root, dirs, files in os.walk(directory):
-        runs += [d for d in dirs if _is_run(Path(root, d))]
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in runs]
+        here = [d for d in dirs if not d.startswith(".") and has_checkpoint(Path(root, d))]
+        runs += here
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in here]
         for f in map(Path(root).joinpath, files):
             if f.name.startswith(".") or not f.is_file():
                 continue

@@ -123,6 +123,11 @@ def by_name(path: Path) -> Path:
     return path
 
 
+def has_checkpoint(directory: Path) -> bool:
+    """Whether `directory` holds a checkpoint of a run (its best.json or last.json)."""
+    return any((directory / f"{tag}.json").is_file() for tag in ("best", "last"))
+
+
 def list_runs(root: Path) -> list[dict]:
     """A summary of every run directory under `root` (`run_summary`), newest first, each
     marked `latest` if runs/latest names it. A symbolic link to a run kept elsewhere (`ln -s

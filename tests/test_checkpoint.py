@@ -137,7 +137,7 @@ def test_what_a_process_killed_mid_write_left_goes_with_the_next_save(tmp_path):
     writer = subprocess.Popen(                  # stopped for good between write and rename
         [sys.executable, "-c", "import os, sys, time; from pathlib import Path; "
          "from jaylyrics import files; os.fsync = lambda fd: (print(flush=True), time.sleep(600));"
-         f"files.atomic_write(Path(sys.argv[1]), b'x' * 100000)",
+         "files.atomic_write(Path(sys.argv[1]), b'x' * 100000)",
          str(tmp_path / "weights-0123456789abcdef.params")], stdout=subprocess.PIPE, text=True)
     writer.stdout.readline()
     writer.kill()

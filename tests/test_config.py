@@ -218,11 +218,11 @@ def test_a_run_given_as_the_config_says_which_config_and_how_to_go_on(tmp_path):
                               cfg, vocab, 1, {"val_ppl": 3.0})
     (run / "config.yaml").write_text(config.dump(cfg), encoding="utf-8")
     weights = next(run.glob("weights-*.params"))
-    for given, what in ((run, "a run directory"), (sidecar, "a checkpoint"),
-                        (weights, "a checkpoint's weights")):
+    for path, what in ((run, "a run directory"), (sidecar, "a checkpoint"),
+                       (weights, "a checkpoint's weights")):
         with pytest.raises(ConfigError) as e:
-            config.load(given)
-        assert str(e.value) == (f"{given}: {what}, not a YAML config: to train a new run with its "
+            config.load(path)
+        assert str(e.value) == (f"{path}: {what}, not a YAML config: to train a new run with its "
                                 f"settings, --config {run / 'config.yaml'} --set train.out_dir=DIR; "
                                 f"to go on training it, --resume {run}")
     assert config.load(run / "config.yaml") == cfg                 # (what it names does load)

@@ -189,6 +189,11 @@ def test_a_run_or_a_config_given_as_the_corpus_says_where_it_goes(tmp_path, monk
                             "files are what the models wrote")
     (tmp_path / "runs" / "song.txt").write_text("不分开\n", encoding="utf-8")  # lyrics beside
     assert corpus.read_text("runs") == "不分开\n"                    # a run: the run left out
+    (tmp_path / "lyrics" / "x").mkdir(parents=True)           # a run named as a folder of
+    (tmp_path / "lyrics" / "x" / "last.json").write_text("{}", encoding="utf-8")  # songs deeper
+    (tmp_path / "lyrics" / "b" / "x").mkdir(parents=True)
+    (tmp_path / "lyrics" / "b" / "x" / "song.txt").write_text("分开\n", encoding="utf-8")
+    assert corpus.read_files("lyrics") == [(str(Path("lyrics/b/x/song.txt")), "分开\n")]
     (tmp_path / "my config.yaml").write_text("model:\n  hidden_size: 64\ntrain:\n  lr: 0.01\n",
                                              encoding="utf-8")
     with pytest.raises(CorpusError) as e:
