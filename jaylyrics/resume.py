@@ -86,9 +86,10 @@ def check_epochs_left(progress: Progress, train_cfg, run_dir: Path) -> None:
                              "train.patience=0 (no early stopping)")
 
 
-# What a resumed run may take from an edit of its config.yaml, as from --set: the train.* keys
-# but the optimiser (its saved moments belong to the one it has), and where its corpus is now.
-_EDITABLE = ("train.", "data.corpus")
+# What a resumed run may change, by --set or by an edit of its config.yaml: the train.* keys
+# (but the optimiser, whose saved moments belong to the one it has: refused by `check_settings`
+# and `edited_config`) and where its corpus is now.
+EDITABLE = ("train.", "data.corpus")
 
 
 def edited_config(ck):
@@ -107,7 +108,7 @@ def edited_config(ck):
     for key in ("train.out_dir", "train.init_from"):
         edited.pop(key, None)
     for key, (was, now) in edited.items():
-        if not key.startswith(_EDITABLE) or key == "train.optimizer":
+        if not key.startswith(EDITABLE) or key == "train.optimizer":
             raise ConfigError(f"{path} sets {key} to {now}, where the run was saved with {was}: "
                               "a resumed run keeps its network, data and optimiser (only train.* "
                               "keys and data.corpus may change); put it back, or train a new run "

@@ -94,7 +94,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         from jaylyrics import resume as resume_mod
 
         cfg, edited = resume_mod.edited_config(ck)            # RUN/config.yaml, edited by hand
-        cfg = config.override(cfg, overrides, allowed=("train.", "data.corpus"))
+        cfg = config.override(cfg, overrides, allowed=resume_mod.EDITABLE)
         moved = "data.corpus" in given or "data.corpus" in edited
         edited = {key: values for key, values in edited.items() if key not in given}
         run_dir = ck.path.parent
