@@ -27,7 +27,7 @@ import numpy as np
 
 from jaylyrics import (CheckpointError, JaylyricsError, checkpoint, config as config_mod,
                        corpus as corpus_mod, counted, files, model, runs, score)
-from jaylyrics.backend import autograd, nd, threads
+from jaylyrics.backend import autograd, nd, seed as seed_backend, threads
 from jaylyrics.optim import Optimizer, clip_scale, global_norm
 from jaylyrics.resume import Partial, Progress, save_last
 from jaylyrics.score import MAX_NLL, Score, exp_nll
@@ -393,8 +393,6 @@ class _Run:
         is seeded from (seed, epoch) and the dropout masks from (seed, epoch, batch), so any
         batch can be the first after a resume.
         Raises _StopRequested between batches when `stop["stop"]` is set."""
-        from jaylyrics.backend import seed as seed_backend
-
         tc, mc, ctx = self.cfg.train, self.cfg.model, self.contexts[0]
         self.reporter.epoch_start(epoch, self.num_batches)
         rng = np.random.RandomState([tc.seed, epoch])
@@ -403,7 +401,7 @@ class _Run:
         grad_sum, clipped = partial.grad_sum, partial.clipped
         state = partial.state if done else model.begin_state(mc, tc.batch_size, ctx)
         chars_per_batch = tc.batch_size * tc.num_steps
-        start, counted = time.time(), 0
+        start, chars_here = time.time(), 0
         for b, (X_np, Y_np) in enumerate(batches(self.train_ids, tc, rng)):
             if b < done:
                 continue
@@ -430,15 +428,16 @@ class _Run:
                                     f"in epoch {epoch}")
             loss_sum += batch_nll
             count += chars_per_batch
-            counted += chars_per_batch
+            chars_here += chars_per_batch
             grad_sum += grad_norm
             clipped += clip_scale(grad_norm, tc.clip) < 1
             self.reporter.batch(batch_nll / chars_per_batch,
-                                counted / max(time.time() - start, 1e-9))
+                                chars_here / max(time.time() - start, 1e-9))
             if tc.save_every and (b + 1) % tc.save_every == 0 and b + 1 < self.num_batches:
                 self.save_partial(Partial(b + 1, loss_sum, count, state, grad_sum, clipped))
         batches_done = count // chars_per_batch
-        return EpochTraining(perplexity(loss_sum, count), counted / max(time.time() - start, 1e-9),
+        return EpochTraining(perplexity(loss_sum, count),
+                             chars_here / max(time.time() - start, 1e-9),
                              grad_sum / max(batches_done, 1), clipped / max(batches_done, 1))
 
     def stop_asked(self, here: bool) -> bool:
@@ -620,8 +619,6 @@ def _resume_command(run_dir: Path) -> str:
 def _reset_rows(state: tuple, p: float, rng: np.random.RandomState) -> tuple:
     """The state (each part (L, N, H)) with each of its N rows set to zeros with chance p
     (train.state_reset): those sequences start this batch from nothing."""
-    from jaylyrics.backend import nd
-
     N = state[0].shape[1]
     keep = nd.array((rng.random_sample(N) >= p).reshape(1, N, 1), ctx=state[0].context)
     return tuple(nd.broadcast_mul(s, keep) for s in state)
