@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import shlex
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -344,14 +345,37 @@ class Vocab:
         known = self.index
         return list(dict.fromkeys(c for c in text if c not in known))
 
+    @functools.cached_property
+    def _folded(self) -> dict[str, str]:
+        """Each character's folded form (`_fold`) -> the first character of the vocabulary
+        with it."""
+        folded: dict[str, str] = {}
+        for c in self.chars:
+            folded.setdefault(_fold(c), c)
+        return folded
+
+    def look_alike(self, c: str) -> str | None:
+        """The character of the vocabulary that `c` (not in it) is likely typed for: its other
+        case, its full- or half-width form (`，` for `,`), another space (U+3000, the ideographic
+        space of Chinese text, or a no-break space for ` `); None if there is none."""
+        return self._folded.get(_fold(c))
+
+    def show_unknown(self, missing: list[str], limit: int = 20) -> str:
+        """The characters `missing` (from `unknown`) quoted, the first `limit` of them, each with
+        the look-alike the vocabulary has, if any: `',' (the vocabulary has '，')`."""
+        shown = []
+        for c in missing[:limit]:
+            alike = self.look_alike(c)
+            shown.append(repr(c) + (f" (the vocabulary has {alike!r})" if alike else ""))
+        return " ".join(shown) + (" ..." if len(missing) > limit else "")
+
     def encode(self, text: str, what: str = "text") -> np.ndarray:
         """Ids of `text` (int32). Characters outside the vocabulary are an InputError naming
-        them."""
+        them (and their look-alikes in it)."""
         missing = self.unknown(text)
         if missing:
-            shown = " ".join(repr(c) for c in missing[:20]) + (" ..." if len(missing) > 20 else "")
             raise InputError(f"{what} has {counted(len(missing), 'character')} not in the model's "
-                             f"vocabulary: {shown}")
+                             f"vocabulary: {self.show_unknown(missing)}")
         index = self.index
         return np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
 
@@ -360,6 +384,12 @@ class Vocab:
 
     def __repr__(self) -> str:         # (a notebook shows a few characters, not thousands)
         return f"Vocab({len(self):,} characters: {_glimpse(self.chars, 24)})"
+
+
+def _fold(c: str) -> str:
+    """What a character and its look-alikes have in common: Unicode's compatibility form (full-
+    and half-width alike, every space a space) without case."""
+    return unicodedata.normalize("NFKC", c).casefold()
 
 
 def _glimpse(text: str, n: int) -> str:

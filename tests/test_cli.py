@@ -430,6 +430,10 @@ def test_sample_writes_lyrics_for_each_prefix_given(in_tiny_run):
     unknown = run_cli("sample", "--prefix", "分开", "--prefix", "Ж")
     assert_clean_error(unknown, "--prefix has 1 character not in the model's vocabulary: 'Ж'")
     assert unknown.stdout == ""
+    # pasted with the ideographic space of Chinese text, where the tiny run knows only ' '
+    assert_clean_error(run_cli("sample", "--prefix", "分开\u3000不分"),
+                       "--prefix has 1 character not in the model's vocabulary: '\\u3000' "
+                       "(the vocabulary has ' ')")
     assert_clean_error(run_cli("sample", "--prefix", "分开", "--prefix", "不分", "--json"),
                        "--json prints one object, for one prefix (--prefix was given 2 times)")
 

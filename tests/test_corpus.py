@@ -47,6 +47,21 @@ def test_encode_decode_round_trip_and_unknown_characters_are_named():
         vocab.encode("分X开Y", "the prefix")
 
 
+def test_unknown_characters_are_named_with_the_look_alike_the_vocabulary_has():
+    """A prefix typed with the other width of punctuation, the other case or another space
+    names the character the vocabulary has; one with no look-alike is named alone."""
+    vocab = corpus.Vocab.build("分开，不分\u3000abc！\n")
+    with pytest.raises(InputError) as e:
+        vocab.encode("分开,不 分A!Xé", "--prefix")
+    assert str(e.value) == (
+        "--prefix has 6 characters not in the model's vocabulary: ',' (the vocabulary has '，') "
+        "' ' (the vocabulary has '\\u3000') 'A' (the vocabulary has 'a') "
+        "'!' (the vocabulary has '！') 'X' 'é'")
+    assert vocab.look_alike("Ｂ") == "b" and vocab.look_alike("\xa0") == "\u3000"
+    assert vocab.look_alike("X") is None
+    assert corpus.Vocab.build("a").show_unknown(list("bcd"), limit=2) == "'b' 'c' ..."
+
+
 def test_split_protocol_on_the_corpus():
     """First int(0.9 n) lines train, the rest val, each joined by \\n plus a final \\n."""
     text = corpus.read_text(ZIP)

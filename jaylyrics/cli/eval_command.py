@@ -186,7 +186,7 @@ def _known_lines(vocab, text: str, source: str) -> tuple[str, int]:
     bad = set(unknown)
     kept = [line for line in lines if bad.isdisjoint(line)]
     left_out = len(lines) - len(kept)
-    shown = " ".join(repr(c) for c in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+    shown = vocab.show_unknown(unknown, limit=10)
     if not "".join(kept).strip():                       # the error alone, on one line
         raise JaylyricsError(f"{source}: every line has characters outside the model's "
                              f"vocabulary: {shown}")
