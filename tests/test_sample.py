@@ -94,6 +94,35 @@ def test_the_numpy_decoder_gives_mxnets_logits_and_state(kind):
         np.testing.assert_allclose(s, r.asnumpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_a_long_prefix_is_read_in_chunks_with_its_state_carried(monkeypatch):
+    """A prefix longer than WARM_UP_CHUNK (a whole file as --prefix-file) goes through the
+    network a chunk at a time, so its memory does not grow with it; the state is carried, so the
+    next character's distribution is MXNet's after the whole prefix in one pass."""
+    cfg = config.from_dict({"model": {"type": "gru", "hidden_size": 8, "embed_size": 4,
+                                      "tie_weights": False, "init_std": 0.5, "cache_size": 0}})
+    vocab = Vocab.build("abcdefg\n")
+    params = model.init_params(cfg.model, len(vocab), CTX, 3)
+    monkeypatch.setattr(sample, "WARM_UP_CHUNK", 16)
+    lengths = []
+    decoder = model.decoder
+
+    def spied(params, model_cfg):
+        run, zero = decoder(params, model_cfg)
+
+        def counted_run(X, state, project=True):
+            lengths.append(X.shape[1])
+            return run(X, state, project)
+        return counted_run, zero
+    monkeypatch.setattr(model, "decoder", spied)
+    prefix = "abcabcgfedcba\n" * 5                                  # 70 characters
+    probs = dict((c, p) for c, p, _ in sample.next_chars(params, cfg.model, vocab, prefix, 8))
+    assert lengths == [16, 16, 16, 16, 5, 1]                       # 69 read, then the last
+    logits, _ = model.forward(params, nd.array(vocab.encode(prefix)[None, :]),
+                              model.begin_state(cfg.model, 1, CTX), cfg.model)
+    want = np.exp(logits.asnumpy()[-1].astype(np.float64))
+    np.testing.assert_allclose([probs[c] for c in vocab.chars], want / want.sum(), rtol=1e-5)
+
+
 @pytest.mark.parametrize("kw,message", [
     (dict(length=-1), "--length"), (dict(temperature=-0.5), "--temperature"),
     (dict(top_k=99), "--top-k"), (dict(top_p=0.0), "--top-p"),
