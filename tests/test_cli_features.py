@@ -622,6 +622,28 @@ def test_runs_lists_the_latest_run(in_tiny_run):
     table = run_cli("runs")
     row = next(line for line in table.stdout.splitlines() if line.startswith("* tiny"))
     assert f"{tiny['best']:.2f}" in row and f"{tiny['best_model']:.2f}" in row
+    assert "best ppl of" not in table.stderr
+
+
+def test_runs_says_which_best_perplexities_are_on_the_training_text(tiny_run, tmp_path,
+                                                                     monkeypatch):
+    """A run without a validation split (the tutorial's) is ranked by its training perplexity,
+    2.39 beside the default run's 34.00 on held-out lyrics: the table says which."""
+    import shutil
+
+    for name in ("tiny", "memorised", "also"):
+        shutil.copytree(tiny_run / "runs" / "tiny", tmp_path / "runs" / name)
+    for name in ("memorised", "also"):
+        sidecar = tmp_path / "runs" / name / "best.json"
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        meta["metrics"].update(val_ppl=None, val_ppl_model=None)
+        sidecar.write_text(json.dumps(meta), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    table = run_cli("runs")
+    assert table.exit_code == 0, table.output
+    assert table.stderr.strip().splitlines()[-1] == (
+        "best ppl of also, memorised: on the training text (no validation split), lower than on "
+        "lyrics the model has not seen")
 
 
 def test_runs_v_shows_the_settings_that_set_each_run_apart(in_tiny_run, tmp_path,

@@ -54,6 +54,10 @@ def runs_command(runs_dir, as_json):
                                          for key, value in r["settings"].items()))
     if any(r["latest"] for r in runs):
         log("* runs/latest (what sample and eval use without --checkpoint)")
+    on_train = [r["name"] for r in runs if r["best"] is not None and r["metric"] == "train"]
+    if on_train:               # (a model scores far lower on the text it learnt than on new text)
+        log(f"best ppl of {', '.join(on_train)}: on the training text (no validation split), "
+            "lower than on lyrics the model has not seen")
 
 
 def _shown(value) -> str:
