@@ -272,7 +272,9 @@ def measure_in_processes(processes: int, quick: bool, smoke: bool = False) -> li
                                 ["--quick"] * quick + ["--smoke"] * smoke)
 
 
-def sampling_latency(V, kind="gru", chars=300):
+def sampling_latency(V, kind="gru", chars=300, repeats=5):
+    """Microseconds per generated character, the median of `repeats` samples of `chars` (one
+    sample of 300 moved by a tenth from run to run)."""
     from jaylyrics import sample
     from jaylyrics.corpus import Vocab
 
@@ -280,9 +282,12 @@ def sampling_latency(V, kind="gru", chars=300):
     vocab = Vocab("".join(chr(0x4E00 + i) for i in range(V)))
     params = model.init_params(cfg.model, V, CTX, 0)
     list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], 20))
-    start = time.perf_counter()
-    list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], chars))
-    return (time.perf_counter() - start) / chars * 1e6
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        list(sample.generate(params, cfg.model, vocab, vocab.chars[:2], chars))
+        times.append((time.perf_counter() - start) / chars * 1e6)
+    return statistics.median(times)
 
 
 def peak_rss_mb(V, kind="gru", iters=20, impl="jaylyrics"):
@@ -436,7 +441,8 @@ def main():
         "scheduler share this machine's cores)", file=sys.stderr)
     us = sampling_latency(2583)
     rss, rss_fused = peak_rss_mb(2583), peak_rss_mb(2583, impl="fused")
-    print(f"sampling: {us:,.0f} us per character (gru, H={H}, V=2583, batch 1)", file=sys.stderr)
+    print(f"sampling: {us:,.0f} us per character (gru, H={H}, V=2583, batch 1; median of 5 "
+          "samples of 300)", file=sys.stderr)
     print(f"peak memory of a training process (gru, V=2583): {rss:,.0f} MB "
           f"(the fused layers: {rss_fused:,.0f} MB)", file=sys.stderr)
     seconds = {"help_s": command_seconds(["--help"]), "eval_s": eval_seconds()}
