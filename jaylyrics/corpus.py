@@ -149,14 +149,17 @@ def join(files: list[tuple[str, str]]) -> str:
 def _text_files(directory: Path, key: str) -> list[Path]:
     """The .txt and .lrc files under `directory`, sorted by their relative paths. Hidden files
     and directories are left out, and the directories not even walked through (a .git or .venv
-    beside the lyrics can hold thousands of files); nor are directories behind symlinks, nor
-    runs (their samples.txt is what a model wrote: runs/ given as the corpus, a train.out_dir
-    inside the lyrics)."""
+    beside the lyrics can hold thousands of files); so are runs (their samples.txt is what a
+    model wrote: runs/ given as the corpus, a train.out_dir inside the lyrics). Symbolic links
+    to directories are followed (albums linked from elsewhere), each directory once: a link
+    back to one already walked (a loop) is not."""
     found, others, runs = [], set(), []
-    for root, dirs, files in os.walk(directory):
+    walked = {directory.resolve()}
+    for root, dirs, files in os.walk(directory, followlinks=True):
         here = [d for d in dirs if not d.startswith(".") and has_checkpoint(Path(root, d))]
         runs += here
-        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in here]
+        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and d not in here
+                   and _first_visit(Path(root, d), walked)]        # (sorted: the same one first)
         for f in map(Path(root).joinpath, files):
             if f.name.startswith(".") or not f.is_file():
                 continue
@@ -173,6 +176,15 @@ def _text_files(directory: Path, key: str) -> list[Path]:
         raise CorpusError(f"{directory}: a directory without .txt files{held}; {key} expects "
                           f"{EXPECTED}")
     return [f for _, f in found]
+
+
+def _first_visit(path: Path, walked: set) -> bool:
+    """Whether the directory `path` leads to (through links) is not in `walked`; it is now."""
+    real = path.resolve()
+    if real in walked:
+        return False
+    walked.add(real)
+    return True
 
 
 def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:

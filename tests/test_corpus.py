@@ -314,12 +314,33 @@ def test_hidden_directories_are_not_walked_through(tmp_path, monkeypatch):
     (root / ".venv" / "lib" / "LICENSE.txt").write_text("MIT", encoding="utf-8")
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "b.txt").write_text("二\n", encoding="utf-8")
-    (root / "link").symlink_to(tmp_path / "elsewhere")                  # not followed
+    (root / ".hidden_link").symlink_to(tmp_path / "elsewhere")          # hidden: not followed
     scanned = []
     real = os.scandir
     monkeypatch.setattr(os, "scandir", lambda path: scanned.append(str(path)) or real(path))
     assert corpus.read_text(root) == "一\n"
-    assert scanned and not any(".venv" in path for path in scanned), scanned
+    assert scanned and not any(".venv" in path or "elsewhere" in path for path in scanned), scanned
+
+
+def test_linked_directories_are_read_once_and_loops_are_not_followed(tmp_path):
+    """Albums linked into the corpus directory from elsewhere were left out without a word
+    (a corpus of links only: `a directory without .txt files`); a link is followed, and a
+    directory reached again (a link to an ancestor, or twice linked) is not read again."""
+    root, albums = tmp_path / "lyrics", tmp_path / "albums"
+    (root / "mine").mkdir(parents=True)
+    (root / "mine" / "a.txt").write_text("一\n", encoding="utf-8")
+    (albums / "fantasy").mkdir(parents=True)
+    (albums / "fantasy" / "b.txt").write_text("二\n", encoding="utf-8")
+    only_links = tmp_path / "links"
+    only_links.mkdir()
+    (only_links / "fantasy").symlink_to(albums / "fantasy")
+    assert corpus.read_text(only_links) == "二\n"
+    (root / "fantasy").symlink_to(albums / "fantasy")
+    (root / "same_album").symlink_to(albums / "fantasy")                 # again: read once
+    (root / "mine" / "up").symlink_to(root)                              # a loop
+    (albums / "fantasy" / "home").symlink_to(root)                       # a loop, through a link
+    assert corpus.read_files(root) == [(str(root / "fantasy" / "b.txt"), "二\n"),
+                                       (str(root / "mine" / "a.txt"), "一\n")]
 
 
 def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
