@@ -420,6 +420,8 @@ class Corpus:
     sources: tuple[str, ...] = ()      # the files it was read from, when there were several
     # those of them that were not UTF-8, read in data.encoding: (where, its first line), to show
     read_as: tuple[tuple[str, str], ...] = ()
+    # those of them whose text an earlier one already holds: (where, the earlier one's where)
+    repeats: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return (f"Corpus(train {_glimpse(self.train, 16)}, val {_glimpse(self.val, 16)}, "
@@ -474,7 +476,24 @@ def load(data_cfg) -> Corpus:
     data = prepare(join(files), data_cfg.max_chars, data_cfg.keep_newlines, data_cfg.val_fraction)
     return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else (),
                    read_as=tuple((where, line_starts(text, 1, 40)[0])
-                                 for where, text, read_as in found if read_as))
+                                 for where, text, read_as in found if read_as),
+                   repeats=repeated_files(files))
+
+
+def repeated_files(files: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """(a file, the first file with its text) for each of `files` (where, text) whose text an
+    earlier one already holds: a song on two albums (a best-of), a download saved twice. Texts
+    are compared line by line without blank lines and the spaces at either end of a line."""
+    first: dict[bytes, str] = {}
+    repeats = []
+    for where, text in files:
+        lines = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+        key = hashlib.sha256(lines.encode("utf-8")).digest()
+        if key in first:
+            repeats.append((where, first[key]))
+        else:
+            first[key] = where
+    return tuple(repeats)
 
 
 def line_starts(text: str, n: int = 3, length: int = 2) -> tuple[str, ...]:

@@ -1319,6 +1319,38 @@ def test_training_on_a_directory_of_songs_says_which_files_it_read(tmp_path, mon
     assert meta["vocab"] == "".join(sorted(set("月亮代表我的心我爱你有几分\n")))
 
 
+def test_corpus_files_that_repeat_another_are_said(tmp_path, monkeypatch):
+    """A song on two albums (a best-of) is trained on twice, and a copy among the last files is
+    held out as if new: a new run says which files repeat which (the first; -v: all), and
+    trains on them as they are; the files that differ say nothing."""
+    monkeypatch.chdir(tmp_path)
+    songs = tmp_path / "songs"
+    for album in ("1_first", "2_second", "9_best_of"):
+        (songs / album).mkdir(parents=True)
+    (songs / "1_first" / "qing.txt").write_text("故事的小黄花\n从出生那年就飘着\n" * 20,
+                                                encoding="utf-8")
+    (songs / "2_second" / "dao.txt").write_text("月亮代表我的心\n" * 40, encoding="utf-8")
+    (songs / "9_best_of" / "dao.txt").write_text("月亮代表我的心 \r\n\n" * 40, encoding="utf-8")
+    (songs / "9_best_of" / "qing.lrc").write_text(
+        "[ti:晴天]\n" + "".join(f"[00:{2 * i:02d}.00]故事的小黄花\n[00:{2 * i + 1:02d}.00]从出生"
+                               "那年就飘着\n" for i in range(20)), encoding="utf-8")
+    base = ["train", "--config", TINY, "--set", "data.corpus=songs", "--set", "train.epochs=1",
+            "--set", "train.batch_size=4", "--set", "train.prefixes=[月亮]", "--dry-run"]
+    result = run_cli(*base)
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "another's text" in line]
+    assert notes == ["note: 2 corpus files repeat another's text (songs/9_best_of/dao.txt = "
+                     "songs/2_second/dao.txt, ... 1 more; -v lists them): trained on twice, and a "
+                     "copy in the validation split (the last files) is scored as lyrics the model "
+                     "has learnt; leave the copies out for a fair val perplexity"], result.stderr
+    verbose = run_cli(*base, "-v").stderr
+    assert "(songs/9_best_of/dao.txt = songs/2_second/dao.txt, songs/9_best_of/qing.lrc = " \
+           "songs/1_first/qing.txt)" in verbose
+    (songs / "9_best_of" / "dao.txt").write_text("月亮代表我的心\n" * 39, encoding="utf-8")
+    (songs / "9_best_of" / "qing.lrc").unlink()
+    assert "another's text" not in run_cli(*base).stderr
+
+
 def test_the_progress_bar_says_how_long_the_remaining_epochs_take_at_most(monkeypatch):
     """From the second epoch on, the bar's title adds the mean time per epoch so far times the
     epochs still to run (this one included); also after a resume, whose elapsed time counts the

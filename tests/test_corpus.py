@@ -304,6 +304,13 @@ def test_a_directory_of_text_files_is_joined_in_path_order(tmp_path):
     assert data.vocab.chars == "\n一三二"                             # sorted by code point
 
 
+def test_repeated_files_pairs_each_copy_with_the_first_of_its_text():
+    files = [("a.txt", "一\n二\n"), ("b.txt", "三\n"), ("c.txt", " 一 \r\n\n二"),
+             ("d.txt", "一\n二\n三\n"), ("e.txt", "一\n二\n")]
+    assert corpus.repeated_files(files) == (("c.txt", "a.txt"), ("e.txt", "a.txt"))
+    assert corpus.repeated_files(files[:2]) == ()
+
+
 def test_hidden_directories_are_not_walked_through(tmp_path, monkeypatch):
     import os
 

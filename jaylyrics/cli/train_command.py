@@ -136,6 +136,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         else:
             log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
                 f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
+    if data.repeats and resume_run is None:
+        log(_repeats_note(data.repeats))
     if data.read_as:                  # for the eye: in a wrong encoding, other characters
         (where, line), n = data.read_as[0], len(data.read_as)
         what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
@@ -226,6 +228,18 @@ def _held_out_unlike(data_cfg, data) -> str | None:
              if data_cfg.keep_newlines else "")
     return (f"note: data.val_fraction {fraction:g} holds out {held:.0%} of the characters "
             f"({len(data.val):,}) for validation: the split takes whole lines{lines}")
+
+
+def _repeats_note(repeats: tuple) -> str:
+    """A note on corpus files that repeat another's text (`corpus.repeated_files`): the first
+    pair, or with -v every one."""
+    shown = repeats if VERBOSITY["level"] >= 2 else repeats[:1]
+    pairs = ", ".join(f"{copy} = {first}" for copy, first in shown)
+    more = f", ... {len(repeats) - 1:,} more; -v lists them" if len(shown) < len(repeats) else ""
+    verb = "repeats" if len(repeats) == 1 else "repeat"
+    return (f"note: {counted(len(repeats), 'corpus file')} {verb} another's text ({pairs}{more}): trained on twice, and a copy in the validation "
+            "split (the last files) is scored as lyrics the model has learnt; leave the copies "
+            "out for a fair val perplexity")
 
 
 def _check_flags(resume: bool, init_from: bool, overwrite: bool, dry_run: bool,
