@@ -477,7 +477,7 @@ def load(data_cfg) -> Corpus:
     return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else (),
                    read_as=tuple((where, line_starts(text, 1, 40)[0])
                                  for where, text, read_as in found if read_as),
-                   repeats=repeated_files(files))
+                   repeats=repeated_files(files) if len(files) > 1 else ())
 
 
 def repeated_files(files: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

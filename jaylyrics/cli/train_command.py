@@ -237,9 +237,9 @@ def _repeats_note(repeats: tuple) -> str:
     pairs = ", ".join(f"{copy} = {first}" for copy, first in shown)
     more = f", ... {len(repeats) - 1:,} more; -v lists them" if len(shown) < len(repeats) else ""
     verb = "repeats" if len(repeats) == 1 else "repeat"
-    return (f"note: {counted(len(repeats), 'corpus file')} {verb} another's text ({pairs}{more}): trained on twice, and a copy in the validation "
-            "split (the last files) is scored as lyrics the model has learnt; leave the copies "
-            "out for a fair val perplexity")
+    return (f"note: {counted(len(repeats), 'corpus file')} {verb} another's text ({pairs}{more}): "
+            "trained on twice, and a copy in the validation split (the last files) is scored as "
+            "lyrics the model has learnt; leave the copies out for a fair val perplexity")
 
 
 def _check_flags(resume: bool, init_from: bool, overwrite: bool, dry_run: bool,
