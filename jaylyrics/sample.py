@@ -177,8 +177,9 @@ def draw(probs: np.ndarray, rng: np.random.RandomState) -> int:
 def shape(probs: np.ndarray, temperature: float, top_k: int, top_p: float) -> np.ndarray:
     """The distribution a draw comes from: probs (V,) sharpened or flattened by the temperature
     (> 0), then cut to the top-k characters and to the top-p mass, and renormalised."""
-    with np.errstate(divide="ignore"):
-        z = np.log(probs) / temperature
+    with np.errstate(divide="ignore", over="ignore"):       # log(0); a temperature near 0
+        logp = np.log(probs)
+        z = (logp - logp.max()) / temperature                # <= 0: the likeliest at 0
     if top_k:
         kth = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= kth, z, -np.inf)

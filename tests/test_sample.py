@@ -49,6 +49,21 @@ def test_low_temperature_sharpens():
     np.testing.assert_allclose(f, want / want.sum(), atol=0.03)
 
 
+def test_a_temperature_near_zero_is_greedy_without_warnings():
+    """1e-320 made log(p) / T overflow to -inf everywhere: NumPy warned twice on stderr and the
+    draw came from NaNs (a line break over and over). Near 0 the draw is the greedy choice."""
+    import warnings
+
+    probs = np.array([0.1, 0.0, 0.6, 0.3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for t in (1e-320, 1e-300, 1e-9):
+            np.testing.assert_array_equal(sample.shape(probs, t, 0, 1.0), [0, 0, 1, 0])
+            assert sample.pick(probs, t, 2, 0.5, np.random.RandomState(0)) == 2
+        np.testing.assert_allclose(sample.shape(probs, 0.5, 0, 1.0),
+                                   probs ** 2 / (probs ** 2).sum())
+
+
 def test_top_k_and_top_p_cut_the_tail():
     f = frequencies([0.1, 0.5, 0.15, 0.25], k=2)
     assert f[0] == f[2] == 0
