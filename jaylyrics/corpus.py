@@ -152,9 +152,9 @@ def _text_files(directory: Path, key: str) -> list[Path]:
     beside the lyrics can hold thousands of files); so are runs (their samples.txt is what a
     model wrote: runs/ given as the corpus, a train.out_dir inside the lyrics). Symbolic links
     to directories are followed (albums linked from elsewhere), each directory once: a link
-    back to one already walked (a loop) is not."""
+    back to one already walked, or up to one that holds `directory` (a loop), is not."""
     found, others, runs = [], set(), []
-    walked = {directory.resolve()}
+    walked = {directory.resolve(), *directory.resolve().parents}
     for root, dirs, files in os.walk(directory, followlinks=True):
         here = [d for d in dirs if not d.startswith(".") and has_checkpoint(Path(root, d))]
         runs += here

@@ -346,6 +346,8 @@ def test_linked_directories_are_read_once_and_loops_are_not_followed(tmp_path):
     (root / "same_album").symlink_to(albums / "fantasy")                 # again: read once
     (root / "mine" / "up").symlink_to(root)                              # a loop
     (albums / "fantasy" / "home").symlink_to(root)                       # a loop, through a link
+    (root / "mine" / "all").symlink_to(tmp_path)                         # up: it holds lyrics/
+    (tmp_path / "notes.txt").write_text("三\n", encoding="utf-8")
     assert corpus.read_files(root) == [(str(root / "fantasy" / "b.txt"), "二\n"),
                                        (str(root / "mine" / "a.txt"), "一\n")]
 
