@@ -156,10 +156,16 @@ def _text_files(directory: Path, key: str) -> list[Path]:
     found, others, runs = [], set(), []
     walked = {directory.resolve(), *directory.resolve().parents}
     for root, dirs, files in os.walk(directory, followlinks=True):
-        here = [d for d in dirs if not d.startswith(".") and has_checkpoint(Path(root, d))]
-        runs += here
-        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".") and d not in here
-                   and _first_visit(Path(root, d), walked)]        # (sorted: the same one first)
+        into = []
+        for d in sorted(dirs):                        # (sorted: a directory linked twice is
+            path = Path(root, d)                      # walked under the same name each time)
+            if d.startswith("."):
+                continue
+            if has_checkpoint(path):
+                runs.append(d)
+            elif _first_visit(path, walked):
+                into.append(d)
+        dirs[:] = into
         for f in map(Path(root).joinpath, files):
             if f.name.startswith(".") or not f.is_file():
                 continue
