@@ -10,12 +10,16 @@ hash seed (the tutorial's `list(set(...))` does).
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import functools
+import gzip
 import hashlib
+import lzma
 import os
 import re
 import shlex
+import tarfile
 import unicodedata
 import zipfile
 import zlib
@@ -43,8 +47,9 @@ def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8
 CODECS = {"gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030", "big5": "big5hkscs"}
 
 
+TARS = (".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz")
 TEXT_FILES = (".txt", ".lrc")     # what a directory or zip of lyrics is read for (see from_lrc)
-EXPECTED = "a .txt or .zip file, or a directory of .txt (or .lrc) files"   # (for the errors)
+EXPECTED = "a .txt file, a .zip or .tar of them, or a directory of .txt (or .lrc) files"   # (for the errors)
 
 # Files that hold text but are not text (a .docx is a zip of XML): said so, not read.
 DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a PDF",
@@ -99,8 +104,10 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
             files = [(_path_name(f, encoding), f.read_bytes()) for f in _text_files(path, key)]
         elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
             files = _read_zip(path, encoding)   # a damaged .zip is said so, not read as text
+        elif path.name.lower().endswith(TARS) or (path.is_file() and tarfile.is_tarfile(path)):
+            files = _read_tar(path, encoding)   # (is_file: a pipe would be read by the test)
         else:
-            files = [(str(path), path.read_bytes())]
+            files = [(str(path), _uncompressed(path, path.read_bytes()))]
     except OSError as e:
         raise CorpusError(f"{e.filename or path}: cannot read: {e.strerror}") from None
     texts, unread = [], []
@@ -212,6 +219,58 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
                           "without a password") from None
 
 
+def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
+    """(path:member, bytes) of a tar archive's .txt and .lrc files in name order, or of its only
+    file, as for a zip (`_read_zip`); hidden files and directories left out, as in a directory
+    (among them the ._ files macOS's tar adds beside each file)."""
+    try:
+        with tarfile.open(path) as tar:
+            members = {}
+            for m in tar.getmembers():               # (a name given twice: the last, as tar -x)
+                name = m.name.removeprefix("./")
+                if m.isfile() and not any(p.startswith(".") or p == "__MACOSX"
+                                          for p in name.split("/")):
+                    members[name] = m
+            shown = {n: _path_name(Path(n), encoding) for n in members}
+            texts = sorted(n for n in members if n.lower().endswith(TEXT_FILES))
+            if not texts and len(members) != 1:
+                found = ", ".join(shown.values()) if members else "no files"
+                raise CorpusError(f"{path}: expected .txt files (or a single file) in the tar "
+                                  f"archive, found {found}")
+            return [(f"{path}:{shown[n]}", tar.extractfile(members[n]).read())
+                    for n in texts or members]
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+        raise CorpusError(f"{path}: cannot read this tar archive ({e}); expected an intact "
+                          "one") from None
+
+
+# A single compressed file, by its first bytes (bzip2's with its first block's): read as the
+# file it holds. Archives Python cannot read are named, to be unpacked first (else: "binary").
+COMPRESSED = {"gzip": (re.compile(b"\x1f\x8b"), gzip.decompress),
+              "bzip2": (re.compile(b"BZh[1-9]1AY&SY"), bz2.decompress),
+              "xz": (re.compile(b"\xfd7zXZ\x00"), lzma.decompress)}
+ARCHIVES = {"a 7z archive": (re.compile(b"7z\xbc\xaf\x27\x1c"), "7z x"),
+            "a RAR archive": (re.compile(b"Rar!\x1a\x07"), "unrar x")}
+
+
+def _uncompressed(path: Path, data: bytes) -> bytes:
+    """A file's bytes, decompressed if it is a gzip, bzip2 or xz file (lyrics.txt.gz); a
+    CorpusError for an archive that only other programs unpack (.7z, .rar)."""
+    for kind, (magic, decompress) in COMPRESSED.items():
+        if magic.match(data):
+            try:
+                return decompress(data)
+            except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
+                raise CorpusError(f"{path}: cannot read this {kind} file ({e}); expected an "
+                                  "intact one") from None
+    for what, (magic, unpack) in ARCHIVES.items():
+        if magic.match(data):
+            raise CorpusError(f"{path}: {what}; unpack it first ({unpack} "
+                              f"{shlex.quote(str(path))}) and give the directory of its .txt "
+                              "files")
+    return data
+
+
 def _member_name(info: zipfile.ZipInfo, encoding: str) -> str:
     """A zip member's name as its maker wrote it, to show. Without the zip's UTF-8 flag, Python
     reads a name's bytes as CP437, which is right only for ASCII: macOS writes UTF-8 without the
@@ -282,7 +341,8 @@ def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "
 def _file_text(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, bool]:
     """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
     text, read_as = _decode(data, where, encoding, setting)
-    return (from_lrc(text) if where.lower().endswith(".lrc") else text), read_as
+    lrc = re.sub(r"\.(gz|bz2|xz)$", "", where.lower()).endswith(".lrc")     # (song.lrc.gz)
+    return (from_lrc(text) if lrc else text), read_as
 
 
 def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:

@@ -195,13 +195,14 @@ def test_a_run_or_a_config_given_as_the_corpus_says_where_it_goes(tmp_path, monk
     with pytest.raises(CorpusError) as e:
         corpus.load(DataConfig(corpus="runs/mine", val_fraction=0.0))
     assert str(e.value) == ("runs/mine: a run directory, not lyrics (data.corpus expects a .txt "
-                            "or .zip file, or a directory of .txt (or .lrc) files); a run goes "
+                            "file, a .zip or .tar of them, or a directory of .txt (or .lrc) "
+                            "files); a run goes "
                             "with --checkpoint, --resume or --init-from runs/mine")
     with pytest.raises(CorpusError) as e:                      # the runs, all of them
         corpus.load(DataConfig(corpus="runs", val_fraction=0.0))
-    assert str(e.value) == ("runs: a directory of runs, not lyrics (data.corpus expects a .txt or "
-                            ".zip file, or a directory of .txt (or .lrc) files); their samples.txt "
-                            "files are what the models wrote")
+    assert str(e.value) == ("runs: a directory of runs, not lyrics (data.corpus expects a .txt "
+                            "file, a .zip or .tar of them, or a directory of .txt (or .lrc) "
+                            "files); their samples.txt files are what the models wrote")
     (tmp_path / "runs" / "song.txt").write_text("不分开\n", encoding="utf-8")  # lyrics beside
     assert corpus.read_text("runs") == "不分开\n"                    # a run: the run left out
     (tmp_path / "lyrics" / "x").mkdir(parents=True)           # a run named as a folder of
@@ -213,8 +214,9 @@ def test_a_run_or_a_config_given_as_the_corpus_says_where_it_goes(tmp_path, monk
                                              encoding="utf-8")
     with pytest.raises(CorpusError) as e:
         corpus.read_text("my config.yaml", key="--text")
-    assert str(e.value) == ("my config.yaml: a config, not lyrics (--text expects a .txt or .zip "
-                            "file, or a directory of .txt (or .lrc) files); a config goes with "
+    assert str(e.value) == ("my config.yaml: a config, not lyrics (--text expects a .txt file, a "
+                            ".zip or .tar of them, or a directory of .txt (or .lrc) files); a "
+                            "config goes with "
                             "--config 'my config.yaml'")
     (tmp_path / "song.yaml").write_text("title: 晴天\nverse: 故事的小黄花\n", encoding="utf-8")
     assert corpus.read_text("song.yaml") == "title: 晴天\nverse: 故事的小黄花\n"
@@ -302,6 +304,104 @@ def test_a_directory_of_text_files_is_joined_in_path_order(tmp_path):
     assert corpus.read_text(songs) == "一\n三\n二\n"
     data = corpus.prepare(corpus.read_text(songs), val_fraction=0.0)
     assert data.vocab.chars == "\n一三二"                             # sorted by code point
+
+
+def _album_folders(root):
+    """A directory of album folders with the clutter a real one has: (its files' read text)."""
+    (root / "2_second").mkdir(parents=True)
+    (root / "1_first").mkdir()
+    (root / ".git").mkdir()
+    (root / "2_second" / "c.lrc").write_text("[ti:c]\n[00:02.00]三\n[00:01.00]二\n",
+                                             encoding="utf-8")
+    (root / "1_first" / "b.txt").write_bytes("不分开\r\n".encode("utf-8"))
+    (root / "1_first" / "a.txt").write_text("分开\n", encoding="utf-8")
+    (root / ".git" / "x.txt").write_text("hidden", encoding="utf-8")
+    (root / "1_first" / "._a.txt").write_bytes(b"\x00\x05\x16\x07")    # macOS's AppleDouble
+    (root / "cover.jpg").write_bytes(b"\xff\xd8\x00")
+    return corpus.read_files(root)
+
+
+@pytest.mark.parametrize("mode, name", [("w", "songs.tar"), ("w:gz", "songs.tgz"),
+                                        ("w:bz2", "songs.tar.bz2"), ("w:xz", "songs.tar.xz")])
+@pytest.mark.parametrize("arcname", ["songs", "."])          # tar -C songs . names them ./a.txt
+def test_a_tar_archive_reads_as_the_directory_it_was_made_from(tmp_path, mode, name, arcname):
+    import tarfile
+
+    songs = tmp_path / "songs"
+    read = _album_folders(songs)
+    assert [text for _, text in read] == ["分开\n", "不分开\n", "二\n三\n"]
+    with tarfile.open(tmp_path / name, mode) as tar:
+        tar.add(songs, arcname=arcname)
+    files = corpus.read_files(tmp_path / name)
+    assert [text for _, text in files] == [text for _, text in read]
+    inner = "songs/" if arcname == "songs" else ""
+    assert [where for where, _ in files] == [f"{tmp_path / name}:{inner}{f}" for f in
+                                             ("1_first/a.txt", "1_first/b.txt", "2_second/c.lrc")]
+    assert corpus.read_text(tmp_path / name) == corpus.read_text(songs)
+
+
+def test_a_tar_archive_without_text_files_or_damaged(tmp_path):
+    import tarfile
+
+    (tmp_path / "a.csv").write_text("a", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("b", encoding="utf-8")
+    with tarfile.open(tmp_path / "tables.tar", "w") as tar:
+        tar.add(tmp_path / "a.csv", "a.csv")
+        tar.add(tmp_path / "b.csv", "b.csv")
+    with pytest.raises(CorpusError, match=r"tables\.tar: expected \.txt files \(or a single "
+                                          r"file\) in the tar archive, found a\.csv, b\.csv$"):
+        corpus.read_text(tmp_path / "tables.tar")
+    with tarfile.open(tmp_path / "one.tar.gz", "w:gz") as tar:           # its only file: read
+        tar.add(tmp_path / "a.csv", "lyrics")
+    assert corpus.read_text(tmp_path / "one.tar.gz") == "a"
+    (tmp_path / "big.txt").write_text("分开不分开\n" * 3000, encoding="utf-8")
+    with tarfile.open(tmp_path / "whole.tgz", "w:gz") as tar:
+        tar.add(tmp_path / "big.txt", "big.txt")
+    data = (tmp_path / "whole.tgz").read_bytes()
+    cut = tmp_path / "cut.tgz"
+    cut.write_bytes(data[:len(data) // 2])                   # a download that stopped
+    with pytest.raises(CorpusError, match=f"^{re.escape(str(cut))}: cannot read this tar archive"):
+        corpus.read_text(cut)
+
+
+@pytest.mark.parametrize("kind, suffix", [("gzip", ".gz"), ("bzip2", ".bz2"), ("xz", ".xz")])
+def test_a_compressed_file_reads_as_the_file_it_holds(tmp_path, kind, suffix):
+    """lyrics.txt.gz (.bz2, .xz) is read as lyrics.txt; an .lrc inside as its lyrics; one cut
+    short is an error naming it (it was 'looks binary (NUL byte at offset 8)')."""
+    import bz2
+    import gzip
+    import lzma
+
+    compress = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[kind]
+    text = "分开\r\n不分开\n" * 500
+    path = tmp_path / ("lyrics.txt" + suffix)
+    path.write_bytes(compress(text.encode("utf-8")))
+    (tmp_path / "lyrics.txt").write_text(text, encoding="utf-8")
+    assert corpus.read_text(path) == corpus.read_text(tmp_path / "lyrics.txt")
+    lrc = tmp_path / ("song.lrc" + suffix)
+    lrc.write_bytes(compress(LRC.encode("utf-8")))
+    assert corpus.read_text(lrc) == corpus.from_lrc(LRC)
+    cut = tmp_path / ("cut.txt" + suffix)
+    cut.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(CorpusError, match=f"^{re.escape(str(cut))}: cannot read this {kind} file"):
+        corpus.read_text(cut)
+
+
+def test_text_that_begins_like_a_compressed_file_is_text(tmp_path):
+    path = tmp_path / "bzh.txt"
+    path.write_text("BZh9 is how this song starts\n", encoding="utf-8")
+    assert corpus.read_text(path) == "BZh9 is how this song starts\n"
+
+
+@pytest.mark.parametrize("name, head, says", [
+    ("songs.7z", b"7z\xbc\xaf\x27\x1c\x00\x04", "a 7z archive; unpack it first (7z x "),
+    ("songs.rar", b"Rar!\x1a\x07\x01\x00", "a RAR archive; unpack it first (unrar x ")])
+def test_an_archive_python_cannot_read_is_named(tmp_path, name, head, says):
+    path = tmp_path / name
+    path.write_bytes(head + b"\x00" * 30)
+    with pytest.raises(CorpusError) as e:
+        corpus.read_text(path)
+    assert str(e.value) == (f"{path}: {says}{path}) and give the directory of its .txt files")
 
 
 def test_repeated_files_pairs_each_copy_with_the_first_of_its_text():
