@@ -341,8 +341,13 @@ def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "
 def _file_text(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, bool]:
     """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
     text, read_as = _decode(data, where, encoding, setting)
-    lrc = re.sub(r"\.(gz|bz2|xz)$", "", where.lower()).endswith(".lrc")     # (song.lrc.gz)
-    return (from_lrc(text) if lrc else text), read_as
+    return (from_lrc(text) if _inner_name(where).endswith(".lrc") else text), read_as
+
+
+def _inner_name(where: str) -> str:
+    """A file's name in lower case without the ending of its compression: song.lrc.gz is an
+    .lrc file."""
+    return re.sub(r"\.(gz|bz2|xz)$", "", where.lower())
 
 
 def decode(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
@@ -488,6 +493,8 @@ class Corpus:
     read_as: tuple[tuple[str, str], ...] = ()
     # those of them whose text an earlier one already holds: (where, the earlier one's where)
     repeats: tuple[tuple[str, str], ...] = ()
+    # a single file whose name says it holds more than lyrics: (where, MARKUP's two words on it)
+    markup: tuple[str, str, str] = ()
 
     def __repr__(self) -> str:
         return (f"Corpus(train {_glimpse(self.train, 16)}, val {_glimpse(self.val, 16)}, "
@@ -543,7 +550,25 @@ def load(data_cfg) -> Corpus:
     return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else (),
                    read_as=tuple((where, line_starts(text, 1, 40)[0])
                                  for where, text, read_as in found if read_as),
-                   repeats=repeated_files(files) if len(files) > 1 else ())
+                   repeats=repeated_files(files) if len(files) > 1 else (),
+                   markup=_markup(files[0][0]) if len(files) == 1 else ())
+
+
+# Files read as plain text that hold data or markup besides the lyrics (a dataset's CSV, a
+# JSON export, a saved web page), by the end of their names: what they are, what else the model
+# learns from them.
+_JSON = ("JSON", "its braces, quotes and keys")
+_PAGE = ("a web page", "its HTML tags and scripts")
+MARKUP = {".csv": ("a CSV table", "its commas, quotes and every column"),
+          ".tsv": ("a TSV table", "its tabs and every column"), ".json": _JSON, ".jsonl": _JSON,
+          ".xml": ("XML", "its tags"), ".html": _PAGE, ".htm": _PAGE}
+
+
+def _markup(where: str) -> tuple[str, str, str] | tuple[()]:
+    """(where, what it is, what else is learnt: MARKUP's) for a file named as data or markup
+    (also compressed: songs.csv.gz), else ()."""
+    name = _inner_name(where)
+    return next(((where, *what) for suffix, what in MARKUP.items() if name.endswith(suffix)), ())
 
 
 def repeated_files(files: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

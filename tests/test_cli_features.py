@@ -6,6 +6,7 @@ import math
 import os
 import re
 import sys
+import zipfile
 
 import pytest
 
@@ -1349,6 +1350,47 @@ def test_corpus_files_that_repeat_another_are_said(tmp_path, monkeypatch):
     (songs / "9_best_of" / "dao.txt").write_text("月亮代表我的心\n" * 39, encoding="utf-8")
     (songs / "9_best_of" / "qing.lrc").unlink()
     assert "another's text" not in run_cli(*base).stderr
+
+
+def test_a_corpus_of_data_or_markup_is_said_to_be_read_as_plain_text(tmp_path, monkeypatch):
+    """A dataset's CSV (also zipped or gzipped, as downloads come), a JSON export or a saved web
+    page is read as plain text: a new run says what else the model learns from it; a .txt, a
+    resumed run and the files of a directory (only .txt and .lrc are read there) say nothing."""
+    import gzip
+
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f'{i},song{i},"月亮代表我的心\n故事的小黄花"\n' for i in range(60))
+    (tmp_path / "songs.csv").write_text("id,title,lyrics\n" + rows, encoding="utf-8")
+    with zipfile.ZipFile(tmp_path / "songs.zip", "w") as z:
+        z.writestr("songs.csv", "id,title,lyrics\n" + rows)
+    (tmp_path / "songs.json.gz").write_bytes(gzip.compress(
+        ("[" + ",".join('{"lyrics": "月亮代表我的心"}\n' for _ in range(60)) + "]").encode()))
+    (tmp_path / "page.html").write_text("<p>月亮代表我的心</p>\n" * 60, encoding="utf-8")
+    (tmp_path / "songs.txt").write_text(rows, encoding="utf-8")
+
+    def notes(corpus, *more):
+        result = run_cli("train", "--config", TINY, "--set", f"data.corpus={corpus}", "--set",
+                         "train.batch_size=2", "--set", "train.prefixes=[月亮]",
+                         "--set", "train.out_dir=run", *more)
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stderr.splitlines() if "read as plain text" in line]
+
+    assert notes("songs.csv", "--dry-run") == [
+        "note: songs.csv is a CSV table, read as plain text: the model learns its commas, quotes "
+        "and every column as well as the lyrics; for a model of the lyrics alone, save them as a "
+        ".txt file first"]
+    assert notes("songs.zip", "--dry-run")[0].startswith(
+        "note: songs.zip:songs.csv is a CSV table, read as plain text")
+    assert notes("songs.json.gz", "--dry-run")[0].startswith(
+        "note: songs.json.gz is JSON, read as plain text: the model learns its braces, quotes "
+        "and keys as well")
+    assert notes("page.html", "--dry-run")[0].startswith(
+        "note: page.html is a web page, read as plain text: the model learns its HTML tags")
+    assert notes("songs.txt", "--dry-run") == []
+    assert len(notes("songs.csv", "--set", "train.epochs=1")) == 1
+    resumed = run_cli("train", "--resume", "run", "--set", "train.epochs=2")
+    assert resumed.exit_code == 0, resumed.output
+    assert "read as plain text" not in resumed.stderr
 
 
 def test_the_progress_bar_says_how_long_the_remaining_epochs_take_at_most(monkeypatch):

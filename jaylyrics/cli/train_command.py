@@ -138,6 +138,10 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
                 f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
     if data.repeats and resume_run is None:
         log(_repeats_note(data.repeats))
+    if data.markup and resume_run is None:
+        where, kind, learnt = data.markup
+        log(f"note: {where} is {kind}, read as plain text: the model learns {learnt} as well as "
+            "the lyrics; for a model of the lyrics alone, save them as a .txt file first")
     if data.read_as:                  # for the eye: in a wrong encoding, other characters
         (where, line), n = data.read_as[0], len(data.read_as)
         what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
