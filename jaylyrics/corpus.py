@@ -104,10 +104,10 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
             files = [(_path_name(f, encoding), f.read_bytes()) for f in _text_files(path, key)]
         elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
             files = _read_zip(path, encoding)   # a damaged .zip is said so, not read as text
-        elif path.name.lower().endswith(TARS) or (path.is_file() and tarfile.is_tarfile(path)):
-            files = _read_tar(path, encoding)   # (is_file: a pipe would be read by the test)
+        elif path.name.lower().endswith(TARS) or _is_tar(path):
+            files = _read_tar(path, encoding)
         else:
-            files = [(str(path), _uncompressed(path, path.read_bytes()))]
+            files = [(str(path), path.read_bytes())]
     except OSError as e:
         raise CorpusError(f"{e.filename or path}: cannot read: {e.strerror}") from None
     texts, unread = [], []
@@ -219,6 +219,15 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
                           "without a password") from None
 
 
+def _is_tar(path: Path) -> bool:
+    """Whether a regular file (a pipe would be read by the test) is a tar archive, compressed or
+    not; a file cut short is not (tarfile.is_tarfile raises EOFError on two bytes of gzip)."""
+    try:
+        return path.is_file() and tarfile.is_tarfile(path)
+    except (EOFError, zlib.error, lzma.LZMAError, ValueError):
+        return False
+
+
 def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     """(path:member, bytes) of a tar archive's .txt and .lrc files in name order, or of its only
     file, as for a zip (`_read_zip`); hidden files and directories left out, as in a directory
@@ -253,21 +262,20 @@ ARCHIVES = {"a 7z archive": (re.compile(b"7z\xbc\xaf\x27\x1c"), "7z x"),
             "a RAR archive": (re.compile(b"Rar!\x1a\x07"), "unrar x")}
 
 
-def _uncompressed(path: Path, data: bytes) -> bytes:
+def _uncompressed(where: str, data: bytes) -> bytes:
     """A file's bytes, decompressed if it is a gzip, bzip2 or xz file (lyrics.txt.gz); a
-    CorpusError for an archive that only other programs unpack (.7z, .rar)."""
+    CorpusError naming `where` for an archive that only other programs unpack (.7z, .rar)."""
     for kind, (magic, decompress) in COMPRESSED.items():
         if magic.match(data):
             try:
                 return decompress(data)
             except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
-                raise CorpusError(f"{path}: cannot read this {kind} file ({e}); expected an "
+                raise CorpusError(f"{where}: cannot read this {kind} file ({e}); expected an "
                                   "intact one") from None
     for what, (magic, unpack) in ARCHIVES.items():
         if magic.match(data):
-            raise CorpusError(f"{path}: {what}; unpack it first ({unpack} "
-                              f"{shlex.quote(str(path))}) and give the directory of its .txt "
-                              "files")
+            raise CorpusError(f"{where}: {what}; unpack it first ({unpack} {shlex.quote(where)}) "
+                              "and give the directory of its .txt files")
     return data
 
 
@@ -333,14 +341,14 @@ def from_lrc(text: str) -> str:
 
 
 def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
-    """A file's bytes as the lyrics it holds: `decode`d, and for an .lrc file (`where` names
-    it) its lines, `from_lrc`."""
+    """A file's bytes as the lyrics it holds: decompressed (a gzip, bzip2 or xz file), `decode`d,
+    and for an .lrc file (`where` names it: song.lrc, song.lrc.gz) its lines, `from_lrc`."""
     return _file_text(data, where, encoding, setting)[0]
 
 
 def _file_text(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, bool]:
     """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
-    text, read_as = _decode(data, where, encoding, setting)
+    text, read_as = _decode(_uncompressed(where, data), where, encoding, setting)
     return (from_lrc(text) if _inner_name(where).endswith(".lrc") else text), read_as
 
 

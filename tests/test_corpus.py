@@ -378,6 +378,7 @@ def test_a_compressed_file_reads_as_the_file_it_holds(tmp_path, kind, suffix):
     path.write_bytes(compress(text.encode("utf-8")))
     (tmp_path / "lyrics.txt").write_text(text, encoding="utf-8")
     assert corpus.read_text(path) == corpus.read_text(tmp_path / "lyrics.txt")
+    assert corpus.file_text(path.read_bytes(), str(path)) == text.replace("\r\n", "\n")
     lrc = tmp_path / ("song.lrc" + suffix)
     lrc.write_bytes(compress(LRC.encode("utf-8")))
     assert corpus.read_text(lrc) == corpus.from_lrc(LRC)
