@@ -667,7 +667,7 @@ def test_missing_corpus(tmp_path, monkeypatch):
     assert "standard input" not in str(missing.value)
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
 
 @given(st.text(min_size=1))
@@ -679,6 +679,11 @@ def test_vocabulary_round_trip(text):
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=300), frac=st.sampled_from([0.0, 0.1, 0.5]))
+@example(data=b"\x1f\x8b", frac=0.0)               # the starts of gzip (tarfile raised EOFError),
+@example(data=b"BZh91AY&SY\x00", frac=0.0)         # bzip2, xz, 7z and RAR files
+@example(data=b"\xfd7zXZ\x00\x00", frac=0.0)
+@example(data=b"7z\xbc\xaf\x27\x1c", frac=0.0)
+@example(data=b"Rar!\x1a\x07\x00", frac=0.0)
 def test_random_bytes_as_a_corpus_give_a_clean_error_or_a_corpus(tmp_path_factory, data, frac):
     path = tmp_path_factory.mktemp("fuzz") / "corpus.txt"
     path.write_bytes(data)
