@@ -34,7 +34,7 @@ import numpy as np
 
 from jaylyrics import CheckpointError, ConfigError, __version__
 from jaylyrics import config as config_mod, ndarray_file
-from jaylyrics.corpus import TEXT_FILES, Vocab
+from jaylyrics.corpus import Vocab, is_corpus_name
 from jaylyrics.files import atomic_write
 from jaylyrics.runs import (LATEST, by_name, has_checkpoint, latest_run, latest_target,
                             leftovers, list_runs, lock_holder, project_latest, run_summary)
@@ -296,7 +296,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
 def _mixed_up(path: Path, option: str) -> str:
     """For a file given as a checkpoint that is another of jaylyrics' inputs: a config (the run
     it trains, in its train.out_dir) or a corpus (what takes one). '' for anything else."""
-    if path.suffix.lower() in (*TEXT_FILES, ".zip"):
+    if is_corpus_name(path.name):
         given = shlex.quote(str(path))
         return (f"; this is a corpus: --set data.corpus={given} trains on it (with --init-from "
                 f"RUN: fine-tunes RUN on it), and eval --text {given} scores it")

@@ -176,7 +176,7 @@ def _text_files(directory: Path, key: str) -> list[Path]:
         for f in map(Path(root).joinpath, files):
             if f.name.startswith(".") or not f.is_file():
                 continue
-            if f.suffix.lower() in TEXT_FILES:
+            if is_text_name(f.name):
                 found.append((f.relative_to(directory).as_posix(), f))
             else:
                 others.add(f.suffix.lower() or f.name)
@@ -207,7 +207,7 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
         with zipfile.ZipFile(path) as z:
             members = {i.filename: _member_name(i, encoding) for i in z.infolist()
                        if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))}
-            texts = sorted(n for n in members if n.lower().endswith(TEXT_FILES))
+            texts = sorted(n for n in members if is_text_name(n))
             if not texts and len(members) != 1:
                 found = ", ".join(members.values()) if members else "no files"
                 raise CorpusError(f"{path}: expected .txt files (or a single file) in the zip, "
@@ -241,7 +241,7 @@ def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
                                           for p in name.split("/")):
                     members[name] = m
             shown = {n: _path_name(Path(n), encoding) for n in members}
-            texts = sorted(n for n in members if n.lower().endswith(TEXT_FILES))
+            texts = sorted(n for n in members if is_text_name(n))
             if not texts and len(members) != 1:
                 found = ", ".join(shown.values()) if members else "no files"
                 raise CorpusError(f"{path}: expected .txt files (or a single file) in the tar "
@@ -350,6 +350,17 @@ def _file_text(data: bytes, where: str, encoding: str, setting: str) -> tuple[st
     """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
     text, read_as = _decode(_uncompressed(where, data), where, encoding, setting)
     return (from_lrc(text) if _inner_name(where).endswith(".lrc") else text), read_as
+
+
+def is_text_name(name: str) -> bool:
+    """Whether a file of a directory, zip or tar of lyrics is read for them, by its name: a .txt
+    or .lrc file, also compressed (song.txt.gz)."""
+    return _inner_name(name).endswith(TEXT_FILES)
+
+
+def is_corpus_name(name: str) -> bool:
+    """Whether a file's name says it is a corpus: a text file, a .zip or a tar archive."""
+    return is_text_name(name) or name.lower().endswith((".zip", *TARS))
 
 
 def _inner_name(where: str) -> str:

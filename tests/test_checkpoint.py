@@ -294,6 +294,10 @@ def test_a_config_or_a_corpus_given_as_a_checkpoint_says_what_it_is(tmp_path, mo
     with pytest.raises(CheckpointError, match=r"; this is a corpus: --set data\.corpus=songs\.zip "
                                               r"trains on it .*, and eval --text songs\.zip scores"):
         checkpoint.resolve("songs.zip")
+    for name in ("songs.tar.gz", "songs.TGZ", "song.lrc.xz"):
+        (tmp_path / name).write_bytes(b"\x1f\x8b")
+        with pytest.raises(CheckpointError, match=f"; this is a corpus: --set data\\.corpus={name}"):
+            checkpoint.resolve(name)
     (tmp_path / "broken.yaml").write_text("train: [", encoding="utf-8")
     with pytest.raises(CheckpointError, match=r"weights \.params file\)$"):        # no more
         checkpoint.resolve("broken.yaml")

@@ -388,6 +388,24 @@ def test_a_compressed_file_reads_as_the_file_it_holds(tmp_path, kind, suffix):
         corpus.read_text(cut)
 
 
+def test_compressed_text_files_in_a_directory_or_a_zip_are_read(tmp_path):
+    import bz2
+    import gzip
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    (songs / "a.txt.gz").write_bytes(gzip.compress("分开\n".encode("utf-8")))
+    (songs / "b.LRC.bz2").write_bytes(bz2.compress(LRC.encode("utf-8")))
+    (songs / "c.txt").write_text("不分开\n", encoding="utf-8")
+    (songs / "cover.jpg.gz").write_bytes(gzip.compress(b"\xff\xd8"))           # not lyrics
+    assert corpus.read_text(songs) == "分开\n" + corpus.from_lrc(LRC) + "不分开\n"
+    with zipfile.ZipFile(tmp_path / "songs.zip", "w") as z:
+        z.write(songs / "a.txt.gz", "a.txt.gz")
+        z.write(songs / "cover.jpg.gz", "cover.jpg.gz")
+        z.writestr("c.txt", "不分开\n")
+    assert corpus.read_text(tmp_path / "songs.zip") == "分开\n不分开\n"
+
+
 def test_text_that_begins_like_a_compressed_file_is_text(tmp_path):
     path = tmp_path / "bzh.txt"
     path.write_text("BZh9 is how this song starts\n", encoding="utf-8")
