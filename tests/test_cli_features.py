@@ -1018,7 +1018,7 @@ def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
     assert list(lr_line.get_ydata()) == [float(r["lr"]) for r in rows]
     assert learning_rate.get_ylabel() == "learning rate"
     svg = tmp_path / "curves.SVG"                           # any format matplotlib writes
-    assert run_cli("plot", "tiny", "--out", svg).exit_code == 0     # (a run's name will do)
+    assert run_cli("plot", "tiny", "-o", svg).exit_code == 0    # (a run's name will do; -o)
     assert b"<svg" in svg.read_bytes()[:1000]
     for name in ("pic.txt", "pic"):                         # not a picture: said, nothing written
         result = run_cli("plot", "runs/tiny", "--out", tmp_path / name)

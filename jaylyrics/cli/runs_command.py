@@ -73,7 +73,7 @@ def _shown(value) -> str:
 @main.command("plot")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path),
                 shell_complete=runs_or_files)
-@click.option("--out", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="The PNG to write (default: RUN/perplexity.png for one run, "
                    "perplexity.png for several).")
 @verbosity
