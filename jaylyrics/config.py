@@ -515,7 +515,9 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
         if value is None and rules.get("empty"):
             value = ""                                          # YAML's `key:` with no value
         if not isinstance(value, str) or not (value or rules.get("empty")):
-            raise bad("a string" if rules.get("empty") else "a non-empty string")
+            several = (" (one path: put the files in one directory, or a zip, and give that)"
+                       if key == "data.corpus" and isinstance(value, (list, tuple)) else "")
+            raise bad("a string" if rules.get("empty") else "a non-empty string", several)
         if rules.get("path"):
             value = os.path.expanduser(value)           # ~/lyrics.txt, as a shell would
     elif kind is tuple:

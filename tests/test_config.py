@@ -130,6 +130,11 @@ def write(tmp_path, text):
      r"here \(train\.sampler random, train\.hidden_state auto\): set train\.state_reset to 0, or "
      r"train\.hidden_state to carry$"),
     ("train:\n  state_reset: 1.01\n", r"train\.state_reset: expected a value <= 1\.0, got 1\.01"),
+    ("data:\n  corpus: [a.txt, b.txt]\n", r"data\.corpus: expected a non-empty string, got "
+     r"\['a\.txt', 'b\.txt'\] \(one path: put the files in one directory, or a zip, and give "
+     r"that\)$"),
+    ("train:\n  out_dir: [a, b]\n", r"train\.out_dir: expected a non-empty string, got "
+     r"\['a', 'b'\]$"),
 ])
 def test_bad_files(tmp_path, text, message):
     path = write(tmp_path, text)
