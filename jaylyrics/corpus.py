@@ -1,6 +1,6 @@
-"""The corpus: read text (a .txt or .lrc file, or several from a .zip or a directory), build the
-vocabulary, split it into train and validation parts, and cut it into batches with the
-tutorial's two samplers.
+"""The corpus: read text (a .txt or .lrc file, also compressed, or several from a .zip, a tar
+archive or a directory), build the vocabulary, split it into train and validation parts, and
+cut it into batches with the tutorial's two samplers.
 
 NumPy only; nothing here knows about MXNet or the model. Shapes: N = batch size, T = steps.
 
@@ -35,10 +35,11 @@ from jaylyrics.runs import has_checkpoint
 
 
 def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8") -> str:
-    """The text of a corpus: a UTF-8 .txt file, a .zip holding text files, or a directory of .txt
-    files (searched recursively; one song a file, say). Several files are joined in the order of
-    their paths, each ending with a line break. `key` is the setting that named the corpus, for
-    the error when it is missing; files that are not UTF-8 are read in `encoding`."""
+    """The text of a corpus: a UTF-8 .txt file (or one compressed: .gz, .bz2, .xz), a .zip or tar
+    archive holding text files, or a directory of .txt files (searched recursively; one song a
+    file, say). Several files are joined in the order of their paths, each ending with a line
+    break. `key` is the setting that named the corpus, for the error when it is missing; files
+    that are not UTF-8 are read in `encoding`."""
     return join(read_files(path, key, encoding))
 
 
@@ -48,8 +49,9 @@ CODECS = {"gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030", "big5": "
 
 
 TARS = (".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz")
-TEXT_FILES = (".txt", ".lrc")     # what a directory or zip of lyrics is read for (see from_lrc)
-EXPECTED = "a .txt file, a .zip or .tar of them, or a directory of .txt (or .lrc) files"   # (for the errors)
+TEXT_FILES = (".txt", ".lrc")     # what a directory, zip or tar of lyrics is read for
+# (for the errors)
+EXPECTED = "a .txt file, a .zip or .tar of them, or a directory of .txt (or .lrc) files"
 
 # Files that hold text but are not text (a .docx is a zip of XML): said so, not read.
 DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a PDF",
@@ -207,16 +209,22 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
         with zipfile.ZipFile(path) as z:
             members = {i.filename: _member_name(i, encoding) for i in z.infolist()
                        if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))}
-            texts = sorted(n for n in members if is_text_name(n))
-            if not texts and len(members) != 1:
-                found = ", ".join(members.values()) if members else "no files"
-                raise CorpusError(f"{path}: expected .txt files (or a single file) in the zip, "
-                                  f"found {found}")
-            return [(f"{path}:{members[n]}", z.read(n)) for n in texts or members]
+            return [(f"{path}:{members[n]}", z.read(n)) for n in _chosen(path, members, "zip")]
     except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
         # damaged (zlib: a member's data; NotImplementedError: its header), or encrypted
         raise CorpusError(f"{path}: cannot read this zip file ({e}); expected an intact zip "
                           "without a password") from None
+
+
+def _chosen(path: Path, shown: dict[str, str], archive: str) -> list[str]:
+    """The members of an archive to read, from {name: name to show} of its files: its .txt and
+    .lrc files in name order, or its only file; a CorpusError naming what it holds otherwise."""
+    texts = sorted(n for n in shown if is_text_name(n))
+    if not texts and len(shown) != 1:
+        found = ", ".join(shown.values()) if shown else "no files"
+        raise CorpusError(f"{path}: expected .txt files (or a single file) in the {archive}, "
+                          f"found {found}")
+    return texts or list(shown)
 
 
 def _is_tar(path: Path) -> bool:
@@ -241,13 +249,8 @@ def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
                                           for p in name.split("/")):
                     members[name] = m
             shown = {n: _path_name(Path(n), encoding) for n in members}
-            texts = sorted(n for n in members if is_text_name(n))
-            if not texts and len(members) != 1:
-                found = ", ".join(shown.values()) if members else "no files"
-                raise CorpusError(f"{path}: expected .txt files (or a single file) in the tar "
-                                  f"archive, found {found}")
             return [(f"{path}:{shown[n]}", tar.extractfile(members[n]).read())
-                    for n in texts or members]
+                    for n in _chosen(path, shown, "tar archive")]
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
         raise CorpusError(f"{path}: cannot read this tar archive ({e}); expected an intact "
                           "one") from None
