@@ -84,7 +84,9 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
                              f"-s {num_servers}")
     if timeout is not None and not timeout > 0:
         raise JaylyricsError(f"--timeout {timeout:g}: expected a number of seconds > 0")
-    if not train_args or train_args[0] != "train":
+    if not train_args or train_args[0].startswith("-"):          # train's options alone
+        train_args = ["train", *train_args]
+    if train_args[0] != "train":
         raise JaylyricsError("launch runs training: jaylyrics launch -n 2 -- train [OPTIONS]")
     args = worker_args(train_args)
     sink = sink or sys.stderr

@@ -182,6 +182,9 @@ def test_launch_usage_errors(tmp_path):
                      cwd=tmp_path)
     assert json.loads(plan.stdout.splitlines()[-1])["batches_per_epoch"] == \
         corpus.num_batches(3200 // 3, 8, 10, "consecutive")           # each worker's
+    alone = jaylyrics("launch", "-n", "3", *COMMON, "--dry-run", "--json", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr                 # train's options without train
+    assert alone.stdout == plan.stdout
     assert launched_processes(cwd=tmp_path) == []
 
 

@@ -26,6 +26,7 @@ def launch_command(workers, servers, timeout, train_args):
 
     \b
       jaylyrics launch -n 2 -- train --config configs/default.yaml --set train.batch_size=16
+      jaylyrics launch -n 2 --config configs/default.yaml        (the same: train's options)
     """
     from jaylyrics import launch
 
