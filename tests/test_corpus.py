@@ -340,6 +340,26 @@ def test_a_tar_archive_reads_as_the_directory_it_was_made_from(tmp_path, mode, n
     assert corpus.read_text(tmp_path / name) == corpus.read_text(songs)
 
 
+def test_a_tar_archive_is_read_in_one_pass_and_joined_in_name_order(tmp_path, monkeypatch):
+    """Members are unpacked in the archive's order (tar writes them in the order the directory
+    listed them; a .tgz read in name order was unpacked from its start again for each step back:
+    2,000 songs took 54 s instead of 0.4 s), then joined in name order."""
+    import tarfile
+
+    names = [f"song{i:02d}.txt" for i in (7, 2, 9, 0, 5, 3, 8, 1, 6, 4)]
+    for name in names:
+        (tmp_path / name).write_text(f"{name}\n", encoding="utf-8")
+    with tarfile.open(tmp_path / "songs.tgz", "w:gz") as tar:
+        for name in names:
+            tar.add(tmp_path / name, name)
+    unpacked = []
+    extract = tarfile.TarFile.extractfile
+    monkeypatch.setattr(tarfile.TarFile, "extractfile",
+                        lambda self, member: unpacked.append(member.name) or extract(self, member))
+    assert corpus.read_text(tmp_path / "songs.tgz") == "".join(f"{n}\n" for n in sorted(names))
+    assert unpacked == names
+
+
 def test_a_tar_archive_without_text_files_or_damaged(tmp_path):
     import tarfile
 
