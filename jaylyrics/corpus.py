@@ -265,13 +265,16 @@ def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
 COMPRESSED = {"gzip": (re.compile(b"\x1f\x8b"), gzip.decompress),
               "bzip2": (re.compile(b"BZh[1-9]1AY&SY"), bz2.decompress),
               "xz": (re.compile(b"\xfd7zXZ\x00"), lzma.decompress)}
-ARCHIVES = {"a 7z archive": (re.compile(b"7z\xbc\xaf\x27\x1c"), "7z x"),
-            "a RAR archive": (re.compile(b"Rar!\x1a\x07"), "unrar x")}
+_UNPACKED = "the directory of its .txt files"
+ARCHIVES = {"a 7z archive": (re.compile(b"7z\xbc\xaf\x27\x1c"), "7z x", _UNPACKED),
+            "a RAR archive": (re.compile(b"Rar!\x1a\x07"), "unrar x", _UNPACKED),
+            "a Zstandard file": (re.compile(re.escape(b"\x28\xb5\x2f\xfd")), "zstd -d",
+                                 "the file it holds")}
 
 
 def _uncompressed(where: str, data: bytes) -> bytes:
     """A file's bytes, decompressed if it is a gzip, bzip2 or xz file (lyrics.txt.gz); a
-    CorpusError naming `where` for an archive that only other programs unpack (.7z, .rar)."""
+    CorpusError naming `where` for an archive that only other programs unpack (.7z, .rar, .zst)."""
     for kind, (magic, decompress) in COMPRESSED.items():
         if magic.match(data):
             try:
@@ -279,10 +282,10 @@ def _uncompressed(where: str, data: bytes) -> bytes:
             except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as e:
                 raise CorpusError(f"{where}: cannot read this {kind} file ({e}); expected an "
                                   "intact one") from None
-    for what, (magic, unpack) in ARCHIVES.items():
+    for what, (magic, unpack, give) in ARCHIVES.items():
         if magic.match(data):
             raise CorpusError(f"{where}: {what}; unpack it first ({unpack} {shlex.quote(where)}) "
-                              "and give the directory of its .txt files")
+                              f"and give {give}")
     return data
 
 

@@ -432,15 +432,19 @@ def test_text_that_begins_like_a_compressed_file_is_text(tmp_path):
     assert corpus.read_text(path) == "BZh9 is how this song starts\n"
 
 
-@pytest.mark.parametrize("name, head, says", [
-    ("songs.7z", b"7z\xbc\xaf\x27\x1c\x00\x04", "a 7z archive; unpack it first (7z x "),
-    ("songs.rar", b"Rar!\x1a\x07\x01\x00", "a RAR archive; unpack it first (unrar x ")])
-def test_an_archive_python_cannot_read_is_named(tmp_path, name, head, says):
+@pytest.mark.parametrize("name, head, says, give", [
+    ("songs.7z", b"7z\xbc\xaf\x27\x1c\x00\x04", "a 7z archive; unpack it first (7z x ",
+     "the directory of its .txt files"),
+    ("songs.rar", b"Rar!\x1a\x07\x01\x00", "a RAR archive; unpack it first (unrar x ",
+     "the directory of its .txt files"),
+    ("songs.tar.zst", b"\x28\xb5\x2f\xfd\x04\x58",
+     "a Zstandard file; unpack it first (zstd -d ", "the file it holds")])
+def test_an_archive_python_cannot_read_is_named(tmp_path, name, head, says, give):
     path = tmp_path / name
     path.write_bytes(head + b"\x00" * 30)
     with pytest.raises(CorpusError) as e:
         corpus.read_text(path)
-    assert str(e.value) == (f"{path}: {says}{path}) and give the directory of its .txt files")
+    assert str(e.value) == f"{path}: {says}{path}) and give {give}"
 
 
 def test_repeated_files_pairs_each_copy_with_the_first_of_its_text():
@@ -722,6 +726,7 @@ def test_vocabulary_round_trip(text):
 @example(data=b"\xfd7zXZ\x00\x00", frac=0.0)
 @example(data=b"7z\xbc\xaf\x27\x1c", frac=0.0)
 @example(data=b"Rar!\x1a\x07\x00", frac=0.0)
+@example(data=b"\x28\xb5\x2f\xfd", frac=0.0)
 def test_random_bytes_as_a_corpus_give_a_clean_error_or_a_corpus(tmp_path_factory, data, frac):
     path = tmp_path_factory.mktemp("fuzz") / "corpus.txt"
     path.write_bytes(data)
