@@ -252,7 +252,7 @@ def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
             chosen = _chosen(path, shown, "tar archive")
             wanted = set(chosen)
             # read in the archive's order: a compressed archive read in name order is unpacked
-            # from its start again for each step back (2,000 songs in a .tgz: 54 s, not 0.4 s)
+            # from its start again for each step back (2,000 songs in a .tgz: 54 s, not 0.7 s)
             data = {n: tar.extractfile(members[n]).read() for n in members if n in wanted}
             return [(f"{path}:{shown[n]}", data[n]) for n in chosen]
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
