@@ -31,7 +31,8 @@ MAX_SEED = 2**32 - 1               # NumPy's RandomState: train.seed, and sample
 
 
 def _f(default, help: str, **rules):
-    """A dataclass field with its help text and validation rules (min, max, choices, ...)."""
+    """A dataclass field with its help text and validation rules (min, max, choices, ...;
+    several: what to do instead, said when a path is given as a list)."""
     if isinstance(default, list):
         return field(default_factory=lambda: tuple(default), metadata=dict(help=help, **rules))
     return field(default=default, metadata=dict(help=help, **rules))
@@ -40,8 +41,10 @@ def _f(default, help: str, **rules):
 @dataclass(frozen=True)
 class DataConfig:
     corpus: str = _f("data/jaychou_lyrics.txt.zip",
-                     "a UTF-8 .txt (or .lrc) file, or a .zip or directory of them (joined in "
-                     "path order); relative to the working directory", path=True)
+                     "a UTF-8 .txt (or .lrc) file, also compressed (.gz, .bz2, .xz), or a .zip, "
+                     "tar or directory of them (joined in path order); relative to the working "
+                     "directory", path=True,
+                     several="put the files in one directory, or a zip, and give that")
     max_chars: int = _f(0, "use only the first N characters (0: all)", min=0)
     keep_newlines: bool = _f(True, "keep line breaks as characters (false: replace them by spaces)")
     val_fraction: float = _f(0.1, "fraction of lines (the last ones) held out for validation",
@@ -515,8 +518,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
         if value is None and rules.get("empty"):
             value = ""                                          # YAML's `key:` with no value
         if not isinstance(value, str) or not (value or rules.get("empty")):
-            several = (" (one path: put the files in one directory, or a zip, and give that)"
-                       if key == "data.corpus" and isinstance(value, (list, tuple)) else "")
+            several = (f" (one path: {rules['several']})"      # (what to do with a list)
+                       if "several" in rules and isinstance(value, (list, tuple)) else "")
             raise bad("a string" if rules.get("empty") else "a non-empty string", several)
         if rules.get("path"):
             value = os.path.expanduser(value)           # ~/lyrics.txt, as a shell would
