@@ -408,6 +408,14 @@ def _decode(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, 
             raise CorpusError(f"{where}: ends in the middle of a character (its last "
                               f"{len(data) - e.start} bytes begin one): the file was cut short, as "
                               "head -c cuts; cut it by lines (head -n)") from None
+        mixed = _mixed(data)
+        if mixed:
+            utf8, bad, byte = mixed
+            each = f" with {setting} set to theirs" if setting else ""
+            raise CorpusError(f"{where}: line {bad:,} is not UTF-8 (invalid byte 0x{byte:02x}) "
+                              f"though line {utf8:,} is: joined from files saved in different "
+                              "encodings? Convert those lines to UTF-8 (from GBK: iconv -f GBK -t "
+                              f"UTF-8), or give the files as a directory{each}") from None
         if encoding in CODECS:
             text, read_as = _decode_as(data, where, encoding, setting), True
         else:
@@ -416,6 +424,25 @@ def _decode(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, 
                               f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
                               f"(from Big5: -f BIG5){read_as}") from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), read_as
+
+
+def _mixed(data: bytes) -> tuple[int, int, int] | None:
+    """(a line that is UTF-8 text other than ASCII, a line that is not UTF-8, its first invalid
+    byte) where bytes that are not UTF-8 hold both: a file joined from UTF-8 and GBK ones (`cat
+    *.txt`), which would be read as neither; else None. A line counts as UTF-8 text with eight
+    bytes more than characters (four Chinese ones): a short GBK line can be valid UTF-8 by chance
+    (one of the 5,820 lines of the corpus saved as GBK is, by four bytes)."""
+    utf8 = bad = byte = 0
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            wide = len(line) - len(line.decode("utf-8"))       # 2 a Chinese character
+        except UnicodeDecodeError as e:
+            bad, byte = bad or number, byte or line[e.start]
+        else:
+            utf8 = utf8 or (number if wide >= 8 else 0)
+        if utf8 and bad:
+            return utf8, bad, byte
+    return None
 
 
 def _decode_as(data: bytes, where: str, encoding: str, setting: str) -> str:

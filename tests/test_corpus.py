@@ -563,6 +563,36 @@ def test_lrc_files_in_a_directory_a_zip_or_alone(tmp_path):
     assert corpus.read_text(tmp_path / "songs.zip") == corpus.from_lrc(LRC)
 
 
+@pytest.mark.parametrize("first", ["utf-8", "gbk"])
+def test_a_file_joined_from_utf8_and_gbk_ones_names_a_line_of_each(tmp_path, first):
+    """`cat *.txt > all.txt` over UTF-8 and GBK files: said to be 'not UTF-8 ... or set
+    data.encoding to gbk', which then said 'neither UTF-8 nor GBK' (or read the UTF-8 lines as
+    other characters). Now a line of each is named, with or without data.encoding; the real
+    corpus saved as GBK alone is still read (its GBK lines are not taken for UTF-8 ones)."""
+    text = corpus.read_text(ZIP)
+    lines = text.splitlines(keepends=True)
+    parts = ["".join(lines[:100]).encode(first), "".join(lines[100:]).encode(
+        "gbk" if first == "utf-8" else "utf-8")]
+    path = tmp_path / "all.txt"
+    path.write_bytes(b"".join(parts))
+    utf8, bad = (1, 101) if first == "utf-8" else (101, 1)
+    byte = re.escape(f"0x{lines[bad - 1].encode('gbk')[0]:02x}")
+    message = (rf"all\.txt: line {bad} is not UTF-8 \(invalid byte {byte}\) though line {utf8} is: "
+               r"joined from files saved in different encodings\? Convert those lines to UTF-8 "
+               r"\(from GBK: iconv -f GBK -t UTF-8\), or give the files as a directory with "
+               r"data\.encoding set to theirs$")
+    for encoding in ("utf-8", "gbk"):
+        with pytest.raises(CorpusError, match=message):
+            corpus.read_files(path, encoding=encoding)
+    path.write_bytes(text.encode("gbk"))
+    assert corpus.join(corpus.read_files(path, encoding="gbk")) == text
+    # the files it was joined from, as a directory: each read in its own encoding
+    (tmp_path / "all.txt").unlink()
+    for i, part in enumerate(parts):
+        (tmp_path / f"{i}.txt").write_bytes(part)
+    assert corpus.join(corpus.read_files(tmp_path, encoding="gbk")) == text
+
+
 def test_a_directory_of_gbk_files_says_how_many_there_are(tmp_path):
     """Lyrics saved from old sites are GBK file after file: the first is named, with how many
     more of the directory's files are not UTF-8 either (one at a time, it was a loop of fixes)."""
