@@ -51,8 +51,9 @@ class DataConfig:
                              min=0.0, below=1.0)
     encoding: str = _f("utf-8", "how to read corpus files that are not UTF-8 (those that are "
                        "are read as UTF-8): utf-8 refuses them; gbk (gb2312, gb18030) or big5 for "
-                       "files saved by Chinese Windows or lyric sites",
-                       choices=("utf-8", "gbk", "gb2312", "gb18030", "big5"))
+                       "files saved by Chinese Windows or lyric sites, cp1252 for Western ones "
+                       "(English, French, ...) saved by Windows",
+                       choices=("utf-8", "gbk", "gb2312", "gb18030", "big5", "cp1252"))
 
 
 @dataclass(frozen=True)

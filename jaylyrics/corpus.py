@@ -44,8 +44,12 @@ def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8
 
 
 # data.encoding -> the codec that reads it: GB18030 is a superset of GBK, itself one of GB2312,
-# and Big5-HKSCS of Big5 (Hong Kong's characters added), so each reads all files of the others.
-CODECS = {"gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030", "big5": "big5hkscs"}
+# and Big5-HKSCS of Big5 (Hong Kong's characters added), so each reads all files of the others;
+# cp1252 (Windows' Western European, a superset of Latin-1's letters) for lyrics in English,
+# French, Spanish ... saved by Windows.
+CODECS = {"gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030", "big5": "big5hkscs",
+          "cp1252": "cp1252"}
+_HIGH = bytes(range(0x80, 0x100))
 
 
 TARS = (".tar", ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz")
@@ -419,10 +423,16 @@ def _decode(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, 
         if encoding in CODECS:
             text, read_as = _decode_as(data, where, encoding, setting), True
         else:
-            read_as = f", or set {setting} to gbk (or big5) to read it as it is" if setting else ""
+            # Chinese in GBK or Big5 is two bytes over 0x7f a character; a text in a Latin
+            # alphabet has a few such bytes (accents, Windows' curly quotes) among its letters
+            western = len(data) - len(data.translate(None, _HIGH)) < len(data) / 5
+            codec, name, iconv = (("cp1252", "Windows' Western European", "CP1252") if western
+                                  else ("gbk (or big5)", "GBK", "GBK"))
+            read_as = f", or set {setting} to {codec} to read it as it is" if setting else ""
+            also = "" if western else " (from Big5: -f BIG5)"
             raise CorpusError(f"{where}: not UTF-8 (invalid byte 0x{data[e.start]:02x} at offset "
-                              f"{e.start}); convert it first, e.g. from GBK: iconv -f GBK -t UTF-8 "
-                              f"(from Big5: -f BIG5){read_as}") from None
+                              f"{e.start}); convert it first, e.g. from {name}: iconv -f {iconv} "
+                              f"-t UTF-8{also}{read_as}") from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"), read_as
 
 
@@ -451,7 +461,7 @@ def _decode_as(data: bytes, where: str, encoding: str, setting: str) -> str:
     try:
         return data.decode(CODECS[encoding])
     except UnicodeDecodeError as e:
-        fix = (f"set {setting} to the one it is saved in (utf-8, gbk, big5)" if setting else
+        fix = (f"set {setting} to the one it is saved in (utf-8, gbk, big5, cp1252)" if setting else
                f"convert it to UTF-8 first, e.g. from Big5: iconv -f BIG5 -t UTF-8 (the run reads "
                f"UTF-8 and, as its data.encoding, {encoding})")
         raise CorpusError(f"{where}: neither UTF-8 nor {encoding.upper()} (invalid byte "

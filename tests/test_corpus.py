@@ -611,13 +611,41 @@ def test_a_directory_of_gbk_files_says_how_many_there_are(tmp_path):
 # traditional Chinese, for Big5 (the first lines of 晴天)
 BIG5_TEXT = "故事的小黃花\n從出生那年就飄著\n童年的盪鞦韆\n隨記憶一直晃到現在\n"
 GBK_TEXT = "故事的小黄花\n从出生那年就飘着\n童年的荡秋千\n随记忆一直晃到现在\n"
+# and a Western one, with Windows' curly quotes and dash, and accents
+WESTERN_TEXT = "I’m on the “old town road”\nNa na na — café olé\nDon’t stop me now\n"
+
+
+@pytest.mark.parametrize("text, saved_as, advice", [
+    (GBK_TEXT, "gbk", "from GBK: iconv -f GBK -t UTF-8 (from Big5: -f BIG5), or set data.encoding "
+                      "to gbk (or big5) to read it as it is"),
+    (BIG5_TEXT, "big5", "from GBK: iconv -f GBK -t UTF-8 (from Big5: -f BIG5), or set "
+                        "data.encoding to gbk (or big5) to read it as it is"),
+    (WESTERN_TEXT, "cp1252", "from Windows' Western European: iconv -f CP1252 -t UTF-8, or "
+                                  "set data.encoding to cp1252 to read it as it is"),
+    # Chinese lyrics with a line of English among them are still Chinese
+    (GBK_TEXT + "Don't stop me now, baby\n", "gbk", "from GBK: iconv -f GBK -t UTF-8"),
+], ids=["gbk", "big5", "cp1252", "gbk-with-english"])
+def test_the_advice_for_a_file_not_utf8_names_the_kind_of_encoding_it_has(tmp_path, text, saved_as,
+                                                                          advice):
+    """English lyrics saved by Windows (curly quotes in Windows-1252) were told to convert 'e.g.
+    from GBK' or set data.encoding to gbk, which then said 'neither UTF-8 nor GBK': a text in a
+    Latin alphabet is now told about CP1252 (and data.encoding cp1252 reads it), Chinese about
+    GBK and Big5 as before."""
+    path = tmp_path / "song.txt"
+    path.write_bytes(text.encode(saved_as))
+    with pytest.raises(CorpusError, match=r"song\.txt: not UTF-8 \(invalid byte 0x[0-9a-f]{2} at "
+                                          r"offset \d+\); convert it first, e\.g\. "
+                                          + re.escape(advice)):
+        corpus.read_text(path)
 
 
 @pytest.mark.parametrize("encoding, saved_as, text", [
     ("gbk", "gbk", GBK_TEXT), ("gb2312", "gb2312", GBK_TEXT),
     ("gbk", "gb18030", GBK_TEXT + "€"), ("gb18030", "gbk", GBK_TEXT),
     ("big5", "big5", BIG5_TEXT), ("big5", "big5hkscs", BIG5_TEXT + "嗰"),
-], ids=["gbk", "gb2312", "gbk-reads-gb18030", "gb18030-reads-gbk", "big5", "big5-reads-hkscs"])
+    ("cp1252", "cp1252", WESTERN_TEXT), ("cp1252", "latin-1", "Café olé, señor\nÇa va\n"),
+], ids=["gbk", "gb2312", "gbk-reads-gb18030", "gb18030-reads-gbk", "big5", "big5-reads-hkscs",
+        "cp1252", "cp1252-reads-latin1"])
 def test_data_encoding_reads_files_that_are_not_utf8(tmp_path, encoding, saved_as, text):
     """Each as Python's own codec of that name saved it, line breaks as Windows writes them;
     gbk reads GB18030 (and gb2312 GBK), big5 Hong Kong's additions: the supersets."""
