@@ -506,7 +506,9 @@ class Vocab:
     def look_alike(self, c: str) -> str | None:
         """The character of the vocabulary that `c` (not in it) is likely typed for: its other
         case, its full- or half-width form (`，` for `,`), another space (U+3000, the ideographic
-        space of Chinese text, or a no-break space for ` `); None if there is none."""
+        space of Chinese text, or a no-break space for ` `), the curly quote or dash for the
+        typewriter's (`’` for `'`) or the other way, a Latin letter with or without its accent;
+        None if there is none."""
         return self._folded.get(_fold(c))
 
     def show_unknown(self, missing: list[str], limit: int = 20) -> str:
@@ -535,10 +537,21 @@ class Vocab:
         return f"Vocab({len(self):,} characters: {_glimpse(self.chars, 24)})"
 
 
+# The typewriter's marks for the typographic ones (which the compatibility form keeps apart):
+# lyrics saved from the web have I’m and “...”, a terminal types I'm and "..."
+_TYPEWRITER = str.maketrans("‘’‚‛′" "“”„‟″" "‐‑‒–—―−", "'" * 5 + '"' * 5 + "-" * 7)
+
+
 def _fold(c: str) -> str:
     """What a character and its look-alikes have in common: Unicode's compatibility form (full-
-    and half-width alike, every space a space) without case."""
-    return unicodedata.normalize("NFKC", c).casefold()
+    and half-width alike, every space a space) without case, typographic quotes and dashes as
+    the typewriter's, and a Latin letter without its accents (é as e; other scripts' marks,
+    such as kana's voicing marks, make another character and stay)."""
+    folded = unicodedata.normalize("NFKC", c).casefold().translate(_TYPEWRITER)
+    base = unicodedata.normalize("NFD", folded)
+    if base[:1].isascii() and all(unicodedata.combining(m) for m in base[1:]):
+        return base[:1]
+    return folded
 
 
 def _glimpse(text: str, n: int) -> str:

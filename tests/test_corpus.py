@@ -62,6 +62,21 @@ def test_unknown_characters_are_named_with_the_look_alike_the_vocabulary_has():
     assert corpus.Vocab.build("a").show_unknown(list("bcd"), limit=2) == "'b' 'c' ..."
 
 
+def test_a_straight_quote_or_a_letter_without_its_accent_names_the_vocabularys_one():
+    """English lyrics saved from the web have I’m, “...” and — where a terminal types I'm, "..."
+    and -; a prefix named them with no look-alike (likewise é for e). Both ways round; kana's
+    voicing mark makes another character, so ガ is no look-alike of カ."""
+    curly = corpus.Vocab.build("I’m on the “old town road” — café\nカ\n")
+    with pytest.raises(InputError) as e:
+        curly.encode("I'm \"Cafe\" - Ü ガ", "--prefix")
+    assert str(e.value) == (
+        "--prefix has 6 characters not in the model's vocabulary: \"'\" (the vocabulary has '’') "
+        "'\"' (the vocabulary has '“') 'C' (the vocabulary has 'c') '-' (the vocabulary has '—') "
+        "'Ü' 'ガ'")
+    straight = corpus.Vocab.build("I'm on the \"old town road\" - cafe ou\n")
+    assert [straight.look_alike(c) for c in "’”–Üé"] == ["'", '"', "-", "u", "e"]
+
+
 def test_split_protocol_on_the_corpus():
     """First int(0.9 n) lines train, the rest val, each joined by \\n plus a final \\n."""
     text = corpus.read_text(ZIP)
