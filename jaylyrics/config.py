@@ -314,7 +314,8 @@ def read_yaml(path: Path) -> Any:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         if "'\\t'" in problem:
             problem += " (YAML indents with spaces, not tabs)"
-        raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}") from None
+        raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}"
+                          f"{_full_width_colon(text)}") from None
     except RecursionError:                 # [[[[...]]]] thousands deep: Python's own limit
         raise ConfigError(f"{path}: nested too deeply to read; expected sections "
                           f"{', '.join(SECTIONS)} holding keys and values") from None
@@ -322,10 +323,25 @@ def read_yaml(path: Path) -> Any:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with sections {', '.join(SECTIONS)}, "
-                          f"got {type(data).__name__}")
+                          f"got {type(data).__name__}{_full_width_colon(text)}")
     if {"format", "config", "vocab"} <= set(data):            # best.json, last.json
         raise _a_run_given(path, path.parent, "a checkpoint")
     return data
+
+
+# A line whose key ends in a full-width colon (as a Chinese input method types it), which YAML
+# reads as part of a text: `epochs：10` (comments left out: a `#` before it)
+_FULL_WIDTH_KEY = re.compile(r"^[^#:：\n]*：", re.MULTILINE)
+
+
+def _full_width_colon(text: str) -> str:
+    """' (line N: ...)' naming the first line with a full-width colon after its key, for the
+    error that YAML (or the shape check) gives for it; else ''."""
+    found = _FULL_WIDTH_KEY.search(text)
+    if not found:
+        return ""
+    return (f" (line {text.count(chr(10), 0, found.start()) + 1}: {found.group().strip()!r} "
+            "ends in a full-width colon; YAML needs ':' and a space)")
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -385,13 +401,23 @@ def _suggest(name: str, candidates) -> str:
 def _check_shape(raw: dict, source: str) -> None:
     for section, values in raw.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section '{section}'"
-                              f"{_suggest(str(section), SECTIONS)}")
+            name = str(section)
+            if name.strip("\u3000 ") != name:
+                hint = (" (it starts with a full-width space, U+3000: YAML indents with ASCII "
+                        "spaces)")
+            else:                       # a key out of its section: epochs for train's
+                owner = [k.partition(".")[0] for k in all_keys() if k.endswith("." + name)]
+                hint = (f": {name} is a key of {owner[0]}, to be indented under '{owner[0]}:'"
+                        if owner else _suggest(name, SECTIONS))
+            raise ConfigError(f"{source}: unknown section {section!r}{hint}")
         if values is None:
             raw[section] = {}
             continue
         if not isinstance(values, dict):
-            raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to values")
+            hint = f" ({values!r}: the colon is full-width; YAML needs ':' and a space)" \
+                if isinstance(values, str) and "：" in values else ""
+            raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to "
+                              f"values{hint}")
         names = [f.name for f in dataclasses.fields(SECTIONS[section])]
         for key in values:
             if key not in names:

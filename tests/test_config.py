@@ -120,6 +120,18 @@ def write(tmp_path, text):
     ("train:\n  lr: 0\n", "train.lr: expected a value > 0.0"),
     ("data:\n  keep_newlines: 1\n", "data.keep_newlines: expected true or false"),
     ("train: 3\n", "section 'train' must be a mapping"),
+    # a Chinese input method's full-width colon and space, and a key left out of its section
+    ("train:\n  epochs： 10\n", r"section 'train' must be a mapping of keys to values \('epochs"
+     r"： 10': the colon is full-width; YAML needs ':' and a space\)$"),
+    ("train:\n  lr: 0.1\n  epochs：10\n", r"line 4, column 1: YAML syntax error: could not find "
+     r"expected ':' \(line 3: 'epochs：' ends in a full-width colon; YAML needs ':' and a "
+     r"space\)$"),
+    ("# 训练：快\ntrain：\n  epochs: 10\n", r"line 3, column 9: YAML syntax error: mapping values "
+     r"are not allowed here \(line 2: 'train：' ends in a full-width colon"),
+    ("train:\n\u3000epochs: 10\n", r"unknown section '\\u3000epochs' \(it starts with a "
+     r"full-width space, U\+3000: YAML indents with ASCII spaces\)$"),
+    ("epochs: 10\n", r"unknown section 'epochs': epochs is a key of train, to be indented under "
+     r"'train:'$"),
     ("model:\n  hidden_size: 64\n", r"c\.yaml: model\.tie_weights needs model\.embed_size == "
      r"model\.hidden_size \(got 256 and 64\): set model\.embed_size to 64 too, or "
      "model.tie_weights to false"),
