@@ -1,11 +1,12 @@
 """jaylyrics: character-level RNN language models from scratch, trained on Jay Chou's lyrics.
 
-This module holds the version, the error classes and how their messages count things
-(`counted`). It imports nothing heavy, so that
-`jaylyrics --help` and every configuration error are instant; MXNet is imported only by
-`jaylyrics.backend`, and only by the commands that need it.
+This module holds the version, the error classes and what their messages share: how they
+count things (`counted`) and how they name a Windows path (`windows_path`). It imports nothing
+heavy, so that `jaylyrics --help` and every configuration error are instant; MXNet is imported
+only by `jaylyrics.backend`, and only by the commands that need it.
 """
 
+import re
 from pathlib import Path
 
 __version__ = "0.1.0"
@@ -19,6 +20,20 @@ def counted(n: int, noun: str, plural: str = "") -> str:
     """`n` and the noun for it, as a message says it: 1 character, 3 characters, 1,200 lines,
     1 batch, 2 batches (`plural` where adding an s is not the English)."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def windows_path(path) -> str:
+    """For a path that is not there: how Linux under Windows (WSL, where the README sends
+    Windows users) names a Windows path (C:\\Users\\me\\x.txt, as Explorer's "Copy as path"
+    gives it, quotes and all) as '; a Windows path: under WSL, /mnt/c/Users/me/x.txt'; else ''."""
+    found = re.fullmatch(r'"?([A-Za-z]):(.*?)"?', str(path))
+    if not found:
+        return ""
+    drive, rest = found[1].lower(), found[2]
+    if rest[:1] not in ("\\", "/"):       # C:Usersmex.txt: the shell took the backslashes
+        return (f"; a Windows path without its backslashes (the shell takes them unless the "
+                f"path is quoted)? under WSL, drive {drive.upper()}: is /mnt/{drive}/")
+    return f"; a Windows path: under WSL, /mnt/{drive}/" + rest.replace("\\", "/").lstrip("/")
 
 
 class JaylyricsError(Exception):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaylyrics import CheckpointError, ConfigError, __version__
+from jaylyrics import CheckpointError, ConfigError, __version__, windows_path
 from jaylyrics import config as config_mod, ndarray_file
 from jaylyrics.corpus import Vocab, is_corpus_name
 from jaylyrics.files import atomic_write
@@ -252,8 +252,8 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     path = by_name(Path(path))
     if not path.exists():
         named_a_run = len(path.parts) == 1 or path.parent == LATEST.parent      # mne, runs/mne
-        runs = _runs_inside(LATEST.parent, f"{LATEST.parent}/", near=path.name) \
-            if named_a_run else ""
+        runs = windows_path(path) or (_runs_inside(LATEST.parent, f"{LATEST.parent}/",
+                                                   near=path.name) if named_a_run else "")
         raise CheckpointError(f"{path}: no such checkpoint (expected a run directory, a .json "
                               f"checkpoint file or the name of a run under {LATEST.parent}/){runs}")
     if path.is_dir():

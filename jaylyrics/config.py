@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from jaylyrics import ConfigError
+from jaylyrics import ConfigError, windows_path
 
 
 MAX_SAMPLE_LENGTH = 1_000_000      # characters: train.sample_length, and sample --length
@@ -279,7 +279,8 @@ def read_yaml(path: Path) -> Any:
     """Parse a YAML file (UTF-8, or UTF-16 with its byte-order mark, as YAML allows), turning
     every failure into a one-line ConfigError."""
     if not path.exists():
-        raise ConfigError(f"{path}: no such config file{_config_nearby(path)}")
+        raise ConfigError(f"{path}: no such config file"
+                          f"{windows_path(path) or _config_nearby(path)}")
     if path.is_dir():
         if (path / "config.yaml").is_file():
             raise _a_run_given(path, path, "a run directory")
@@ -314,6 +315,9 @@ def read_yaml(path: Path) -> Any:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         if "'\\t'" in problem:
             problem += " (YAML indents with spaces, not tabs)"
+        elif "escape" in problem:                      # "C:\Users\me": \U wants 8 hex digits
+            problem += (" (in double quotes a backslash starts an escape: write a path in "
+                        "single quotes, or with /)")
         raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}"
                           f"{_full_width_colon(text)}") from None
     except RecursionError:                 # [[[[...]]]] thousands deep: Python's own limit

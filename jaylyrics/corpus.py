@@ -29,7 +29,8 @@ from typing import Iterator
 
 import numpy as np
 
-from jaylyrics import PROJECT_DIR, ConfigError, CorpusError, InputError, counted
+from jaylyrics import (PROJECT_DIR, ConfigError, CorpusError, InputError, counted,
+                       windows_path)
 from jaylyrics.config import SECTIONS, DataConfig, read_yaml
 from jaylyrics.runs import has_checkpoint
 
@@ -87,6 +88,8 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
             url = f"{url[1]}://{url[2]}"
             raise CorpusError(f"{url}: a URL; {key} expects a file here: download it first "
                               f"(curl -LO {url}) and give the file")
+        if windows_path(path):
+            raise CorpusError(f"{path}: no such file{windows_path(path)}")
         where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
                                               "from the working directory)"
         hint = ""

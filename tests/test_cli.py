@@ -1376,3 +1376,42 @@ def test_a_hang_up_under_nohup_is_ignored_still(tmp_path):
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, old)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--set", r"data.corpus=C:\Users\me\Music\lyrics.txt", "--dry-run"],
+     r"Error: C:\Users\me\Music\lyrics.txt: no such file; a Windows path: under WSL, "
+     "/mnt/c/Users/me/Music/lyrics.txt"),
+    (["train", "--config", r"C:\Users\me\my.yaml", "--dry-run"],
+     r"Error: C:\Users\me\my.yaml: no such config file; a Windows path: under WSL, "
+     "/mnt/c/Users/me/my.yaml"),
+    (["sample", "--checkpoint", r"D:\runs\default"], r"Error: D:\runs\default: no such "
+     "checkpoint (expected a run directory, a .json checkpoint file or the name of a run under "
+     "runs/); a Windows path: under WSL, /mnt/d/runs/default"),
+    (["sample", "--prefix-file", r'"C:\Users\me\verse.txt"'],    # Explorer's "Copy as path"
+     r'Error: --prefix-file "C:\Users\me\verse.txt": no such file; a Windows path: under WSL, '
+     "/mnt/c/Users/me/verse.txt"),
+    (["eval", "--text", "C:/lyrics/test.txt"], "Error: C:/lyrics/test.txt: no such file; a "
+     "Windows path: under WSL, /mnt/c/lyrics/test.txt"),
+    (["train", "--set", "data.corpus=C:Usersmelyrics.txt", "--dry-run"],     # unquoted in bash
+     "Error: C:Usersmelyrics.txt: no such file; a Windows path without its backslashes (the "
+     "shell takes them unless the path is quoted)? under WSL, drive C: is /mnt/c/"),
+], ids=["corpus", "config", "checkpoint", "prefix-file", "eval-text", "shell-took-backslashes"])
+def test_a_windows_path_is_named_as_wsl_names_it(in_tiny_run, args, message):
+    """Windows users run jaylyrics under WSL (the README says so) and paste the paths Explorer
+    copies: each command that takes a path said only 'no such file' (with the runs or configs
+    nearby); now it gives the path's name under WSL."""
+    result = run_cli(*args)
+    assert_clean_error(result)
+    assert result.stderr.strip() == message
+
+
+def test_a_windows_path_in_double_quotes_in_yaml_is_named(tmp_path):
+    r"""corpus: "C:\Users\me\x.txt" is a YAML syntax error (\U wants eight hex digits): the
+    message says why and what to write."""
+    path = tmp_path / "w.yaml"
+    path.write_text('data:\n  corpus: "C:\\Users\\me\\x.txt"\n', encoding="utf-8")
+    assert_clean_error(run_cli("train", "--config", path, "--dry-run"), "line 2, column 16: "
+                       "YAML syntax error: expected escape sequence of 8 hexadecimal numbers, but "
+                       "found 's' (in double quotes a backslash starts an escape: write a path in "
+                       "single quotes, or with /)")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from jaylyrics import windows_path
 from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, echo_json, log,
                                main, no_cache_option, numpy_device_option, only_one, quoted,
                                shell_word, stdin_text, typed, verbosity)
@@ -265,7 +266,7 @@ def _read_prefix_file(path: Path, encoding: str) -> str:
             words = corpus.looks_like_words(str(path))          # (the text, not a file name)
             raise InputError(f"--prefix-file {path}: no such file" + (
                 f"; to start with these words: --prefix {shell_word(str(path))}" if words
-                else "")) from None
+                else windows_path(path))) from None
     if not text:
         raise InputError(f"--prefix-file {path}: empty; give at least one character")
     return text
