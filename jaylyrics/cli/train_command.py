@@ -120,34 +120,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         _check_the_model_fits(*network, source)
     if note:                                              # after the errors: one line each
         log(note)
-    if resume_run is None and _regularised_for_less(cfg, data):
-        log(f"note: {len(data.train):,} training characters, "
-            f"{len(data.train) / DEFAULT_TRAIN_CHARS:.0f} times the lyrics that the default "
-            f"dropout (model.dropout {cfg.model.dropout:g}, model.weight_drop "
-            f"{cfg.model.weight_drop:g}) was set for: less may train better, e.g. --set "
-            "model.dropout=0.2 --set model.weight_drop=0.1 (README: Your own lyrics)")
-    held_out = _held_out_unlike(cfg.data, data) if resume_run is None else None
-    if held_out:
-        log(held_out)
-    if data.sources:
-        if VERBOSITY["level"] >= 2:
-            log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order:\n"
-                + "\n".join(f"  {path}" for path in data.sources))
-        else:
-            log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
-                f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
-    if data.repeats and resume_run is None:
-        log(_repeats_note(data.repeats))
-    if data.markup and resume_run is None:
-        where, kind, learnt = data.markup
-        log(f"note: {where} is {kind}, read as plain text: the model learns {learnt} as well as "
-            "the lyrics; for a model of the lyrics alone, save them as a .txt file first")
-    if data.read_as:                  # for the eye: in a wrong encoding, other characters
-        (where, line), n = data.read_as[0], len(data.read_as)
-        what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
-                     where) if data.sources else (f"{where} is", "it"))
-        log(f"note: {what} not UTF-8: read as data.encoding {cfg.data.encoding}, {it} begins "
-            f"'{line}' (if that is not its text, set data.encoding to the encoding it is saved in)")
+    _log_corpus_notes(cfg, data, new=resume_run is None)
     runs.check_latest()                           # (written after the first epoch)
     _make_run_dir(run_dir, dry_run)                     # fail early if it cannot be
     unwritable = runs.latest_unwritable()
@@ -200,6 +173,40 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
                             resume_command=lambda d: _resume_command(d, kvstore))
     if summary["rank0"]:                       # (the other workers of a launched run are quiet)
         _report(summary, run_dir, as_json, kvstore)
+
+
+def _log_corpus_notes(cfg, data, new: bool) -> None:
+    """The notes on the corpus, on stderr before training: for a `new` run (not a resumed one)
+    its size against the default dropout's, a held-out part unlike the rest, repeated files and
+    markup; for any, its files and those read in data.encoding."""
+    if new and _regularised_for_less(cfg, data):
+        log(f"note: {len(data.train):,} training characters, "
+            f"{len(data.train) / DEFAULT_TRAIN_CHARS:.0f} times the lyrics that the default "
+            f"dropout (model.dropout {cfg.model.dropout:g}, model.weight_drop "
+            f"{cfg.model.weight_drop:g}) was set for: less may train better, e.g. --set "
+            "model.dropout=0.2 --set model.weight_drop=0.1 (README: Your own lyrics)")
+    held_out = _held_out_unlike(cfg.data, data) if new else None
+    if held_out:
+        log(held_out)
+    if data.sources:
+        if VERBOSITY["level"] >= 2:
+            log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order:\n"
+                + "\n".join(f"  {path}" for path in data.sources))
+        else:
+            log(f"corpus files: {len(data.sources)} in {cfg.data.corpus}, joined in path order "
+                f"({data.sources[0]} ... {data.sources[-1]}; -v lists them)")
+    if data.repeats and new:
+        log(_repeats_note(data.repeats))
+    if data.markup and new:
+        where, kind, learnt = data.markup
+        log(f"note: {where} is {kind}, read as plain text: the model learns {learnt} as well as "
+            "the lyrics; for a model of the lyrics alone, save them as a .txt file first")
+    if data.read_as:                  # for the eye: in a wrong encoding, other characters
+        (where, line), n = data.read_as[0], len(data.read_as)
+        what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
+                     where) if data.sources else (f"{where} is", "it"))
+        log(f"note: {what} not UTF-8: read as data.encoding {cfg.data.encoding}, {it} begins "
+            f"'{line}' (if that is not its text, set data.encoding to the encoding it is saved in)")
 
 
 # The training split of Jay Chou's lyrics, which the default dropout was set on: on a corpus
