@@ -577,6 +577,8 @@ class Corpus:
     repeats: tuple[tuple[str, str], ...] = ()
     # a single file whose name says it holds more than lyrics: (where, MARKUP's two words on it)
     markup: tuple[str, str, str] = ()
+    # characters that do not show (`unseen`): (character, times, first file, its line there)
+    unseen: tuple[tuple[str, int, str, int], ...] = ()
 
     def __repr__(self) -> str:
         return (f"Corpus(train {_glimpse(self.train, 16)}, val {_glimpse(self.val, 16)}, "
@@ -633,7 +635,8 @@ def load(data_cfg) -> Corpus:
                    read_as=tuple((where, line_starts(text, 1, 40)[0])
                                  for where, text, read_as in found if read_as),
                    repeats=repeated_files(files) if len(files) > 1 else (),
-                   markup=_markup(files[0][0]) if len(files) == 1 else ())
+                   markup=_markup(files[0][0]) if len(files) == 1 else (),
+                   unseen=unseen(files))
 
 
 # Files read as plain text that hold data or markup besides the lyrics (a dataset's CSV, a
@@ -651,6 +654,36 @@ def _markup(where: str) -> tuple[str, str, str] | tuple[()]:
     (also compressed: songs.csv.gz), else ()."""
     name = _inner_name(where)
     return next(((where, *what) for suffix, what in MARKUP.items() if name.endswith(suffix)), ())
+
+
+def unseen(files: list[tuple[str, str]]) -> tuple[tuple[str, int, str, int], ...]:
+    """(character, how many times, the first file with it, its line there) for each character of
+    `files` (where, text) that does not show as itself, most frequent first: format characters
+    (zero-width spaces and joiners, byte-order marks that `cat` leaves inside a text, direction
+    marks, soft hyphens), control characters but the line break and the tab, and spaces but ' '
+    and U+3000 (Chinese text's own; a no-break space, from web pages, looks like a space and is
+    another character). Lyrics copied from the web carry them; the model learns each as a
+    character of its own, and writes them."""
+    chars = set().union(*(set(text) for _, text in files))
+    odd = [c for c in chars if _unseen(c)]
+    found = []
+    for c in odd:
+        where, text = next((where, text) for where, text in files if c in text)
+        line = text.count("\n", 0, text.index(c)) + 1
+        found.append((c, sum(text.count(c) for _, text in files), where, line))
+    return tuple(sorted(found, key=lambda f: (-f[1], f[0])))
+
+
+def _unseen(c: str) -> bool:
+    kind = unicodedata.category(c)
+    return (kind in ("Cf", "Zl", "Zp") or (kind == "Cc" and c not in "\n\t")
+            or (kind == "Zs" and c not in " \u3000"))
+
+
+def unseen_name(c: str) -> str:
+    """How a note names a character that does not show: U+200B (zero width space)."""
+    name = "byte-order mark" if c == "\ufeff" else unicodedata.name(c, "control character")
+    return f"U+{ord(c):04X} ({name.lower()})"
 
 
 def repeated_files(files: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

@@ -1352,6 +1352,44 @@ def test_corpus_files_that_repeat_another_are_said(tmp_path, monkeypatch):
     assert "another's text" not in run_cli(*base).stderr
 
 
+def test_characters_that_do_not_show_are_named_with_where_the_first_is(tmp_path, monkeypatch):
+    """Lyrics copied from web pages, or files with a byte-order mark joined by `cat`, hold
+    zero-width spaces, no-break spaces and BOMs inside the text: they were learnt (and written by
+    `sample`) as characters, silently. A new run names each kind, how often, and where the first
+    one is; the shipped corpus (spaces and U+3000 only) and a resumed run say nothing."""
+    from pathlib import Path
+
+    from jaylyrics import corpus
+
+    monkeypatch.chdir(tmp_path)
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    (songs / "a.txt").write_text("月亮代表我的心\n故事的小黄花\n" * 30, encoding="utf-8")
+    (songs / "b.txt").write_text("月亮\u200b代表\n我的心\xa0故事\n\ufeff小黄花\u200b\n" * 20,
+                                 encoding="utf-8")
+    found = corpus.unseen(corpus.read_files(songs))
+    assert found == (("\u200b", 40, str(songs / "b.txt"), 1), ("\xa0", 20, str(songs / "b.txt"), 2),
+                     ("\ufeff", 20, str(songs / "b.txt"), 3))
+    assert corpus.unseen(corpus.read_files(ZIP)) == ()
+
+    def notes(*more):
+        result = run_cli("train", "--config", TINY, "--set", "data.corpus=songs", "--set",
+                         "train.batch_size=2", "--set", "train.prefixes=[月亮]", "--set",
+                         "train.epochs=1", "--set", "train.out_dir=run", *more)
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stderr.splitlines() if "do not show" in line]
+
+    assert notes() == [
+        f"note: the corpus holds characters that do not show, which the model learns and writes "
+        f"as characters of their own: U+200B (zero width space) 40 times, first in "
+        f"{Path('songs', 'b.txt')} line 1; U+00A0 (no-break space) 20 times, first in "
+        f"{Path('songs', 'b.txt')} line 2; U+FEFF (byte-order mark) 20 times, first in "
+        f"{Path('songs', 'b.txt')} line 3; if they are not part of the lyrics, take them out of "
+        "the files first"]
+    resumed = run_cli("train", "--resume", "run", "--set", "train.epochs=2")
+    assert resumed.exit_code == 0 and "do not show" not in resumed.stderr, resumed.output
+
+
 def test_a_corpus_of_data_or_markup_is_said_to_be_read_as_plain_text(tmp_path, monkeypatch):
     """A dataset's CSV (also zipped or gzipped, as downloads come), a JSON export or a saved web
     page is read as plain text: a new run says what else the model learns from it; a .txt, a

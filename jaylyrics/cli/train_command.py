@@ -177,8 +177,11 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
 
 def _log_corpus_notes(cfg, data, new: bool) -> None:
     """The notes on the corpus, on stderr before training: for a `new` run (not a resumed one)
-    its size against the default dropout's, a held-out part unlike the rest, repeated files and
-    markup; for any, its files and those read in data.encoding."""
+    its size against the default dropout's, a held-out part unlike the rest, repeated files,
+    markup and characters that do not show; for any, its files and those read in
+    data.encoding."""
+    from jaylyrics import corpus
+
     if new and _regularised_for_less(cfg, data):
         log(f"note: {len(data.train):,} training characters, "
             f"{len(data.train) / DEFAULT_TRAIN_CHARS:.0f} times the lyrics that the default "
@@ -201,6 +204,13 @@ def _log_corpus_notes(cfg, data, new: bool) -> None:
         where, kind, learnt = data.markup
         log(f"note: {where} is {kind}, read as plain text: the model learns {learnt} as well as "
             "the lyrics; for a model of the lyrics alone, save them as a .txt file first")
+    if data.unseen and new:
+        kinds = "; ".join(f"{corpus.unseen_name(c)} {counted(times, 'time')}, first in {where} "
+                          f"line {line}" for c, times, where, line in data.unseen[:3])
+        more = f"; {len(data.unseen) - 3} more kinds" if len(data.unseen) > 3 else ""
+        log(f"note: the corpus holds characters that do not show, which the model learns and "
+            f"writes as characters of their own: {kinds}{more}; if they are not part of the "
+            "lyrics, take them out of the files first")
     if data.read_as:                  # for the eye: in a wrong encoding, other characters
         (where, line), n = data.read_as[0], len(data.read_as)
         what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
