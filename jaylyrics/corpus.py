@@ -359,14 +359,26 @@ def from_lrc(text: str) -> str:
 
 def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
     """A file's bytes as the lyrics it holds: decompressed (a gzip, bzip2 or xz file), `decode`d,
-    and for an .lrc file (`where` names it: song.lrc, song.lrc.gz) its lines, `from_lrc`."""
+    and for an .lrc file (`where` names it: song.lrc, song.lrc.gz), or another whose lines are
+    mostly timed (an LRC saved as .txt), its lines, `from_lrc`."""
     return _file_text(data, where, encoding, setting)[0]
 
 
 def _file_text(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, bool]:
     """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
     text, read_as = _decode(_uncompressed(where, data), where, encoding, setting)
-    return (from_lrc(text) if _inner_name(where).endswith(".lrc") else text), read_as
+    lrc = _inner_name(where).endswith(".lrc") or _timed(text)
+    return (from_lrc(text) if lrc else text), read_as
+
+
+def _timed(text: str) -> bool:
+    """Whether a text is an LRC file's, whatever its name: three or more of its lines, and at
+    least half of those not blank, begin with a time tag ([01:23.45])."""
+    if "[" not in text:
+        return False
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    timed = sum(1 for line in lines if _TIME_TAG.match(line))
+    return timed >= 3 and 2 * timed >= len(lines)
 
 
 def is_text_name(name: str) -> bool:

@@ -560,6 +560,25 @@ def test_an_lrc_file_is_read_as_its_lyrics_in_the_order_they_are_sung():
         "晴天 - 周杰伦\n曲终人散\n"
 
 
+def test_an_lrc_saved_as_txt_is_read_as_its_lyrics(tmp_path):
+    """Lyric sites' downloads are often LRC saved as .txt: the model learnt its time tags,
+    credits and ID lines. A text whose lines are mostly timed is read as an LRC file, whatever
+    its name (alone, compressed, in a directory or a zip); a few timed lines among lyrics are
+    left as they are."""
+    import gzip
+
+    (tmp_path / "qingtian.txt").write_text(LRC, encoding="utf-8")
+    (tmp_path / "qingtian.txt.gz").write_bytes(gzip.compress(LRC.encode("utf-8")))
+    for name in ("qingtian.txt", "qingtian.txt.gz"):
+        assert corpus.read_text(tmp_path / name) == corpus.from_lrc(LRC)
+    with zipfile.ZipFile(tmp_path / "songs.zip", "w") as z:
+        z.writestr("qingtian.txt", LRC)
+    assert corpus.read_text(tmp_path / "songs.zip") == corpus.from_lrc(LRC)
+    some = "".join(f"[00:0{i}.00]第{i}行\n" for i in range(3)) + "不带时间\n" * 4
+    (tmp_path / "some.txt").write_text(some, encoding="utf-8")
+    assert corpus.read_text(tmp_path / "some.txt") == some          # 3 of 7 lines: lyrics
+
+
 def test_lrc_files_in_a_directory_a_zip_or_alone(tmp_path):
     """.lrc files are read beside .txt ones (in a directory, in a zip, or given alone), as their
     lyrics; a .txt file with brackets is left as it is."""
