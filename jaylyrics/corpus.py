@@ -243,6 +243,14 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
+def archive_kind(path: Path) -> str:
+    """'a zip archive' or 'a tar archive' for a file that is one, by its content; else ''. (Where
+    one text is wanted, as a prefix: a corpus reads them as the directory they were made from.)"""
+    if path.is_file() and zipfile.is_zipfile(path):
+        return "a zip archive"
+    return "a tar archive" if _is_tar(path) else ""
+
+
 def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     """(path:member, bytes) of a tar archive's .txt and .lrc files in name order, or of its only
     file, as for a zip (`_read_zip`); hidden files and directories left out, as in a directory

@@ -258,7 +258,17 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
         assert got.exit_code == 0 and got.stdout == expected.stdout, got.output
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "odd.txt").write_text("分开Ж", encoding="utf-8")
+    import tarfile                  # a verse packed (it said "looks binary (NUL byte ...)")
+    with zipfile.ZipFile(tmp_path / "verses.zip", "w") as z:
+        z.write(tmp_path / "verse.txt", "verse.txt")
+    with tarfile.open(tmp_path / "verses.tgz", "w:gz") as tar:
+        tar.add(tmp_path / "verse.txt", "verse.txt")
     for args, message in (
+            (["--prefix-file", tmp_path / "verses.zip"], "verses.zip: a zip archive; a prefix is "
+                                                         "one text: unpack it and give one of its "
+                                                         "files"),
+            (["--prefix-file", tmp_path / "verses.tgz"], "verses.tgz: a tar archive; a prefix is "
+                                                         "one text"),
             (["--prefix-file", tmp_path / "nope.txt"], f"--prefix-file {tmp_path / 'nope.txt'}: "
                                                        "no such file"),
             (["--prefix-file", "分开的时候"], "--prefix-file 分开的时候: no such file; to start "
