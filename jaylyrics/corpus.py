@@ -88,8 +88,9 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
             url = f"{url[1]}://{url[2]}"
             raise CorpusError(f"{url}: a URL; {key} expects a file here: download it first "
                               f"(curl -LO {url}) and give the file")
-        if windows_path(path):
-            raise CorpusError(f"{path}: no such file{windows_path(path)}")
+        windows = windows_path(path)
+        if windows:
+            raise CorpusError(f"{path}: no such file{windows}")
         where = "" if path.is_absolute() else f" in {Path.cwd()} (a relative {key} is read " \
                                               "from the working directory)"
         hint = ""
@@ -484,9 +485,9 @@ def _decode_as(data: bytes, where: str, encoding: str, setting: str) -> str:
     try:
         return data.decode(CODECS[encoding])
     except UnicodeDecodeError as e:
-        fix = (f"set {setting} to the one it is saved in (utf-8, gbk, big5, cp1252)" if setting else
-               f"convert it to UTF-8 first, e.g. from Big5: iconv -f BIG5 -t UTF-8 (the run reads "
-               f"UTF-8 and, as its data.encoding, {encoding})")
+        fix = (f"set {setting} to the one it is saved in (utf-8, gbk, big5, cp1252)" if setting
+               else "convert it to UTF-8 first, e.g. from Big5: iconv -f BIG5 -t UTF-8 (the run "
+               f"reads UTF-8 and, as its data.encoding, {encoding})")
         raise CorpusError(f"{where}: neither UTF-8 nor {encoding.upper()} (invalid byte "
                           f"0x{data[e.start]:02x} at offset {e.start} for {encoding}); "
                           f"{fix}") from None
@@ -690,7 +691,7 @@ def unseen(files: list[tuple[str, str]]) -> tuple[tuple[str, int, str, int], ...
     for c in odd:
         where, text = next((where, text) for where, text in files if c in text)
         line = text.count("\n", 0, text.index(c)) + 1
-        found.append((c, sum(text.count(c) for _, text in files), where, line))
+        found.append((c, sum(other.count(c) for _, other in files), where, line))
     return tuple(sorted(found, key=lambda f: (-f[1], f[0])))
 
 

@@ -255,11 +255,12 @@ def _read_prefix_file(path: Path, encoding: str) -> str:
     not empty."""
     from jaylyrics import InputError, corpus
 
+    archive = corpus.archive_kind(path) if str(path) != "-" else ""
+    if archive:
+        raise InputError(f"--prefix-file {path}: {archive}; a prefix is one text: unpack it and "
+                         "give one of its files")
     if str(path) == "-":
         text = stdin_text("--prefix-file -")
-    elif corpus.archive_kind(path):
-        raise InputError(f"--prefix-file {path}: {corpus.archive_kind(path)}; a prefix is one "
-                         "text: unpack it and give one of its files")
     else:
         try:
             text = corpus.file_text(path.read_bytes(), str(path), encoding)  # (.lrc: lyrics)
