@@ -54,6 +54,9 @@ class DataConfig:
                        "files saved by Chinese Windows or lyric sites, cp1252 for Western ones "
                        "(English, French, ...) saved by Windows",
                        choices=("utf-8", "gbk", "gb2312", "gb18030", "big5", "cp1252"))
+    lrc_in_txt: bool = _f(True, "read a .txt file most of whose lines are timed ([01:23.45]), an "
+                          "LRC download saved as text, as an .lrc file: its lyrics without the "
+                          "tags and credits (false: as it is)")
 
 
 @dataclass(frozen=True)
@@ -434,7 +437,8 @@ def _check_shape(raw: dict, source: str) -> None:
 # today's default is, so an older run resumes as it would have.
 ADDED_KEYS = {"model.weight_drop": 0.0, "model.embed_drop": 0.0, "train.sample_temperature": 0.0,
               "train.init_from": "", "train.min_improvement": 0.0, "data.encoding": "utf-8",
-              "train.sample_no_repeat_ngram_size": 0, "train.state_reset": 0.0}
+              "train.sample_no_repeat_ngram_size": 0, "train.state_reset": 0.0,
+              "data.lrc_in_txt": False}
 
 
 def from_saved(raw: dict, source: str) -> Config:

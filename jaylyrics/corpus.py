@@ -35,13 +35,15 @@ from jaylyrics.config import SECTIONS, DataConfig, read_yaml
 from jaylyrics.runs import has_checkpoint
 
 
-def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8") -> str:
+def read_text(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8",
+              lrc_in_txt: bool = True) -> str:
     """The text of a corpus: a UTF-8 .txt file (or one compressed: .gz, .bz2, .xz), a .zip or tar
     archive holding text files, or a directory of .txt files (searched recursively; one song a
     file, say). Several files are joined in the order of their paths, each ending with a line
     break. `key` is the setting that named the corpus, for the error when it is missing; files
-    that are not UTF-8 are read in `encoding`."""
-    return join(read_files(path, key, encoding))
+    that are not UTF-8 are read in `encoding`; a .txt file of timed lines as an .lrc file with
+    `lrc_in_txt` (data.lrc_in_txt)."""
+    return join(read_files(path, key, encoding, lrc_in_txt))
 
 
 # data.encoding -> the codec that reads it: GB18030 is a superset of GBK, itself one of GB2312,
@@ -65,12 +67,12 @@ DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a P
              ".epub": "an EPUB book", ".xls": "a spreadsheet", ".xlsx": "a spreadsheet"}
 
 
-def read_files(path: str | Path, key: str = "data.corpus",
-               encoding: str = "utf-8") -> list[tuple[str, str]]:
+def read_files(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8",
+               lrc_in_txt: bool = True) -> list[tuple[str, str]]:
     """(where, text) of each non-blank file of a corpus (see `read_text`), in path order; `where`
     is the file's path, or zip:member. A file that is not UTF-8 is read in `encoding` (see
-    `decode`)."""
-    return [(where, text) for where, text, _ in _read_files(path, key, encoding)]
+    `decode`), a .txt file of timed lines as an .lrc file with `lrc_in_txt`."""
+    return [(where, text) for where, text, _ in _read_files(path, key, encoding, lrc_in_txt)]
 
 
 def looks_like_words(text: str) -> bool:
@@ -79,7 +81,8 @@ def looks_like_words(text: str) -> bool:
     return "/" not in text and not Path(text).suffix and (" " in text or not text.isascii())
 
 
-def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, str, bool]]:
+def _read_files(path: str | Path, key: str, encoding: str,
+                lrc_in_txt: bool = True) -> list[tuple[str, str, bool]]:
     """`read_files`, each file with whether it was read in `encoding` (not being UTF-8)."""
     path = Path(path)
     if not path.exists():
@@ -124,7 +127,8 @@ def _read_files(path: str | Path, key: str, encoding: str) -> list[tuple[str, st
     for where, data in files:
         try:
             texts.append((where, *_file_text(data, where, encoding,
-                                             "data.encoding" if key == "data.corpus" else "")))
+                                             "data.encoding" if key == "data.corpus" else "",
+                                             lrc_in_txt)))
         except CorpusError as e:
             unread.append(e)             # (all of a directory's or zip's, to say how many)
     if unread:
@@ -366,17 +370,19 @@ def from_lrc(text: str) -> str:
     return "".join(line + "\n" for _, _, line in sorted(sung) if line != title)
 
 
-def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "") -> str:
+def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "",
+              lrc_in_txt: bool = True) -> str:
     """A file's bytes as the lyrics it holds: decompressed (a gzip, bzip2 or xz file), `decode`d,
     and for an .lrc file (`where` names it: song.lrc, song.lrc.gz), or another whose lines are
-    mostly timed (an LRC saved as .txt), its lines, `from_lrc`."""
-    return _file_text(data, where, encoding, setting)[0]
+    mostly timed (an LRC saved as .txt) with `lrc_in_txt`, its lines, `from_lrc`."""
+    return _file_text(data, where, encoding, setting, lrc_in_txt)[0]
 
 
-def _file_text(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, bool]:
+def _file_text(data: bytes, where: str, encoding: str, setting: str,
+               lrc_in_txt: bool = True) -> tuple[str, bool]:
     """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
     text, read_as = _decode(_uncompressed(where, data), where, encoding, setting)
-    lrc = _inner_name(where).endswith(".lrc") or _timed(text)
+    lrc = _inner_name(where).endswith(".lrc") or (lrc_in_txt and _timed(text))
     return (from_lrc(text) if lrc else text), read_as
 
 
@@ -649,7 +655,7 @@ def as_read(text: str, keep_newlines: bool) -> str:
 
 def load(data_cfg) -> Corpus:
     """Read and prepare the corpus that a `DataConfig` names."""
-    found = _read_files(data_cfg.corpus, "data.corpus", data_cfg.encoding)
+    found = _read_files(data_cfg.corpus, "data.corpus", data_cfg.encoding, data_cfg.lrc_in_txt)
     files = [(where, text) for where, text, _ in found]
     data = prepare(join(files), data_cfg.max_chars, data_cfg.keep_newlines, data_cfg.val_fraction)
     return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else (),

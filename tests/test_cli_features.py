@@ -1362,6 +1362,42 @@ def test_corpus_files_that_repeat_another_are_said(tmp_path, monkeypatch):
     assert "another's text" not in run_cli(*base).stderr
 
 
+def test_a_run_from_before_data_lrc_in_txt_resumes_on_the_text_it_was_trained_on(tmp_path,
+                                                                                 monkeypatch):
+    """An LRC download saved as .txt is read as its lyrics now; a run trained on it before
+    (time tags and all: a sidecar and config.yaml without data.lrc_in_txt) reads it as it did,
+    so it resumes and evaluates as before instead of 'the corpus has changed'."""
+    import yaml
+
+    from jaylyrics import corpus
+
+    monkeypatch.chdir(tmp_path)
+    lines = corpus.read_text(ZIP).split("\n")[:400]
+    (tmp_path / "song.txt").write_text("".join(f"[{i // 60:02d}:{i % 60:02d}.00]{line}\n"
+                                               for i, line in enumerate(lines)), encoding="utf-8")
+    base = ["train", "--config", TINY, "--set", "data.corpus=song.txt", "--set",
+            "train.prefixes=[我]", "--json"]
+    new = run_cli(*base, "--set", "train.out_dir=new")
+    assert new.exit_code == 0, new.output
+    assert not set("[]:.0123456789") & set(json.loads((tmp_path / "new" / "best.json").read_text(
+        encoding="utf-8"))["vocab"])                                # the lyrics alone
+    old = run_cli(*base, "--set", "train.out_dir=old", "--set", "data.lrc_in_txt=false")
+    assert old.exit_code == 0, old.output
+    for name in ("best.json", "last.json"):                      # as before the key existed
+        meta = json.loads((tmp_path / "old" / name).read_text(encoding="utf-8"))
+        assert set("[]:") <= set(meta["vocab"])
+        del meta["config"]["data"]["lrc_in_txt"]
+        (tmp_path / "old" / name).write_text(json.dumps(meta), encoding="utf-8")
+    saved = yaml.safe_load((tmp_path / "old" / "config.yaml").read_text(encoding="utf-8"))
+    del saved["data"]["lrc_in_txt"]
+    (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
+    resumed = run_cli("train", "--resume", "old", "--set", "train.epochs=3", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert last_json(resumed)["epochs"] == 3
+    scored = run_cli("eval", "--checkpoint", "old", "--json")
+    assert scored.exit_code == 0, scored.output
+
+
 def test_characters_that_do_not_show_are_named_with_where_the_first_is(tmp_path, monkeypatch):
     """Lyrics copied from web pages, or files with a byte-order mark joined by `cat`, hold
     zero-width spaces, no-break spaces and BOMs inside the text: they were learnt (and written by

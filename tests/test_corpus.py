@@ -571,6 +571,7 @@ def test_an_lrc_saved_as_txt_is_read_as_its_lyrics(tmp_path):
     (tmp_path / "qingtian.txt.gz").write_bytes(gzip.compress(LRC.encode("utf-8")))
     for name in ("qingtian.txt", "qingtian.txt.gz"):
         assert corpus.read_text(tmp_path / name) == corpus.from_lrc(LRC)
+    assert corpus.read_text(tmp_path / "qingtian.txt", lrc_in_txt=False) == LRC   # (as it is)
     with zipfile.ZipFile(tmp_path / "songs.zip", "w") as z:
         z.writestr("qingtian.txt", LRC)
     assert corpus.read_text(tmp_path / "songs.zip") == corpus.from_lrc(LRC)

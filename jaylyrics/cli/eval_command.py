@@ -72,7 +72,8 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
         if not text.strip():
             raise InputError("--text -: standard input is empty; pipe the lines to score into it")
     elif text_path is not None:
-        text = corpus.read_text(text_path, "--text", ck.config.data.encoding)   # as its corpus
+        text = corpus.read_text(text_path, "--text", ck.config.data.encoding,  # as its corpus
+                                ck.config.data.lrc_in_txt)
         source = str(text_path)
     else:
         text, source, changed = _split(ck, split, bool(moved))

@@ -112,7 +112,7 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
     nets = checkpoint.load_networks(checkpoint_paths, no_cache, cache_overrides)  # (NumPy)
     ck = nets.ck
     if prefix_file is not None:                   # (read as the run's corpus was)
-        prefixes = (_read_prefix_file(prefix_file, ck.config.data.encoding),)
+        prefixes = (_read_prefix_file(prefix_file, ck.config.data),)
     what = f"--prefix-file {prefix_file}" if prefix_file else "--prefix"
     prefixes = [_as_read(ck, prefix, what) for prefix in prefixes]     # all, before any is written
     if next_k is not None:
@@ -249,10 +249,10 @@ _QUIT = {"exit", "quit", ":q", "/exit", "/quit", "/bye", ".exit", ".quit"}
 _HELP = {"help", "h", "?"}                  # after : / or . (help alone may be a prefix)
 
 
-def _read_prefix_file(path: Path, encoding: str) -> str:
+def _read_prefix_file(path: Path, data_cfg) -> str:
     """--prefix-file: the file's text (UTF-8, or UTF-16 with its byte-order mark, or else in the
-    run's data.encoding, as a corpus file; an .lrc file's lyrics), or standard input's for -;
-    not empty."""
+    run's data.encoding, as a corpus file; an .lrc file's lyrics, and with the run's
+    data.lrc_in_txt a timed .txt file's), or standard input's for -; not empty."""
     from jaylyrics import InputError, corpus
 
     archive = corpus.archive_kind(path) if str(path) != "-" else ""
@@ -263,7 +263,8 @@ def _read_prefix_file(path: Path, encoding: str) -> str:
         text = stdin_text("--prefix-file -")
     else:
         try:
-            text = corpus.file_text(path.read_bytes(), str(path), encoding)  # (.lrc: lyrics)
+            text = corpus.file_text(path.read_bytes(), str(path), data_cfg.encoding,
+                                    lrc_in_txt=data_cfg.lrc_in_txt)         # (.lrc: lyrics)
         except IsADirectoryError:
             raise InputError(f"--prefix-file {path}: a directory; expected a text file") from None
         except FileNotFoundError:
