@@ -409,7 +409,7 @@ def _check_shape(raw: dict, source: str) -> None:
     for section, values in raw.items():
         if section not in SECTIONS:
             name = str(section)
-            if name.strip("\u3000 ") != name:
+            if name.startswith("\u3000"):
                 hint = (" (it starts with a full-width space, U+3000: YAML indents with ASCII "
                         "spaces)")
             else:                       # a key out of its section: epochs for train's

@@ -1434,6 +1434,10 @@ def test_characters_that_do_not_show_are_named_with_where_the_first_is(tmp_path,
         "the files first"]
     resumed = run_cli("train", "--resume", "run", "--set", "train.epochs=2")
     assert resumed.exit_code == 0 and "do not show" not in resumed.stderr, resumed.output
+    (songs / "c.txt").write_text("月亮\u200e代表\n" * 5, encoding="utf-8")   # a fourth kind
+    assert notes("--set", "train.out_dir=four", "--dry-run")[0].endswith(
+        "first in " + str(Path("songs", "b.txt")) + " line 3; 1 more kind; if they are not part of "
+        "the lyrics, take them out of the files first")
 
 
 def test_a_corpus_of_data_or_markup_is_said_to_be_read_as_plain_text(tmp_path, monkeypatch):

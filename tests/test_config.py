@@ -132,6 +132,7 @@ def write(tmp_path, text):
      r"full-width space, U\+3000: YAML indents with ASCII spaces\)$"),
     ("epochs: 10\n", r"unknown section 'epochs': epochs is a key of train, to be indented under "
      r"'train:'$"),
+    ("train\u3000:\n  epochs: 10\n", r"unknown section 'train\\u3000'; did you mean 'train'\?$"),
     ("model:\n  hidden_size: 64\n", r"c\.yaml: model\.tie_weights needs model\.embed_size == "
      r"model\.hidden_size \(got 256 and 64\): set model\.embed_size to 64 too, or "
      "model.tie_weights to false"),

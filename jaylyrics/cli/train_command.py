@@ -207,7 +207,7 @@ def _log_corpus_notes(cfg, data, new: bool) -> None:
     if data.unseen and new:
         kinds = "; ".join(f"{corpus.unseen_name(c)} {counted(times, 'time')}, first in {where} "
                           f"line {line}" for c, times, where, line in data.unseen[:3])
-        more = f"; {len(data.unseen) - 3} more kinds" if len(data.unseen) > 3 else ""
+        more = f"; {counted(len(data.unseen) - 3, 'more kind')}" if len(data.unseen) > 3 else ""
         log(f"note: the corpus holds characters that do not show, which the model learns and "
             f"writes as characters of their own: {kinds}{more}; if they are not part of the "
             "lyrics, take them out of the files first")
