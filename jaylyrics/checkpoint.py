@@ -34,7 +34,8 @@ import numpy as np
 
 from jaylyrics import CheckpointError, ConfigError, __version__, windows_path
 from jaylyrics import config as config_mod, ndarray_file
-from jaylyrics.corpus import Vocab, is_corpus_name
+from jaylyrics.corpus import Vocab
+from jaylyrics.reading import is_corpus_name
 from jaylyrics.files import atomic_write
 from jaylyrics.runs import (LATEST, by_name, has_checkpoint, latest_run, latest_target,
                             leftovers, list_runs, lock_holder, project_latest, run_summary)

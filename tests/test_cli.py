@@ -1037,9 +1037,9 @@ def test_a_run_is_evaluated_and_resumed_from_another_directory(tmp_path, monkeyp
     assert_clean_error(run_cli("train", "--config", TINY),
                        "data/jaychou_lyrics.txt.zip: no such file", f"the project's {ZIP}")
     # ... and where jaylyrics was installed without its source (pip install ., not -e)
-    from jaylyrics import corpus
+    from jaylyrics import reading
 
-    monkeypatch.setattr(corpus, "PROJECT_DIR", tmp_path / "site-packages")
+    monkeypatch.setattr(reading, "PROJECT_DIR", tmp_path / "site-packages")
     assert_clean_error(run_cli("train", "--dry-run"), "data/jaychou_lyrics.txt.zip: no such file",
                        "; the Jay Chou corpus comes with jaylyrics' source, not with an installed "
                        "package: run from a checkout of it (pip install -e .), or give lyrics of "

@@ -1369,10 +1369,10 @@ def test_a_run_from_before_data_lrc_in_txt_resumes_on_the_text_it_was_trained_on
     so it resumes and evaluates as before instead of 'the corpus has changed'."""
     import yaml
 
-    from jaylyrics import corpus
+    from jaylyrics import reading
 
     monkeypatch.chdir(tmp_path)
-    lines = corpus.read_text(ZIP).split("\n")[:400]
+    lines = reading.read_text(ZIP).split("\n")[:400]
     (tmp_path / "song.txt").write_text("".join(f"[{i // 60:02d}:{i % 60:02d}.00]{line}\n"
                                                for i, line in enumerate(lines)), encoding="utf-8")
     base = ["train", "--config", TINY, "--set", "data.corpus=song.txt", "--set",
@@ -1405,7 +1405,7 @@ def test_characters_that_do_not_show_are_named_with_where_the_first_is(tmp_path,
     one is; the shipped corpus (spaces and U+3000 only) and a resumed run say nothing."""
     from pathlib import Path
 
-    from jaylyrics import corpus
+    from jaylyrics import reading
 
     monkeypatch.chdir(tmp_path)
     songs = tmp_path / "songs"
@@ -1413,10 +1413,10 @@ def test_characters_that_do_not_show_are_named_with_where_the_first_is(tmp_path,
     (songs / "a.txt").write_text("月亮代表我的心\n故事的小黄花\n" * 30, encoding="utf-8")
     (songs / "b.txt").write_text("月亮\u200b代表\n我的心\xa0故事\n\ufeff小黄花\u200b\n" * 20,
                                  encoding="utf-8")
-    found = corpus.unseen(corpus.read_files(songs))
+    found = reading.unseen(reading.read_files(songs))
     assert found == (("\u200b", 40, str(songs / "b.txt"), 1), ("\xa0", 20, str(songs / "b.txt"), 2),
                      ("\ufeff", 20, str(songs / "b.txt"), 3))
-    assert corpus.unseen(corpus.read_files(ZIP)) == ()
+    assert reading.unseen(reading.read_files(ZIP)) == ()
 
     def notes(*more):
         result = run_cli("train", "--config", TINY, "--set", "data.corpus=songs", "--set",
@@ -1573,10 +1573,10 @@ def test_a_gbk_corpus_with_data_encoding_trains_as_its_utf8_text(tiny_run, tmp_p
     """The shipped corpus saved as GB18030 (what 'GBK' files are) and read with data.encoding
     gbk: the same run as tiny_run's on the UTF-8 zip, to the last digit; without the key, the
     error says to set it; eval reads the corpus again the same way."""
-    from jaylyrics import corpus
+    from jaylyrics import reading
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "jay.txt").write_bytes(corpus.read_text(ZIP).replace("\n", "\r\n").encode("gb18030"))
+    (tmp_path / "jay.txt").write_bytes(reading.read_text(ZIP).replace("\n", "\r\n").encode("gb18030"))
     base = ["train", "--config", TINY, "--set", "data.corpus=jay.txt", "--json"]
     assert_clean_error(run_cli(*base), "jay.txt: not UTF-8 (invalid byte 0xcf at offset 0); "
                        "convert it first", ", or set data.encoding to gbk (or big5) to read it as "

@@ -403,13 +403,13 @@ def typed(text: str, what: str) -> str:
 def stdin_text(option: str) -> str:
     """All of standard input as text (UTF-8, or UTF-16 with its byte-order mark, as a corpus
     file), for `option` (--text -, --prefix-file -); an InputError if it is closed (`<&-`)."""
-    from jaylyrics import InputError, corpus
+    from jaylyrics import InputError, reading
 
     try:
         data = click.get_binary_stream("stdin").read()
     except (RuntimeError, OSError, ValueError):      # no stdin at all: click, or a closed fd
         raise InputError(f"{option}: standard input is closed; pipe the text into it") from None
-    return corpus.decode(data, "standard input")
+    return reading.decode(data, "standard input")
 
 
 def device_option(more: str = ""):

@@ -42,7 +42,8 @@ from jaylyrics.cli.completion import eval_keys
 def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_unknown,
                  overrides, no_cache, device, as_json):
     """Perplexity of a checkpoint on held-out lyrics (or on any text)."""
-    from jaylyrics import InputError, checkpoint, config as config_mod, corpus, score as score_mod
+    from jaylyrics import InputError, checkpoint, config as config_mod, corpus, reading
+    from jaylyrics import score as score_mod
 
     text_path = only_one(text_paths, "--text", "give one (the files of a directory or a zip "
                          "are scored as one text)")
@@ -72,8 +73,8 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
         if not text.strip():
             raise InputError("--text -: standard input is empty; pipe the lines to score into it")
     elif text_path is not None:
-        text = corpus.read_text(text_path, "--text", ck.config.data.encoding,  # as its corpus
-                                ck.config.data.lrc_in_txt)
+        text = reading.read_text(text_path, "--text", ck.config.data.encoding,  # as its corpus
+                                 ck.config.data.lrc_in_txt)
         source = str(text_path)
     else:
         text, source, changed = _split(ck, split, bool(moved))

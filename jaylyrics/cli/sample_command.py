@@ -253,9 +253,9 @@ def _read_prefix_file(path: Path, data_cfg) -> str:
     """--prefix-file: the file's text (UTF-8, or UTF-16 with its byte-order mark, or else in the
     run's data.encoding, as a corpus file; an .lrc file's lyrics, and with the run's
     data.lrc_in_txt a timed .txt file's), or standard input's for -; not empty."""
-    from jaylyrics import InputError, corpus
+    from jaylyrics import InputError, reading
 
-    archive = corpus.archive_kind(path) if str(path) != "-" else ""
+    archive = reading.archive_kind(path) if str(path) != "-" else ""
     if archive:
         raise InputError(f"--prefix-file {path}: {archive}; a prefix is one text: unpack it and "
                          "give one of its files")
@@ -263,12 +263,12 @@ def _read_prefix_file(path: Path, data_cfg) -> str:
         text = stdin_text("--prefix-file -")
     else:
         try:
-            text = corpus.file_text(path.read_bytes(), str(path), data_cfg.encoding,
-                                    lrc_in_txt=data_cfg.lrc_in_txt)         # (.lrc: lyrics)
+            text = reading.file_text(path.read_bytes(), str(path), data_cfg.encoding,
+                                     lrc_in_txt=data_cfg.lrc_in_txt)         # (.lrc: lyrics)
         except IsADirectoryError:
             raise InputError(f"--prefix-file {path}: a directory; expected a text file") from None
         except FileNotFoundError:
-            words = corpus.looks_like_words(str(path))          # (the text, not a file name)
+            words = reading.looks_like_words(str(path))          # (the text, not a file name)
             raise InputError(f"--prefix-file {path}: no such file" + (
                 f"; to start with these words: --prefix {shell_word(str(path))}" if words
                 else windows_path(path))) from None

@@ -180,7 +180,7 @@ def _log_corpus_notes(cfg, data, new: bool) -> None:
     its size against the default dropout's, a held-out part unlike the rest, repeated files,
     markup and characters that do not show; for any, its files and those read in
     data.encoding."""
-    from jaylyrics import corpus
+    from jaylyrics import reading
 
     if new and _regularised_for_less(cfg, data):
         log(f"note: {len(data.train):,} training characters, "
@@ -205,7 +205,7 @@ def _log_corpus_notes(cfg, data, new: bool) -> None:
         log(f"note: {where} is {kind}, read as plain text: the model learns {learnt} as well as "
             "the lyrics; for a model of the lyrics alone, save them as a .txt file first")
     if data.unseen and new:
-        kinds = "; ".join(f"{corpus.unseen_name(c)} {counted(times, 'time')}, first in {where} "
+        kinds = "; ".join(f"{reading.unseen_name(c)} {counted(times, 'time')}, first in {where} "
                           f"line {line}" for c, times, where, line in data.unseen[:3])
         more = f"; {counted(len(data.unseen) - 3, 'more kind')}" if len(data.unseen) > 3 else ""
         log(f"note: the corpus holds characters that do not show, which the model learns and "
@@ -252,7 +252,7 @@ def _held_out_unlike(data_cfg, data) -> str | None:
 
 
 def _repeats_note(repeats: tuple) -> str:
-    """A note on corpus files that repeat another's text (`corpus.repeated_files`): the first
+    """A note on corpus files that repeat another's text (`reading.repeated_files`): the first
     pair, or with -v every one."""
     shown = repeats if VERBOSITY["level"] >= 2 else repeats[:1]
     pairs = ", ".join(f"{copy} = {first}" for copy, first in shown)
