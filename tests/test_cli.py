@@ -207,7 +207,7 @@ def test_a_big_corpus_with_the_default_dropout_gets_a_note(tmp_path, monkeypatch
     note says so, where the dropout is the default's (not for the Jay Chou corpus itself)."""
     import zipfile
 
-    from jaylyrics.cli.train_command import DEFAULT_TRAIN_CHARS
+    from jaylyrics.cli.corpus_notes import DEFAULT_TRAIN_CHARS
 
     monkeypatch.chdir(tmp_path)
     text = zipfile.ZipFile(ZIP).read("jaychou_lyrics.txt").decode("utf-8")
