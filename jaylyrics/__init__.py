@@ -1,12 +1,14 @@
 """jaylyrics: character-level RNN language models from scratch, trained on Jay Chou's lyrics.
 
 This module holds the version, the error classes and what their messages share: how they
-count things (`counted`) and how they name a Windows path (`windows_path`). It imports nothing
+count things (`counted`) and how they name a Windows path (`windows_path`); and how wide a text
+shows in a terminal (`columns`), for the tables that line up Chinese text. It imports nothing
 heavy, so that `jaylyrics --help` and every configuration error are instant; MXNet is imported
 only by `jaylyrics.backend`, and only by the commands that need it.
 """
 
 import re
+import unicodedata
 from pathlib import Path
 
 __version__ = "0.1.0"
@@ -20,6 +22,20 @@ def counted(n: int, noun: str, plural: str = "") -> str:
     """`n` and the noun for it, as a message says it: 1 character, 3 characters, 1,200 lines,
     1 batch, 2 batches (`plural` where adding an s is not the English)."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def columns(text: str) -> int:
+    """How many terminal columns `text` takes: two for a wide character (Chinese, Japanese,
+    Korean, full-width forms, most emoji), none for a combining mark, one for the rest."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF"
+               else 1 for c in text)
+
+
+def padded(text: str, width: int, right: bool = False) -> str:
+    """`text` with spaces after it (or before it, `right`) to fill `width` terminal columns
+    (`columns`): what f"{text:<24}" does for text that is one column a character."""
+    fill = " " * max(0, width - columns(text))
+    return fill + text if right else text + fill
 
 
 def windows_path(path) -> str:

@@ -12,11 +12,10 @@ import csv
 import io
 import logging
 import math
-import unicodedata
 import warnings
 from pathlib import Path
 
-from jaylyrics import JaylyricsError
+from jaylyrics import JaylyricsError, columns
 
 
 # Fonts with Chinese characters that Linux, macOS and Windows commonly have, tried in turn.
@@ -139,11 +138,10 @@ def figure(runs: list[Path]):
                for run, colour in zip(runs, colours)]
     handles += [Line2D([], [], color="0.35", linestyle=style, label=what)
                 for key, style, what in KINDS if key in drawn]
-    columns = -(-len(handles) // 18)                       # at most 18 lines a column
-    widest = max(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in h.get_label())
-                 for h in handles)                      # (a Chinese character is two wide)
-    room = min(0.45, columns * (0.06 + 0.0105 * widest))   # of the figure's width, at the right
-    fig.legend(handles=handles, loc="upper right", ncol=columns, fontsize="small",
+    legend_columns = -(-len(handles) // 18)                # at most 18 lines a column
+    widest = max(columns(h.get_label()) for h in handles)   # (a Chinese character is two wide)
+    room = min(0.45, legend_columns * (0.06 + 0.0105 * widest))   # of the figure, at the right
+    fig.legend(handles=handles, loc="upper right", ncol=legend_columns, fontsize="small",
                frameon=False, borderaxespad=0.3)
     ax.set_yscale("log")
     ax.set_ylabel("perplexity")

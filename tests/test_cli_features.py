@@ -817,6 +817,26 @@ def test_train_dry_run_says_what_would_be_trained_and_writes_nothing(in_tiny_run
                           check=True).stdout.split() == ["0", "False"]
 
 
+def test_runs_lines_up_run_names_in_chinese(in_tiny_run, tmp_path):
+    """A Chinese character takes two columns of a terminal: the table pads run names by columns,
+    not characters, and widens the name column for one longer than 24 columns, so that every
+    row's model starts where the header's does."""
+    import shutil
+    import unicodedata
+
+    root = tmp_path / "runs"
+    for name in ("tiny", "晴天", "晴天 dropout 0.2 第二次 longer"):
+        shutil.copytree(in_tiny_run / "runs" / "tiny", root / name)
+    table = run_cli("runs", "--dir", root).stdout.splitlines()
+
+    def at(line, word):              # the terminal column where `word` starts in `line`
+        return sum(2 if unicodedata.east_asian_width(c) == "W" else 1
+                   for c in line[:line.index(word)])
+    assert len(table) == 4
+    assert {at(line, "gru") for line in table[1:]} == {at(table[0], "model")}
+    assert {at(line, "done") for line in table[1:]} == {at(table[0], "status")}
+
+
 def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     """The status column, from each run's last.json and lock: done (all train.epochs), stopped
     early (train.patience), interrupted (inside an epoch), unfinished (neither: killed after

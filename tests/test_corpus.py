@@ -156,13 +156,3 @@ def test_line_starts_are_the_first_distinct_beginnings_of_lines():
     assert corpus.line_starts("ab c\n\n  ab d\ncd\nef\ngh\n") == ("ab", "cd", "ef")
     assert corpus.line_starts("x\n", n=3, length=4) == ("x",)
     assert corpus.line_starts("\n\n") == ()
-
-
-def test_messages_count_in_english():
-    """'1 character(s)', '1 epochs': a message says 1 character, 3 characters, 2 batches."""
-    from jaylyrics import counted
-
-    assert [counted(n, "character") for n in (0, 1, 3, 1200)] == [
-        "0 characters", "1 character", "3 characters", "1,200 characters"]
-    assert (counted(1, "batch", "batches"), counted(2, "batch", "batches")) == ("1 batch",
-                                                                                "2 batches")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import unicodedata
 from pathlib import Path
 
 import click
 
-from jaylyrics import JaylyricsError, __version__
+from jaylyrics import JaylyricsError, __version__, padded
 from jaylyrics.cli.completion import cache_keys, runs_or_files
 
 
@@ -382,9 +381,7 @@ def quoted(char: str, width: int = 6) -> str:
     """A character as Python quotes it (a line break shows as '\\n'), padded to `width` terminal
     columns (a Chinese character takes two), for the columns of `sample --next` and `eval
     --per-char`."""
-    shown = repr(char)
-    return shown + " " * (width - sum(2 if unicodedata.east_asian_width(x) in "WF" else 1
-                                      for x in shown))
+    return padded(repr(char), width)
 
 
 def typed(text: str, what: str) -> str:

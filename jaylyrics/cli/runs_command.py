@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from jaylyrics import PROJECT_DIR, JaylyricsError, counted
+from jaylyrics import PROJECT_DIR, JaylyricsError, columns, counted, padded
 from jaylyrics.cli.app import VERBOSITY, echo_json, log, main, verbosity
 from jaylyrics.cli.completion import runs_or_files
 
@@ -39,13 +39,14 @@ def runs_command(runs_dir, as_json):
                                                f"{counted(len(elsewhere), 'run')})"
                                                if elsewhere else ""))
         return
-    click.echo(f"{'':1} {'run':<24} {'model':<14} {'params':>10} {'best ppl':>9} {'network':>8} "
-               f"{'at':>4} {'epochs':>6}  {'status':<13}  saved")
+    wide = max(24, *(columns(r["name"]) for r in runs))      # (a Chinese name: two a character)
+    click.echo(f"{'':1} {padded('run', wide)} {'model':<14} {'params':>10} {'best ppl':>9} "
+               f"{'network':>8} {'at':>4} {'epochs':>6}  {'status':<13}  saved")
     for r in runs:
         best = f"{r['best']:.2f}" if r["best"] is not None else "-"
         alone = f"{r['best_model']:.2f}" if r.get("best_model") is not None else "-"
         params = f"{r['params']:,}" if r["params"] else "-"      # (none saved yet, or unreadable)
-        click.echo(f"{'*' if r['latest'] else ' '} {r['name']:<24} {r['model']:<14} "
+        click.echo(f"{'*' if r['latest'] else ' '} {padded(r['name'], wide)} {r['model']:<14} "
                    f"{params:>10} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
                    f"{r['epochs']:>6}  {r['status']:<13}  {r['saved']}"
                    + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
