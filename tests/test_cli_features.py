@@ -5,6 +5,8 @@ import json
 import math
 import os
 import re
+import shutil
+import subprocess
 import sys
 import zipfile
 
@@ -1451,13 +1453,38 @@ def test_characters_that_do_not_show_are_named_with_where_the_first_is(tmp_path,
         f"{Path('songs', 'b.txt')} line 1; U+00A0 (no-break space) 20 times, first in "
         f"{Path('songs', 'b.txt')} line 2; U+FEFF (byte-order mark) 20 times, first in "
         f"{Path('songs', 'b.txt')} line 3; if they are not part of the lyrics, take them out of "
-        "the files first"]
+        "the files first: perl -CSD -pi -e 's/[\\x{A0}]/ /g; s/[\\x{200B}\\x{FEFF}]//g' FILE..."]
     resumed = run_cli("train", "--resume", "run", "--set", "train.epochs=2")
     assert resumed.exit_code == 0 and "do not show" not in resumed.stderr, resumed.output
     (songs / "c.txt").write_text("月亮\u200e代表\n" * 5, encoding="utf-8")   # a fourth kind
     assert notes("--set", "train.out_dir=four", "--dry-run")[0].endswith(
         "first in " + str(Path("songs", "b.txt")) + " line 3; 1 more kind; if they are not part of "
-        "the lyrics, take them out of the files first")
+        "the lyrics, take them out of the files first: perl -CSD -pi -e 's/[\\x{A0}]/ /g; "
+        "s/[\\x{200B}\\x{FEFF}\\x{200E}]//g' FILE...")   # (most frequent first)
+
+
+@pytest.mark.skipif(not shutil.which("perl"), reason="the note's command is perl's")
+def test_the_command_the_note_gives_takes_the_characters_that_do_not_show_out(tmp_path,
+                                                                             monkeypatch):
+    """For a corpus of one text file the note names it in its command, and the command (run by
+    perl itself) leaves the lyrics without them: spaces as spaces, a line separator a line
+    break; then the note is gone."""
+    monkeypatch.chdir(tmp_path)
+    song = tmp_path / "song.txt"
+    song.write_text("月亮\u200b代表\u2028我的心\xa0故事\u00ad\n" * 40, encoding="utf-8")
+
+    def notes():
+        result = run_cli("train", "--config", TINY, "--set", "data.corpus=song.txt", "--set",
+                         "train.batch_size=2", "--set", "train.prefixes=[月亮]", "--dry-run")
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stderr.splitlines() if "do not show" in line]
+
+    note, = notes()
+    command = note.split("take them out of the files first: ")[1]
+    assert command.endswith(" song.txt")
+    subprocess.run(command, shell=True, check=True)
+    assert song.read_text(encoding="utf-8") == "月亮代表\n我的心 故事\n" * 40
+    assert notes() == []
 
 
 def test_a_corpus_of_data_or_markup_is_said_to_be_read_as_plain_text(tmp_path, monkeypatch):

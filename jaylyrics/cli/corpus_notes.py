@@ -6,6 +6,10 @@ not show, files read in data.encoding, the files joined). Notes only: nothing he
 
 from __future__ import annotations
 
+import shlex
+import unicodedata
+from pathlib import Path
+
 from jaylyrics import counted
 from jaylyrics.cli.app import VERBOSITY, log
 
@@ -45,13 +49,28 @@ def log_corpus_notes(cfg, data, new: bool) -> None:
         more = f"; {counted(len(data.unseen) - 3, 'more kind')}" if len(data.unseen) > 3 else ""
         log(f"note: the corpus holds characters that do not show, which the model learns and "
             f"writes as characters of their own: {kinds}{more}; if they are not part of the "
-            "lyrics, take them out of the files first")
+            f"lyrics, take them out of the files first: {_cleaning(data, cfg.data.corpus)}")
     if data.read_as:                  # for the eye: in a wrong encoding, other characters
         (where, line), n = data.read_as[0], len(data.read_as)
         what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
                      where) if data.sources else (f"{where} is", "it"))
         log(f"note: {what} not UTF-8: read as data.encoding {cfg.data.encoding}, {it} begins "
             f"'{line}' (if that is not its text, set data.encoding to the encoding it is saved in)")
+
+
+def _cleaning(data, corpus: str) -> str:
+    """The command that takes the characters of `data.unseen` out of the corpus files (perl's,
+    as on Linux and macOS alike): spaces become ' ', line and paragraph separators line breaks,
+    the others go. It names the corpus when that is one text file, else FILE... (a directory's
+    files, or an archive's once unpacked)."""
+    def among(kinds: str) -> str:
+        return "".join(f"\\x{{{ord(c):X}}}" for c, *_ in data.unseen
+                       if unicodedata.category(c) in kinds.split())
+
+    edits = [(among("Zs"), " "), (among("Zl Zp"), "\\n"), (among("Cc Cf"), "")]
+    script = "; ".join(f"s/[{chars}]/{into}/g" for chars, into in edits if chars)
+    single = not data.sources and Path(corpus).suffix.lower() in (".txt", ".lrc")
+    return f"perl -CSD -pi -e '{script}' {shlex.quote(str(corpus)) if single else 'FILE...'}"
 
 
 # The training split of Jay Chou's lyrics, which the default dropout was set on: on a corpus
