@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -68,9 +69,10 @@ def read_metrics(run: Path) -> dict[str, list[float]]:
                              "writes") from None
 
 
-def write_png(runs: list[Path], out: Path) -> None:
+def write_png(runs: list[Path], out: Path) -> str:
     """The runs' `figure`, written to `out` in the format its suffix names (whole or not at all:
-    a full disk leaves the picture before)."""
+    a full disk leaves the picture before). Returns the characters of run names that no font
+    here has, drawn as boxes (Chinese ones, without a CJK font); '' if none."""
     if not available():
         raise JaylyricsError('plotting needs matplotlib: pip install "jaylyrics[plot]"')
     from jaylyrics.files import atomic_write
@@ -89,16 +91,33 @@ def write_png(runs: list[Path], out: Path) -> None:
         raise JaylyricsError(f"--out {out}: not a picture format matplotlib writes; end the name "
                              f"with .{', .'.join(common)} (or .{', .'.join(others)})")
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Run names may be Chinese (runs/周杰伦): a CJK font where one is installed, else boxes
-    # without a warning for each missing glyph on stderr.
+    # Run names may be Chinese (runs/周杰伦): a CJK font where one is installed, else boxes;
+    # matplotlib's warning for each missing glyph is gathered into what this returns.
     fonts = [*CJK_FONTS, *matplotlib.rcParams["font.sans-serif"]]
-    with warnings.catch_warnings(), matplotlib.rc_context({"font.sans-serif": fonts}):
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+    with warnings.catch_warnings(record=True) as caught, \
+            matplotlib.rc_context({"font.sans-serif": fonts}):
+        warnings.simplefilter("always")
         fig = figure(runs)
         picture = io.BytesIO()
         fig.savefig(picture, format=out.suffix.lower().lstrip("."))
     plt.close(fig)
     atomic_write(out, picture.getvalue())
+    missing = {}
+    for w in caught:
+        glyph = re.match(r"Glyph (\d+) .*missing from", str(w.message))
+        if glyph:
+            missing[chr(int(glyph[1]))] = None               # (in the order drawn)
+        else:                                                # (any other: as it came)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return "".join(missing)
+
+
+def boxes_note(chars: str) -> str:
+    """What to say of the characters `write_png` drew as boxes."""
+    shown = chars[:10] + (" ..." if len(chars) > 10 else "")
+    return (f"note: no font here has {shown} of the run names: they show as boxes; install a "
+            "font with Chinese characters (Debian, Ubuntu: apt install fonts-noto-cjk) and plot "
+            "again")
 
 
 # The lines of each run: which metric, drawn how, called what in the legend.

@@ -1213,9 +1213,11 @@ def test_plot_of_many_runs_keeps_its_legend_off_the_curves(tmp_path):
         assert len(colours) == count
 
 
-def test_plot_of_a_run_with_a_chinese_name_warns_of_no_glyph(tmp_path):
+def test_plot_of_a_run_with_a_chinese_name_warns_of_no_glyph(tmp_path, monkeypatch):
     """runs/周杰伦: without a CJK font matplotlib warned once per missing glyph (on stderr, at
-    the end of every training into such a run); a CJK font is used where one is installed."""
+    the end of every training into such a run); a CJK font is used where one is installed.
+    Where none is, the characters drawn as boxes are returned, and `plot` says which, and how to
+    get a font (with only matplotlib's own DejaVu Sans, which has no Chinese)."""
     pytest.importorskip("matplotlib")
     import warnings
 
@@ -1230,6 +1232,20 @@ def test_plot_of_a_run_with_a_chinese_name_warns_of_no_glyph(tmp_path):
         plot.write_png([run], tmp_path / "cjk.png")
     assert (tmp_path / "cjk.png").stat().st_size > 0
     assert not [w for w in caught if "Glyph" in str(w.message)], [str(w.message) for w in caught]
+
+    import matplotlib
+
+    monkeypatch.setattr(plot, "CJK_FONTS", [])
+    monkeypatch.setitem(matplotlib.rcParams, "font.sans-serif", ["DejaVu Sans"])
+    assert plot.write_png([run], tmp_path / "boxes.png") == "周杰伦"
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "metrics.csv").write_text((run / "metrics.csv").read_text())
+    assert plot.write_png([tmp_path / "tiny"], tmp_path / "ascii.png") == ""
+    result = run_cli("plot", str(run), str(tmp_path / "tiny"), "--out", str(tmp_path / "two.png"))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "note: no font here has 周杰伦 of the run names: they show as boxes; install a font with "
+        "Chinese characters (Debian, Ubuntu: apt install fonts-noto-cjk) and plot again"]
 
 
 @pytest.mark.parametrize("content, message", [

@@ -99,5 +99,7 @@ def plot_command(runs, out):
             raise JaylyricsError((f"{run} is given twice" if run == first else
                                   f"{first} and {run} are the same run") + "; give each run once")
     out = out or (runs[0] / "perplexity.png" if len(runs) == 1 else Path("perplexity.png"))
-    plot.write_png(runs, out)
+    boxes = plot.write_png(runs, out)
     click.echo(str(out))
+    if boxes:
+        log(plot.boxes_note(boxes))

@@ -200,8 +200,10 @@ def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) ->
 
     if plot.available():
         try:
-            plot.write_png([run_dir], run_dir / "perplexity.png")
+            boxes = plot.write_png([run_dir], run_dir / "perplexity.png")
             log(f"curves: {run_dir / 'perplexity.png'}")
+            if boxes:
+                log(plot.boxes_note(boxes))
         except JaylyricsError as e:                     # the run itself is saved: say, go on
             log(f"note: no curves ({e})")
         except OSError as e:                            # a full disk
