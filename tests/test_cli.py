@@ -1415,3 +1415,31 @@ def test_a_windows_path_in_double_quotes_in_yaml_is_named(tmp_path):
                        "YAML syntax error: expected escape sequence of 8 hexadecimal numbers, but "
                        "found 's' (in double quotes a backslash starts an escape: write a path in "
                        "single quotes, or with /)")
+
+
+def test_a_path_option_given_with_equals_and_a_tilde_is_read_from_home(tiny_run, tmp_path,
+                                                                       monkeypatch):
+    """`--config=~/my.yaml`: the shell leaves a ~ after `=` as it is (it expands one that begins a
+    word), so each path option (--config, --text, --prefix-file, --checkpoint, --resume, --dir,
+    --out) was "no such file" for a file in the home directory; a --prefix's ~ stays text."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_run / "runs" / "tiny", home / "mine")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)                       # (the resumed run becomes runs/latest here)
+    (home / "my.yaml").write_text(f"data:\n  corpus: {ZIP}\ntrain:\n  epochs: 3\n",
+                                  encoding="utf-8")
+    (home / "verse.txt").write_text("分开", encoding="utf-8")
+    dry = run_cli("train", "--config=~/my.yaml", "--dry-run")
+    assert dry.exit_code == 0 and "up to 3 epochs" in dry.stdout, dry.output
+    for args in (["eval", "--text=~/verse.txt", "--checkpoint=~/mine"],
+                 ["sample", "--prefix-file=~/verse.txt", "--checkpoint=~/mine", "--length", "3"],
+                 ["runs", "--dir=~"], ["plot", str(home / "mine"), "--out=~/mine.png"]):
+        result = run_cli(*args)
+        assert result.exit_code == 0, (args, result.output)
+    assert (home / "mine.png").stat().st_size > 0
+    resumed = run_cli("train", "--resume=~/mine", "--set", "train.epochs=3", "-q")
+    assert resumed.exit_code == 0 and str(home / "mine") in resumed.stdout, resumed.output
+    assert_clean_error(run_cli("sample", "--prefix=~分开", "--checkpoint=~/mine"),
+                       "--prefix has 1 character not in the model's vocabulary: '~'")

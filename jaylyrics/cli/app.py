@@ -23,6 +23,7 @@ class _Command(click.Command):
     def parse_args(self, ctx, args):
         import re
 
+        args = [self._home(arg) for arg in args]
         given = list(args)                    # (the parser consumes `args`)
         try:
             return super().parse_args(ctx, args)
@@ -40,6 +41,17 @@ class _Command(click.Command):
             if stray and hint:                # (click's words; in another, no hint: as before)
                 e.message += f": {hint(stray.group(1))}"
             raise
+
+
+    def _home(self, arg: str) -> str:
+        """`--config=~/my.yaml` as `--config ~/my.yaml` reaches a command: the shell expands a ~
+        that begins a word, not one after `--option=`; so a path option's is expanded here (a
+        --prefix's stays: it is text)."""
+        option, equals, value = arg.partition("=")
+        if equals and value.startswith("~") and option.startswith("--") and any(
+                option in p.opts and isinstance(p.type, click.Path) for p in self.params):
+            return f"{option}={os.path.expanduser(value)}"
+        return arg
 
 
 def _config_key(option: str) -> str | None:

@@ -30,7 +30,7 @@ from jaylyrics.cli.corpus_notes import log_corpus_notes
                    "(repeatable).")
 @device_option(", or several to split each batch between them: gpu:0,1 (or cpu:0,1).")
 @click.option("--resume", "resume_run", is_flag=False, flag_value="", default=None,
-              metavar="[RUN]", shell_complete=runs_or_files,
+              type=click.Path(), metavar="[RUN]", shell_complete=runs_or_files,
               help="Continue a run (default: runs/latest) from its last checkpoint, with its "
                    "own config; --set train.* keys may change, e.g. train.epochs, and "
                    "data.corpus if the corpus has moved.")
