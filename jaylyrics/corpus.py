@@ -123,6 +123,8 @@ class Corpus:
     sources: tuple[str, ...] = ()      # the files it was read from, when there were several
     # those of them that were not UTF-8, read in data.encoding: (where, its first line), to show
     read_as: tuple[tuple[str, str], ...] = ()
+    # those of them not named .lrc whose timed lines were read as an LRC file's (data.lrc_in_txt)
+    timed: tuple[str, ...] = ()
     # those of them whose text an earlier one already holds: (where, the earlier one's where)
     repeats: tuple[tuple[str, str], ...] = ()
     # a single file whose name says it holds more than lyrics: (where, reading.MARKUP's two words)
@@ -178,14 +180,15 @@ def as_read(text: str, keep_newlines: bool) -> str:
 
 def load(data_cfg) -> Corpus:
     """Read and prepare the corpus that a `DataConfig` names."""
-    found = reading.read_files_with_encoding(data_cfg.corpus, "data.corpus", data_cfg.encoding,
-                                             data_cfg.lrc_in_txt)
-    files = [(where, text) for where, text, _ in found]
+    found = reading.read_each(data_cfg.corpus, "data.corpus", data_cfg.encoding,
+                              data_cfg.lrc_in_txt)
+    files = [(f.where, f.text) for f in found]
     data = prepare(reading.join(files), data_cfg.max_chars, data_cfg.keep_newlines,
                    data_cfg.val_fraction)
     return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else (),
-                   read_as=tuple((where, line_starts(text, 1, 40)[0])
-                                 for where, text, read_as in found if read_as),
+                   read_as=tuple((f.where, line_starts(f.text, 1, 40)[0])
+                                 for f in found if f.in_encoding),
+                   timed=tuple(f.where for f in found if f.timed),
                    repeats=reading.repeated_files(files) if len(files) > 1 else (),
                    markup=reading.markup(files[0][0]) if len(files) == 1 else (),
                    unseen=reading.unseen(files))

@@ -23,6 +23,7 @@ import unicodedata
 import zipfile
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 from jaylyrics import PROJECT_DIR, ConfigError, CorpusError, windows_path
 from jaylyrics.config import SECTIONS, DataConfig, read_yaml
@@ -66,8 +67,7 @@ def read_files(path: str | Path, key: str = "data.corpus", encoding: str = "utf-
     """(where, text) of each non-blank file of a corpus (see `read_text`), in path order; `where`
     is the file's path, or zip:member. A file that is not UTF-8 is read in `encoding` (see
     `decode`), a .txt file of timed lines as an .lrc file with `lrc_in_txt`."""
-    return [(where, text) for where, text, _ in read_files_with_encoding(path, key, encoding,
-                                                                         lrc_in_txt)]
+    return [(f.where, f.text) for f in read_each(path, key, encoding, lrc_in_txt)]
 
 
 def looks_like_words(text: str) -> bool:
@@ -76,9 +76,18 @@ def looks_like_words(text: str) -> bool:
     return "/" not in text and not Path(text).suffix and (" " in text or not text.isascii())
 
 
-def read_files_with_encoding(path: str | Path, key: str, encoding: str,
-                lrc_in_txt: bool = True) -> list[tuple[str, str, bool]]:
-    """`read_files`, each file with whether it was read in `encoding` (not being UTF-8)."""
+class Read(NamedTuple):
+    """A file as read: where it is, its text, and how: in `encoding` (data.encoding; it is not
+    UTF-8), and as an LRC file's lyrics though not named .lrc (its lines are timed)."""
+
+    where: str
+    text: str
+    in_encoding: bool = False
+    timed: bool = False
+
+
+def read_each(path: str | Path, key: str, encoding: str, lrc_in_txt: bool = True) -> list[Read]:
+    """`read_files`, each file as `Read`, with how it was read."""
     path = Path(path)
     if not path.exists():
         url = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]+):/+(.*)", str(path))   # (Path: https:/...)
@@ -121,16 +130,15 @@ def read_files_with_encoding(path: str | Path, key: str, encoding: str,
     texts, unread = [], []
     for where, data in files:
         try:
-            texts.append((where, *_file_text(data, where, encoding,
-                                             "data.encoding" if key == "data.corpus" else "",
-                                             lrc_in_txt)))
+            texts.append(_file_text(data, where, encoding,
+                                    "data.encoding" if key == "data.corpus" else "", lrc_in_txt))
         except CorpusError as e:
             unread.append(e)             # (all of a directory's or zip's, to say how many)
     if unread:
         more = (f"; so {'is' if len(unread) == 2 else 'are'} {len(unread) - 1:,} more of the "
                 f"{len(files):,} files in {path}" if len(unread) > 1 else "")
         raise CorpusError(f"{unread[0]}{more}")
-    texts = [(where, text, read_as) for where, text, read_as in texts if text.strip()]
+    texts = [read for read in texts if read.text.strip()]
     if not texts:
         what = files[0][0] if len(files) == 1 else f"{path} ({len(files)} files)"
         raise CorpusError(f"{what}: empty or only whitespace, nothing to read")
@@ -370,15 +378,16 @@ def file_text(data: bytes, where: str, encoding: str = "utf-8", setting: str = "
     """A file's bytes as the lyrics it holds: decompressed (a gzip, bzip2 or xz file), `decode`d,
     and for an .lrc file (`where` names it: song.lrc, song.lrc.gz), or another whose lines are
     mostly timed (an LRC saved as .txt) with `lrc_in_txt`, its lines, `from_lrc`."""
-    return _file_text(data, where, encoding, setting, lrc_in_txt)[0]
+    return _file_text(data, where, encoding, setting, lrc_in_txt).text
 
 
 def _file_text(data: bytes, where: str, encoding: str, setting: str,
-               lrc_in_txt: bool = True) -> tuple[str, bool]:
-    """`file_text`, and whether it was read in `encoding` (see `_decode`)."""
-    text, read_as = _decode(_uncompressed(where, data), where, encoding, setting)
-    lrc = _inner_name(where).endswith(".lrc") or (lrc_in_txt and _timed(text))
-    return (from_lrc(text) if lrc else text), read_as
+               lrc_in_txt: bool = True) -> Read:
+    """`file_text`, with how it was read (in `encoding`: see `_decode`)."""
+    text, in_encoding = _decode(_uncompressed(where, data), where, encoding, setting)
+    timed = not _inner_name(where).endswith(".lrc") and lrc_in_txt and _timed(text)
+    lrc = timed or _inner_name(where).endswith(".lrc")
+    return Read(where, from_lrc(text) if lrc else text, in_encoding, timed)
 
 
 def _timed(text: str) -> bool:

@@ -1402,9 +1402,10 @@ def test_corpus_files_that_repeat_another_are_said(tmp_path, monkeypatch):
 
 def test_a_run_from_before_data_lrc_in_txt_resumes_on_the_text_it_was_trained_on(tmp_path,
                                                                                  monkeypatch):
-    """An LRC download saved as .txt is read as its lyrics now; a run trained on it before
-    (time tags and all: a sidecar and config.yaml without data.lrc_in_txt) reads it as it did,
-    so it resumes and evaluates as before instead of 'the corpus has changed'."""
+    """An LRC download saved as .txt is read as its lyrics now, and a new run says so (for one
+    file, and for one among a directory's); a run trained on it before (time tags and all: a
+    sidecar and config.yaml without data.lrc_in_txt) reads it as it did, so it resumes and
+    evaluates as before instead of 'the corpus has changed'."""
     import yaml
 
     from jaylyrics import reading
@@ -1417,10 +1418,20 @@ def test_a_run_from_before_data_lrc_in_txt_resumes_on_the_text_it_was_trained_on
             "train.prefixes=[我]", "--json"]
     new = run_cli(*base, "--set", "train.out_dir=new")
     assert new.exit_code == 0, new.output
+    said = "timed like an LRC file ([01:23.45] before most lines): read as one, the lyrics " \
+           "without the time tags and the credits (data.lrc_in_txt false reads it as it is)"
+    assert f"note: song.txt is {said}" in new.stderr.splitlines()
+    (tmp_path / "songs").mkdir()
+    (tmp_path / "songs" / "a.txt").write_text("\n".join(lines), encoding="utf-8")
+    (tmp_path / "songs" / "b.txt").write_text((tmp_path / "song.txt").read_text(encoding="utf-8"),
+                                              encoding="utf-8")
+    both = run_cli(*base, "--set", "data.corpus=songs", "--set", "train.out_dir=both",
+                   "--dry-run")
+    assert f"note: 1 of the 2 corpus files is {said}" in both.stderr.splitlines(), both.output
     assert not set("[]:.0123456789") & set(json.loads((tmp_path / "new" / "best.json").read_text(
         encoding="utf-8"))["vocab"])                                # the lyrics alone
     old = run_cli(*base, "--set", "train.out_dir=old", "--set", "data.lrc_in_txt=false")
-    assert old.exit_code == 0, old.output
+    assert old.exit_code == 0 and "timed like" not in old.stderr, old.output
     for name in ("best.json", "last.json"):                      # as before the key existed
         meta = json.loads((tmp_path / "old" / name).read_text(encoding="utf-8"))
         assert set("[]:") <= set(meta["vocab"])
@@ -1430,7 +1441,7 @@ def test_a_run_from_before_data_lrc_in_txt_resumes_on_the_text_it_was_trained_on
     del saved["data"]["lrc_in_txt"]
     (tmp_path / "old" / "config.yaml").write_text(yaml.safe_dump(saved), encoding="utf-8")
     resumed = run_cli("train", "--resume", "old", "--set", "train.epochs=3", "--json")
-    assert resumed.exit_code == 0, resumed.output
+    assert resumed.exit_code == 0 and "timed like" not in resumed.stderr, resumed.output
     assert last_json(resumed)["epochs"] == 3
     scored = run_cli("eval", "--checkpoint", "old", "--json")
     assert scored.exit_code == 0, scored.output

@@ -456,6 +456,10 @@ def test_an_lrc_saved_as_txt_is_read_as_its_lyrics(tmp_path):
     some = "".join(f"[00:0{i}.00]第{i}行\n" for i in range(3)) + "不带时间\n" * 4
     (tmp_path / "some.txt").write_text(some, encoding="utf-8")
     assert reading.read_text(tmp_path / "some.txt") == some          # 3 of 7 lines: lyrics
+    (tmp_path / "qingtian.lrc").write_text(LRC, encoding="utf-8")
+    timed = {Path(f.where).name: f.timed for name in ("qingtian.txt", "some.txt", "qingtian.lrc")
+             for f in reading.read_each(tmp_path / name, "data.corpus", "utf-8")}
+    assert timed == {"qingtian.txt": True, "some.txt": False, "qingtian.lrc": False}  # (named so)
 
 
 def test_lrc_files_in_a_directory_a_zip_or_alone(tmp_path):

@@ -18,7 +18,7 @@ from jaylyrics.cli.completion import cache_keys, runs_or_files
 class _Command(click.Command):
     """A command whose usage error for a word it takes no argument for says which option takes
     it: `jaylyrics sample 分开` -> --prefix 分开 (and the usage lines and exit code 2 of any usage
-    error, as click writes them)."""
+    error, as click writes them); and which reads `--config=~/my.yaml` from the home directory."""
 
     def parse_args(self, ctx, args):
         import re
@@ -41,7 +41,6 @@ class _Command(click.Command):
             if stray and hint:                # (click's words; in another, no hint: as before)
                 e.message += f": {hint(stray.group(1))}"
             raise
-
 
     def _home(self, arg: str) -> str:
         """`--config=~/my.yaml` as `--config ~/my.yaml` reaches a command: the shell expands a ~

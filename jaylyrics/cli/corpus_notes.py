@@ -1,7 +1,8 @@
 """The notes `train` writes on stderr about its corpus before training: what a user should know
 before spending the minutes (a corpus much larger than the default dropout was set for, a held-
 out part unlike the rest, repeated files, a table or web page read as lyrics, characters that do
-not show, files read in data.encoding, the files joined). Notes only: nothing here stops a run.
+not show, a .txt file read as an LRC, files read in data.encoding, the files joined). Notes
+only: nothing here stops a run.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from jaylyrics.cli.app import VERBOSITY, log
 def log_corpus_notes(cfg, data, new: bool) -> None:
     """The notes on the corpus, on stderr before training: for a `new` run (not a resumed one)
     its size against the default dropout's, a held-out part unlike the rest, repeated files,
-    markup and characters that do not show; for any, its files and those read in
+    markup, characters that do not show and timed .txt files read as LRC; for any, its files and those read in
     data.encoding."""
     from jaylyrics import reading
 
@@ -50,6 +51,14 @@ def log_corpus_notes(cfg, data, new: bool) -> None:
         log(f"note: the corpus holds characters that do not show, which the model learns and "
             f"writes as characters of their own: {kinds}{more}; if they are not part of the "
             f"lyrics, take them out of the files first: {_cleaning(data, cfg.data.corpus)}")
+    if data.timed and new:
+        n = len(data.timed)
+        them, they_are = ("them", "they are") if n > 1 else ("it", "it is")
+        what = (f"{data.timed[0]} is" if not data.sources else
+                f"{n} of the {len(data.sources)} corpus files {'are' if n > 1 else 'is'}")
+        log(f"note: {what} timed like an LRC file ([01:23.45] before most lines): read as one, "
+            f"the lyrics without the time tags and the credits (data.lrc_in_txt false reads "
+            f"{them} as {they_are})")
     if data.read_as:                  # for the eye: in a wrong encoding, other characters
         (where, line), n = data.read_as[0], len(data.read_as)
         what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
