@@ -39,6 +39,14 @@ def adopt_architecture(model_cfg, source_cfg):
     return dataclasses.replace(model_cfg, **{k: v[1] for k, v in changed.items()}), changed
 
 
+def kept_from_source(changed: dict) -> str:
+    """What a note says of the keys `adopt_architecture` took from the source where the config
+    said otherwise: 'the network as trained there: model.type gru (not lstm)'; '' if none."""
+    return "the network as trained there: " + ", ".join(
+        f"model.{k} {theirs} (not {ours})" for k, (ours, theirs) in changed.items()) if changed \
+        else ""
+
+
 def network(model_cfg, source, text: str):
     """The network a fine-tune from `source` (a loaded Checkpoint) trains, on a corpus of
     `text`: (model_cfg with the source's ARCHITECTURE keys, the keys that differed as for
@@ -83,8 +91,7 @@ def start(source, cfg, data, ctx):
                f"{len(source.vocab):,}: "
                f"{shown}" if added else f"no new characters for its vocabulary of {len(vocab):,}"))
     if changed:
-        note += "; the network as trained there: " + ", ".join(
-            f"model.{k} {theirs} (not {ours})" for k, (ours, theirs) in changed.items())
+        note += "; " + kept_from_source(changed)
     differs = [f"model.{k} {getattr(model_cfg, k)} (trained with {getattr(source.config.model, k)})"
                for k in REGULARISATION
                if getattr(model_cfg, k) != getattr(source.config.model, k)]

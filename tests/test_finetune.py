@@ -218,6 +218,11 @@ def test_the_memory_check_sizes_the_network_the_fine_tune_trains(in_tiny_run, mo
     result = run_cli(*base, "--set", "model.hidden_size=100000000")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("dry run: gru 1x32 with "), result.stdout
+    # ... and the dry run says which keys its source overrules, as training's note does
+    assert "starting from runs/tiny/best.json (the network as trained there: model.hidden_size " \
+           "32 (not 100000000))." in result.stdout, result.stdout
+    typed = last_json(run_cli(*base, "--set", "model.type=lstm", "--json"))
+    assert typed["model"] == "gru 1x32" and typed["config"]["model"]["type"] == "gru"
     monkeypatch.setattr(machine, "physical_memory", lambda: 2**16)      # a 64 KiB machine
     monkeypatch.setattr(machine, "memory_limit", lambda: None)
     result = run_cli(*base)

@@ -228,9 +228,15 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
     trained, `network` = (model config, vocabulary) from `_network` (for a fine-tune, that of
     `source`, its loaded checkpoint), by how many data-parallel `workers` (each on its share of
     the text: the batches are each one's)."""
-    from jaylyrics import config, corpus, model
+    from jaylyrics import config, corpus, finetune, model
 
     model_cfg, vocab = network
+    start = ""
+    if source is not None:                     # (its network, whatever the config's keys say)
+        kept = finetune.kept_from_source(finetune.adopt_architecture(cfg.model,
+                                                                     source.config.model)[1])
+        start = f"; starting from {source.path}" + (f" ({kept})" if kept else "")
+        cfg = dataclasses.replace(cfg, model=model_cfg)
     tc = cfg.train
     plan = {"model": f"{model_cfg.type} {model_cfg.num_layers}x{model_cfg.hidden_size}",
             "params": model.count_params(model_cfg, len(vocab)), "vocab_size": len(vocab),
@@ -243,7 +249,6 @@ def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bo
         echo_json(dict(plan, config=config.to_dict(cfg)))
         return
     log("config:\n" + config.dump(cfg).rstrip(), level=2)
-    start = f"; starting from {source.path}" if source is not None else ""
     epochs = counted(tc.epochs, "epoch")
     click.echo(f"dry run: {plan['model']} with {plan['params']:,} parameters; corpus "
                f"{plan['train_chars']:,} train / {plan['val_chars']:,} val characters, vocabulary "
