@@ -417,6 +417,21 @@ def _load(path: Path, ctx, again: bool = True) -> Checkpoint:
     return Checkpoint(path, cfg, vocab, params, meta)
 
 
+def config_edits(ck: Checkpoint) -> tuple:
+    """(its run's config.yaml as a Config, {key: (the checkpoint's value, config.yaml's)} for
+    each key edited there since the run was saved: train.out_dir and train.init_from, which say
+    where the run is and came from, left out); (the checkpoint's config, {}) without one. A
+    config.yaml that does not read is a ConfigError naming it."""
+    path = ck.path.parent / "config.yaml"
+    if not path.is_file():
+        return ck.config, {}
+    in_file = config_mod.from_saved(config_mod.read_yaml(path), str(path))
+    edited = config_mod.differences(ck.config, in_file)
+    for key in ("train.out_dir", "train.init_from"):
+        edited.pop(key, None)
+    return in_file, edited
+
+
 def data_config(ck: Checkpoint):
     """The data config of a loaded checkpoint's run, its corpus where to read it (`_located`).
     A corpus that has moved since this checkpoint was saved, and that the run was resumed from

@@ -13,8 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaylyrics import (CheckpointError, ConfigError, JaylyricsError, checkpoint, config, counted,
-                       runs)
+from jaylyrics import (CheckpointError, ConfigError, JaylyricsError, checkpoint, counted, runs)
 from jaylyrics.optim import Optimizer
 
 
@@ -101,12 +100,7 @@ def edited_config(ck):
     as the run was trained. A config.yaml that is gone changes nothing; train.out_dir and
     train.init_from, which say where the run is and came from, are not read."""
     path = ck.path.parent / "config.yaml"
-    if not path.is_file():
-        return ck.config, {}
-    in_file = config.from_saved(config.read_yaml(path), str(path))
-    edited = config.differences(ck.config, in_file)
-    for key in ("train.out_dir", "train.init_from"):
-        edited.pop(key, None)
+    in_file, edited = checkpoint.config_edits(ck)
     for key, (was, now) in edited.items():
         if not key.startswith(EDITABLE) or key == "train.optimizer":
             raise ConfigError(f"{path} sets {key} to {now}, where the run was saved with {was}: "

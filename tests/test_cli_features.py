@@ -1683,3 +1683,37 @@ def test_a_gbk_corpus_with_data_encoding_trains_as_its_utf8_text(tiny_run, tmp_p
     (tmp_path / "big5.txt").write_bytes("故事的小黃花\n從出生那年就飄著\n".encode("big5"))
     assert_clean_error(run_cli("eval", "--text", "big5.txt"), "big5.txt has ",
                        "characters not in the model's vocabulary")
+
+
+def test_a_cache_setting_edited_in_config_yaml_is_named_with_the_set_that_takes_it(tiny_run,
+                                                                                  tmp_path):
+    """sample and eval read a run as saved (its sidecar's config), not its config.yaml: one who
+    edits model.cache_weight there saw nothing change, without a word. Now a note names the edit
+    and the --set that reads it; with that --set, or --no-cache, or a config.yaml that does not
+    read, there is none."""
+    import shutil
+
+    run = tmp_path / "edited"
+    shutil.copytree(tiny_run / "runs" / "tiny", run)
+    config_yaml = run / "config.yaml"
+    saved = config_yaml.read_text(encoding="utf-8")
+    assert "  cache_weight: 0.05\n" in saved
+    config_yaml.write_text(saved.replace("  cache_weight: 0.05\n", "  cache_weight: 0.2\n"),
+                           encoding="utf-8")
+    note = (f"note: {config_yaml} was edited since the run was saved (model.cache_weight 0.2, "
+            "saved as 0.05); {} reads the run as saved: --set model.cache_weight=0.2 reads it "
+            "with the edit")
+    sampled = run_cli("sample", "--checkpoint", run, "--prefix", "分开", "--length", "5")
+    assert sampled.exit_code == 0 and note.format("sample") in sampled.stderr.splitlines()
+    as_saved = last_json(run_cli("eval", "--checkpoint", tiny_run / "runs" / "tiny", "--json"))
+    scored = run_cli("eval", "--checkpoint", run, "--json")
+    assert note.format("eval") in scored.stderr.splitlines()
+    assert last_json(scored)["perplexity"] == as_saved["perplexity"]
+    with_edit = run_cli("eval", "--checkpoint", run, "--set", "model.cache_weight=0.2", "--json")
+    assert "was edited" not in with_edit.stderr
+    assert last_json(with_edit)["perplexity"] != as_saved["perplexity"]
+    alone = run_cli("sample", "--checkpoint", run, "--prefix", "分开", "--no-cache")
+    assert alone.exit_code == 0 and "was edited" not in alone.stderr
+    config_yaml.write_text("model: [\n", encoding="utf-8")                 # does not read
+    broken = run_cli("sample", "--checkpoint", run, "--prefix", "分开", "--length", "5")
+    assert broken.exit_code == 0 and "was edited" not in broken.stderr, broken.output

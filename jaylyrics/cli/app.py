@@ -459,3 +459,27 @@ checkpoint_option = click.option(
          "trained last (runs/latest). Given more than once: the "
          "networks as one (an ensemble: the mean of their probabilities), with the first one's "
          "cache; they must share a vocabulary.")
+
+
+def note_cache_edits(ck, overrides, no_cache: bool, command: str) -> None:
+    """A note when the run's config.yaml sets model.cache_* keys otherwise than the checkpoint
+    `ck` (edited by hand since it was saved) and --set does not: `command` (sample, eval) reads
+    the run as it was saved, and --set is how it takes other cache settings. Nothing with
+    --no-cache, or for a config.yaml that does not read (nothing here needs it)."""
+    from jaylyrics import ConfigError, checkpoint, config
+
+    if no_cache:
+        return
+    given = {config.parse_override(item)[0] for item in overrides}
+    try:
+        edited = checkpoint.config_edits(ck)[1]
+    except ConfigError:
+        return
+    cache = {key: values for key, values in edited.items()
+             if key.startswith("model.cache_") and key not in given}
+    if cache:
+        log(f"note: {ck.path.parent / 'config.yaml'} was edited since the run was saved ("
+            + ", ".join(f"{key} {now}, saved as {was}" for key, (was, now) in cache.items())
+            + f"); {command} reads the run as saved: "
+            + " ".join(f"--set {key}={now}" for key, (_, now) in cache.items())
+            + " reads it with the edit")

@@ -10,8 +10,8 @@ import click
 
 from jaylyrics import JaylyricsError, counted
 from jaylyrics.cli.app import (check_device, checkpoint_option, echo_json, log, main,
-                               no_cache_option, numpy_device_option, only_one, progress_bar, quoted,
-                               stdin_text, verbosity)
+                               no_cache_option, note_cache_edits, numpy_device_option, only_one,
+                               progress_bar, quoted, stdin_text, verbosity)
 from jaylyrics.cli.completion import eval_keys
 
 
@@ -66,6 +66,7 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     nets = checkpoint.load_networks(checkpoint_paths, no_cache, overrides,       # (NumPy)
                                     allowed=("model.cache_", "data.corpus"))
     ck = nets.ck
+    note_cache_edits(ck, overrides, no_cache, "eval")
     changed = ""
     if text_path is not None and str(text_path) == "-":
         source = "standard input"

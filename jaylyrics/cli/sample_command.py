@@ -12,8 +12,8 @@ import click
 
 from jaylyrics import windows_path
 from jaylyrics.cli.app import (cache_set_option, check_device, checkpoint_option, echo_json, log,
-                               main, no_cache_option, numpy_device_option, only_one, quoted,
-                               shell_word, stdin_text, typed, verbosity)
+                               main, no_cache_option, note_cache_edits, numpy_device_option,
+                               only_one, quoted, shell_word, stdin_text, typed, verbosity)
 
 
 @main.command("sample")
@@ -111,6 +111,7 @@ def sample_command(checkpoint_paths, prefixes, prefix_files, length, lines, temp
     check_device(device)
     nets = checkpoint.load_networks(checkpoint_paths, no_cache, cache_overrides)  # (NumPy)
     ck = nets.ck
+    note_cache_edits(ck, cache_overrides, no_cache, "sample")
     if prefix_file is not None:                   # (read as the run's corpus was)
         prefixes = (_read_prefix_file(prefix_file, ck.config.data),)
     what = f"--prefix-file {prefix_file}" if prefix_file else "--prefix"
