@@ -385,9 +385,9 @@ def _file_text(data: bytes, where: str, encoding: str, setting: str,
                lrc_in_txt: bool = True) -> Read:
     """`file_text`, with how it was read (in `encoding`: see `_decode`)."""
     text, in_encoding = _decode(_uncompressed(where, data), where, encoding, setting)
-    timed = not _inner_name(where).endswith(".lrc") and lrc_in_txt and _timed(text)
-    lrc = timed or _inner_name(where).endswith(".lrc")
-    return Read(where, from_lrc(text) if lrc else text, in_encoding, timed)
+    named_lrc = _inner_name(where).endswith(".lrc")
+    timed = not named_lrc and lrc_in_txt and _timed(text)
+    return Read(where, from_lrc(text) if named_lrc or timed else text, in_encoding, timed)
 
 
 def _timed(text: str) -> bool:
