@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -1717,3 +1718,27 @@ def test_a_cache_setting_edited_in_config_yaml_is_named_with_the_set_that_takes_
     config_yaml.write_text("model: [\n", encoding="utf-8")                 # does not read
     broken = run_cli("sample", "--checkpoint", run, "--prefix", "分开", "--length", "5")
     assert broken.exit_code == 0 and "was edited" not in broken.stderr, broken.output
+
+
+def test_the_notes_name_some_of_a_directorys_files_by_count(tmp_path, monkeypatch):
+    """The notes on files read in data.encoding and on .txt files read as LRC name one file
+    alone by its name, and some of several as 'N of the M corpus files'."""
+    monkeypatch.chdir(tmp_path)
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    gbk = "故事的小黄花\n从出生那年就飘着\n".encode("gbk") * 40
+    (songs / "a.txt").write_bytes(gbk)
+    (songs / "b.txt").write_bytes(gbk)
+    (songs / "c.txt").write_text("".join(f"[00:{i:02d}.00]月亮代表我的心\n" for i in range(40)),
+                                 encoding="utf-8")
+    result = run_cli("train", "--config", TINY, "--set", "data.corpus=songs", "--set",
+                     "data.encoding=gbk", "--set", "train.batch_size=2", "--set",
+                     "train.prefixes=[故事]", "--dry-run")
+    assert result.exit_code == 0, result.output
+    notes = result.stderr.splitlines()
+    assert (f"note: 2 of the 3 corpus files are not UTF-8: read as data.encoding gbk, "
+            f"{Path('songs', 'a.txt')} begins '故事的小黄花' (if that is not its text, set "
+            "data.encoding to the encoding it is saved in)") in notes
+    assert ("note: 1 of the 3 corpus files is timed like an LRC file ([01:23.45] before most "
+            "lines): read as one, the lyrics without the time tags and the credits "
+            "(data.lrc_in_txt false reads it as it is)") in notes

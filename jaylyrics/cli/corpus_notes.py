@@ -52,19 +52,25 @@ def log_corpus_notes(cfg, data, new: bool) -> None:
             f"writes as characters of their own: {kinds}{more}; if they are not part of the "
             f"lyrics, take them out of the files first: {_cleaning(data, cfg.data.corpus)}")
     if data.timed and new:
-        n = len(data.timed)
-        them, they_are = ("them", "they are") if n > 1 else ("it", "it is")
-        what = (f"{data.timed[0]} is" if not data.sources else
-                f"{n} of the {len(data.sources)} corpus files {'are' if n > 1 else 'is'}")
-        log(f"note: {what} timed like an LRC file ([01:23.45] before most lines): read as one, "
-            f"the lyrics without the time tags and the credits (data.lrc_in_txt false reads "
-            f"{them} as {they_are})")
+        them, they_are = ("them", "they are") if len(data.timed) > 1 else ("it", "it is")
+        log(f"note: {_files_that(data.timed, data)} timed like an LRC file ([01:23.45] before "
+            "most lines): read as one, the lyrics without the time tags and the credits "
+            f"(data.lrc_in_txt false reads {them} as {they_are})")
     if data.read_as:                  # for the eye: in a wrong encoding, other characters
-        (where, line), n = data.read_as[0], len(data.read_as)
-        what, it = ((f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}",
-                     where) if data.sources else (f"{where} is", "it"))
+        where, line = data.read_as[0]
+        what = _files_that([where for where, _ in data.read_as], data)
+        it = where if data.sources else "it"
         log(f"note: {what} not UTF-8: read as data.encoding {cfg.data.encoding}, {it} begins "
             f"'{line}' (if that is not its text, set data.encoding to the encoding it is saved in)")
+
+
+def _files_that(found, data) -> str:
+    """How a note names the corpus files `found` (their names) before its verb: 'song.txt is'
+    for a corpus of one file, '3 of the 40 corpus files are' for some of several."""
+    if not data.sources:
+        return f"{found[0]} is"
+    n = len(found)
+    return f"{n} of the {len(data.sources)} corpus files {'is' if n == 1 else 'are'}"
 
 
 def _cleaning(data, corpus: str) -> str:
