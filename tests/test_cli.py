@@ -1443,3 +1443,19 @@ def test_a_path_option_given_with_equals_and_a_tilde_is_read_from_home(tiny_run,
     assert resumed.exit_code == 0 and str(home / "mine") in resumed.stdout, resumed.output
     assert_clean_error(run_cli("sample", "--prefix=~分开", "--checkpoint=~/mine"),
                        "--prefix has 1 character not in the model's vocabulary: '~'")
+
+
+def test_a_short_option_given_with_equals_takes_what_follows_it(tiny_run, tmp_path, monkeypatch):
+    """`plot -o=curves.png`: click took `=curves.png` for the value of a short option (and wrote
+    a file of that name), where argparse-made tools take `curves.png`; `-o=~/c.png` is from the
+    home directory, as `--out=~/c.png` is."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    run = str(tiny_run / "runs" / "tiny")
+    for args, written in ((["-o=curves.png"], tmp_path / "curves.png"),
+                          (["-o=~/c.png"], tmp_path / "home" / "c.png")):
+        result = run_cli("plot", run, *args)
+        assert result.exit_code == 0, result.output
+        assert written.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "home"]

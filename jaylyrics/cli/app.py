@@ -45,12 +45,16 @@ class _Command(click.Command):
     def _home(self, arg: str) -> str:
         """`--config=~/my.yaml` as `--config ~/my.yaml` reaches a command: the shell expands a ~
         that begins a word, not one after `--option=`; so a path option's is expanded here (a
-        --prefix's stays: it is text)."""
+        --prefix's stays: it is text). And `-o=x.png` as `-o x.png` (click would take `=x.png`
+        for the value of a short option, where argparse-made tools take `x.png`)."""
         option, equals, value = arg.partition("=")
-        if equals and value.startswith("~") and option.startswith("--") and any(
-                option in p.opts and isinstance(p.type, click.Path) for p in self.params):
-            return f"{option}={os.path.expanduser(value)}"
-        return arg
+        takes = [p for p in self.params if option in p.opts and isinstance(p, click.Option)
+                 and not p.is_flag] if equals and option.startswith("-") else []
+        if not takes:
+            return arg
+        if value.startswith("~") and isinstance(takes[0].type, click.Path):
+            value = os.path.expanduser(value)
+        return f"{option}={value}" if option.startswith("--") else f"{option}{value}"
 
 
 def _config_key(option: str) -> str | None:
