@@ -840,6 +840,32 @@ def test_runs_lines_up_run_names_in_chinese(in_tiny_run, tmp_path):
     assert {at(line, "done") for line in table[1:]} == {at(table[0], "status")}
 
 
+def test_runs_widens_any_column_for_a_wider_cell(in_tiny_run, tmp_path):
+    """Each column of the table is as wide as its widest cell: a model of 100 million parameters
+    (`123,456,789`, 11 characters) or a long model name (`lstm 12x100000`) once pushed the rest
+    of its row to the right, out of line with the header."""
+    import shutil
+
+    root = tmp_path / "runs"
+    for name in ("tiny", "huge"):
+        shutil.copytree(in_tiny_run / "runs" / "tiny", root / name)
+    for tag in ("best", "last"):
+        sidecar = root / "huge" / f"{tag}.json"
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        meta["config"]["model"].update(type="lstm", num_layers=12, hidden_size=100000)
+        meta["shapes"] = {"W": [123456789]}
+        sidecar.write_text(json.dumps(meta), encoding="utf-8")
+    table = run_cli("runs", "--dir", root).stdout.splitlines()
+    assert len(table) == 3 and "lstm 12x100000" in table[1] + table[2], table
+    assert "123,456,789" in table[1] + table[2], table
+
+    def end(line, word):
+        return line.index(word) + len(word)
+    params_end = {end(table[0], "params")} | {end(line, line.split()[-7]) for line in table[1:]}
+    assert len(params_end) == 1, table
+    assert len({line.index("done") for line in table[1:]} | {table[0].index("status")}) == 1
+
+
 def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     """The status column, from each run's last.json and lock: done (all train.epochs), stopped
     early (train.patience), interrupted (inside an epoch), unfinished (neither: killed after

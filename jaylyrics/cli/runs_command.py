@@ -39,17 +39,17 @@ def runs_command(runs_dir, as_json):
                                                f"{counted(len(elsewhere), 'run')})"
                                                if elsewhere else ""))
         return
-    wide = max(24, *(columns(r["name"]) for r in runs))      # (a Chinese name: two a character)
-    click.echo(f"{'':1} {padded('run', wide)} {'model':<14} {'params':>10} {'best ppl':>9} "
-               f"{'network':>8} {'at':>4} {'epochs':>6}  {'status':<13}  saved")
+    rows = []
     for r in runs:
         best = f"{r['best']:.2f}" if r["best"] is not None else "-"
         alone = f"{r['best_model']:.2f}" if r.get("best_model") is not None else "-"
         params = f"{r['params']:,}" if r["params"] else "-"      # (none saved yet, or unreadable)
-        click.echo(f"{'*' if r['latest'] else ' '} {padded(r['name'], wide)} {r['model']:<14} "
-                   f"{params:>10} {best:>9} {alone:>8} {r['best_epoch'] or '-':>4} "
-                   f"{r['epochs']:>6}  {r['status']:<13}  {r['saved']}"
-                   + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
+        rows.append(["*" if r["latest"] else " ", r["name"], r["model"], params, best, alone,
+                     str(r["best_epoch"] or "-"), str(r["epochs"]), r["status"], r["saved"]])
+    lines = _table(_HEADER, rows)
+    click.echo(lines[0])
+    for r, line in zip(runs, lines[1:]):
+        click.echo(line + (f"  (fine-tuned from {r['init_from']})" if r.get("init_from") else ""))
         if VERBOSITY["level"] >= 2 and r["settings"]:
             click.echo("    " + " ".join(f"{key}={_shown(value)}"
                                          for key, value in r["settings"].items()))
@@ -59,6 +59,24 @@ def runs_command(runs_dir, as_json):
     if on_train:               # (a model scores far lower on the text it learnt than on new text)
         log(f"best ppl of {', '.join(on_train)}: on the training text (no validation split), "
             "lower than on lyrics the model has not seen")
+
+
+# The columns of `runs`: heading, at least this wide, aligned left (<) or right (>), and the
+# spaces before it. A column widens for a wider cell (a Chinese name: two columns a character).
+_HEADER = [("", 1, "<", ""), ("run", 24, "<", " "), ("model", 14, "<", " "),
+           ("params", 10, ">", " "), ("best ppl", 9, ">", " "), ("network", 8, ">", " "),
+           ("at", 4, ">", " "), ("epochs", 6, ">", " "), ("status", 13, "<", "  "),
+           ("saved", 0, "<", "  ")]
+
+
+def _table(header, rows: list[list[str]]) -> list[str]:
+    """The heading line and one line per row, every column as wide as its widest cell."""
+    widths = [max(least, columns(title), *(columns(row[i]) for row in rows))
+              for i, (title, least, _, _) in enumerate(header)]
+    return [
+        "".join(gap + padded(cell, width, align == ">")
+                for cell, width, (_, _, align, gap) in zip(cells, widths, header)).rstrip()
+        for cells in [[title for title, *_ in header], *rows]]
 
 
 def _shown(value) -> str:
