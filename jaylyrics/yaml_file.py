@@ -1,0 +1,170 @@
+"""Reading a YAML config file into a dict, every way it can go wrong a one-line `ConfigError`
+that names the file (and line): no such file (with the name it may have meant), a run or a corpus
+given for a config, not UTF-8, a YAML syntax error (tabs, backslashes in double quotes, a key
+typed with a full-width colon), a key given twice. YAML's 1e-3 is a number here, as in Python.
+
+What the keys mean and which values they take is `config.py`'s concern.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jaylyrics import ConfigError, windows_path
+
+
+def read(path: Path, sections: tuple[str, ...]) -> Any:
+    """Parse a YAML file (UTF-8, or UTF-16 with its byte-order mark, as YAML allows) that should
+    hold a mapping of `sections`, turning every failure into a one-line ConfigError."""
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file"
+                          f"{windows_path(path) or _config_nearby(path)}")
+    if path.is_dir():
+        if (path / "config.yaml").is_file():
+            raise _a_run_given(path, path, "a run directory")
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file")
+    if path.suffix.lower() == ".params":
+        raise _a_run_given(path, path.parent, "a checkpoint's weights")
+    if path.suffix.lower() in (".zip", ".txt", ".lrc"):      # the corpus given as the config
+        raise ConfigError(f"{path}: a corpus, not a YAML config: give it as --set "
+                          f"data.corpus={path} (--config takes a file such as "
+                          "configs/default.yaml)")
+    try:
+        data = path.read_bytes()
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        text = data.decode("utf-16" if utf16 else "utf-8")
+    except UnicodeDecodeError as e:
+        if utf16:
+            raise ConfigError(f"{path}: starts as UTF-16 but is not ({e.reason}); save it as "
+                              "UTF-8") from None
+        line = e.object.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (invalid byte 0x{e.object[e.start]:02x} on "
+                          f"line {line}, at offset {e.start}); save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}: line {e.line}: {e.key} is given twice (first on line "
+                          f"{e.first}); keep one") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if "'\\t'" in problem:
+            problem += " (YAML indents with spaces, not tabs)"
+        elif "escape" in problem:                      # "C:\Users\me": \U wants 8 hex digits
+            problem += (" (in double quotes a backslash starts an escape: write a path in "
+                        "single quotes, or with /)")
+        raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}"
+                          f"{_full_width_colon(text)}") from None
+    except RecursionError:                 # [[[[...]]]] thousands deep: Python's own limit
+        raise ConfigError(f"{path}: nested too deeply to read; expected sections "
+                          f"{', '.join(sections)} holding keys and values") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections {', '.join(sections)}, "
+                          f"got {type(data).__name__}{_full_width_colon(text)}")
+    if {"format", "config", "vocab"} <= set(data):            # best.json, last.json
+        raise _a_run_given(path, path.parent, "a checkpoint")
+    return data
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, first: int):
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class NumberLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading 1e-3 as the number it is in YAML 1.2 (and in Python), not as
+    the text PyYAML's YAML 1.1 makes of an exponent without a dot."""
+
+
+NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+class _UniqueKeyLoader(NumberLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps
+    the last one without a word: `lr: 0.002` further down would silently win)."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line: dict = {}
+        prefix = getattr(node, "jaylyrics_prefix", "")        # "train." inside train:
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                continue                              # unhashable: the base class says so
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise _DuplicateKey(f"{prefix}{key}", line, first_line[key])
+            first_line[key] = line
+            if isinstance(value_node, yaml.MappingNode):
+                value_node.jaylyrics_prefix = f"{prefix}{key}."
+        return super().construct_mapping(node, deep=deep)
+
+
+def _config_nearby(path: Path) -> str:
+    """For a --config that is not there: '; did you mean X?' for the YAML file whose name is
+    closest, beside where it was looked for or among the project's configs (configs/default.yml,
+    configs/defualt.yaml, tiny.yaml, default: configs/...), else the project's configs; '' if
+    there are none."""
+    from jaylyrics import PROJECT_DIR
+
+    def yamls(directory: Path) -> list[Path]:
+        try:
+            return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+        except OSError:
+            return []
+
+    ours = yamls(PROJECT_DIR / "configs")
+    found = {f.stem: f for f in ours}
+    found.update({f.stem: f for f in yamls(path.parent)})        # beside it first
+    close = difflib.get_close_matches(path.stem, list(found), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {_from_here(found[close[0]])}?"
+    if not ours:
+        return ""
+    return f" (the project's configs: {', '.join(str(_from_here(f)) for f in ours)})"
+
+
+def _from_here(path: Path) -> Path:
+    """`path` relative to the working directory when it is inside it (configs/tiny.yaml)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
+def _a_run_given(path: Path, run: Path, what: str) -> ConfigError:
+    """--config given a run (its directory, sidecar or weights) where its config.yaml was meant:
+    the two commands it may have meant."""
+    return ConfigError(f"{path}: {what}, not a YAML config: to train a new run with its "
+                       f"settings, --config {shlex.quote(str(run / 'config.yaml'))} --set "
+                       f"train.out_dir=DIR; to go on training it, --resume "
+                       f"{shlex.quote(str(run))}")
+
+
+# A line whose key ends in a full-width colon (as a Chinese input method types it), which YAML
+# reads as part of a text: `epochs：10` (comments left out: a `#` before it)
+_FULL_WIDTH_KEY = re.compile(r"^[^#:：\n]*：", re.MULTILINE)
+
+
+def _full_width_colon(text: str) -> str:
+    """' (line N: ...)' naming the first line with a full-width colon after its key, for the
+    error that YAML (or the shape check) gives for it; else ''."""
+    found = _FULL_WIDTH_KEY.search(text)
+    if not found:
+        return ""
+    return (f" (line {text.count(chr(10), 0, found.start()) + 1}: {found.group().strip()!r} "
+            "ends in a full-width colon; YAML needs ':' and a space)")
