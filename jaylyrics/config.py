@@ -460,3 +460,13 @@ def dump(cfg: Config) -> str:
     if yaml.safe_load(text) != data:
         text = yaml.safe_dump(data, allow_unicode=False, sort_keys=False)
     return text
+
+
+def shown(value: Any) -> str:
+    """A value as a message names it, written as YAML and --set take it: a flag true or false
+    (not Python's True), a list [a, b]."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(shown, value)) + "]"
+    return str(value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaylyrics import CheckpointError, counted
+from jaylyrics.config import shown
 from jaylyrics.corpus import Vocab
 
 # The model keys that fix the network's shape: a fine-tuned run takes them from its source.
@@ -41,10 +42,11 @@ def adopt_architecture(model_cfg, source_cfg):
 
 def kept_from_source(changed: dict) -> str:
     """What a note says of the keys `adopt_architecture` took from the source where the config
-    said otherwise: 'the network as trained there: model.type gru (not lstm)'; '' if none."""
+    said otherwise: 'the network as trained there: model.type gru (not lstm)', a flag as YAML
+    writes it (model.tie_weights true); '' if none."""
     return "the network as trained there: " + ", ".join(
-        f"model.{k} {theirs} (not {ours})" for k, (ours, theirs) in changed.items()) if changed \
-        else ""
+        f"model.{k} {shown(theirs)} (not {shown(ours)})" for k, (ours, theirs) in changed.items()) \
+        if changed else ""
 
 
 def network(model_cfg, source, text: str):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaylyrics import (CheckpointError, ConfigError, JaylyricsError, checkpoint, counted, runs)
+from jaylyrics.config import shown
 from jaylyrics.optim import Optimizer
 
 
@@ -103,7 +104,8 @@ def edited_config(ck):
     in_file, edited = checkpoint.config_edits(ck)
     for key, (was, now) in edited.items():
         if not key.startswith(EDITABLE) or key == "train.optimizer":
-            raise ConfigError(f"{path} sets {key} to {now}, where the run was saved with {was}: "
+            raise ConfigError(f"{path} sets {key} to {shown(now)}, where the run was saved with "
+                              f"{shown(was)}: "
                               "a resumed run keeps its network, data and optimiser (only train.* "
                               "keys and data.corpus may change); put it back, or train a new run "
                               f"with it: jaylyrics train --config {shlex.quote(str(path))} --set "

@@ -1208,7 +1208,9 @@ def test_resume_takes_the_training_keys_of_an_edited_config_yaml(tmp_path, monke
     for was, now, key in (("hidden_size: 32", "hidden_size: 64", "model.hidden_size to 64, where "
                                                                  "the run was saved with 32"),
                           ("optimizer: adam", "optimizer: sgd", "train.optimizer to sgd, where "
-                                                                "the run was saved with adam")):
+                                                                "the run was saved with adam"),
+                          ("keep_newlines: true", "keep_newlines: false",      # (as YAML has it)
+                           "data.keep_newlines to false, where the run was saved with true")):
         saved.write_text(text.replace(was, now))
         assert_clean_error(run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3"),
                            f"runs/tiny/config.yaml sets {key}: a resumed run keeps its network, "

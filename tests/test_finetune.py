@@ -193,16 +193,18 @@ def test_an_empty_init_from_in_yaml_means_from_scratch(tmp_path):
 
 def test_the_note_names_the_overruled_network_and_the_regularisation_that_differs():
     theirs = config.from_dict({"model": {"type": "rnn", "hidden_size": 4, "embed_size": 4,
-                                         "dropout": 0.0, "weight_drop": 0.0, "embed_drop": 0.0}})
-    ours = config.from_dict({"model": {"hidden_size": 8, "embed_size": 8, "dropout": 0.5,
-                                       "weight_drop": 0.0, "embed_drop": 0.0}})
+                                         "tie_weights": True, "dropout": 0.0, "weight_drop": 0.0,
+                                         "embed_drop": 0.0}})
+    ours = config.from_dict({"model": {"hidden_size": 8, "embed_size": 8, "tie_weights": False,
+                                       "dropout": 0.5, "weight_drop": 0.0, "embed_drop": 0.0}})
     source = SimpleNamespace(path="src/best.json", meta={"epoch": 7}, vocab=Vocab("ab\n"),
                              config=theirs, params=model.init_params(theirs.model, 3, CTX, 1))
     data = Corpus(Vocab("abc"), "abcabc", "")
     cfg, data, params, note = finetune.start(source, ours, data, CTX)
     assert note == ("init: weights of src/best.json (epoch 7); 1 new character added to its "
                     "vocabulary of 3: 'c'; the network as trained there: model.type rnn (not gru), "
-                    "model.hidden_size 4 (not 8), model.embed_size 4 (not 8); from the config: "
+                    "model.hidden_size 4 (not 8), model.embed_size 4 (not 8), model.tie_weights "
+                    "true (not false); from the config: "
                     "model.dropout 0.5 (trained with 0.0)")
     assert data.vocab.chars == "ab\nc" and params["embed"].shape == (4, 4)
     assert (cfg.model.type, cfg.model.hidden_size, cfg.model.dropout) == ("rnn", 4, 0.5)

@@ -80,13 +80,11 @@ def _table(header, rows: list[list[str]]) -> list[str]:
 
 
 def _shown(value) -> str:
-    """A config value as --set takes it: a list as [a, b], a flag as true or false, a text with
-    a space quoted."""
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return shlex.quote(value) if isinstance(value, str) else str(value)
+    """A config value as --set takes it: a list as [a, b], a flag as true or false
+    (`config.shown`), a text with a space quoted."""
+    from jaylyrics import config
+
+    return shlex.quote(value) if isinstance(value, str) else config.shown(value)
 
 
 @main.command("plot")

@@ -118,7 +118,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
     network = _network(cfg, data, source) if resume_run is None else None
     if network is not None:
-        _check_the_model_fits(*network, source)
+        _check_the_model_fits(network[0], network[1], source)
     if note:                                              # after the errors: one line each
         log(note)
     log_corpus_notes(cfg, data, new=resume_run is None)
@@ -143,7 +143,8 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         resume_mod.check_epochs_left(resume[2], cfg.train, run_dir)
         if edited:
             log(f"note: {run_dir / 'config.yaml'} was edited since the run was saved: resuming "
-                "with its " + ", ".join(f"{key} {now}" for key, (_, now) in edited.items()))
+                "with its " + ", ".join(f"{key} {config.shown(now)}"
+                                        for key, (_, now) in edited.items()))
         left_at = float(ck.meta["resume"]["lr"])          # (read by restore already)
         if resume[1].lr != left_at:                       # a new train.lr: restore uses it
             log(f"learning rate {resume[1].lr:g} (train.lr), where the run had {left_at:g}")
@@ -225,16 +226,15 @@ def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) ->
 def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bool,
                    workers: int) -> None:
     """train --dry-run, after every check a real run makes before it loads MXNet: what would be
-    trained, `network` = (model config, vocabulary) from `_network` (for a fine-tune, that of
-    `source`, its loaded checkpoint), by how many data-parallel `workers` (each on its share of
-    the text: the batches are each one's)."""
+    trained, `network` = (model config, vocabulary, overruled keys) from `_network` (for a
+    fine-tune, that of `source`, its loaded checkpoint), by how many data-parallel `workers`
+    (each on its share of the text: the batches are each one's)."""
     from jaylyrics import config, corpus, finetune, model
 
-    model_cfg, vocab = network
+    model_cfg, vocab, overruled = network
     start = ""
     if source is not None:                     # (its network, whatever the config's keys say)
-        kept = finetune.kept_from_source(finetune.adopt_architecture(cfg.model,
-                                                                     source.config.model)[1])
+        kept = finetune.kept_from_source(overruled)
         start = f"; starting from {source.path}" + (f" ({kept})" if kept else "")
         cfg = dataclasses.replace(cfg, model=model_cfg)
     tc = cfg.train
@@ -423,15 +423,16 @@ def _init_source(init_from: str, run_dir: Path):
 
 
 def _network(cfg, data, source) -> tuple:
-    """(model config, vocabulary) of the network the run will train: the config's and the
-    corpus's, or for a fine-tune from `source` (a loaded checkpoint) its network and its
-    vocabulary with the corpus's new characters added."""
+    """(model config, vocabulary, overruled keys) of the network the run will train: the
+    config's and the corpus's, or for a fine-tune from `source` (a loaded checkpoint) its network,
+    its vocabulary with the corpus's new characters added, and the model keys of the config that
+    its network overrules ({key: (config's, source's)}, as `finetune.adopt_architecture`)."""
     from jaylyrics import finetune
 
     if source is None:
-        return cfg.model, data.vocab
-    model_cfg, _, vocab = finetune.network(cfg.model, source, data.vocab.chars)
-    return model_cfg, vocab
+        return cfg.model, data.vocab, {}
+    model_cfg, overruled, vocab = finetune.network(cfg.model, source, data.vocab.chars)
+    return model_cfg, vocab, overruled
 
 
 def _fine_tuned(source, cfg, data, ctx):
