@@ -51,10 +51,10 @@ def kept_from_source(changed: dict) -> str:
 
 def network(model_cfg, source, text: str):
     """The network a fine-tune from `source` (a loaded Checkpoint) trains, on a corpus of
-    `text`: (model_cfg with the source's ARCHITECTURE keys, the keys that differed as for
-    `adopt_architecture`, the source's vocabulary extended by the characters of `text`)."""
+    `text`: (model_cfg with the source's ARCHITECTURE keys, the source's vocabulary extended by
+    the characters of `text`, the keys that differed as for `adopt_architecture`)."""
     adopted, changed = adopt_architecture(model_cfg, source.config.model)
-    return adopted, changed, extend_vocab(source.vocab, text)
+    return adopted, extend_vocab(source.vocab, text), changed
 
 
 def transfer(source: dict, fresh: dict, where: str) -> dict:
@@ -81,7 +81,7 @@ def start(source, cfg, data, ctx):
     a note for the user)."""
     from jaylyrics import model
 
-    model_cfg, changed, vocab = network(cfg.model, source, data.vocab.chars)
+    model_cfg, vocab, changed = network(cfg.model, source, data.vocab.chars)
     cfg = dataclasses.replace(cfg, model=model_cfg)
     data = dataclasses.replace(data, vocab=vocab)
     fresh = model.init_params(model_cfg, len(vocab), ctx, cfg.train.seed)

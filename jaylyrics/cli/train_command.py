@@ -118,7 +118,7 @@ def train(config_paths, overrides, device, resume_run, init_from, overwrite, kvs
         corpus.check_prefixes(data.vocab, tc)  # train.fit checks them against it
     network = _network(cfg, data, source) if resume_run is None else None
     if network is not None:
-        _check_the_model_fits(network[0], network[1], source)
+        _check_the_model_fits(*network[:2], source)
     if note:                                              # after the errors: one line each
         log(note)
     log_corpus_notes(cfg, data, new=resume_run is None)
@@ -431,8 +431,7 @@ def _network(cfg, data, source) -> tuple:
 
     if source is None:
         return cfg.model, data.vocab, {}
-    model_cfg, overruled, vocab = finetune.network(cfg.model, source, data.vocab.chars)
-    return model_cfg, vocab, overruled
+    return finetune.network(cfg.model, source, data.vocab.chars)
 
 
 def _fine_tuned(source, cfg, data, ctx):
