@@ -384,9 +384,12 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     kind = _kind(f)
 
     def bad(expected: str, hint: str = "") -> ConfigError:
-        shown = f"the string {value!r}" if isinstance(value, str) else repr(value)
-        hint = hint or _yaml_hint(value, kind) or _off_hint(value, kind, rules.get("help", ""))
-        return ConfigError(f"{where}: {key}: expected {expected}, got {shown}{hint}")
+        got = (f"the string {value!r}" if isinstance(value, str) else "no value" if value is None
+               else shown(value) if isinstance(value, bool) else repr(value))
+        hint = (hint or _yaml_hint(value, kind) or _off_hint(value, kind, rules.get("help", ""))
+                or (" (to YAML, yes/no and on/off are true/false too)"
+                    if isinstance(value, bool) else ""))
+        return ConfigError(f"{where}: {key}: expected {expected}, got {got}{hint}")
 
     if kind is bool:
         if not isinstance(value, bool):

@@ -91,7 +91,9 @@ def write(tmp_path, text):
     ("train:\n  lr: fast\n", "train.lr: expected a number, got the string 'fast'"),
     ("train:\n  lr: \"0.5\"\n", r"train.lr: expected a number, got the string '0.5' \(a number in "
      r"quotes is text to YAML: leave the quotes out\)$"),
-    ("train:\n  epochs: true\n", "train.epochs: expected a whole number, got True"),
+    ("train:\n  epochs: true\n", "train.epochs: expected a whole number, got true"),
+    ("train:\n  lr: yes\n", r"train.lr: expected a number, got true \(to YAML, yes/no and on/off "
+     r"are true/false too\)$"),
     ("train:\n  epochs: 2.5\n", "train.epochs: expected a whole number, got 2.5"),
     ("train:\n  epochs: '1e3'\n", r"train.epochs: expected a whole number, got the string '1e3' "
      r"\(a number in quotes is text to YAML: leave the quotes out\)$"),
@@ -100,8 +102,9 @@ def write(tmp_path, text):
     # "off" for a setting where 0 is off: say so (YAML reads off and no as false)
     ("train:\n  clip: none\n", r"train.clip: expected a number, got the string 'none' \(0: no "
      r"clipping\)$"),
-    ("train:\n  clip: off\n", r"train.clip: expected a number, got False \(0: no clipping\)$"),
-    ("train:\n  patience:\n", r"train.patience: expected a whole number, got None \(0: never\)$"),
+    ("train:\n  clip: off\n", r"train.clip: expected a number, got false \(0: no clipping\)$"),
+    ("train:\n  patience:\n", r"train.patience: expected a whole number, got no value \(0: "
+     r"never\)$"),
     ("model:\n  cache_size: Disabled\n", r"model.cache_size: expected a whole number, got the "
      r"string 'Disabled' \(0: no cache\)$"),
     ("train:\n  lr: none\n", r"train.lr: expected a number, got the string 'none'$"),   # no 0
