@@ -223,9 +223,9 @@ def parse_override(item: str) -> tuple[str, Any]:
     # A path or a prefix is text, whatever YAML would make of it (2024, yes, 1e3): its base
     # loader reads every scalar as a string; numbers and flags are typed as YAML types them.
     textual = kind in (str, tuple)
-    try:
+    try:                                     # (nothing after = is YAML's `key:`, except in text)
         value = yaml.load(text, Loader=yaml.BaseLoader if textual else yaml_file.NumberLoader) \
-            if text.strip() else ""
+            if text.strip() else "" if textual else None
     except yaml.YAMLError as e:
         if is_list:
             raise ConfigError(f"--set {item}: not a YAML list ({str(e).splitlines()[0]}); "

@@ -307,6 +307,8 @@ def test_empty_file_gives_the_defaults(tmp_path):
     ("=3", "--set =3: no key before '='; expected KEY=VALUE"),
     ("train.prefixes=[分开", r"not a YAML list \(.*\); write train.prefixes=\[a, b\]"),
     ("train.epochs=many", "--set: train.epochs: expected a whole number"),
+    ("train.patience=", r"--set: train.patience: expected a whole number, got no value \(0: "
+                        r"never\)$"),                          # (as `patience:` in YAML)
 ])
 def test_bad_overrides(item, message):
     with pytest.raises(ConfigError, match=message):
