@@ -517,6 +517,9 @@ def test_eval_reads_standard_input_for_text_dash(in_tiny_run, tmp_path):
         assert from_stdin == from_file
     assert "nats over 1 character;" in run_cli("eval", "--text", "-", input="分\n".encode()).stdout
     for data, message in ((b"", "Error: --text -: standard input is empty"),
+                          ("分".encode(), "Error: standard input: 1 character; needs at least two "
+                           "to score (each is scored given the ones before it: the first has "
+                           "none)\n"),
                           (b"ab\xff\xfe", "Error: standard input: not UTF-8 (invalid byte 0xff"),
                           # (a text that starts with \xff\xfe is UTF-16 with its byte-order mark)
                           (b"\xff\xfe", "Error: --text -: standard input is empty")):

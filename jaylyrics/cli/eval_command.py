@@ -96,7 +96,9 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     if per_line:
         return _eval_per_line(nets, text, source, as_json, no_cache, left_out)
     if len(ids) < 2:
-        raise JaylyricsError(f"{source}: needs at least two characters to score")
+        raise JaylyricsError(f"{source}: {counted(len(ids), 'character')}; needs at least two "
+                             "to score (each is scored given the ones before it: the first has "
+                             "none)")
     chars = None
     bar = progress_bar(len(ids) - 1, "scoring")
     if per_char:
