@@ -87,11 +87,11 @@ def start(source, cfg, data, ctx):
     fresh = model.init_params(model_cfg, len(vocab), ctx, cfg.train.seed)
     params = transfer(source.params, fresh, str(source.path))
     added = vocab.chars[len(source.vocab):]
-    shown = " ".join(repr(c) for c in added[:10]) + (" ..." if len(added) > 10 else "")
+    listed = " ".join(repr(c) for c in added[:10]) + (" ..." if len(added) > 10 else "")
     note = (f"init: weights of {source.path} (epoch {source.meta.get('epoch')}); "
             + (f"{counted(len(added), 'new character')} added to its vocabulary of "
                f"{len(source.vocab):,}: "
-               f"{shown}" if added else f"no new characters for its vocabulary of {len(vocab):,}"))
+               f"{listed}" if added else f"no new characters for its vocabulary of {len(vocab):,}"))
     if changed:
         note += "; " + kept_from_source(changed)
     differs = [f"model.{k} {getattr(model_cfg, k)} (trained with {getattr(source.config.model, k)})"

@@ -483,7 +483,8 @@ def note_cache_edits(ck, overrides, no_cache: bool, command: str) -> None:
              if key.startswith("model.cache_") and key not in given}
     if cache:
         log(f"note: {ck.path.parent / 'config.yaml'} was edited since the run was saved ("
-            + ", ".join(f"{key} {now}, saved as {was}" for key, (was, now) in cache.items())
+            + ", ".join(f"{key} {config.shown(now)}, saved as {config.shown(was)}"
+                        for key, (was, now) in cache.items())
             + f"); {command} reads the run as saved: "
-            + " ".join(f"--set {key}={now}" for key, (_, now) in cache.items())
+            + " ".join(f"--set {key}={config.shown(now)}" for key, (_, now) in cache.items())
             + " reads it with the edit")
