@@ -291,8 +291,6 @@ def test_a_closed_standard_input_is_no_traceback(in_tiny_run):
     """`<&-` (or a daemon without one): --text - and --prefix-file - say standard input is
     closed (click found no stream to read: a traceback), and -i ends as at the end of input.
     A closed stdout (`>&-`) is written to nowhere, as /dev/null (sample: an AttributeError)."""
-    import subprocess
-
     def run(*args, fd=0):
         return subprocess.run([sys.executable, "-m", "jaylyrics", *args], capture_output=True,
                               text=True, preexec_fn=lambda: os.close(fd))
@@ -314,8 +312,6 @@ def test_a_training_started_with_its_standard_streams_closed_trains(tmp_path):
     """`<&- 2>&-` (as some daemons start a job): train used to exit 1 with nothing to say it
     (no stderr), MXNet's import failing on the closed file descriptor 2, which the first file
     opened could otherwise take over. With stdout open, its summary still arrives there."""
-    import subprocess
-
     def closing(*fds):
         return lambda: [os.close(fd) for fd in fds]
     for n, fds in enumerate(((0, 2), (0, 1, 2))):
@@ -646,8 +642,6 @@ def test_runs_says_which_best_perplexities_are_on_the_training_text(tiny_run, tm
                                                                      monkeypatch):
     """A run without a validation split (the tutorial's) is ranked by its training perplexity,
     2.39 beside the default run's 34.00 on held-out lyrics: the table says which."""
-    import shutil
-
     for name in ("tiny", "memorised", "also"):
         shutil.copytree(tiny_run / "runs" / "tiny", tmp_path / "runs" / name)
     for name in ("memorised", "also"):
@@ -669,9 +663,6 @@ def test_runs_v_shows_the_settings_that_set_each_run_apart(in_tiny_run, tmp_path
     each): --json has each run's config keys that are not the defaults, and -v lists them under
     its row, as --set takes them. A run saved before a key existed shows the value it trained
     with (model.weight_drop 0.0, as ADDED_KEYS reads it), not the default."""
-    import shutil
-    from pathlib import Path
-
     import yaml
 
     def flat(path):
@@ -711,7 +702,6 @@ def test_runs_lists_a_run_it_cannot_look_into_as_unreadable(tmp_path, monkeypatc
     there the file system's answer (EACCES for any path inside it) is played."""
     import errno
     import pathlib
-    import shutil
 
     monkeypatch.chdir(tmp_path)
     for name in ("mine", "theirs"):
@@ -771,8 +761,6 @@ def test_runs_elsewhere_points_to_the_projects_runs(tmp_path, monkeypatch, in_ti
 
 
 def test_resume_with_a_new_learning_rate_uses_it_and_says_so(in_tiny_run, tmp_path, monkeypatch):
-    import shutil
-
     shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "runs" / "tiny")
     monkeypatch.chdir(tmp_path)
     result = run_cli("train", "--resume", "runs/tiny", "--set", "train.epochs=3", "--set",
@@ -790,8 +778,6 @@ def test_train_dry_run_says_what_would_be_trained_and_writes_nothing(in_tiny_run
                                                                     monkeypatch):
     """The plan's numbers are those a real run reports when it starts (its `corpus:` line), for
     a new run and a fine-tuned one; nothing is written, and MXNet is not loaded."""
-    import subprocess
-
     monkeypatch.chdir(tmp_path)
     base = ["train", "--config", TINY, "--set", f"data.corpus={ZIP}"]
     ft = ["--init-from", in_tiny_run / "runs" / "tiny", "--set", "data.max_chars=5000",
@@ -827,7 +813,6 @@ def test_runs_lines_up_run_names_in_chinese(in_tiny_run, tmp_path):
     """A Chinese character takes two columns of a terminal: the table pads run names by columns,
     not characters, and widens the name column for one longer than 24 columns, so that every
     row's model starts where the header's does."""
-    import shutil
     import unicodedata
 
     root = tmp_path / "runs"
@@ -847,8 +832,6 @@ def test_runs_widens_any_column_for_a_wider_cell(in_tiny_run, tmp_path):
     """Each column of the table is as wide as its widest cell: a model of 100 million parameters
     (`123,456,789`, 11 characters) or a long model name (`lstm 12x100000`) once pushed the rest
     of its row to the right, out of line with the header."""
-    import shutil
-
     root = tmp_path / "runs"
     for name in ("tiny", "huge"):
         shutil.copytree(in_tiny_run / "runs" / "tiny", root / name)
@@ -873,8 +856,6 @@ def test_runs_says_where_each_run_stands(in_tiny_run, tmp_path):
     """The status column, from each run's last.json and lock: done (all train.epochs), stopped
     early (train.patience), interrupted (inside an epoch), unfinished (neither: killed after
     an epoch), training (a live process holds the lock)."""
-    import shutil
-
     root = tmp_path / "runs"
     edits = {"done": {}, "early": {"stale": 3, "epoch": 1}, "cut": {"partial": {"batches": 5}},
              "killed": {"epoch": 1}, "busy": {"epoch": 1}}
@@ -932,8 +913,6 @@ def test_a_training_that_ended_before_its_first_checkpoint_is_listed_and_can_tra
 def test_runs_and_train_read_a_damaged_sidecar_without_a_traceback(in_tiny_run, tmp_path, damage):
     """A sidecar edited by hand or damaged still lists (what can be read of it) and still counts
     as a run that a new training must not replace."""
-    import shutil
-
     run = tmp_path / "runs" / "hurt"
     shutil.copytree(in_tiny_run / "runs" / "tiny", run)
     for name in ("best.json", "last.json"):
@@ -967,8 +946,6 @@ def test_a_run_in_its_first_epoch_or_unreadable_is_listed_and_not_trained_over(i
     training, first, with its model; a run whose sidecars cannot be read as unreadable. A new
     training into either is refused (also with --dry-run), sample and eval say what the first
     is, and the hint of runs to give names neither."""
-    import shutil
-
     root = tmp_path / "runs"
     shutil.copytree(in_tiny_run / "runs" / "tiny", root / "done")
     busy, broken = root / "busy", root / "broken"
@@ -1000,8 +977,6 @@ def test_the_directory_of_runs_is_no_run_directory(in_tiny_run, tmp_path, monkey
     """train.out_dir runs (where runs/latest is kept, before any run too) or another directory
     whose subdirectories are runs: refused, --overwrite or not; their checkpoints would lie among
     the runs, and runs/latest would point into itself."""
-    import shutil
-
     monkeypatch.chdir(tmp_path)
     train = ("train", "--config", TINY, "--set", f"data.corpus={ZIP}", "--dry-run")
     assert_clean_error(run_cli(*train, "--set", "train.out_dir=runs"),
@@ -1020,8 +995,6 @@ def test_the_directory_of_runs_is_no_run_directory(in_tiny_run, tmp_path, monkey
 def test_a_closed_stdout_ends_quietly(in_tiny_run):
     """`jaylyrics runs | head -1` and the like: stdout closed before the command writes is no
     error message (exit code 1, as Python's own), for every command that writes to stdout."""
-    import subprocess
-
     for args in (["runs"], ["sample", "--prefix", "分开", "--no-stream"], ["eval"]):
         proc = subprocess.Popen([sys.executable, "-m", "jaylyrics", *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
@@ -1036,8 +1009,6 @@ def test_a_closed_stdout_ends_quietly(in_tiny_run):
 def test_a_full_disk_under_stdout_is_one_line(in_tiny_run, args):
     """Output into a full disk: one line naming standard output, exit 1; --help and --version
     (which click writes while it parses the arguments, before any command) were a traceback."""
-    import subprocess
-
     with open("/dev/full", "w") as full:
         result = subprocess.run([sys.executable, "-m", "jaylyrics", *args], stdout=full,
                                 stderr=subprocess.PIPE, text=True, timeout=120)
@@ -1100,8 +1071,6 @@ def test_plot_with_no_writable_home_says_nothing_of_matplotlib(in_tiny_run, tmp_
     fresh, cannot make its config directory and said so in two long lines on stderr, on every
     `plot` and at the end of every `train`."""
     pytest.importorskip("matplotlib")
-    import subprocess
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MPL", "XDG_"))}
     env["HOME"] = "/proc/no-home"                  # cannot be made, not even by root
     out = tmp_path / "curves.png"
@@ -1115,8 +1084,6 @@ def test_plot_with_no_writable_home_says_nothing_of_matplotlib(in_tiny_run, tmp_
 def test_a_deleted_working_directory_is_named(in_tiny_run, tmp_path):
     """The directory the shell is in removed meanwhile (from another terminal): the commands
     that need it said only "No such file or directory", naming nothing."""
-    import subprocess
-
     gone = tmp_path / "gone"
 
     def enter_and_remove():
@@ -1143,7 +1110,6 @@ def test_a_training_where_runs_latest_cannot_be_written_goes_on(tmp_path):
     says at the start where it is and that runs/latest will not name it. /proc/1 stands for
     such a directory: not writable, not even by root."""
     import pathlib
-    import subprocess
 
     here = pathlib.Path("/proc/1")
     if not here.is_dir() or os.access(here, os.W_OK):
@@ -1287,8 +1253,6 @@ def test_plot_of_a_run_with_a_chinese_name_warns_of_no_glyph(tmp_path, monkeypat
 def test_a_damaged_metrics_file(in_tiny_run, tmp_path, monkeypatch, content, message):
     """plot says which file it cannot read (was a ValueError or UnicodeDecodeError traceback);
     a resume keeps the rows it can read and trains on."""
-    import shutil
-
     shutil.copytree(in_tiny_run / "runs" / "tiny", tmp_path / "runs" / "tiny")
     monkeypatch.chdir(tmp_path)
     metrics = tmp_path / "runs" / "tiny" / "metrics.csv"
@@ -1482,8 +1446,6 @@ def test_characters_that_do_not_show_are_named_with_where_the_first_is(tmp_path,
     zero-width spaces, no-break spaces and BOMs inside the text: they were learnt (and written by
     `sample`) as characters, silently. A new run names each kind, how often, and where the first
     one is; the shipped corpus (spaces and U+3000 only) and a resumed run say nothing."""
-    from pathlib import Path
-
     from jaylyrics import reading
 
     monkeypatch.chdir(tmp_path)
@@ -1721,8 +1683,6 @@ def test_a_cache_setting_edited_in_config_yaml_is_named_with_the_set_that_takes_
     edits model.cache_weight there saw nothing change, without a word. Now a note names the edit
     and the --set that reads it; with that --set, or --no-cache, or a config.yaml that does not
     read, there is none."""
-    import shutil
-
     run = tmp_path / "edited"
     shutil.copytree(tiny_run / "runs" / "tiny", run)
     config_yaml = run / "config.yaml"
