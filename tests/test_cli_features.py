@@ -549,6 +549,28 @@ def test_skip_unknown_leaves_out_the_lines_with_unseen_characters(in_tiny_run, t
         f"Error: {only_unknown}: every line has characters outside the model's vocabulary: 'Ж'"]
 
 
+def test_a_run_trained_on_part_of_its_corpus_says_so_of_unknown_characters(in_tiny_run,
+                                                                           tmp_path, monkeypatch):
+    """A run trained on the first data.max_chars characters of its corpus (configs/tiny.yaml:
+    3,000) has not seen the rest's characters: eval --text of that corpus, and a prefix with a
+    character it has not seen, say why. A text of its own gets no such word (the skip-unknown
+    test), nor does a prefix for a run that read all of its corpus."""
+    result = run_cli("eval", "--text", ZIP)
+    assert_clean_error(result, "; the run was trained on its first 3,000 characters only "
+                       "(data.max_chars); --skip-unknown leaves out the lines that have them")
+    assert_clean_error(run_cli("sample", "--prefix", "分开笑"), "not in the model's vocabulary: "
+                       "'笑'; the run read at most the first 3,000 characters of its "
+                       "corpus (data.max_chars)")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "short.txt").write_text("分开\n不分开\n" * 40, encoding="utf-8")
+    whole = run_cli("train", "--config", TINY, "--set", "data.corpus=short.txt", "--set",
+                    "data.max_chars=0", "--set", "train.epochs=1", "-q")
+    assert whole.exit_code == 0, whole.output
+    unknown = run_cli("sample", "--prefix", "分开Ж")
+    assert unknown.stderr == "Error: --prefix has 1 character not in the model's vocabulary: 'Ж'\n"
+    assert unknown.exit_code == 1
+
+
 def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):
     """data.keep_newlines false (the tutorial's setting): the model reads line breaks as spaces,
     --per-line still scores each line of the file on its own (it used to score the whole file as

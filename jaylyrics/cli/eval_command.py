@@ -4,6 +4,7 @@ in NumPy (`score`), as for `sample`: no MXNet is loaded."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -89,7 +90,8 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
     except InputError as e:
         if text_path is None:                          # a corpus that has changed
             raise InputError("; ".join(filter(None, (str(e), changed)))) from None
-        raise InputError(f"{e}; --skip-unknown leaves out the lines that have them") from None
+        raise InputError(f"{e}{_read_in_part(ck, text_path)}; --skip-unknown leaves out the "
+                         "lines that have them") from None
     if changed:
         log(f"note: {changed}: its {split} split is not the one the run was "
             f"{'scored' if split == 'val' else 'trained'} on")
@@ -123,6 +125,20 @@ def eval_command(checkpoint_paths, split, text_paths, per_line, per_char, skip_u
         click.echo(f"perplexity {score.perplexity:.2f} (mean NLL {score.nll:.4f} nats over "
                    f"{counted(score.chars, 'character')}{alone}) on {source}, "
                    f"checkpoint{'s' * bool(nets.rest)} {nets.name()}")
+
+
+def _read_in_part(ck, text_path: Path) -> str:
+    """When --text is the run's own corpus, of which it read only the first data.max_chars
+    characters (so the rest may hold characters its vocabulary has not): a word that says so."""
+    from jaylyrics import checkpoint
+
+    data = checkpoint.data_config(ck)
+    try:
+        own = data.max_chars and os.path.samefile(text_path, data.corpus)
+    except OSError:                              # the corpus is not where the config says
+        own = False
+    return (f"; the run was trained on its first {data.max_chars:,} characters only "
+            "(data.max_chars)" if own else "")
 
 
 def _split(ck, split: str, moved: bool) -> tuple[str, str, str]:

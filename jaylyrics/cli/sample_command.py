@@ -308,17 +308,21 @@ def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
     """The prefix as the checkpoint's model reads it: its line breaks as spaces if it was trained
     without them (data.keep_newlines false), as `eval` reads a text; every character must be in
     the vocabulary, or an error names the others (a typed backslash-n gets a word on how a shell
-    passes a line break)."""
+    passes a line break, a run trained on part of its corpus a word on data.max_chars)."""
     from jaylyrics import InputError, corpus
 
     prefix = corpus.as_read(typed(prefix, what), ck.config.data.keep_newlines)
+    read_at_most = ck.config.data.max_chars
     try:
         ck.vocab.encode(prefix, what)
     except InputError as e:
-        if "\\n" not in prefix or what != "--prefix":
-            raise
-        raise InputError(f"{e} (\\n is two characters here; for a line break in bash, write "
-                         f"--prefix $'{prefix}')") from None
+        if "\\n" in prefix and what == "--prefix":
+            raise InputError(f"{e} (\\n is two characters here; for a line break in bash, write "
+                             f"--prefix $'{prefix}')") from None
+        if read_at_most:
+            raise InputError(f"{e}; the run read at most the first {read_at_most:,} characters "
+                             "of its corpus (data.max_chars)") from None
+        raise
     return prefix
 
 
