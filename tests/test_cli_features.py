@@ -4,6 +4,7 @@ training on one's own corpus (traditional Chinese, English)."""
 import json
 import math
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -569,6 +570,32 @@ def test_a_run_trained_on_part_of_its_corpus_says_so_of_unknown_characters(in_ti
     unknown = run_cli("sample", "--prefix", "分开Ж")
     assert unknown.stderr == "Error: --prefix has 1 character not in the model's vocabulary: 'Ж'\n"
     assert unknown.exit_code == 1
+
+
+def test_train_says_when_the_cache_raised_the_val_perplexity(tmp_path, monkeypatch):
+    """The cache lowers perplexity on lyrics, which repeat themselves; on a text where the three
+    characters before do not tell what comes (here the line's first character, four back, does)
+    it misleads a network that has learnt the rule: train says so and how to leave it out. A
+    network held back by label smoothing and dropout gains from the cache: no note."""
+    monkeypatch.chdir(tmp_path)
+    rng = random.Random(0)
+    (tmp_path / "rule.txt").write_text("".join(rng.choice(["xaaab\n", "yaaac\n"])
+                                               for _ in range(2000)), encoding="utf-8")
+    base = ["train", "--config", TINY, "--set", "data.corpus=rule.txt", "--set",
+            "data.max_chars=0", "--set", "train.epochs=1", "--set", "train.prefixes=[x]",
+            "--set", "train.sample_every=0", "--overwrite", "--json"]
+    plain = ["--set", "train.label_smoothing=0", "--set", "model.dropout=0",
+             "--set", "model.weight_drop=0", "--set", "model.embed_drop=0"]
+    for extra, hurt in ((plain, True), ([], False)):
+        result = run_cli(*base, *extra)
+        assert result.exit_code == 0, result.output
+        best = json.loads((tmp_path / "runs" / "tiny" / "best.json").read_text())["metrics"]
+        assert (best["val_ppl"] > best["val_ppl_model"] * 1.01) is hurt, best
+        note = (f"note: the cache of the text so far raised the val perplexity here "
+                f"({best['val_ppl']:.2f}; the network alone {best['val_ppl_model']:.2f}): sample "
+                "and eval --no-cache leave it out (train with --set model.cache_size=0 to choose "
+                "the best epoch without it too)\n")
+        assert (note in result.stderr) is hurt, result.stderr
 
 
 def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):

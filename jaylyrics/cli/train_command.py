@@ -210,6 +210,7 @@ def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) ->
         except OSError as e:                            # a full disk
             log(f"note: no curves ({e.filename}: {e.strerror})")
     metric = "val" if summary["metric"] == "val_ppl" else "train"
+    _note_cache_that_hurt(run_dir)
     if summary["still_improving"]:
         epochs = summary["epochs"]
         resume = _resume_command(summary["run_dir"], kvstore)
@@ -221,6 +222,20 @@ def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) ->
         click.echo(f"best {metric} perplexity {summary['best']:.2f} at epoch "
                    f"{summary['best_epoch']}; checkpoints in {summary['run_dir']} "
                    f"({summary['elapsed_s']:.0f} s)")
+
+
+def _note_cache_that_hurt(run_dir: Path) -> None:
+    """The cache (model.cache_*) is meant to lower perplexity, as it does for lyrics, which
+    repeat their lines; on a text that does not, it can raise it: when the best checkpoint's val
+    perplexity is above the network's own by 1% or more, say so and how to leave it out."""
+    from jaylyrics import runs
+
+    best = runs.run_summary(run_dir) or {}
+    alone, with_cache = best.get("best_model"), best.get("best")
+    if alone is not None and with_cache is not None and with_cache > alone * 1.01:
+        log(f"note: the cache of the text so far raised the val perplexity here ({with_cache:.2f}; "
+            f"the network alone {alone:.2f}): sample and eval --no-cache leave it out (train with "
+            "--set model.cache_size=0 to choose the best epoch without it too)")
 
 
 def _describe_plan(cfg, data, run_dir: Path, source, network: tuple, as_json: bool,
