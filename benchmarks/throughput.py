@@ -290,6 +290,17 @@ def sampling_latency(V, kind="gru", chars=300, repeats=5):
     return statistics.median(times)
 
 
+def sampling_latency_apart(V, env: dict, chars=300, repeats=5) -> float:
+    """`sampling_latency` in a fresh process with `env` added to its environment: NumPy's
+    OpenBLAS reads OPENBLAS_NUM_THREADS once, as it loads."""
+    code = (f"import sys; sys.argv=['x']; import benchmarks.throughput as b; "
+            f"print(b.sampling_latency({V}, chars={chars}, repeats={repeats}))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root,
+                         text=True, env=dict(os.environ, **env)).stdout
+    return float(out.splitlines()[-1])
+
+
 def peak_rss_mb(V, kind="gru", iters=20, impl="jaylyrics"):
     """Peak resident memory of a process that trains `iters` iterations of `impl`, as that
     process reports it (RUSAGE_CHILDREN would be the largest of all children so far, such as
@@ -440,9 +451,11 @@ def main():
         f" ({dist[1]['chars_per_s'] / dist[0]['chars_per_s']:.2f}x; the workers, server and "
         "scheduler share this machine's cores)", file=sys.stderr)
     us = sampling_latency(2583)
+    us_one = sampling_latency_apart(2583, {"OPENBLAS_NUM_THREADS": "1"})
     rss, rss_fused = peak_rss_mb(2583), peak_rss_mb(2583, impl="fused")
     print(f"sampling: {us:,.0f} us per character (gru, H={H}, V=2583, batch 1; median of 5 "
-          "samples of 300)", file=sys.stderr)
+          f"samples of 300); {us_one:,.0f} us with NumPy's OpenBLAS on one thread, as when "
+          "another process keeps the second core busy", file=sys.stderr)
     print(f"peak memory of a training process (gru, V=2583): {rss:,.0f} MB "
           f"(the fused layers: {rss_fused:,.0f} MB)", file=sys.stderr)
     seconds = {"help_s": command_seconds(["--help"]), "eval_s": eval_seconds()}
@@ -455,6 +468,7 @@ def main():
         f"{'met' if t['met'] else 'NOT met'}" for t in met.values()), file=sys.stderr)
     if args.json:
         print(json.dumps({"train": results, "ratios": ratios, "sample_us_per_char": us,
+                          "sample_us_per_char_one_blas_thread": us_one,
                           "peak_rss_mb": rss, "peak_rss_mb_fused": rss_fused,
                           "distributed": dist, **seconds, "targets": met}))
 

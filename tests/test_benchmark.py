@@ -24,6 +24,8 @@ def test_every_implementation_trains_and_is_timed():
 
 def test_sampling_latency_and_peak_memory_are_measured():
     assert bench.sampling_latency(40, chars=5) > 0
+    assert bench.sampling_latency_apart(40, {"OPENBLAS_NUM_THREADS": "1"}, chars=5,
+                                        repeats=1) > 0
     rss = bench.peak_rss_mb(40, iters=1)
     assert 50 < rss < 4000                  # MB of one process that imported MXNet and trained
 
