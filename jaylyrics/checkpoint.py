@@ -241,9 +241,13 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     if path is None:
         run = latest_run()
         if run is None:
+            others = _runs_inside(LATEST.parent, f"{LATEST.parent}/")      # (runs kept there)
             if LATEST.is_symlink() or LATEST.is_file():
                 raise CheckpointError(f"{LATEST} names {latest_target()}, which no longer exists: "
-                                      f"run `jaylyrics train` or pass {option}")
+                                      f"run `jaylyrics train` or pass {option}{others}")
+            if others:                  # (runs/latest removed, or the runs copied here)
+                raise CheckpointError(f"no run is marked as the one trained last ({LATEST} does "
+                                      f"not exist here): pass {option}{others}")
             project = project_latest()
             hint = (f" (the project's: {option.split()[0]} {shlex.quote(str(project))})"
                     if project else "")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -580,16 +581,31 @@ def test_no_run_yet(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("as_symlink", [True, False])
-def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink):
+def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink, tiny_run):
+    """runs/latest names a run that was deleted (or is itself gone): the error says so and names
+    the runs that are left, which are what to pass instead."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
+    latest = tmp_path / "runs" / "latest"
     if as_symlink:
-        (tmp_path / "runs" / "latest").symlink_to("gone")
+        latest.symlink_to("gone")
     else:
-        (tmp_path / "runs" / "latest").write_text("runs/gone\n")
+        latest.write_text("runs/gone\n")
     for args in (["sample", "--prefix", "分"], ["eval"]):
-        assert_clean_error(run_cli(*args), "runs/latest names runs/gone, which no longer exists")
+        result = run_cli(*args)
+        assert_clean_error(result, "runs/latest names runs/gone, which no longer exists")
+        assert "the runs in" not in result.stderr
     assert_clean_error(run_cli("train", "--resume"), "runs/gone", "--resume RUN")
+    shutil.copytree(tiny_run / "runs" / "tiny", tmp_path / "runs" / "kept")
+    assert_clean_error(run_cli("eval"), "runs/latest names runs/gone, which no longer exists: run "
+                       "`jaylyrics train` or pass --checkpoint PATH; the runs in runs/: kept "
+                       "(give one, such as runs/kept)")
+    latest.unlink()
+    assert_clean_error(run_cli("sample", "--prefix", "分"), "no run is marked as the one trained "
+                       "last (runs/latest does not exist here): pass --checkpoint PATH; the runs "
+                       "in runs/: kept (give one, such as runs/kept)")
+    assert_clean_error(run_cli("train", "--resume"), "not exist here): pass --resume RUN; the "
+                       "runs in runs/: kept")
 
 
 @pytest.mark.parametrize("args,fragments", [
