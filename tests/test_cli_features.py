@@ -557,7 +557,7 @@ def test_a_run_trained_on_part_of_its_corpus_says_so_of_unknown_characters(in_ti
     character it has not seen, say why. A text of its own gets no such word (the skip-unknown
     test), nor does a prefix for a run that read all of its corpus."""
     result = run_cli("eval", "--text", ZIP)
-    assert_clean_error(result, "; the run was trained on its first 3,000 characters only "
+    assert_clean_error(result, "; the run read only its first 3,000 characters "
                        "(data.max_chars); --skip-unknown leaves out the lines that have them")
     assert_clean_error(run_cli("sample", "--prefix", "分开笑"), "not in the model's vocabulary: "
                        "'笑'; the run read at most the first 3,000 characters of its "

@@ -137,8 +137,8 @@ def _read_in_part(ck, text_path: Path) -> str:
         own = data.max_chars and os.path.samefile(text_path, data.corpus)
     except OSError:                              # the corpus is not where the config says
         own = False
-    return (f"; the run was trained on its first {data.max_chars:,} characters only "
-            "(data.max_chars)" if own else "")
+    return (f"; the run read only its first {data.max_chars:,} characters (data.max_chars)"
+            if own else "")
 
 
 def _split(ck, split: str, moved: bool) -> tuple[str, str, str]:
