@@ -158,14 +158,20 @@ def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
         k = int((1 - val_fraction) * len(lines))
         train = "\n".join(lines[:k]) + "\n"
         val = "\n".join(lines[k:]) + "\n"
+        filled = [line for line in lines if line.strip()]
+        if len(filled) == 1 and (k == 0 or not "".join(lines[k:]).strip()):
+            raise CorpusError(f"the text is one line ({len(filled[0]):,} characters), and the "
+                              "split into training and validation text takes whole lines: break "
+                              "it into lines, or set data.val_fraction 0 (no validation)")
+        shown = counted(text.count("\n") + (not text.endswith("\n")), "line")   # (as an editor)
         if k == 0 or not "".join(lines[:k]).strip():
-            raise CorpusError(f"the training split is empty: {counted(len(lines), 'line')} with "
-                              f"data.val_fraction {val_fraction} (the split is by lines: use "
-                              "text with more line breaks, or data.val_fraction 0)")
+            raise CorpusError(f"the training split is empty: {shown} with data.val_fraction "
+                              f"{val_fraction} (the split is by lines: use text with more line "
+                              "breaks, or data.val_fraction 0)")
         if not "".join(lines[k:]).strip():
-            raise CorpusError(f"the validation split has no characters: "
-                              f"{counted(len(lines), 'line')} with data.val_fraction "
-                              f"{val_fraction} (use more text or data.val_fraction 0)")
+            raise CorpusError(f"the validation split has no characters: {shown} with "
+                              f"data.val_fraction {val_fraction} (use more text or "
+                              "data.val_fraction 0)")
     else:
         train, val = text, ""
     train, val = as_read(train, keep_newlines), as_read(val, keep_newlines)
@@ -183,8 +189,11 @@ def load(data_cfg) -> Corpus:
     found = reading.read_each(data_cfg.corpus, "data.corpus", data_cfg.encoding,
                               data_cfg.lrc_in_txt)
     files = [(f.where, f.text) for f in found]
-    data = prepare(reading.join(files), data_cfg.max_chars, data_cfg.keep_newlines,
-                   data_cfg.val_fraction)
+    try:
+        data = prepare(reading.join(files), data_cfg.max_chars, data_cfg.keep_newlines,
+                       data_cfg.val_fraction)
+    except CorpusError as e:                              # a split that cannot be made: where
+        raise CorpusError(f"{data_cfg.corpus}: {e}") from None
     return replace(data, sources=tuple(where for where, _ in files) if len(files) > 1 else (),
                    read_as=tuple((f.where, line_starts(f.text, 1, 40)[0])
                                  for f in found if f.in_encoding),

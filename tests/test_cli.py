@@ -939,7 +939,9 @@ def test_broken_checkpoints_through_the_cli(in_tiny_run, tmp_path, edit, fragmen
     (b"\x89PNG\r\n\x00\x00", [], ["looks binary"]),
     ("短\n".encode(), ["data.val_fraction=0.0"], ["too short for one batch"]),
     ("一二三四五六七八九十\n".encode() * 40, ["data.val_fraction=0.01"],
-     ["validation split has no characters"]),
+     ["mine.txt: the validation split has no characters: 40 lines"]),
+    ("一二三四五六七八九十".encode() * 400 + b"\n", [],        # (tiny: data.max_chars 3000)
+     ["mine.txt: the text is one line (3,000 characters)", "data.val_fraction 0"]),
 ])
 def test_bad_corpora_through_the_cli(tmp_path, monkeypatch, content, extra, fragments):
     monkeypatch.chdir(tmp_path)

@@ -85,12 +85,25 @@ def test_tutorial_preparation_gives_its_vocabulary():
 
 
 def test_empty_validation_split_is_an_error():
-    with pytest.raises(CorpusError, match="validation split has no characters"):
-        corpus.prepare("one line only\n", val_fraction=0.5)
-    with pytest.raises(CorpusError, match=r"the training split is empty: 1 line with "
-                                          r"data.val_fraction 0.1 \(the split is by lines: use text "
-                                          r"with more line breaks, or data.val_fraction 0\)"):
-        corpus.prepare("a" * 5000, val_fraction=0.1)
+    """A split that leaves a part without text. The lines are counted as an editor counts them
+    (a last line break ends the last line: it starts no other); a text of one line says so, with
+    or without its line break (it said 'the validation split has no characters: 2 lines' for
+    one, and 'use more text' for 50,000 characters)."""
+    with pytest.raises(CorpusError, match=r"^the validation split has no characters: 3 lines with "
+                                          r"data.val_fraction 0.1 \(use more text or "
+                                          r"data.val_fraction 0\)$"):
+        corpus.prepare("a\nb\nc\n", val_fraction=0.1)
+    with pytest.raises(CorpusError, match=r"^the training split is empty: 2 lines with "
+                                          r"data.val_fraction 0.9 \(the split is by lines: use text "
+                                          r"with more line breaks, or data.val_fraction 0\)$"):
+        corpus.prepare("a\nb", val_fraction=0.9)
+    for text, fraction in (("one line only\n", 0.5), ("a" * 5000, 0.1), ("a" * 5000 + "\n", 0.1),
+                           ("\n\n" + "a" * 5000 + "\n\n", 0.1)):
+        with pytest.raises(CorpusError, match=r"^the text is one line \(" +
+                           f"{len(text.strip()):,}" + r" characters\), and the split into training "
+                           r"and validation text takes whole lines: break it into lines, or set "
+                           r"data.val_fraction 0 \(no validation\)$"):
+            corpus.prepare(text, val_fraction=fraction)
     assert corpus.prepare("a" * 5000, val_fraction=0.0).train == "a" * 5000
 
 
