@@ -576,7 +576,8 @@ def test_train_says_when_the_cache_raised_the_val_perplexity(tmp_path, monkeypat
     """The cache lowers perplexity on lyrics, which repeat themselves; on a text where the three
     characters before do not tell what comes (here the line's first character, four back, does)
     it misleads a network that has learnt the rule: train says so and how to leave it out. A
-    network held back by label smoothing and dropout gains from the cache: no note."""
+    network held back by label smoothing and dropout gains from the cache: no note. --json has
+    the network's own val perplexity (best_model), or null without a val split."""
     monkeypatch.chdir(tmp_path)
     rng = random.Random(0)
     (tmp_path / "rule.txt").write_text("".join(rng.choice(["xaaab\n", "yaaac\n"])
@@ -591,11 +592,16 @@ def test_train_says_when_the_cache_raised_the_val_perplexity(tmp_path, monkeypat
         assert result.exit_code == 0, result.output
         best = json.loads((tmp_path / "runs" / "tiny" / "best.json").read_text())["metrics"]
         assert (best["val_ppl"] > best["val_ppl_model"] * 1.01) is hurt, best
+        summary = last_json(result)             # (--json: the network alone as `runs` names it)
+        assert (summary["best"], summary["best_model"]) == (best["val_ppl"], best["val_ppl_model"])
         note = (f"note: the cache of the text so far raised the val perplexity here "
                 f"({best['val_ppl']:.2f}; the network alone {best['val_ppl_model']:.2f}): sample "
                 "and eval --no-cache leave it out (train with --set model.cache_size=0 to choose "
                 "the best epoch without it too)\n")
         assert (note in result.stderr) is hurt, result.stderr
+    unsplit = run_cli(*base, "--set", "data.val_fraction=0")          # no val split: no number
+    assert unsplit.exit_code == 0 and last_json(unsplit)["best_model"] is None
+    assert "note: the cache" not in unsplit.stderr
 
 
 def test_a_model_trained_without_line_breaks(tmp_path, monkeypatch):

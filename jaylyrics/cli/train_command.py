@@ -197,7 +197,7 @@ def _check_flags(resume: bool, init_from: bool, overwrite: bool, dry_run: bool,
 
 def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) -> None:
     """After the run: its curves (with matplotlib), then the summary line (or JSON) on stdout."""
-    from jaylyrics import plot
+    from jaylyrics import plot, runs
 
     if plot.available():
         try:
@@ -210,7 +210,10 @@ def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) ->
         except OSError as e:                            # a full disk
             log(f"note: no curves ({e.filename}: {e.strerror})")
     metric = "val" if summary["metric"] == "val_ppl" else "train"
-    _note_cache_that_hurt(run_dir)
+    # the best checkpoint's val perplexity of the network alone (None without a val split), as
+    # `runs --json` names it
+    summary = {**summary, "best_model": (runs.run_summary(run_dir) or {}).get("best_model")}
+    _note_cache_that_hurt(summary)
     if summary["still_improving"]:
         epochs = summary["epochs"]
         resume = _resume_command(summary["run_dir"], kvstore)
@@ -224,15 +227,12 @@ def _report(summary: dict, run_dir: Path, as_json: bool, kvstore: str | None) ->
                    f"({summary['elapsed_s']:.0f} s)")
 
 
-def _note_cache_that_hurt(run_dir: Path) -> None:
+def _note_cache_that_hurt(summary: dict) -> None:
     """The cache (model.cache_*) is meant to lower perplexity, as it does for lyrics, which
     repeat their lines; on a text that does not, it can raise it: when the best checkpoint's val
     perplexity is above the network's own by 1% or more, say so and how to leave it out."""
-    from jaylyrics import runs
-
-    best = runs.run_summary(run_dir) or {}
-    alone, with_cache = best.get("best_model"), best.get("best")
-    if alone is not None and with_cache is not None and with_cache > alone * 1.01:
+    alone, with_cache = summary["best_model"], summary["best"]
+    if alone is not None and with_cache > alone * 1.01:
         log(f"note: the cache of the text so far raised the val perplexity here ({with_cache:.2f}; "
             f"the network alone {alone:.2f}): sample and eval --no-cache leave it out (train with "
             "--set model.cache_size=0 to choose the best epoch without it too)")
