@@ -62,6 +62,10 @@ class Reporter:
         """Validation of `chars` characters begins: returns a `progress(n)` for it, or None."""
         return None
 
+    def stop_heard(self, epoch: int) -> None:
+        """Ctrl-C or SIGTERM came during epoch `epoch`'s validation, which goes on to its end
+        (the run then stops, saved after that epoch)."""
+
 
 @dataclass
 class EpochResult:
@@ -287,7 +291,8 @@ def fit(cfg, data: "corpus_mod.Corpus", ctx, run_dir: Path, reporter: Reporter |
             with _stop_between_batches(at_once=not run.joined) as signalled:
                 for epoch in range(run.progress.epoch + 1, cfg.train.epochs + 1):
                     partial, run.progress.partial = run.progress.partial, None
-                    if run.end_epoch(epoch, run.train_epoch(epoch, partial, signalled)):
+                    if run.end_epoch(epoch, run.train_epoch(epoch, partial, signalled),
+                                     signalled):
                         break
         except _StopRequested as e:
             run.save_interrupted(e.partial)
@@ -446,14 +451,16 @@ class _Run:
         on would wait forever for the others' gradients."""
         return here if self.aggregator is None else self.aggregator.anyone(here)
 
-    def end_epoch(self, epoch: int, trained: EpochTraining) -> bool:
-        """Validate, keep the best, decay the learning rate, save, report. True: stop early."""
+    def end_epoch(self, epoch: int, trained: EpochTraining, stop: dict | None = None) -> bool:
+        """Validate, keep the best, decay the learning rate, save, report. True: stop early.
+        A stop asked for meanwhile (`stop["stop"]`) is said at once, and done after the epoch."""
         tc, progress, optimizer = self.cfg.train, self.progress, self.optimizers[0]
         train_ppl, chars_per_s = trained.perplexity, trained.chars_per_s
         val_ppl = val_ppl_model = None
         if self.val_ids is not None and self.rank0:
             val = evaluate(self.params, self.val_ids, self.cfg.model, self.contexts[0],
-                           progress=self.reporter.validating(len(self.val_ids) - 1))
+                           progress=self._hearing(stop, epoch, self.reporter.validating(
+                               len(self.val_ids) - 1)))
             val_ppl, val_ppl_model = val.perplexity, val.perplexity_model
             if not math.isfinite(val_ppl):
                 raise self.diverged("the validation perplexity became infinite",
@@ -513,6 +520,21 @@ class _Run:
                                   f"no improvement of {tc.min_improvement:.1%} or more for "
                                   f"{stale} (train.patience, train.min_improvement)")
         return early_stop
+
+    def _hearing(self, stop: dict | None, epoch: int, progress):
+        """The validation's `progress(n)`, which also tells the reporter, once, of a stop asked
+        for during the epoch's last batch or since (one asked before stopped at a batch
+        boundary); a long validation is not cut short: it would be done again on resuming."""
+        heard = stop is None
+
+        def told(n: int) -> None:
+            nonlocal heard
+            if progress is not None:
+                progress(n)
+            if not heard and stop["stop"]:
+                heard = True
+                self.reporter.stop_heard(epoch)
+        return told
 
     def write_last(self) -> None:
         """last.json as the run stands (`progress`); from then on it is this run's to resume."""

@@ -611,6 +611,57 @@ def test_validation_and_scoring_report_their_progress(tmp_path, monkeypatch):
         assert calls == [7, 7, 7, 7, 1]
 
 
+def test_ctrl_c_during_validation_is_heard_at_once_and_stops_after_it(tmp_path, monkeypatch):
+    """SIGINT while epoch 1 validates: the reporter hears of it at the next chunk (a long
+    validation said nothing till its end), the validation goes on to the end, and the run stops
+    saved after epoch 1 with its full val score. A stop asked during the batches stops at a
+    batch boundary, before any validation; one asked during the last batch is said as the
+    validation begins."""
+    import os
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+    cfg, data = tiny(tmp_path, epochs=3)
+
+    class Interrupting(train.Reporter):
+        def __init__(self):
+            self.heard, self.scored = [], 0
+
+        def validating(self, chars):
+            def progress(n):
+                if not self.scored:
+                    os.kill(os.getpid(), signal.SIGINT)
+                self.scored += n
+            return progress
+
+        def stop_heard(self, epoch):
+            self.heard.append((epoch, self.scored))
+
+    reporter = Interrupting()
+    with pytest.raises(train.Interrupted, match="saved after epoch 1"):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir), reporter=reporter)
+    assert reporter.heard == [(1, 64)]                           # after the first chunk
+    assert reporter.scored == len(data.val) - 1                   # and all of it scored
+    rows = (Path(cfg.train.out_dir) / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].split(",")[2]               # epoch 1, with its val_ppl
+
+    real_step = interrupt_step(monkeypatch, 3)                   # asked during the batches
+    reporter = Interrupting()
+    reporter.scored = 1                                           # (no SIGINT of its own)
+    with pytest.raises(train.Interrupted, match="after batch 3 of epoch 1"):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir) / "again", reporter=reporter)
+    assert reporter.heard == []                                   # (no validation began)
+    monkeypatch.setattr(train, "step", real_step)
+    batches = train.corpus_mod.num_batches(len(data.train), cfg.train.batch_size,
+                                           cfg.train.num_steps, cfg.train.sampler)
+    interrupt_step(monkeypatch, batches)                        # during the epoch's last batch
+    reporter = Interrupting()
+    reporter.scored = 1
+    with pytest.raises(train.Interrupted, match="saved after epoch 1"):
+        train.fit(cfg, data, CTX, Path(cfg.train.out_dir) / "last", reporter=reporter)
+    assert reporter.heard == [(1, 1 + 64)]                      # said at the first chunk
+
+
 def test_samples_are_kept_in_the_run_directory(tmp_path, monkeypatch):
     """Every sampling epoch appends its samples to samples.txt under a header line (a sample's
     own blank lines stay in it); a resumed run goes on after the epoch it resumes from, dropping

@@ -555,6 +555,14 @@ class _TrainReporter:
             (f"{r.clipped:.0%} of the batches clipped to train.clip {clip:g}" if clip
              else "no clipping (train.clip 0)"), level=2)
 
+    def stop_heard(self, epoch):
+        kept = (f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1
+                else "nothing is kept")
+        self.bar.clear()                               # (the line above the validation bar)
+        log(f"stopping once this validation ends (saved after epoch {epoch}); Ctrl-C again "
+            f"stops at once ({kept})")
+        self.bar.refresh()
+
     def stopped(self, epoch, reason):
         log(f"stopping early after epoch {epoch}: {reason}")
 
