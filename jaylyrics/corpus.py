@@ -158,24 +158,30 @@ def prepare(text: str, max_chars: int = 0, keep_newlines: bool = True,
         k = int((1 - val_fraction) * len(lines))
         train = "\n".join(lines[:k]) + "\n"
         val = "\n".join(lines[k:]) + "\n"
-        filled = [line for line in lines if line.strip()]
-        if len(filled) == 1 and (k == 0 or not "".join(lines[k:]).strip()):
-            raise CorpusError(f"the text is one line ({len(filled[0]):,} characters), and the "
-                              "split into training and validation text takes whole lines: break "
-                              "it into lines, or set data.val_fraction 0 (no validation)")
-        shown = counted(text.count("\n") + (not text.endswith("\n")), "line")   # (as an editor)
-        if k == 0 or not "".join(lines[:k]).strip():
-            raise CorpusError(f"the training split is empty: {shown} with data.val_fraction "
-                              f"{val_fraction} (the split is by lines: use text with more line "
-                              "breaks, or data.val_fraction 0)")
-        if not "".join(lines[k:]).strip():
-            raise CorpusError(f"the validation split has no characters: {shown} with "
-                              f"data.val_fraction {val_fraction} (use more text or "
-                              "data.val_fraction 0)")
+        no_train = k == 0 or not "".join(lines[:k]).strip()
+        if no_train or not "".join(lines[k:]).strip():
+            raise CorpusError(_unsplit(text, lines, val_fraction, no_train))
     else:
         train, val = text, ""
     train, val = as_read(train, keep_newlines), as_read(val, keep_newlines)
     return Corpus(Vocab.build(train + val), train, val)
+
+
+def _unsplit(text: str, lines: list[str], val_fraction: float, no_train: bool) -> str:
+    """Why the split by lines left the training (`no_train`) or the validation part without
+    text: a text of one line (prose pasted without line breaks), or too few lines for the
+    fraction, counted as an editor counts them (a last line break starts no line)."""
+    filled = [line for line in lines if line.strip()]
+    if len(filled) == 1:
+        return (f"the text is one line ({len(filled[0]):,} characters), and the split into "
+                "training and validation text takes whole lines: break it into lines, or set "
+                "data.val_fraction 0 (no validation)")
+    count = counted(text.count("\n") + (not text.endswith("\n")), "line")
+    if no_train:
+        return (f"the training split is empty: {count} with data.val_fraction {val_fraction} "
+                "(the split is by lines: use text with more line breaks, or data.val_fraction 0)")
+    return (f"the validation split has no characters: {count} with data.val_fraction "
+            f"{val_fraction} (use more text or data.val_fraction 0)")
 
 
 def as_read(text: str, keep_newlines: bool) -> str:
