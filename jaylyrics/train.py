@@ -451,7 +451,7 @@ class _Run:
         on would wait forever for the others' gradients."""
         return here if self.aggregator is None else self.aggregator.anyone(here)
 
-    def end_epoch(self, epoch: int, trained: EpochTraining, stop: dict | None = None) -> bool:
+    def end_epoch(self, epoch: int, trained: EpochTraining, stop: dict) -> bool:
         """Validate, keep the best, decay the learning rate, save, report. True: stop early.
         A stop asked for meanwhile (`stop["stop"]`) is said at once, and done after the epoch."""
         tc, progress, optimizer = self.cfg.train, self.progress, self.optimizers[0]
@@ -521,11 +521,11 @@ class _Run:
                                   f"{stale} (train.patience, train.min_improvement)")
         return early_stop
 
-    def _hearing(self, stop: dict | None, epoch: int, progress):
+    def _hearing(self, stop: dict, epoch: int, progress):
         """The validation's `progress(n)`, which also tells the reporter, once, of a stop asked
         for during the epoch's last batch or since (one asked before stopped at a batch
         boundary); a long validation is not cut short: it would be done again on resuming."""
-        heard = stop is None
+        heard = False
 
         def told(n: int) -> None:
             nonlocal heard
