@@ -3,12 +3,14 @@
 Each role is a process of this Python with the DMLC_* variables that MXNet's parameter server
 (ps-lite) reads: the scheduler and servers only `import mxnet` (which, for those roles, serves
 until the workers finish); the workers run `jaylyrics train ... --kvstore dist_sync`. Everything
-listens on 127.0.0.1 at a free port. Their output is prefixed with the role and index. When a
+listens on 127.0.0.1 at free ports, ascending in launch order, so that worker i is rank i. Their
+output is prefixed with the role and index. When a
 worker fails, or on Ctrl-C, every process is stopped; nothing is left running. No MXNet here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -24,17 +26,32 @@ MAX_PROCESSES = 32        # of each role: every process is a Python with MXNet (
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
-def role_env(role: str, port: int, num_workers: int, num_servers: int, host: str = "127.0.0.1"):
-    """The environment of one process of the run (see the README for running them by hand)."""
-    return dict(os.environ, JAYLYRICS_LAUNCH_PORT=str(port), DMLC_ROLE=role,
-                DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port),
-                DMLC_NUM_WORKER=str(num_workers), DMLC_NUM_SERVER=str(num_servers),
-                DMLC_NODE_HOST=host, PYTHONUNBUFFERED="1")
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports free on 127.0.0.1 now, in ascending order (held together while the
+    system picks them, so none comes twice)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return sorted(s.getsockname()[1] for s in sockets)
+
+
+def role_env(role: str, port: int, num_workers: int, num_servers: int, host: str = "127.0.0.1",
+             node_port: int | None = None):
+    """The environment of one process of the run (see the README for running them by hand).
+    `node_port`: the port a server or worker listens on (ps-lite's PORT; else one at random).
+    The scheduler ranks the workers of one host by their ports, so launch gives them ascending
+    ones: worker i is rank i."""
+    env = dict(os.environ, JAYLYRICS_LAUNCH_PORT=str(port), DMLC_ROLE=role,
+               DMLC_PS_ROOT_URI=host, DMLC_PS_ROOT_PORT=str(port),
+               DMLC_NUM_WORKER=str(num_workers), DMLC_NUM_SERVER=str(num_servers),
+               DMLC_NODE_HOST=host, PYTHONUNBUFFERED="1")
+    if node_port is not None:
+        env["PORT"] = str(node_port)
+    return env
 
 
 def _pipe(proc: subprocess.Popen, prefix: str, sink, errors: set) -> threading.Thread:
@@ -95,13 +112,14 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
         code = _check_first(python, args, num_workers, num_servers, sink, cwd)
         if code is not None:
             return code
-    port = free_port()
+    port, *node_ports = free_ports(1 + num_servers + num_workers)
     serve = [python, "-c", "import jaylyrics.backend"]       # serves until the workers finish
     procs: list[tuple[str, subprocess.Popen]] = []
     threads, errors = [], set()
 
-    def start(name, role, command):
-        proc = subprocess.Popen(command, env=role_env(role, port, num_workers, num_servers),
+    def start(name, role, command, node_port=None):
+        env = role_env(role, port, num_workers, num_servers, node_port=node_port)
+        proc = subprocess.Popen(command, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=cwd, start_new_session=True)
         procs.append((name, proc))
@@ -121,9 +139,10 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     try:
         start("scheduler", "scheduler", serve)
         for i in range(num_servers):
-            start(f"server {i}", "server", serve)
-        for i in range(num_workers):
-            start(f"worker {i}", "worker", [python, "-m", "jaylyrics", *args])
+            start(f"server {i}", "server", serve, node_ports[i])
+        for i in range(num_workers):       # worker i, rank i: their ports ascend as they do
+            start(f"worker {i}", "worker", [python, "-m", "jaylyrics", *args],
+                  node_ports[num_servers + i])
             workers.append(procs[-1])
         deadline = time.time() + timeout if timeout is not None else math.inf
         while True:

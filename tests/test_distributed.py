@@ -1,6 +1,7 @@
 """Data-parallel training on MXNet's parameter server, on loopback: the same parameters as one
 process, and a failed worker stops everything without leaving processes behind."""
 
+import io
 import json
 import os
 import re
@@ -106,6 +107,7 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices
     if devices:
         assert two.stderr.count("device: CPU, CPU 1") == 2, two.stderr
     assert "[worker 0]" in two.stderr and "[worker 1]" in two.stderr
+    assert "[worker 0] rank 0 of 2 data-parallel workers" in two.stderr, two.stderr  # launch order
     # its train perplexity still falling: the command that trains on goes through launch
     assert "more epochs may help (`jaylyrics train --resume runs/one --set train.epochs=4`" \
         in one.stderr
@@ -227,6 +229,35 @@ def test_the_workers_kvstore():
         with pytest.raises(JaylyricsError, match=f"--kvstore {given[-1].split('=')[-1]}: launch's "
                            "workers train together through the parameter server"):
             launch.worker_args(["train", *given])
+
+
+def test_launch_gives_the_workers_ascending_ports_so_that_worker_i_is_rank_i(monkeypatch):
+    """The scheduler ranks the servers and workers of one host by the ports they listen on
+    (ps-lite's PORT; at random without it): launch gives each its own, ascending in launch order.
+    With random ports the prefixes named no rank (`[worker 1] rank 0 of 2 ...`, every other run).
+    That the scheduler then ranks them so, the two-worker test above sees."""
+    from jaylyrics import launch
+
+    started = []
+
+    class Finished:                              # a process that has run and exited with 0
+        def __init__(self, command, env, **popen):
+            started.append((env["DMLC_ROLE"], env["DMLC_PS_ROOT_PORT"], env.get("PORT")))
+            self.stdout = iter(())
+
+        def poll(self, timeout=None):
+            return 0
+
+        wait = poll
+
+    monkeypatch.setattr(launch.subprocess, "Popen", Finished)
+    # (--resume: the workers check it, so no dry run starts before them)
+    assert launch.run(3, 2, ["train", "--resume", "runs/x"], sink=io.StringIO()) == 0
+    assert [role for role, _, _ in started] == ["scheduler"] + ["server"] * 2 + ["worker"] * 3
+    scheduler_port = {root for _, root, _ in started}
+    ports = [int(port) for _, _, port in started[1:]]
+    assert len(scheduler_port) == 1 and scheduler_port.pop() not in {str(p) for p in ports}
+    assert ports == sorted(ports) and len(set(ports)) == 5, ports
 
 
 @pytest.mark.parametrize("role", ["server", "scheduler"])
