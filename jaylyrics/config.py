@@ -378,6 +378,12 @@ def _off_hint(value: Any, kind: type, help: str) -> str:
     return f" (0: {zero[1]})" if zero and off and kind in (int, float) else ""
 
 
+def _flow(value: list | dict) -> str:
+    """A list or a mapping as YAML writes it on one line ([分开, ''], {a: 1}), as the user did."""
+    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True,
+                          width=math.inf).strip()
+
+
 def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     """Check one value against its field's type and rules; return it in canonical form."""
     rules = f.metadata
@@ -385,7 +391,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
 
     def bad(expected: str, hint: str = "") -> ConfigError:
         got = (f"the string {value!r}" if isinstance(value, str) else "no value" if value is None
-               else shown(value) if isinstance(value, bool) else repr(value))
+               else shown(value) if isinstance(value, bool) else _flow(value)
+               if isinstance(value, (list, dict)) else repr(value))
         hint = (hint or _yaml_hint(value, kind) or _off_hint(value, kind, rules.get("help", ""))
                 or (" (to YAML, yes/no and on/off are true/false too)"
                     if isinstance(value, bool) else ""))

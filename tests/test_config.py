@@ -109,6 +109,10 @@ def write(tmp_path, text):
      r"string 'Disabled' \(0: no cache\)$"),
     ("train:\n  lr: none\n", r"train.lr: expected a number, got the string 'none'$"),   # no 0
     ("train:\n  lr: .inf\n", r"train.lr: expected a finite number, got inf$"),
+    # lists and mappings as YAML writes them, as the user did (not Python's ['分开', ''])
+    ("train:\n  prefixes: [分开, '']\n", r"train.prefixes: expected a list of non-empty strings, "
+     r"got \[分开, ''\]$"),
+    ("train:\n  lr: {value: 0.1}\n", r"train.lr: expected a number, got \{value: 0.1\}$"),
     ("train:\n  batch_size: 0\n", "train.batch_size: expected a value >= 1, got 0"),
     ("model:\n  hidden_size: -4\n", "model.hidden_size: expected a value >= 1"),
     ("data:\n  val_fraction: 1.0\n", r"data.val_fraction: expected a value in \[0.0, 1.0\)"),
@@ -147,10 +151,10 @@ def write(tmp_path, text):
      r"train\.hidden_state to carry$"),
     ("train:\n  state_reset: 1.01\n", r"train\.state_reset: expected a value <= 1\.0, got 1\.01"),
     ("data:\n  corpus: [a.txt, b.txt]\n", r"data\.corpus: expected a non-empty string, got "
-     r"\['a\.txt', 'b\.txt'\] \(one path: put the files in one directory, or a zip, and give "
+     r"\[a\.txt, b\.txt\] \(one path: put the files in one directory, or a zip, and give "
      r"that\)$"),
     ("train:\n  out_dir: [a, b]\n", r"train\.out_dir: expected a non-empty string, got "
-     r"\['a', 'b'\]$"),
+     r"\[a, b\]$"),
 ])
 def test_bad_files(tmp_path, text, message):
     path = write(tmp_path, text)
