@@ -177,7 +177,7 @@ def _text_files(directory: Path, key: str) -> list[Path]:
     model wrote: runs/ given as the corpus, a train.out_dir inside the lyrics). Symbolic links
     to directories are followed (albums linked from elsewhere), each directory once: a link
     back to one already walked, or up to one that holds `directory` (a loop), is not."""
-    found, others, runs = [], set(), []
+    found, others, other_files, runs = [], set(), [], []
     walked = {directory.resolve(), *directory.resolve().parents}
     for root, dirs, files in os.walk(directory, followlinks=True):
         into = []
@@ -197,6 +197,7 @@ def _text_files(directory: Path, key: str) -> list[Path]:
                 found.append((f.relative_to(directory).as_posix(), f))
             else:
                 others.add(f.suffix.lower() or f.name)
+                other_files.append(f)
     found.sort()
     if not found and runs:
         raise CorpusError(f"{directory}: a directory of runs, not lyrics ({key} expects "
@@ -204,8 +205,55 @@ def _text_files(directory: Path, key: str) -> list[Path]:
     if not found:
         held = f" (it holds {', '.join(sorted(others)[:5])} files)" if others else ""
         raise CorpusError(f"{directory}: a directory without .txt files{held}; {key} expects "
-                          f"{EXPECTED}")
+                          f"{EXPECTED}{_how_to_join(directory, other_files)}")
     return [f for _, f in found]
+
+
+def _how_to_join(directory: Path, files: list[Path]) -> str:
+    """For a directory without .txt files whose files are text by other names (lyrics as .md
+    files, songs named by their titles alone, source code): how to make one file of them, as
+    the end of the error; else "". Documents and tables are left out; the first 50 files are
+    looked at."""
+    files = files[:50]
+    text = [f for f in files if not markup(f.name) and f.suffix.lower() not in DOCUMENTS
+            and _looks_like_text(f)]
+    if not text:
+        return ""
+    suffix = text[0].suffix if len({f.suffix for f in text}) == 1 else ""
+    what = f"its {suffix} files" if suffix else "its files"
+    if suffix and all(f in text for f in files if f.suffix == suffix):
+        pattern = f"*{suffix}"                      # (the glob takes these, and only these)
+    elif len(text) == len(files):
+        pattern = "*"
+    else:
+        pattern = None
+    if pattern is None or any(f.parent != directory for f in text):
+        return f"; {what} are text: join them into one .txt file and give that"
+    joined = directory.resolve().parent / (directory.resolve().name + ".txt")   # beside it
+    shown = joined if directory.is_absolute() else Path(os.path.relpath(joined))
+    command = f"cat {shlex.quote(str(directory))}/{pattern} > {shlex.quote(str(shown))}"
+    return f"; {what} are text: join them into one ({command}) and give that"
+
+
+def _looks_like_text(path: Path) -> bool:
+    """No NUL byte in the first 8,000 bytes (git's measure), and they read as UTF-8 or GB18030
+    (a character cut off at the end aside)."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(8001)
+    except OSError:
+        return False
+    if not start.strip() or b"\0" in start[:8000]:
+        return False
+    cuts = [start] if len(start) <= 8000 else [start[:8000 - cut] for cut in range(4)]
+    for codec in ("utf-8", "gb18030"):
+        for piece in cuts:
+            try:
+                piece.decode(codec)
+                return True
+            except UnicodeDecodeError:
+                pass
+    return False
 
 
 def _first_visit(path: Path, walked: set) -> bool:

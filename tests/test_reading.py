@@ -3,6 +3,7 @@ and the errors for what cannot be read."""
 
 import os
 import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -383,6 +384,38 @@ def test_linked_directories_are_read_once_and_loops_are_not_followed(tmp_path):
     (tmp_path / "notes.txt").write_text("三\n", encoding="utf-8")
     assert reading.read_files(root) == [(str(root / "fantasy" / "b.txt"), "二\n"),
                                        (str(root / "mine" / "a.txt"), "一\n")]
+
+
+def test_a_directory_of_text_by_other_names_is_told_how_to_join_it(tmp_path):
+    """Lyrics saved as .md files, or as songs named by their titles alone: the error said only
+    what the directory holds. Now, when its files are text (no NUL byte, as git tells it), it
+    says how to make one file of them, and the command it gives makes a corpus that reads."""
+    md = tmp_path / "my lyrics"
+    md.mkdir()
+    (md / "晴天.md").write_text("故事的小黄花\n", encoding="utf-8")
+    (md / "七里香.md").write_text("窗外的麻雀\n", encoding="utf-8")
+    (md / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF")
+    with pytest.raises(CorpusError) as e:
+        reading.read_text(md)
+    command = f"cat '{md}'/*.md > '{tmp_path}/my lyrics.txt'"
+    assert str(e.value).endswith(f"(or .lrc) files; its .md files are text: join them into one "
+                                 f"({command}) and give that"), e.value
+    subprocess.run(["bash", "-c", command], check=True)
+    assert reading.read_text(tmp_path / "my lyrics.txt") == "窗外的麻雀\n故事的小黄花\n"
+
+    titles = tmp_path / "songs"
+    titles.mkdir()
+    for title in ("晴天", "七里香"):
+        (titles / title).write_text(f"{title}\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=re.escape(f"; its files are text: join them into one "
+                                                    f"(cat {titles}/* > {titles}.txt) and give "
+                                                    "that")):
+        reading.read_text(titles)
+    (titles / "album").mkdir()                       # files in a directory below: no command
+    (titles / "晴天").rename(titles / "album" / "晴天")
+    with pytest.raises(CorpusError, match=r"; its files are text: join them into one \.txt "
+                                          r"file and give that$"):
+        reading.read_text(titles)
 
 
 def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
