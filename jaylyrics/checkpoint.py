@@ -38,7 +38,8 @@ from jaylyrics.corpus import Vocab
 from jaylyrics.reading import is_corpus_name
 from jaylyrics.files import atomic_write
 from jaylyrics.runs import (LATEST, by_name, has_checkpoint, latest_run, latest_target,
-                            leftovers, list_runs, lock_holder, project_latest, run_summary)
+                            leftovers, lock_holder, missing_run_hint, project_latest, run_summary,
+                            runs_inside)
 
 FORMAT = 2          # 2: weight matrices stored as (out, in); format 1 (read too) had (in, out)
 
@@ -241,7 +242,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
     if path is None:
         run = latest_run()
         if run is None:
-            others = _runs_inside(LATEST.parent, f"{LATEST.parent}/")      # (runs kept there)
+            others = runs_inside(LATEST.parent, f"{LATEST.parent}/")    # (runs kept there)
             if LATEST.is_symlink() or LATEST.is_file():
                 raise CheckpointError(f"{LATEST} names {latest_target()}, which no longer exists: "
                                       f"run `jaylyrics train` or pass {option}{others}")
@@ -256,9 +257,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
         path = run
     path = by_name(Path(path))
     if not path.exists():
-        named_a_run = len(path.parts) == 1 or path.parent == LATEST.parent      # mne, runs/mne
-        runs = windows_path(path) or (_runs_inside(LATEST.parent, f"{LATEST.parent}/",
-                                                   near=path.name) if named_a_run else "")
+        runs = windows_path(path) or missing_run_hint(path)
         raise CheckpointError(f"{path}: no such checkpoint (expected a run directory, a .json "
                               f"checkpoint file or the name of a run under {LATEST.parent}/){runs}")
     if path.is_dir():
@@ -276,7 +275,7 @@ def resolve(path: str | Path | None, option: str = "--checkpoint PATH") -> Path:
                                   "again with `jaylyrics train --config "
                                   f"{shlex.quote(str(path / 'config.yaml'))}`")
         raise CheckpointError(f"{path}: no checkpoint in this directory (expected best.json or "
-                              f"last.json){_runs_inside(path)}")
+                              f"last.json){runs_inside(path)}")
     if path.suffix == ".params":
         optimiser_of = None
         for sidecar in sorted(path.parent.glob("*.json")):
@@ -314,27 +313,6 @@ def _mixed_up(path: Path, option: str) -> str:
     goes_on = (f": {option.split()[0]} {shlex.quote(str(out_dir))}" if has_checkpoint(out_dir)
                else f", not trained yet: jaylyrics train --config {shlex.quote(str(path))}")
     return f"; this is a config, whose run is its train.out_dir {out_dir}{goes_on}"
-
-
-def _runs_inside(directory: Path, where: str = "it", shown: int = 5, near: str = "") -> str:
-    """For the errors about a directory without a checkpoint (the runs root given for a run) and
-    a run name not found: the runs in `directory`, as `jaylyrics runs` lists them, as a hint to
-    append, led by the one whose name is closest to `near` (a misspelt run); empty when there
-    are none."""
-    import difflib
-
-    try:
-        runs = sorted(r["name"] for r in list_runs(directory) if r["checkpoint"])
-    except OSError:
-        return ""
-    if not runs:
-        return ""
-    more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
-    names = ", ".join(runs[:shown]) + more
-    close = difflib.get_close_matches(near, runs, n=1, cutoff=0.6) if near else []
-    if close:
-        return f"; did you mean {directory / close[0]}? (the runs in {where}: {names})"
-    return f"; the runs in {where}: {names} (give one, such as {directory / runs[0]})"
 
 
 def load(path: str | Path | None, ctx=None) -> Checkpoint:

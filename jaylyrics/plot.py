@@ -90,7 +90,6 @@ def write_png(runs: list[Path], out: Path) -> str:
         others = [k for k in sorted(kinds) if k not in common]
         raise JaylyricsError(f"--out {out}: not a picture format matplotlib writes; end the name "
                              f"with .{', .'.join(common)} (or .{', .'.join(others)})")
-    out.parent.mkdir(parents=True, exist_ok=True)
     # Run names may be Chinese (runs/周杰伦): a CJK font where one is installed, else boxes;
     # matplotlib's warning for each missing glyph is gathered into what this returns.
     fonts = [*CJK_FONTS, *matplotlib.rcParams["font.sans-serif"]]
@@ -101,6 +100,7 @@ def write_png(runs: list[Path], out: Path) -> str:
         picture = io.BytesIO()
         fig.savefig(picture, format=out.suffix.lower().lstrip("."))
     plt.close(fig)
+    out.parent.mkdir(parents=True, exist_ok=True)       # (once the runs have been read)
     atomic_write(out, picture.getvalue())
     missing = {}
     for w in caught:

@@ -123,6 +123,35 @@ def by_name(path: Path) -> Path:
     return path
 
 
+def runs_inside(directory: Path, where: str = "it", shown: int = 5, near: str = "") -> str:
+    """For the errors about a directory without a checkpoint (the runs root given for a run) and
+    a run name not found: the runs in `directory`, as `jaylyrics runs` lists them, as a hint to
+    append, led by the one whose name is closest to `near` (a misspelt run); empty when there
+    are none."""
+    import difflib
+
+    try:
+        runs = sorted(r["name"] for r in list_runs(directory) if r["checkpoint"])
+    except OSError:
+        return ""
+    if not runs:
+        return ""
+    more = f" and {len(runs) - shown} more" if len(runs) > shown else ""
+    names = ", ".join(runs[:shown]) + more
+    close = difflib.get_close_matches(near, runs, n=1, cutoff=0.6) if near else []
+    if close:
+        return f"; did you mean {directory / close[0]}? (the runs in {where}: {names})"
+    return f"; the runs in {where}: {names} (give one, such as {directory / runs[0]})"
+
+
+def missing_run_hint(path: Path) -> str:
+    """For a run given that is not there, named as one under runs/ (`mne`, `runs/mne`): the
+    runs there, the closest name first (`runs_inside`); else ''."""
+    if len(path.parts) == 1 or path.parent == LATEST.parent:
+        return runs_inside(LATEST.parent, f"{LATEST.parent}/", near=path.name)
+    return ""
+
+
 def has_checkpoint(directory: Path) -> bool:
     """Whether `directory` holds a checkpoint of a run (its best.json or last.json)."""
     return any((directory / f"{tag}.json").is_file() for tag in ("best", "last"))

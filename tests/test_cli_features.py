@@ -1081,6 +1081,26 @@ def test_a_picture_that_cannot_be_written_names_the_picture_not_a_temporary_file
     assert [p.name for p in tmp_path.iterdir()] == ["taken.png"]
 
 
+def test_plot_of_a_run_that_is_not_there_names_the_runs_and_makes_no_directory(in_tiny_run,
+                                                                              tmp_path):
+    """`plot tinny` said `runs/tinny: no metrics.csv (is it a run directory?)`, after making
+    the directory runs/tinny for the picture; a directory without metrics.csv given with --out
+    in a new directory left that directory behind too."""
+    pytest.importorskip("matplotlib")
+    for given in ("tinny", "runs/tinny"):
+        assert_clean_error(run_cli("plot", given),
+                           f"Error: {given}: no such run (expected a run directory or the name "
+                           "of a run under runs/); did you mean runs/tiny? (the runs in runs/: ")
+    assert_clean_error(run_cli("plot", "elsewhere/gone"), "Error: elsewhere/gone: no such run "
+                       "(expected a run directory or the name of a run under runs/)")
+    assert not (in_tiny_run / "tinny").exists() and not (in_tiny_run / "runs" / "tinny").exists()
+    (tmp_path / "notes").mkdir()
+    out = tmp_path / "pictures" / "p.png"
+    assert_clean_error(run_cli("plot", tmp_path / "notes", "--out", out),
+                       f"Error: {tmp_path / 'notes'}: no metrics.csv (is it a run directory?)")
+    assert not (tmp_path / "pictures").exists()
+
+
 def test_plot_writes_a_readable_png(in_tiny_run, tmp_path):
     pytest.importorskip("matplotlib")
     import matplotlib.image

@@ -108,6 +108,11 @@ def plot_command(runs, out):
                                  f"RUN...{hint}")
         runs = (latest,)
     runs = [runs_mod.by_name(Path(r)) for r in runs]       # `default` for runs/default too
+    for run in runs:
+        if not run.exists():
+            raise JaylyricsError(f"{run}: no such run (expected a run directory or the name of a "
+                                 f"run under {runs_mod.LATEST.parent}/)"
+                                 f"{runs_mod.missing_run_hint(run)}")
     seen = {}
     for run in runs:
         first = seen.setdefault(run.resolve(), run)
