@@ -58,13 +58,11 @@ def read(path: Path, sections: tuple[str, ...]) -> Any:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        if "'\\t'" in problem:
-            problem += " (YAML indents with spaces, not tabs)"
-        elif "escape" in problem:                      # "C:\Users\me": \U wants 8 hex digits
-            problem += (" (in double quotes a backslash starts an escape: write a path in "
-                        "single quotes, or with /)")
+        if problem == "but found another document":            # a `---` line below the keys
+            problem = ("a second YAML document starts here (---); a config is one document: "
+                       "keep one, or merge their keys")
         raise ConfigError(f"{path}:{where}: YAML syntax error: {problem}"
-                          f"{_full_width_colon(text)}") from None
+                          f"{_full_width_colon(text) or _syntax_hint(e, problem, text)}") from None
     except RecursionError:                 # [[[[...]]]] thousands deep: Python's own limit
         raise ConfigError(f"{path}: nested too deeply to read; expected sections "
                           f"{', '.join(sections)} holding keys and values") from None
@@ -158,6 +156,40 @@ def _a_run_given(path: Path, run: Path, what: str) -> ConfigError:
 # A line whose key ends in a full-width colon (as a Chinese input method types it), which YAML
 # reads as part of a text: `epochs：10` (comments left out: a `#` before it)
 _FULL_WIDTH_KEY = re.compile(r"^[^#:：\n]*：", re.MULTILINE)
+
+
+def _syntax_hint(e: yaml.YAMLError, problem: str, text: str) -> str:
+    """' (...)': what PyYAML's words for a syntax error come from in a config, and what to do;
+    '' when it is none of these."""
+    mark, context = getattr(e, "problem_mark", None), getattr(e, "context", None) or ""
+    opened = getattr(e, "context_mark", None)
+    if "'\\t'" in problem:
+        return " (YAML indents with spaces, not tabs)"
+    if "escape" in problem:                             # "C:\Users\me": \U wants 8 hex digits
+        return (" (in double quotes a backslash starts an escape: write a path in single "
+                "quotes, or with /)")
+    if problem.startswith("found undefined alias"):                   # out_dir: *runs
+        return " (YAML reads a value that starts with * as an alias: put the value in quotes)"
+    if "cannot start any token" in problem:                               # @ or ` first
+        return " (YAML does not let a value start with it: put the value in quotes)"
+    unclosed = next((what for start, what in (("while scanning a quoted scalar", "quote"),
+                                              ("while parsing a flow sequence", "["),
+                                              ("while parsing a flow mapping", "{"))
+                     if context.startswith(start)), None)
+    if unclosed and opened is not None and problem.endswith(("<stream end>'", "end of stream")):
+        return f" (the {unclosed} opened on line {opened.line + 1} is never closed)"
+    if mark is None:
+        return ""
+    line = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
+    if problem == "mapping values are not allowed here":
+        key = re.match(r"\s*[^\s:#][^:#]*:\s", line)
+        if key and key.end() <= mark.column:        # a second ': ' on the line: in the value
+            return " (a value with ': ' in it: put the value in quotes)"
+    if problem == "mapping values are not allowed here" or (
+            problem.startswith("expected <block end>") and context.endswith("block mapping")):
+        return (f" (line {mark.line + 1} is indented unlike the keys above it: the keys of a "
+                "section line up, each under the one before)")
+    return ""
 
 
 def _full_width_colon(text: str) -> str:

@@ -77,6 +77,26 @@ def write(tmp_path, text):
 @pytest.mark.parametrize("text,message", [
     ("train:\n  lr: [1,\n", r"line \d+, column \d+: YAML syntax error"),
     ("model:\n\ttype: gru\n", r"line 2, column 1: YAML syntax error: .*'\\t'.* \(YAML indents with spaces, not tabs\)"),
+    # PyYAML's words alone, now with what they come from in a config and what to do
+    ("train:\n  out_dir: *runs\n", r"line 2, column 12: YAML syntax error: found undefined alias "
+     r"'runs' \(YAML reads a value that starts with \* as an alias: put the value in quotes\)$"),
+    ("train:\n  prefixes: [分开, @x]\n", r"found character '@' that cannot start any token \(YAML "
+     r"does not let a value start with it: put the value in quotes\)$"),
+    ("train:\n  prefixes: 分开: 不分开\n", r"line 2, column 15: YAML syntax error: mapping values are "
+     r"not allowed here \(a value with ': ' in it: put the value in quotes\)$"),
+    ("train:\n  prefixes: ['分开, 不分开]\n  epochs: 3\n", r"line 4, column 1: YAML syntax error: "
+     r"found unexpected end of stream \(the quote opened on line 2 is never closed\)$"),
+    ("train:\n  prefixes: [分开\n", r"but got '<stream end>' \(the \[ opened on line 2 is never "
+     r"closed\)$"),
+    ("train:\n epochs: 3\n  lr: 0.1\n", r"line 3, column 5: YAML syntax error: mapping values are "
+     r"not allowed here \(line 3 is indented unlike the keys above it: the keys of a section "
+     r"line up, each under the one before\)$"),
+    ("train:\n  epochs: 3\n lr: 2\n", r"line 3, column 2: YAML syntax error: expected <block end>, "
+     r"but found '<block mapping start>' \(line 3 is indented unlike the keys above it"),
+    # two configs pasted into one file (a --- between): PyYAML said `but found another document`
+    ("train:\n  epochs: 3\n---\nmodel:\n  type: rnn\n", r"line 3, column 1: YAML syntax error: a "
+     r"second YAML document starts here \(---\); a config is one document: keep one, or merge "
+     r"their keys$"),
     ("- a\n- b\n", "expected a mapping with sections data, model, train, got list"),
     ("a: " + "[" * 5000 + "]" * 5000 + "\n",             # (a RecursionError traceback)
      "nested too deeply to read; expected sections data, model, train holding keys and values"),
