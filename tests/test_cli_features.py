@@ -130,7 +130,30 @@ def test_ctrl_c_while_writing_stops_that_sample_only(in_tiny_run, monkeypatch):
     result = run_cli("sample", "-i", "--length", "12", "--no-stream", input="分开\n不分开\n")
     assert result.exit_code == 0 and "(stopped)" in result.stderr
     monkeypatch.setattr(sample, "generate", real)
-    assert result.stdout == "\n" + run_cli("sample", "--prefix", "不分开", "--length", "12").stdout
+    assert result.stdout == "分开我\n" + run_cli("sample", "--prefix", "不分开", "--length",
+                                              "12").stdout
+
+
+def test_ctrl_c_while_writing_into_a_file_keeps_what_was_written(in_tiny_run, monkeypatch):
+    """`sample --length 100000 > song.txt`, then Ctrl-C: the file was empty (the sample was
+    written at its end), where a terminal showed every character; now both get what was
+    generated, its line ended, and the command exits as interrupted. --json prints nothing (its
+    one object would be cut short)."""
+    from jaylyrics import sample
+
+    def generate(params, model_cfg, vocab, prefix, *args, **kwargs):
+        yield from "我的\n爱"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sample, "generate", generate)
+    for stream in ("--no-stream", "--stream"):
+        result = run_cli("sample", "--prefix", "分开", stream)
+        assert result.exit_code == 130 and result.stdout == "分开我的\n爱\n", result.stdout
+        assert result.stderr.strip().splitlines() == ["interrupted"]
+    several = run_cli("sample", "--prefix", "分开", "--temperature", "1", "--num-samples", "2")
+    assert several.stdout == "--- sample 1 ---\n分开我的\n爱\n" and several.exit_code == 130
+    as_json = run_cli("sample", "--prefix", "分开", "--json")
+    assert as_json.exit_code == 130 and as_json.stdout == ""
 
 
 class _Terminal:

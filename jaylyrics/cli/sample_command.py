@@ -155,19 +155,23 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
             chars = sample.until_lines(chars, prefix, lines)
         if not as_json and num_samples > 1:
             click.echo(f"--- sample {i + 1} ---")
-        if stream and not as_json:
+        shown = stream and not as_json                    # each character as it comes
+        if shown:
             click.echo(prefix, nl=False)
-            generated = []
+        generated = []
+        try:
             for c in chars:
                 generated.append(c)
-                click.echo(c, nl=False)
-                sys.stdout.flush()
-            text = prefix + "".join(generated)
-            click.echo("" if text.endswith("\n") else "\n", nl=False)
-        else:
-            text = prefix + "".join(chars)
+                if shown:
+                    click.echo(c, nl=False)
+                    sys.stdout.flush()
+        except KeyboardInterrupt:     # Ctrl-C: what was generated is written, as on a terminal
             if not as_json:
-                click.echo(text.rstrip("\n"))
+                _end(prefix + "".join(generated), shown)
+            raise
+        text = prefix + "".join(generated)
+        if not as_json:
+            _end(text, shown)
         texts.append(text)
     if not (temperature or no_repeat) and sample.loops(texts[0][len(prefix):]) \
             and "loops" not in said:
@@ -182,6 +186,14 @@ def _write_samples(nets, prefix, *, length, lines, temperature, top_k, top_p, no
                    "temperature": temperature, "top_k": top_k, "top_p": top_p,
                    "no_repeat_ngram_size": no_repeat, "seed": seed,
                    "cache": ck.config.model.cache_size > 0})
+
+
+def _end(text: str, shown: bool) -> None:
+    """Write a sample's `text` (or, `shown` already, its last line break)."""
+    if shown:
+        click.echo("" if text.endswith("\n") else "\n", nl=False)
+    else:
+        click.echo(text.rstrip("\n"))
 
 
 def _say_if_drawn_samples_loop(texts, prefix, temperature, cache_size, said) -> None:
@@ -240,8 +252,7 @@ def _ask_for_prefixes(as_read, write) -> None:
             write(prefix)
         except InputError as e:           # (an empty line, for a model with no line start)
             log(f"Error: {e}")
-        except KeyboardInterrupt:
-            click.echo("")
+        except KeyboardInterrupt:                     # (what was written ends its line)
             log("(stopped)")
 
 
