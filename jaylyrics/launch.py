@@ -4,8 +4,8 @@ Each role is a process of this Python with the DMLC_* variables that MXNet's par
 (ps-lite) reads: the scheduler and servers only `import mxnet` (which, for those roles, serves
 until the workers finish); the workers run `jaylyrics train ... --kvstore dist_sync`. Everything
 listens on 127.0.0.1 at free ports, ascending in launch order, so that worker i is rank i. Their
-output is prefixed with the role and index. When a
-worker fails, or on Ctrl-C, every process is stopped; nothing is left running. No MXNet here.
+output is prefixed with the role and index. When a worker fails, or on Ctrl-C, every process is
+stopped; nothing is left running. No MXNet here.
 """
 
 from __future__ import annotations
@@ -119,9 +119,9 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
 
     def start(name, role, command, node_port=None):
         env = role_env(role, port, num_workers, num_servers, node_port=node_port)
-        proc = subprocess.Popen(command, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, cwd=cwd,
+                                start_new_session=True)
         procs.append((name, proc))
         threads.append(_pipe(proc, name, sink, errors))
 

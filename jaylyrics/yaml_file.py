@@ -168,9 +168,9 @@ def _syntax_hint(e: yaml.YAMLError, problem: str, text: str) -> str:
     if "escape" in problem:                             # "C:\Users\me": \U wants 8 hex digits
         return (" (in double quotes a backslash starts an escape: write a path in single "
                 "quotes, or with /)")
-    if problem.startswith("found undefined alias"):                   # out_dir: *runs
+    if problem.startswith("found undefined alias"):             # out_dir: *runs
         return " (YAML reads a value that starts with * as an alias: put the value in quotes)"
-    if "cannot start any token" in problem:                               # @ or ` first
+    if "cannot start any token" in problem:                     # a value starting with @ or `
         return " (YAML does not let a value start with it: put the value in quotes)"
     unclosed = next((what for start, what in (("while scanning a quoted scalar", "quote"),
                                               ("while parsing a flow sequence", "["),
@@ -180,7 +180,8 @@ def _syntax_hint(e: yaml.YAMLError, problem: str, text: str) -> str:
         return f" (the {unclosed} opened on line {opened.line + 1} is never closed)"
     if mark is None:
         return ""
-    line = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
     if problem == "mapping values are not allowed here":
         key = re.match(r"\s*[^\s:#][^:#]*:\s", line)
         if key and key.end() <= mark.column:        # a second ': ' on the line: in the value
