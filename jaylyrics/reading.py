@@ -284,7 +284,9 @@ def _chosen(path: Path, shown: dict[str, str], archive: str) -> list[str]:
     .lrc files in name order, or its only file; a CorpusError naming what it holds otherwise."""
     texts = sorted(n for n in shown if is_text_name(n))
     if not texts and len(shown) != 1:
-        found = ", ".join(shown.values()) if shown else "no files"
+        names = list(shown.values())                     # (the first few of hundreds, say)
+        found = (", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                 if names else "no files")
         raise CorpusError(f"{path}: expected .txt files (or a single file) in the {archive}, "
                           f"found {found}")
     return texts or list(shown)

@@ -136,6 +136,13 @@ def test_zip_without_text_files_or_with_one_other_file(tmp_path):
         z.writestr("b.csv", "b")
     with pytest.raises(CorpusError, match=r"expected \.txt files \(or a single file\).*a\.csv, b\.csv"):
         reading.read_text(tables)
+    songs = tmp_path / "songs.zip"              # hundreds of them: the first few are named
+    with zipfile.ZipFile(songs, "w") as z:
+        for i in range(300):
+            z.writestr(f"song{i:03}.md", "歌")
+    with pytest.raises(CorpusError, match=r"in the zip, found song000\.md, song001\.md, "
+                                          r"song002\.md, song003\.md, song004\.md and 295 more$"):
+        reading.read_text(songs)
     lyrics = tmp_path / "lyrics.zip"
     with zipfile.ZipFile(lyrics, "w") as z:
         z.writestr("lyrics", "la la\n")
