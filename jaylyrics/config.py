@@ -277,6 +277,9 @@ def _check_shape(raw: dict, source: str) -> None:
         if not isinstance(values, dict):
             hint = f" ({values!r}: the colon is full-width; YAML needs ':' and a space)" \
                 if isinstance(values, str) and "：" in values else ""
+            if isinstance(values, list) and all(isinstance(v, dict) for v in values):
+                hint = (" (its lines start with '- ', which makes a list: leave the dashes "
+                        f"out, the keys indented under '{section}:')")
             raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to "
                               f"values{hint}")
         names = [f.name for f in dataclasses.fields(SECTIONS[section])]

@@ -147,6 +147,9 @@ def write(tmp_path, text):
     ("train:\n  lr: 0\n", "train.lr: expected a value > 0.0"),
     ("data:\n  keep_newlines: 1\n", "data.keep_newlines: expected true or false"),
     ("train: 3\n", "section 'train' must be a mapping"),
+    ("train:\n  - epochs: 3\n  - lr: 0.1\n", r"section 'train' must be a mapping of keys to values "
+     r"\(its lines start with '- ', which makes a list: leave the dashes out, the keys indented "
+     r"under 'train:'\)$"),
     # a Chinese input method's full-width colon and space, and a key left out of its section
     ("train:\n  epochs： 10\n", r"section 'train' must be a mapping of keys to values \('epochs"
      r"： 10': the colon is full-width; YAML needs ':' and a space\)$"),
