@@ -229,30 +229,30 @@ def _how_to_join(directory: Path, files: list[Path]) -> str:
         pattern = None
     if pattern is None or any(f.parent != directory for f in text):
         return f"; {what} are text: join them into one .txt file and give that"
-    joined = directory.resolve().parent / (directory.resolve().name + ".txt")   # beside it
+    real = directory.resolve()
+    joined = real.parent / (real.name + ".txt")                                 # beside it
     shown = joined if directory.is_absolute() else Path(os.path.relpath(joined))
     command = f"cat {shlex.quote(str(directory))}/{pattern} > {shlex.quote(str(shown))}"
     return f"; {what} are text: join them into one ({command}) and give that"
 
 
 def _looks_like_text(path: Path) -> bool:
-    """No NUL byte in the first 8,000 bytes (git's measure), and they read as UTF-8 or GB18030
-    (a character cut off at the end aside)."""
+    """Whether the reader would read the file's first 8,000 bytes as text (`decode`, with GBK
+    for what is not UTF-8), a character cut off at their end aside, and they are not blank; with
+    no NUL byte (git's measure), so not UTF-16 either, which `cat` would not join."""
     try:
         with open(path, "rb") as f:
             start = f.read(8001)
     except OSError:
         return False
-    if not start.strip() or b"\0" in start[:8000]:
+    if b"\0" in start[:8000]:
         return False
-    cuts = [start] if len(start) <= 8000 else [start[:8000 - cut] for cut in range(4)]
-    for codec in ("utf-8", "gb18030"):
-        for piece in cuts:
-            try:
-                piece.decode(codec)
-                return True
-            except UnicodeDecodeError:
-                pass
+    cuts = range(4) if len(start) > 8000 else range(1)        # (8,001: the file goes on)
+    for cut in cuts:
+        try:
+            return bool(decode(start[:min(len(start), 8000) - cut], str(path), "gbk").strip())
+        except CorpusError:
+            pass
     return False
 
 

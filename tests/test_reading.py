@@ -395,7 +395,7 @@ def test_linked_directories_are_read_once_and_loops_are_not_followed(tmp_path):
 
 def test_a_directory_of_text_by_other_names_is_told_how_to_join_it(tmp_path):
     """Lyrics saved as .md files, or as songs named by their titles alone: the error said only
-    what the directory holds. Now, when its files are text (no NUL byte, as git tells it), it
+    what the directory holds. Now, when its files are text (as the reader would read them), it
     says how to make one file of them, and the command it gives makes a corpus that reads."""
     md = tmp_path / "my lyrics"
     md.mkdir()
