@@ -275,9 +275,10 @@ def _check_shape(raw: dict, source: str) -> None:
             raw[section] = {}
             continue
         if not isinstance(values, dict):
-            hint = f" ({values!r}: the colon is full-width; YAML needs ':' and a space)" \
-                if isinstance(values, str) and "：" in values else ""
-            if isinstance(values, list) and all(isinstance(v, dict) for v in values):
+            hint = ""
+            if isinstance(values, str) and "：" in values:
+                hint = f" ({values!r}: the colon is full-width; YAML needs ':' and a space)"
+            elif isinstance(values, list) and all(isinstance(v, dict) for v in values):
                 hint = (" (its lines start with '- ', which makes a list: leave the dashes "
                         f"out, the keys indented under '{section}:')")
             raise ConfigError(f"{source}: section '{section}' must be a mapping of keys to "
