@@ -470,9 +470,9 @@ def dump(cfg: Config) -> str:
     """The config as YAML text, sections and keys in their defined order. Characters are written
     as themselves unless PyYAML would not read them back (a NEL in a prefix, say)."""
     data = to_dict(cfg)
-    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
-    if yaml.safe_load(text) != data:
-        text = yaml.safe_dump(data, allow_unicode=False, sort_keys=False)
+    text = yaml_file.dump(data)
+    if yaml.load(text, Loader=yaml_file.NumberLoader) != data:
+        text = yaml_file.dump(data, allow_unicode=False)
     return text
 
 

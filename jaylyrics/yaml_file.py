@@ -1,7 +1,8 @@
 """Reading a YAML config file into a dict, every way it can go wrong a one-line `ConfigError`
 that names the file (and line): no such file (with the name it may have meant), a run or a corpus
 given for a config, not UTF-8, a YAML syntax error (tabs, backslashes in double quotes, a key
-typed with a full-width colon), a key given twice. YAML's 1e-3 is a number here, as in Python.
+typed with a full-width colon), a key given twice. Numbers are read as YAML 1.2 reads them (1e-3
+is a number, 010 is ten, 1:30 and 2024-01-01 are text), and written so that they read back.
 
 What the keys mean and which values they take is `config.py`'s concern.
 """
@@ -83,13 +84,48 @@ class _DuplicateKey(Exception):
 
 
 class NumberLoader(yaml.SafeLoader):
-    """YAML's safe loader, reading 1e-3 as the number it is in YAML 1.2 (and in Python), not as
-    the text PyYAML's YAML 1.1 makes of an exponent without a dot."""
+    """YAML's safe loader, reading numbers as YAML 1.2 (and Python) reads them, not as PyYAML's
+    YAML 1.1: 1e-3 is a number (1.1: text, an exponent without a dot), 010 is ten (1.1: octal
+    eight), and 1:30 (1.1: ninety, in base 60) and 2024-01-01 (1.1: a date) are text, as no
+    key of a config takes a time or a date."""
 
 
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+NumberLoader.yaml_implicit_resolvers = {           # SafeLoader's, without its numbers and dates
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in (_INT, _FLOAT, "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 NumberLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+    _INT, re.compile(r"^[-+]?(?:[0-9][0-9_]*|0x[0-9a-fA-F_]+|0b[01_]+)$"), list("-+0123456789"))
+NumberLoader.add_implicit_resolver(
+    _FLOAT, re.compile(r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                           |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+                           |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+                           |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def _construct_int(loader: NumberLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node).replace("_", "")
+    return int(text, 0) if re.match(r"[-+]?0[xb]", text) else int(text, 10)   # 010: ten
+
+
+NumberLoader.add_constructor(_INT, _construct_int)
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML's safe dumper, quoting a text that NumberLoader or PyYAML's own loader would read as
+    something else (a prefix 1e3 or 09, a directory 2024-01-01), so that both read it back."""
+
+
+_Dumper.yaml_implicit_resolvers = {
+    first: resolvers + NumberLoader.yaml_implicit_resolvers.get(first, [])
+    for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()}
+
+
+def dump(data: Any, allow_unicode: bool = True) -> str:
+    """`data` as YAML that `read` (and yaml.safe_load) reads back as it is, keys in their order."""
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=allow_unicode, sort_keys=False)
 
 
 class _UniqueKeyLoader(NumberLoader):

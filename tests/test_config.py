@@ -68,6 +68,39 @@ def test_a_number_with_an_exponent_is_a_number_as_in_yaml_1_2(tmp_path, written,
     assert config.load(None, ["train.out_dir=1e3"]).train.out_dir == "1e3"
 
 
+@pytest.mark.parametrize("written,key,value", [
+    ("epochs: 010", "epochs", 10), ("seed: 0123", "seed", 123), ("epochs: 09", "epochs", 9),
+    ("seed: 0x1F", "seed", 31), ("epochs: 1_000", "epochs", 1000), ("lr: .5", "lr", 0.5),
+    ("prefixes: [3:00, 12:30]", "prefixes", ("3:00", "12:30")),
+    ("out_dir: 2024-01-01", "out_dir", "2024-01-01"), ("prefixes: [1:30.5]", "prefixes", ("1:30.5",))])
+def test_numbers_are_read_as_yaml_1_2_reads_them(tmp_path, written, key, value):
+    """YAML 1.1 (PyYAML's) read `epochs: 010` as octal 8 and `seed: 0123` as 83 without a word,
+    a prefix 3:00 as 180 (base 60) and 2024-01-01 as a date; YAML 1.2 (and Python): 10, 123,
+    text and text. The same with --set."""
+    assert getattr(config.load(write(tmp_path, f"train:\n  {written}\n")).train, key) == value
+    k, _, v = written.partition(": ")
+    assert getattr(config.load(None, [f"train.{k}={v}"]).train, key) == value
+    for setting in ("train:\n  lr: 12:30\n", "train:\n  lr: 2024-01-01\n"):
+        text = setting.split(": ")[1].strip()
+        with pytest.raises(ConfigError, match=rf"train\.lr: expected a number, got the string "
+                                              rf"'{text}'$"):
+            config.load(write(tmp_path, setting))
+
+
+@pytest.mark.parametrize("prefix", ["1e3", "09", "010", "1:30", "2024-01-01", "0x1F", ".5", "yes",
+                                    "null", "-.5", "1_0", "+1"])
+def test_a_run_config_reads_back_as_it_was_written(tmp_path, prefix):
+    """A run's config.yaml is read again by --resume: a prefix (or a directory) that the reader
+    takes for a number was written without quotes (`- 1e3`, read back as 1000.0: "expected a
+    list of non-empty strings"). Both our reader and PyYAML's own read back the same config."""
+    cfg = config.load(None, [f"train.prefixes=[{prefix}, 分开]", f"train.out_dir={prefix}"])
+    assert cfg.train.prefixes == (prefix, "分开") and cfg.train.out_dir == prefix
+    path = tmp_path / "config.yaml"
+    path.write_text(config.dump(cfg), encoding="utf-8")
+    assert config.load(path) == cfg
+    assert config.from_dict(yaml.safe_load(path.read_text(encoding="utf-8"))) == cfg
+
+
 def write(tmp_path, text):
     path = tmp_path / "c.yaml"
     path.write_text(text, encoding="utf-8")
