@@ -151,8 +151,8 @@ class _UniqueKeyLoader(NumberLoader):
 def _config_nearby(path: Path) -> str:
     """For a --config that is not there: '; did you mean X?' for the YAML file whose name is
     closest, beside where it was looked for or among the project's configs (configs/default.yml,
-    configs/defualt.yaml, tiny.yaml, default: configs/...), else the project's configs; '' if
-    there are none."""
+    configs/defualt.yaml, tiny.yaml, default: configs/...), else the YAML files beside it (a
+    directory of the user's own configs), else the project's configs; '' if there are none."""
     from jaylyrics import PROJECT_DIR
 
     def yamls(directory: Path) -> list[Path]:
@@ -161,15 +161,16 @@ def _config_nearby(path: Path) -> str:
         except OSError:
             return []
 
-    ours = yamls(PROJECT_DIR / "configs")
+    ours, beside = yamls(PROJECT_DIR / "configs"), yamls(path.parent)
     found = {f.stem: f for f in ours}
-    found.update({f.stem: f for f in yamls(path.parent)})        # beside it first
+    found.update({f.stem: f for f in beside})                    # beside it first
     close = difflib.get_close_matches(path.stem, list(found), n=1, cutoff=0.6)
     if close:
         return f"; did you mean {_from_here(found[close[0]])}?"
-    if not ours:
+    listed, what = (beside, "beside it") if beside else (ours, "the project's configs")
+    if not listed:
         return ""
-    return f" (the project's configs: {', '.join(str(_from_here(f)) for f in ours)})"
+    return f" ({what}: {', '.join(str(_from_here(f)) for f in listed)})"
 
 
 def _from_here(path: Path) -> Path:

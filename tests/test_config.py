@@ -344,9 +344,20 @@ def test_a_missing_config_names_the_closest_one(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=rf"did you mean "
                                           rf"{re.escape(str(PROJECT_DIR / 'configs' / 'tiny.yaml'))}"):
         config.load(Path("configs/tiny.yaml"))
+    # nothing close: the configs beside it (the user's own), not the project's far away
+    (tmp_path / "configs").mkdir()
+    for name in ("lyrics.yaml", "small.yml"):
+        (tmp_path / "configs" / name).write_text("train:\n  epochs: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^configs/zzz\.yaml: no such config file \(beside "
+                                          r"it: configs/lyrics\.yaml, configs/small\.yml\)$"):
+        config.load(Path("configs/zzz.yaml"))
     import jaylyrics                               # installed without its source: no configs
 
     monkeypatch.setattr(jaylyrics, "PROJECT_DIR", tmp_path / "site-packages")
+    with pytest.raises(ConfigError, match=r"^zzz\.yaml: no such config file \(beside it: "
+                                          r"mine\.yaml\)$"):
+        config.load(Path("zzz.yaml"))
+    (tmp_path / "mine.yaml").unlink()
     with pytest.raises(ConfigError, match=r"^zzz\.yaml: no such config file$"):
         config.load(Path("zzz.yaml"))
 
