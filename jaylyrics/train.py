@@ -20,7 +20,7 @@ import math
 import re
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +33,25 @@ from jaylyrics.resume import Partial, Progress, save_last
 from jaylyrics.score import MAX_NLL, Score, exp_nll
 
 
-# A last epoch that lowers the best score by this fraction or more: the run is still improving
-# (the default run's last epochs lower it by 0.05% or less; a 3-epoch run by several percent).
-STILL_IMPROVING = 0.01
+# A run whose last epoch is its best, and whose best fell by this fraction or more over its last
+# STILL_WINDOW epochs, is still improving: more epochs would likely help (the default run's last
+# three lower it by 0.1%; a 3-epoch run's by several percent; a 5,000-character corpus's, whose
+# epochs are 3 batches, by 3% at epoch 40, less than 1% each).
+STILL_IMPROVING, STILL_WINDOW = 0.01, 3
+
+
+def still_improving(bests: list[float]) -> bool:
+    """Whether the last epoch of a run is its best and lowered the best by STILL_IMPROVING or
+    more over the last STILL_WINDOW epochs. `bests`: the best score before the first epoch
+    trained (inf for a new run; a resumed run's best), then after each epoch; fewer epochs than
+    the window are measured from the first epoch's best (a new run of one epoch, against
+    nothing: False)."""
+    if len(bests) < 2 or bests[-1] >= bests[-2]:
+        return False
+    before = bests[max(0, len(bests) - 1 - STILL_WINDOW)]
+    if not math.isfinite(before):                     # a new run: from its first epoch's best
+        before = bests[1]
+    return 1 - bests[-1] / before >= STILL_IMPROVING
 
 
 class TrainingDiverged(JaylyricsError):
@@ -322,7 +338,8 @@ class _Run:
     named_latest: bool = False        # runs/latest names this run since its first epoch here
     corpus_sha256: str = ""           # the text trained on (corpus.fingerprint), for --resume
     resumable: bool = False           # last.json holds this run (resumed, or saved here since)
-    gain: float = 0.0                 # how much the last epoch lowered the best score (a fraction)
+    bests: list = field(default_factory=list)   # the best score before this process's first
+                                                # epoch, then after each (`still_improving`)
     resume_command: object = None     # run_dir -> the command that continues the run (fit's)
 
     @classmethod
@@ -354,7 +371,8 @@ class _Run:
         optimizers = [optimizer] + [_copy_optimizer(optimizer, c) for c in contexts[1:]]
         run = cls(cfg, vocab, params, optimizers, progress, run_dir, reporter, generate, contexts,
                   train_ids, val_ids, aggregator, replicas,
-                  corpus_sha256=corpus_mod.fingerprint(data), resumable=resume is not None)
+                  corpus_sha256=corpus_mod.fingerprint(data), resumable=resume is not None,
+                  bests=[progress.best])
         if not run.rank0:
             run.reporter, run.generate = Reporter(), None
         return run
@@ -475,8 +493,6 @@ class _Run:
                              val_ppl_model=val_ppl_model, grad_norm=trained.grad_norm,
                              clipped=trained.clipped)
         metrics = {"train_ppl": train_ppl, "val_ppl": val_ppl, "val_ppl_model": val_ppl_model}
-        self.gain = 1 - score / progress.best if result.best and math.isfinite(progress.best) \
-            else 0.0
         if result.best:
             progress.best, progress.best_epoch = score, epoch
             if self.rank0:
@@ -493,6 +509,7 @@ class _Run:
             for opt in self.optimizers:               # one per device
                 opt.lr *= tc.lr_decay
         progress.epoch, progress.elapsed = epoch, time.time() - self.started
+        self.bests.append(progress.best)
         progress.metrics = metrics
         if self.rank0:
             with self.saving(f"the checkpoint of epoch {epoch}"):
@@ -609,16 +626,17 @@ class _Run:
                           f"kept: continue with `{self.resume_command(self.run_dir)}`")
 
     def summary(self) -> dict:
-        """The run as it ended; `still_improving`: its last epoch lowered the best score by at
-        least STILL_IMPROVING (it trained all train.epochs: early stopping ends after epochs
-        without a best), so more epochs would likely help."""
+        """The run as it ended; `still_improving`: its last epoch was its best, and the best
+        fell by STILL_IMPROVING or more over its last STILL_WINDOW epochs (it trained all
+        train.epochs: early stopping ends after epochs without a best), so more epochs would
+        likely help."""
         progress = self.progress
         return {"best_epoch": progress.best_epoch, "best": progress.best,
                 "metric": "val_ppl" if self.val_ids is not None else "train_ppl",
                 "epochs": progress.epoch, "elapsed_s": time.time() - self.started,
                 "run_dir": str(self.run_dir), "rank0": self.rank0,
                 "still_improving": progress.best_epoch == progress.epoch
-                and self.gain >= STILL_IMPROVING}
+                and still_improving(self.bests)}
 
 
 # What a worker of a data-parallel run may have otherwise than the others: where it writes

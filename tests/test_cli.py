@@ -171,10 +171,10 @@ def test_train_output(tmp_path, monkeypatch):
 
 
 def test_a_run_still_improving_at_its_last_epoch_says_how_to_go_on(tmp_path, monkeypatch):
-    """A run that trained all its epochs with its score still falling (its last epoch lowered
-    the best by 1% or more) ended with its best number alone: a note says that more epochs may
-    help, with the command that trains them (it runs); a run whose score has levelled off ends
-    without it."""
+    """A run that trained all its epochs with its score still falling (its last epoch its best,
+    down 1% or more over the last three, here two) ended with its best number alone: a note
+    says that more epochs may help, with the command that trains them (it runs); a run whose
+    score has levelled off ends without it."""
     import csv
     import shlex
 

@@ -187,6 +187,26 @@ class Recorder(train.Reporter):
         self.stops.append((epoch, reason))
 
 
+@pytest.mark.parametrize("bests,improving", [
+    # a small corpus (3 batches an epoch): under 1% an epoch, 3.2% over the last three
+    ([math.inf, 152.0, 151.2, 148.2, 145.8, 143.7, 142.3, 141.05], True),
+    # the default run's last epochs: its best by a hair, 0.1% over three
+    ([math.inf, 34.0336, 34.0336, 34.0336, 34.0336, 34.0107, 33.9953], False),
+    ([math.inf, 50.3, 49.0], True),                     # two epochs: 2.6%
+    ([math.inf, 50.3, 50.2], False),                    # 0.2%
+    ([math.inf, 50.3], False),                          # one epoch: nothing to compare with
+    ([60.0, 59.0], True),                               # resumed for one epoch: from its best
+    ([math.inf, 50.0, 45.0, 45.0], False),              # the last epoch is not the best
+    ([math.inf, 100.0, 90.0, 89.6, 89.4, 89.2], False),  # the fall of epoch 2 is out of the window
+])
+def test_a_run_is_still_improving_by_its_last_three_epochs(bests, improving):
+    """Whether a run ends with "more epochs may help": its last epoch its best, and the best
+    down by 1% over the last three epochs. Measured over the last epoch alone, a run on a small
+    corpus falling steadily by under 1% an epoch (a 5,000-character corpus: 3 batches an epoch)
+    ended without the note."""
+    assert train.still_improving(bests) is improving
+
+
 def test_early_stopping_and_learning_rate_decay(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     scores = iter([100.0, 90.0, 95.0, 96.0, 97.0, 98.0, 99.0])
