@@ -227,9 +227,27 @@ def check_trainable(data: Corpus, train_cfg) -> None:
 
 
 def check_prefixes(vocab: Vocab, train_cfg) -> None:
-    """Raise a CorpusError naming a sampling prefix's characters that `vocab` lacks."""
+    """Raise an InputError naming a sampling prefix's characters that `vocab` lacks (for
+    prefixes written with commas, `分开,不分开`, which is one prefix, how to write several)."""
     for prefix in train_cfg.prefixes if train_cfg.sample_every else ():
-        vocab.encode(prefix, f"train.prefixes entry {prefix!r}")
+        try:
+            vocab.encode(prefix, f"train.prefixes entry {prefix!r}")
+        except InputError as e:
+            parts = comma_separated(vocab, prefix)
+            if parts:
+                raise InputError(f"{e}; several prefixes are a list: "
+                                 f"train.prefixes=[{', '.join(parts)}]") from None
+            raise
+
+
+def comma_separated(vocab: Vocab, prefix: str) -> list[str] | None:
+    """The prefixes that `prefix` lists with commas (`分开,不分开`, `分开, 不分开`), when its comma
+    is not in `vocab` but each of them is: several prefixes given as one. Else None."""
+    parts = [part.strip() for part in prefix.split(",")]
+    if len(parts) > 1 and "," not in vocab.index and all(parts) \
+            and not vocab.unknown("".join(parts)):
+        return parts
+    return None
 
 
 def check_batchable(num_ids: int, batch_size: int, num_steps: int, sampler: str,

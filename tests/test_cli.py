@@ -520,6 +520,8 @@ def test_eval_on_a_directory_scores_its_files_joined(in_tiny_run, tmp_path):
     (["sample", "--prefix", "分开Ж"], ["--prefix", "'Ж'"]),
     (["sample", "--prefix", "分开\\n我"], ["'n'", "for a line break in bash, write --prefix $'分开\\n我'"]),
     (["sample", "--prefix", "分开\\n我", "--next", "2"], ["'n'", "--prefix $'分开\\n我'"]),
+    (["sample", "--prefix", "分开,不分开"], ["','", "; several prefixes are one --prefix each: "
+                                              "--prefix 分开 --prefix 不分开"]),
     (["sample", "--prefix", ""], ["--prefix is empty"]),
     (["sample", "--prefix", "分", "--length", "-1"], ["--length -1"]),
     (["sample", "--prefix", "分", "--length", "100000000"], ["--length", "too long; at most 1,000,000 characters"]),

@@ -52,6 +52,27 @@ def test_unknown_characters_are_named_with_the_look_alike_the_vocabulary_has():
     assert corpus.Vocab.build("a").show_unknown(list("bcd"), limit=2) == "'b' 'c' ..."
 
 
+def test_prefixes_written_with_commas_are_told_how_to_be_several():
+    """`--set train.prefixes=分开,不分开` is one prefix, with a comma the lyrics may not have:
+    the error named the comma alone; it now says how to write several. A comma the vocabulary
+    has, or parts it lacks too, get the error as it was."""
+    from types import SimpleNamespace
+
+    def check(vocab, *prefixes):
+        corpus.check_prefixes(vocab, SimpleNamespace(prefixes=prefixes, sample_every=1))
+
+    vocab = corpus.Vocab.build("分开，不分开\n")
+    with pytest.raises(InputError) as e:
+        check(vocab, "不分开", "分开, 不分开")
+    assert str(e.value) == ("train.prefixes entry '分开, 不分开' has 2 characters not in the "
+                            "model's vocabulary: ',' (the vocabulary has '，') ' '; several "
+                            "prefixes are a list: train.prefixes=[分开, 不分开]")
+    with pytest.raises(InputError, match=r"'X'$"):
+        check(vocab, "分开,X")
+    check(corpus.Vocab.build("分开,不\n"), "分开,不分开", "分开")          # a comma it has: one prefix
+    check(vocab, "分开")
+
+
 def test_a_straight_quote_or_a_letter_without_its_accent_names_the_vocabularys_one():
     """English lyrics saved from the web have I’m, “...” and — where a terminal types I'm, "..."
     and -; a prefix named them with no look-alike (likewise é for e). Both ways round; kana's

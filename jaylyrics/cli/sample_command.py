@@ -330,6 +330,10 @@ def _as_read(ck, prefix: str, what: str = "--prefix") -> str:
         if "\\n" in prefix and what == "--prefix":
             raise InputError(f"{e} (\\n is two characters here; for a line break in bash, write "
                              f"--prefix $'{prefix}')") from None
+        parts = corpus.comma_separated(ck.vocab, prefix) if what == "--prefix" else None
+        if parts:
+            raise InputError(f"{e}; several prefixes are one --prefix each: "
+                             f"{' '.join('--prefix ' + shell_word(p) for p in parts)}") from None
         if read_at_most:
             raise InputError(f"{e}; the run read at most the first {read_at_most:,} characters "
                              "of its corpus (data.max_chars)") from None
