@@ -635,8 +635,7 @@ class _Run:
                 "metric": "val_ppl" if self.val_ids is not None else "train_ppl",
                 "epochs": progress.epoch, "elapsed_s": time.time() - self.started,
                 "run_dir": str(self.run_dir), "rank0": self.rank0,
-                "still_improving": progress.best_epoch == progress.epoch
-                and still_improving(self.bests)}
+                "still_improving": still_improving(self.bests)}
 
 
 # What a worker of a data-parallel run may have otherwise than the others: where it writes
