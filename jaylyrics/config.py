@@ -434,9 +434,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
         value = tuple(value)
 
     if "choices" in rules and value not in rules["choices"]:
-        near = value.strip().lower()                            # GRU, ' lstm': say which
-        raise bad("one of " + ", ".join(rules["choices"]),
-                  f" (write {near})" if near in rules["choices"] else "")
+        meant = _meant(value, rules["choices"])
+        raise bad("one of " + ", ".join(rules["choices"]), f" (write {meant})" if meant else "")
     if "min" in rules and value < rules["min"]:
         raise bad(f"a value >= {rules['min']}")
     if "min_exclusive" in rules and value <= rules["min_exclusive"]:
@@ -447,6 +446,31 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
         lo = rules.get("min", rules.get("min_exclusive"))
         raise bad(f"a value in [{lo}, {rules['below']})")
     return value
+
+
+# What other tools and texts call the choices: d2l's sequential partitioning and the tutorial's
+# adjacent sampling are the consecutive sampler, a vanilla (Elman) RNN is rnn, ...
+_OTHER_NAMES = {"sequential": "consecutive", "adjacent": "consecutive", "shuffle": "random",
+                "shuffled": "random", "vanilla": "rnn", "elman": "rnn", "simple": "rnn",
+                "keep": "carry", "stateful": "carry", "detach": "carry", "zero": "reset",
+                "zeros": "reset", "stateless": "reset", "average": "mean", "avg": "mean",
+                "total": "sum", "iso8859-1": "cp1252", "ascii": "utf-8"}   # (their supersets)
+
+
+def _meant(value: str, choices: tuple) -> str | None:
+    """The choice `value` was meant as, by its case or spacing (GRU, ' lstm'), by the name
+    another tool gives it (sequential), or, for an encoding, by Python's name for it (utf8,
+    cp936) or the one that reads all it reads (latin1: cp1252); else None."""
+    import codecs
+
+    near = value.strip().lower()
+    near = _OTHER_NAMES.get(near.replace("_", "-"), near)
+    if near not in choices and "utf-8" in choices:
+        try:
+            near = _OTHER_NAMES.get(codecs.lookup(near).name, codecs.lookup(near).name)
+        except LookupError:
+            pass
+    return near if near in choices else None
 
 
 def to_dict(cfg: Config) -> dict:

@@ -177,6 +177,17 @@ def write(tmp_path, text):
      r"\(write gru\)$"),
     ("train:\n  sampler: 'Random '\n", r"train.sampler: expected one of random, consecutive, got "
      r"the string 'Random ' \(write random\)$"),
+    # the names other tools and texts give the choices (d2l: sequential; the tutorial: adjacent)
+    ("train:\n  sampler: sequential\n", r"got the string 'sequential' \(write consecutive\)$"),
+    ("train:\n  sampler: Adjacent\n", r"got the string 'Adjacent' \(write consecutive\)$"),
+    ("model:\n  type: vanilla\n", r"got the string 'vanilla' \(write rnn\)$"),
+    ("train:\n  hidden_state: stateful\n", r"got the string 'stateful' \(write carry\)$"),
+    ("train:\n  loss: average\n", r"got the string 'average' \(write mean\)$"),
+    ("data:\n  encoding: utf8\n", r"got the string 'utf8' \(write utf-8\)$"),
+    ("data:\n  encoding: cp936\n", r"got the string 'cp936' \(write gbk\)$"),
+    ("data:\n  encoding: Latin-1\n", r"got the string 'Latin-1' \(write cp1252\)$"),
+    ("data:\n  encoding: koi8-r\n", r"got the string 'koi8-r'$"),
+    ("train:\n  optimizer: adamw\n", r"got the string 'adamw'$"),
     ("train:\n  lr: 0\n", "train.lr: expected a value > 0.0"),
     ("data:\n  keep_newlines: 1\n", "data.keep_newlines: expected true or false"),
     ("train: 3\n", "section 'train' must be a mapping"),
