@@ -360,6 +360,9 @@ def _yaml_hint(value: Any, kind: type) -> str:
         return " (YAML did not read it as text: put it in quotes)"
     if not isinstance(value, str) or kind not in (int, float):
         return ""
+    written = _written_number(value.strip())
+    if written and (kind is float or "." not in written):
+        return f" (write {written})"
     try:
         number = float(value)
     except ValueError:
@@ -369,6 +372,19 @@ def _yaml_hint(value: Any, kind: type) -> str:
     if kind is int and not number.is_integer():
         return ""
     return " (a number in quotes is text to YAML: leave the quotes out)"
+
+
+def _written_number(text: str) -> str | None:
+    """A number written as people write one, as YAML writes it: 10% -> 0.1, 10,000 -> 10000,
+    10k -> 10000, 5万 -> 50000; None for anything else."""
+    scale = {"%": 0.01, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "万": 1e4}.get(text[-1:], 1)
+    digits = text[:-1].strip() if scale != 1 else text
+    if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?|[0-9]{1,3}(?:,[0-9]{3})+", digits):
+        return None
+    if scale == 1 and "," not in digits:
+        return None                                     # a plain number in quotes: not here
+    number = float(digits.replace(",", "")) * scale
+    return f"{number:.10g}" if number % 1 else str(int(number))
 
 
 _OFF = {"none", "null", "off", "no", "false", "never", "disabled", "disable", "inf", "infinity"}
@@ -467,9 +483,10 @@ def _meant(value: str, choices: tuple) -> str | None:
     near = _OTHER_NAMES.get(near.replace("_", "-"), near)
     if near not in choices and "utf-8" in choices:
         try:
-            near = _OTHER_NAMES.get(codecs.lookup(near).name, codecs.lookup(near).name)
-        except LookupError:
-            pass
+            name = codecs.lookup(near).name
+        except (LookupError, ValueError):                  # (ValueError: a NUL in the name)
+            name = near
+        near = _OTHER_NAMES.get(name, name)
     return near if near in choices else None
 
 

@@ -187,7 +187,17 @@ def write(tmp_path, text):
     ("data:\n  encoding: cp936\n", r"got the string 'cp936' \(write gbk\)$"),
     ("data:\n  encoding: Latin-1\n", r"got the string 'Latin-1' \(write cp1252\)$"),
     ("data:\n  encoding: koi8-r\n", r"got the string 'koi8-r'$"),
+    ("data:\n  encoding: \"utf\\08\"\n", r"got the string 'utf\\x008'$"),   # (Python's lookup: ValueError)
     ("train:\n  optimizer: adamw\n", r"got the string 'adamw'$"),
+    # numbers as people write them
+    ("data:\n  val_fraction: 10%\n", r"got the string '10%' \(write 0\.1\)$"),
+    ("train:\n  lr: 0.2%\n", r"got the string '0\.2%' \(write 0\.002\)$"),
+    ("data:\n  max_chars: 10,000\n", r"got the string '10,000' \(write 10000\)$"),
+    ("data:\n  max_chars: 2.5k\n", r"got the string '2\.5k' \(write 2500\)$"),
+    ("data:\n  max_chars: 5万\n", r"got the string '5万' \(write 50000\)$"),
+    ("data:\n  max_chars: 1.5M\n", r"got the string '1\.5M' \(write 1500000\)$"),
+    ("train:\n  epochs: 50%\n", r"got the string '50%'$"),           # not a whole number
+    ("train:\n  epochs: 10,00\n", r"got the string '10,00'$"),
     ("train:\n  lr: 0\n", "train.lr: expected a value > 0.0"),
     ("data:\n  keep_newlines: 1\n", "data.keep_newlines: expected true or false"),
     ("train: 3\n", "section 'train' must be a mapping"),
