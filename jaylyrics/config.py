@@ -441,6 +441,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
                        if "several" in rules and isinstance(value, (list, tuple)) else "")
             raise bad("a string" if rules.get("empty") else "a non-empty string", several)
         if rules.get("path"):
+            if "\0" in value:                         # ("\0" in YAML's double quotes)
+                raise bad("a path", " (no path holds a NUL character)")
             value = os.path.expanduser(value)           # ~/lyrics.txt, as a shell would
     elif kind is tuple:
         if isinstance(value, str):

@@ -113,6 +113,23 @@ def _construct_int(loader: NumberLoader, node: yaml.ScalarNode) -> int:
 NumberLoader.add_constructor(_INT, _construct_int)
 
 
+def _checked(construct):
+    """A constructor that says, as a YAML error at the value, that an explicit tag does not fit
+    it (`epochs: !!int x`, `!!bool maybe`), where PyYAML's raise ValueError, KeyError, ..."""
+    def checked(loader, node):
+        try:
+            return construct(loader, node)
+        except (ValueError, TypeError, LookupError, AttributeError):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the tag {node.tag.replace('tag:yaml.org,2002:', '!!')} does not "
+                f"fit {node.value!r}", node.start_mark) from None
+    return checked
+
+
+for _tag in (_INT, _FLOAT, "tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"):
+    NumberLoader.add_constructor(_tag, _checked(NumberLoader.yaml_constructors[_tag]))
+
+
 class _Dumper(yaml.SafeDumper):
     """YAML's safe dumper, quoting a text that NumberLoader or PyYAML's own loader would read as
     something else (a prefix 1e3 or 09, a directory 2024-01-01), so that both read it back."""
@@ -133,6 +150,8 @@ class _UniqueKeyLoader(NumberLoader):
     the last one without a word: `lr: 0.002` further down would silently win)."""
 
     def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):    # (`!!map x`: the base class says so)
+            return super().construct_mapping(node, deep=deep)
         first_line: dict = {}
         prefix = getattr(node, "jaylyrics_prefix", "")        # "train." inside train:
         for key_node, value_node in node.value:
@@ -205,6 +224,8 @@ def _syntax_hint(e: yaml.YAMLError, problem: str, text: str) -> str:
     if "escape" in problem:                             # "C:\Users\me": \U wants 8 hex digits
         return (" (in double quotes a backslash starts an escape: write a path in single "
                 "quotes, or with /)")
+    if problem.startswith("the tag !!"):                        # epochs: !!int x
+        return " (leave the tag out: each key's type is known)"
     if problem.startswith("found undefined alias"):             # out_dir: *runs
         return " (YAML reads a value that starts with * as an alias: put the value in quotes)"
     if "cannot start any token" in problem:                     # a value starting with @ or `

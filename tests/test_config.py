@@ -187,6 +187,20 @@ def write(tmp_path, text):
     ("data:\n  encoding: cp936\n", r"got the string 'cp936' \(write gbk\)$"),
     ("data:\n  encoding: Latin-1\n", r"got the string 'Latin-1' \(write cp1252\)$"),
     ("data:\n  encoding: koi8-r\n", r"got the string 'koi8-r'$"),
+    # a tag that does not fit its value: PyYAML's ValueError, IndexError, KeyError (tracebacks)
+    ("train:\n  epochs: !!int x\n", r"line 2, column 11: YAML syntax error: the tag !!int does "
+     r"not fit 'x' \(leave the tag out: each key's type is known\)$"),
+    ("train:\n  epochs: !!int\n", r"the tag !!int does not fit ''"),
+    ("data:\n  keep_newlines: !!bool maybe\n", r"the tag !!bool does not fit 'maybe'"),
+    ("train:\n  lr: !!float x\n", r"the tag !!float does not fit 'x'"),
+    ("train:\n  out_dir: !!timestamp x\n", r"the tag !!timestamp does not fit 'x'"),
+    ("train: !!map x\n", r"line 1, column 8: YAML syntax error: expected a mapping node, but "
+     r"found scalar$"),                   # (the check for keys given twice raised ValueError)
+    # a NUL in a path: os.path.expanduser and Path.resolve raised ValueError (a traceback)
+    ("train:\n  out_dir: \"~\\0\"\n", r"train\.out_dir: expected a path, got the string "
+     r"'~\\x00' \(no path holds a NUL character\)$"),
+    ("data:\n  corpus: \"a\\0b\"\n", r"data\.corpus: expected a path, got the string "
+     r"'a\\x00b' \(no path holds a NUL character\)$"),
     ("data:\n  encoding: \"utf\\08\"\n", r"got the string 'utf\\x008'$"),   # (Python's lookup: ValueError)
     ("train:\n  optimizer: adamw\n", r"got the string 'adamw'$"),
     # numbers as people write them
@@ -399,6 +413,8 @@ def test_empty_file_gives_the_defaults(tmp_path):
     ("=3", "--set =3: no key before '='; expected KEY=VALUE"),
     ("train.prefixes=[分开", r"not a YAML list \(.*\); write train.prefixes=\[a, b\]"),
     ("train.epochs=many", "--set: train.epochs: expected a whole number"),
+    ("train.epochs=!!int x", r"--set: train.epochs: expected a whole number, got the string "
+                             r"'!!int x'$"),                   # (was a ValueError's traceback)
     ("train.patience=", r"--set: train.patience: expected a whole number, got no value \(0: "
                         r"never\)$"),                          # (as `patience:` in YAML)
 ])
