@@ -640,6 +640,11 @@ def test_latest_names_a_deleted_run(tmp_path, monkeypatch, as_symlink, tiny_run)
     (["--config", "configs/default.yaml", "--dry-run"],
      ["--config is given 2 times (", "configs/tiny.yaml, configs/default.yaml); give one, and "
       "change its keys with --set KEY=VALUE"]),
+    # a line break or tab in what an error quotes broke its one line (found by fuzzing --set)
+    (["--set", "train.prefixes='\n", "--dry-run"],
+     ["Error: --set train.prefixes='\\n: not a YAML list (while scanning a quoted scalar)"]),
+    (["--set", "tra\tin.lr=3", "--dry-run"],
+     ["Error: --set tra\\tin.lr=3: unknown key 'tra\\tin.lr'; did you mean 'train.lr'?"]),
 ])
 def test_user_mistakes_on_train(tmp_path, monkeypatch, args, fragments):
     monkeypatch.chdir(tmp_path)

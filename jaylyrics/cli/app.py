@@ -157,7 +157,7 @@ class _Group(click.Group):
             if getattr(e, "exit_code", 1) != 1:          # an interrupted training: 130
                 click.echo(str(e), err=True)
                 sys.exit(e.exit_code)
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(_one_line(str(e))) from None
         except MemoryError:           # numpy's and MXNet's allocations of a model too big
             raise click.ClickException(
                 "out of memory: the model (model.hidden_size, model.embed_size, "
@@ -183,6 +183,15 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def _one_line(message: str) -> str:
+    """A message as one line: a line break, tab or other control character in what it quotes
+    (`--set $'train.prefixes=[\n'`) written as Python writes it in a string."""
+    import unicodedata
+
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+                   for c in message)
 
 
 def _a_joined_worker() -> bool:
