@@ -483,7 +483,7 @@ def _meant(value: str, choices: tuple) -> str | None:
 
     near = value.strip().lower()
     near = _OTHER_NAMES.get(near.replace("_", "-"), near)
-    if near not in choices and "utf-8" in choices:
+    if near not in choices and "utf-8" in choices:                   # data.encoding's choices
         try:
             name = codecs.lookup(near).name
         except (LookupError, ValueError):                  # (ValueError: a NUL in the name)

@@ -187,7 +187,7 @@ class _Group(click.Group):
 
 def _one_line(message: str) -> str:
     """A message as one line: a line break, tab or other control character in what it quotes
-    (`--set $'train.prefixes=[\n'`) written as Python writes it in a string."""
+    (`--set $'train.prefixes=[\\n'`) written as Python writes it in a string."""
     import unicodedata
 
     return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
