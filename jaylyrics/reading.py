@@ -271,12 +271,17 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     try:
         with zipfile.ZipFile(path) as z:
             members = {i.filename: _member_name(i, encoding) for i in z.infolist()
-                       if not i.is_dir() and not i.filename.startswith(("__MACOSX/", "."))}
+                       if i.filename and not i.is_dir()      # (a damaged name can be empty)
+                       and not i.filename.startswith(("__MACOSX/", "."))}
             return [(f"{path}:{members[n]}", z.read(n)) for n in _chosen(path, members, "zip")]
     except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
         # damaged (zlib: a member's data; NotImplementedError: its header), or encrypted
         raise CorpusError(f"{path}: cannot read this zip file ({e}); expected an intact zip "
                           "without a password") from None
+    except UnicodeDecodeError:        # a header's name marked UTF-8 that is not: damaged
+        raise CorpusError(f"{path}: cannot read this zip file (a file name in it is marked "
+                          "UTF-8 and is not: the zip is damaged, or was made by a tool that "
+                          "marks names wrongly); expected an intact zip") from None
 
 
 def _chosen(path: Path, shown: dict[str, str], archive: str) -> list[str]:
@@ -329,8 +334,18 @@ def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
             data = {n: tar.extractfile(members[n]).read() for n in members if n in wanted}
             return [(f"{path}:{shown[n]}", data[n]) for n in chosen]
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
-        raise CorpusError(f"{path}: cannot read this tar archive ({e}); expected an intact "
-                          "one") from None
+        raise CorpusError(f"{path}: cannot read this tar archive ({_tar_reason(e)}); expected "
+                          "an intact one") from None
+
+
+def _tar_reason(e: Exception) -> str:
+    """What tarfile says went wrong, on one line: opening a damaged archive it tries every
+    compression in turn and lists them all, one line each; the plain tar's says it."""
+    reason = str(e)
+    if "\n" not in reason:
+        return reason
+    plain = re.search(r"^- method tar: \w+\((.*)\)$", reason, re.MULTILINE)
+    return plain.group(1).strip("'\"") if plain else " ".join(reason.split())
 
 
 # A single compressed file, by its first bytes (bzip2's with its first block's): read as the

@@ -174,6 +174,24 @@ def test_a_damaged_zip_is_said_so(tmp_path):
                 assert isinstance(reading.read_text(damaged), str)
             except CorpusError as e:
                 assert str(e).startswith(f"{damaged}: ")
+    named = tmp_path / "named.zip"               # a name marked UTF-8 (歌/), damaged in its local
+    with zipfile.ZipFile(named, "w") as z:       # header: zipfile raised UnicodeDecodeError
+        z.writestr("歌/a.txt", "分开\n")
+    data = bytearray(named.read_bytes())
+    data[30] = 0                                         # the name's first byte (after 30 bytes)
+    named.write_bytes(bytes(data))
+    with pytest.raises(CorpusError, match=f"^{re.escape(str(named))}: cannot read this zip file "
+                                          r"\(a file name in it is marked UTF-8 and is not"):
+        reading.read_text(named)
+    nameless = tmp_path / "nameless.zip"         # a name in the central directory starting with
+    with zipfile.ZipFile(nameless, "w") as z:    # NUL: zipfile makes it '' (is_dir raised
+        z.writestr("a.txt", "分开\n")            # IndexError)
+    data = bytearray(nameless.read_bytes())
+    data[data.rindex(b"a.txt")] = 0
+    nameless.write_bytes(bytes(data))
+    with pytest.raises(CorpusError, match=f"^{re.escape(str(nameless))}: expected .txt files "
+                                          r"\(or a single file\) in the zip, found no files$"):
+        reading.read_text(nameless)
 
 
 def test_a_zip_of_several_text_files_is_joined_in_name_order(tmp_path):
@@ -280,6 +298,13 @@ def test_a_tar_archive_without_text_files_or_damaged(tmp_path):
     cut.write_bytes(data[:len(data) // 2])                   # a download that stopped
     with pytest.raises(CorpusError, match=f"^{re.escape(str(cut))}: cannot read this tar archive"):
         reading.read_text(cut)
+    damaged = bytearray((tmp_path / "tables.tar").read_bytes())
+    damaged[0] = 0                              # a header's checksum no longer fits: tarfile
+    (tmp_path / "damaged.tar").write_bytes(bytes(damaged))   # listed each compression it tried
+    with pytest.raises(CorpusError) as e:
+        reading.read_text(tmp_path / "damaged.tar")
+    assert str(e.value) == (f"{tmp_path / 'damaged.tar'}: cannot read this tar archive (bad "
+                            "checksum); expected an intact one")
 
 
 @pytest.mark.parametrize("kind, suffix", [("gzip", ".gz"), ("bzip2", ".bz2"), ("xz", ".xz")])
