@@ -303,8 +303,10 @@ def test_a_tar_archive_without_text_files_or_damaged(tmp_path):
     (tmp_path / "damaged.tar").write_bytes(bytes(damaged))   # listed each compression it tried
     with pytest.raises(CorpusError) as e:
         reading.read_text(tmp_path / "damaged.tar")
-    assert str(e.value) == (f"{tmp_path / 'damaged.tar'}: cannot read this tar archive (bad "
-                            "checksum); expected an intact one")
+    # (Python 3.11 and later name what the plain tar reader found; 3.9 says only that it failed)
+    assert re.fullmatch(rf"{re.escape(str(tmp_path / 'damaged.tar'))}: cannot read this tar "
+                        r"archive \((bad checksum|file could not be opened successfully)\); "
+                        r"expected an intact one", str(e.value)), str(e.value)
 
 
 @pytest.mark.parametrize("kind, suffix", [("gzip", ".gz"), ("bzip2", ".bz2"), ("xz", ".xz")])
