@@ -62,8 +62,13 @@ def read_metrics(run: Path) -> dict[str, list[float]]:
         missing = [k for k in ("epoch", "train_ppl") if k not in reader.fieldnames]
         if missing:
             raise ValueError(f"no {' or '.join(missing)} column")
-        return {key: [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
-                for key in ("train_ppl", "val_ppl", "val_ppl_model", "lr")}
+        metrics = {key: [(int(r["epoch"]), float(r[key])) for r in rows if r.get(key)]
+                   for key in ("train_ppl", "val_ppl", "val_ppl_model", "lr")}
+        for key, pairs in metrics.items():    # (log scales: a 0, say from a row cut short, is
+            for epoch, value in pairs:        # no point on them)
+                if not (math.isfinite(value) and value > 0):
+                    raise ValueError(f"epoch {epoch}: {key} {value:g}, not a positive number")
+        return metrics
     except (ValueError, TypeError, csv.Error) as e:            # edited or damaged by hand
         raise JaylyricsError(f"{path}: cannot read it ({e}); expected the CSV that train "
                              "writes") from None

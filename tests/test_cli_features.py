@@ -1346,6 +1346,10 @@ def test_plot_of_a_run_with_a_chinese_name_warns_of_no_glyph(tmp_path, monkeypat
     (b"epoch,train_ppl\nx,y\n", "cannot read it (invalid literal for int() with base 10: 'x')"),
     (b"\xff\xfe", "cannot read it ('utf-8' codec can't decode byte 0xff"),
     (b"a,b\n1,2\n", "cannot read it (no epoch or train_ppl column)"),
+    # a row cut short (0.0 for 0.002: no point on a log scale; was a ValueError traceback)
+    (b"epoch,train_ppl,val_ppl,val_ppl_model,lr\n1,281.6,52.5,212.9,0.0\n",
+     "cannot read it (epoch 1: lr 0, not a positive number)"),
+    (b"epoch,train_ppl\n1,nan\n", "cannot read it (epoch 1: train_ppl nan, not a positive number)"),
     (b"", "no epoch recorded yet"),
 ])
 def test_a_damaged_metrics_file(in_tiny_run, tmp_path, monkeypatch, content, message):
