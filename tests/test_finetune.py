@@ -42,7 +42,11 @@ def test_the_transferred_network_scores_old_characters_as_its_source_did(kind, e
     state = model.begin_state(cfg, 4, CTX)
     old_logits, old_state = model.forward(source, X, state, cfg)
     new_logits, new_state = model.forward(params, X, state, cfg)
-    np.testing.assert_array_equal(new_logits.asnumpy()[:, :V_old], old_logits.asnumpy())
+    # equal but for rounding: a product with 11 output columns may round otherwise than with
+    # 7 (on an AMD EPYC machine, 13 of 168 logits by one unit in the last place; the machines
+    # before gave them equal)
+    np.testing.assert_allclose(new_logits.asnumpy()[:, :V_old], old_logits.asnumpy(),
+                               rtol=1e-5, atol=1e-6)
     for a, b in zip(new_state, old_state):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy())
     for name, p in params.items():                      # new characters: as a fresh run has them
