@@ -12,6 +12,7 @@ This module does not import MXNet, so configuration mistakes are reported instan
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import math
 import os
@@ -412,7 +413,8 @@ def _coerce(value: Any, f: dataclasses.Field, key: str, where: str) -> Any:
     def bad(expected: str, hint: str = "") -> ConfigError:
         got = (f"the string {value!r}" if isinstance(value, str) else "no value" if value is None
                else shown(value) if isinstance(value, bool) else _flow(value)
-               if isinstance(value, (list, dict)) else repr(value))
+               if isinstance(value, (list, dict)) else f"the date {value}"
+               if isinstance(value, datetime.date) else repr(value))    # (tagged !!timestamp)
         hint = (hint or _yaml_hint(value, kind) or _off_hint(value, kind, rules.get("help", ""))
                 or (" (to YAML, yes/no and on/off are true/false too)"
                     if isinstance(value, bool) else ""))

@@ -194,6 +194,11 @@ def write(tmp_path, text):
     ("data:\n  keep_newlines: !!bool maybe\n", r"the tag !!bool does not fit 'maybe'"),
     ("train:\n  lr: !!float x\n", r"the tag !!float does not fit 'x'"),
     ("train:\n  out_dir: !!timestamp x\n", r"the tag !!timestamp does not fit 'x'"),
+    # a date tagged as one (an untagged 2024-01-01 is text): was datetime.date(2024, 1, 1)
+    ("train:\n  out_dir: !!timestamp 2024-01-01\n", r"train\.out_dir: expected a non-empty "
+     r"string, got the date 2024-01-01$"),
+    ("train:\n  epochs: !!timestamp 2024-01-01 10:30:00\n", r"train\.epochs: expected a whole "
+     r"number, got the date 2024-01-01 10:30:00$"),
     ("train: !!map x\n", r"line 1, column 8: YAML syntax error: expected a mapping node, but "
      r"found scalar$"),                   # (the check for keys given twice raised ValueError)
     # a NUL in a path: os.path.expanduser and Path.resolve raised ValueError (a traceback)
