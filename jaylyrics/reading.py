@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import fnmatch
 import gzip
 import hashlib
 import lzma
@@ -22,7 +23,7 @@ import tarfile
 import unicodedata
 import zipfile
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from jaylyrics import PROJECT_DIR, ConfigError, CorpusError, windows_path
@@ -215,42 +216,93 @@ def _how_to_join(directory: Path, files: list[Path]) -> str:
     the end of the error; else "". Documents and tables are left out; the first 50 files are
     looked at."""
     files = files[:50]
-    text = [f for f in files if not markup(f.name) and f.suffix.lower() not in DOCUMENTS
-            and _looks_like_text(f)]
+    text = [f for f in files if _joinable(f.name) and _looks_like_text(f)]
     if not text:
         return ""
-    suffix = text[0].suffix if len({f.suffix for f in text}) == 1 else ""
-    what = f"its {suffix} files" if suffix else "its files"
-    if suffix and all(f in text for f in files if f.suffix == suffix):
-        pattern = f"*{suffix}"                      # (the glob takes these, and only these)
-    elif len(text) == len(files):
-        pattern = "*"
-    else:
-        pattern = None
+    what, pattern = _join_pattern([f.name for f in files], [f.name for f in text])
     if pattern is None or any(f.parent != directory for f in text):
         return f"; {what} are text: join them into one .txt file and give that"
-    real = directory.resolve()
-    joined = real.parent / (real.name + ".txt")                                 # beside it
-    shown = joined if directory.is_absolute() else Path(os.path.relpath(joined))
-    command = f"cat {shlex.quote(str(directory))}/{pattern} > {shlex.quote(str(shown))}"
+    command = f"cat {shlex.quote(str(directory))}/{pattern} > {_beside(directory)}"
     return f"; {what} are text: join them into one ({command}) and give that"
 
 
+def _how_to_join_archive(path: Path, archive: str, names: list[str], peek, left_out: list[str]
+                         ) -> str:
+    """`_how_to_join` for a zip or tar archive (`archive`) of its files `names` (which `peek`
+    gives the first 8,001 bytes of), which holds no .txt file: a command that writes the files'
+    texts one after the other into a .txt file beside it (unzip -p, GNU tar's -O), leaving out
+    `left_out`, the hidden and macOS files the reader leaves out too; else ""."""
+    names = names[:50]
+    text = [n for n in names if _joinable(n) and _starts_like_text(peek(n), f"{path}:{n}")]
+    if not text:
+        return ""
+    what, pattern = _join_pattern(names, text)
+    if pattern is None:
+        return f"; {what} are text: unpack it, join them into one .txt file and give that"
+    skipped = [n for n in left_out if fnmatch.fnmatchcase(n, pattern)]
+    given, quoted = shlex.quote(str(path)), shlex.quote(pattern)
+    if archive == "zip":                                   # (unzip's * matches a / too)
+        skip = [shlex.quote(x) for x in ("__MACOSX/*", ".*")
+                if any(fnmatch.fnmatchcase(n, x) for n in skipped)]
+        command = f"unzip -p {given} {quoted}" + (f" -x {' '.join(skip)}" if skip else "")
+    else:               # (an --exclude matches a name's leading components; * matches a /)
+        command = f"tar -xOf {given} --wildcards {quoted}"
+        command += " --exclude='.[!/]*' --exclude=__MACOSX" if skipped else ""
+    return f"; {what} are text: join them into one ({command} > {_beside(path)}) and give that"
+
+
+def _joinable(name: str) -> bool:
+    """Whether a file by this name may be lyrics saved by another name: no table, web page or
+    document."""
+    return not markup(name) and PurePosixPath(name).suffix.lower() not in DOCUMENTS
+
+
+def _join_pattern(names: list[str], text: list[str]) -> tuple[str, str | None]:
+    """(what to call them, the glob that takes them) for the files `text` among `names`: "its
+    .md files" and *.md when they share a suffix and are all the files with it; "its files" and
+    * when they are all the files; else no glob."""
+    suffixes = {PurePosixPath(n).suffix for n in text}
+    suffix = suffixes.pop() if len(suffixes) == 1 else ""
+    what = f"its {suffix} files" if suffix else "its files"
+    if suffix and all(n in text for n in names if PurePosixPath(n).suffix == suffix):
+        return what, f"*{suffix}"                  # (the glob takes these, and only these)
+    return what, "*" if len(text) == len(names) else None
+
+
+def _beside(path: Path) -> str:
+    """The .txt file beside a directory or archive, named after it (songs.tar.gz: songs.txt),
+    and never it (songs.txt, a directory: songs.txt.txt); shell-quoted, relative if `path` is."""
+    real = path.resolve()
+    name = real.name
+    if path.is_file():
+        suffix = next((s for s in TARS + (".zip",) if name.lower().endswith(s)), "")
+        name = name[:len(name) - len(suffix)] or name
+    if not name.lower().endswith(".txt") or real.parent / name == real:
+        name += ".txt"
+    joined = real.parent / name
+    return shlex.quote(str(joined if path.is_absolute() else Path(os.path.relpath(joined))))
+
+
 def _looks_like_text(path: Path) -> bool:
-    """Whether the reader would read the file's first 8,000 bytes as text (`decode`, with GBK
-    for what is not UTF-8), a character cut off at their end aside, and they are not blank; with
-    no NUL byte (git's measure), so not UTF-16 either, which `cat` would not join."""
+    """`_starts_like_text` of a file's first bytes."""
     try:
         with open(path, "rb") as f:
-            start = f.read(8001)
+            return _starts_like_text(f.read(8001), str(path))
     except OSError:
         return False
+
+
+def _starts_like_text(start: bytes, where: str) -> bool:
+    """Whether the reader would read a file's first 8,000 bytes (of `start`, its first 8,001) as
+    text (`decode`, with GBK for what is not UTF-8), a character cut off at their end aside, and
+    they are not blank; with no NUL byte (git's measure), so not UTF-16 either, which `cat`
+    would not join."""
     if b"\0" in start[:8000]:
         return False
     cuts = range(4) if len(start) > 8000 else range(1)        # (8,001: the file goes on)
     for cut in cuts:
         try:
-            return bool(decode(start[:min(len(start), 8000) - cut], str(path), "gbk").strip())
+            return bool(decode(start[:min(len(start), 8000) - cut], where, "gbk").strip())
         except CorpusError:
             pass
     return False
@@ -270,10 +322,13 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     file."""
     try:
         with zipfile.ZipFile(path) as z:
-            members = {i.filename: _member_name(i, encoding) for i in z.infolist()
-                       if i.filename and not i.is_dir()      # (a damaged name can be empty)
-                       and not i.filename.startswith(("__MACOSX/", "."))}
-            return [(f"{path}:{members[n]}", z.read(n)) for n in _chosen(path, members, "zip")]
+            files = [i.filename for i in z.infolist()
+                     if i.filename and not i.is_dir()]        # (a damaged name can be empty)
+            left_out = [n for n in files if n.startswith(("__MACOSX/", "."))]
+            members = {n: _member_name(z.getinfo(n), encoding) for n in files
+                       if not n.startswith(("__MACOSX/", "."))}
+            chosen = _chosen(path, members, "zip", lambda n: z.open(n).read(8001), left_out)
+            return [(f"{path}:{members[n]}", z.read(n)) for n in chosen]
     except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
         # damaged (zlib: a member's data; NotImplementedError: its header), or encrypted
         raise CorpusError(f"{path}: cannot read this zip file ({e}); expected an intact zip "
@@ -284,16 +339,19 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
                           "marks names wrongly); expected an intact zip") from None
 
 
-def _chosen(path: Path, shown: dict[str, str], archive: str) -> list[str]:
+def _chosen(path: Path, shown: dict[str, str], archive: str, peek, left_out: list[str]
+            ) -> list[str]:
     """The members of an archive to read, from {name: name to show} of its files: its .txt and
-    .lrc files in name order, or its only file; a CorpusError naming what it holds otherwise."""
+    .lrc files in name order, or its only file; a CorpusError naming what it holds otherwise
+    (and how to join them, `_how_to_join_archive`, with `peek` and `left_out`)."""
     texts = sorted(n for n in shown if is_text_name(n))
     if not texts and len(shown) != 1:
         names = list(shown.values())                     # (the first few of hundreds, say)
         found = (", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
                  if names else "no files")
         raise CorpusError(f"{path}: expected .txt files (or a single file) in the {archive}, "
-                          f"found {found}")
+                          f"found {found}"
+                          f"{_how_to_join_archive(path, archive, list(shown), peek, left_out)}")
     return texts or list(shown)
 
 
@@ -320,14 +378,18 @@ def _read_tar(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     (among them the ._ files macOS's tar adds beside each file)."""
     try:
         with tarfile.open(path) as tar:
-            members = {}
+            members, left_out = {}, []
             for m in tar.getmembers():               # (a name given twice: the last, as tar -x)
                 name = m.name.removeprefix("./")
-                if m.isfile() and not any(p.startswith(".") or p == "__MACOSX"
-                                          for p in name.split("/")):
+                if not m.isfile():
+                    continue
+                if any(p.startswith(".") or p == "__MACOSX" for p in name.split("/")):
+                    left_out.append(name)
+                else:
                     members[name] = m
             shown = {n: _path_name(Path(n), encoding) for n in members}
-            chosen = _chosen(path, shown, "tar archive")
+            chosen = _chosen(path, shown, "tar archive",
+                             lambda n: tar.extractfile(members[n]).read(8001), left_out)
             wanted = set(chosen)
             # read in the archive's order: a compressed archive read in name order is unpacked
             # from its start again for each step back (2,000 songs in a .tgz: 54 s, not 0.7 s)

@@ -1,10 +1,13 @@
 """reading.py: files, directories, archives, compression, encodings and LRC files read as lyrics,
 and the errors for what cannot be read."""
 
+import io
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -141,7 +144,8 @@ def test_zip_without_text_files_or_with_one_other_file(tmp_path):
         for i in range(300):
             z.writestr(f"song{i:03}.md", "歌")
     with pytest.raises(CorpusError, match=r"in the zip, found song000\.md, song001\.md, "
-                                          r"song002\.md, song003\.md, song004\.md and 295 more$"):
+                                          r"song002\.md, song003\.md, song004\.md and 295 more; "
+                                          r"its \.md files are text: join them"):
         reading.read_text(songs)
     lyrics = tmp_path / "lyrics.zip"
     with zipfile.ZipFile(lyrics, "w") as z:
@@ -450,6 +454,66 @@ def test_a_directory_of_text_by_other_names_is_told_how_to_join_it(tmp_path):
     with pytest.raises(CorpusError, match=r"; its files are text: join them into one \.txt "
                                           r"file and give that$"):
         reading.read_text(titles)
+
+
+def test_an_archive_of_text_by_other_names_is_told_how_to_join_it(tmp_path, monkeypatch):
+    """The same for a zip or tar of .md lyrics: the error named the files found, and said no
+    more. Now it gives a command that writes them into one .txt file beside the archive (unzip
+    -p, GNU tar -O), leaving out what the reader leaves out (macOS's __MACOSX/ and ._ files,
+    which hold no text): the file it makes reads as the songs."""
+    monkeypatch.chdir(tmp_path)
+    songs = {"晴天.md": "故事的小黄花\n", "album/七里香.md": "窗外的麻雀\n"}
+    with zipfile.ZipFile("my songs.zip", "w") as z:
+        for name, text in songs.items():
+            z.writestr(name, text)
+        z.writestr("__MACOSX/._晴天.md", b"\x00\x05\x16\x07")         # (text by name only)
+        z.writestr(".DS_Store.md", b"Bud1\x00")
+    with pytest.raises(CorpusError) as e:
+        reading.read_text("my songs.zip")
+    command = "unzip -p 'my songs.zip' '*.md' -x '__MACOSX/*' '.*' > 'my songs.txt'"
+    assert str(e.value).endswith(f"in the zip, found 晴天.md, album/七里香.md; its .md files are "
+                                 f"text: join them into one ({command}) and give that"), e.value
+    with tarfile.open(tmp_path / "songs.tar.gz", "w:gz") as tar:
+        for name, text in [*songs.items(), ("album/._七里香.md", "\x00")]:
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(CorpusError) as e:
+        reading.read_text(tmp_path / "songs.tar.gz")
+    tar_command = (f"tar -xOf {tmp_path}/songs.tar.gz --wildcards '*.md' --exclude='.[!/]*' "
+                   f"--exclude=__MACOSX > {tmp_path}/songs.txt")
+    assert str(e.value).endswith(f"its .md files are text: join them into one ({tar_command}) "
+                                 "and give that"), e.value
+    for tool, run in (("unzip", command), ("tar", tar_command)):
+        if shutil.which(tool):                 # (on this machine and CI's; said otherwise)
+            subprocess.run(["bash", "-c", run], check=True)
+    if shutil.which("unzip"):
+        assert reading.read_text("my songs.txt") == "故事的小黄花\n窗外的麻雀\n"
+    if shutil.which("tar"):
+        assert reading.read_text(tmp_path / "songs.txt") == "故事的小黄花\n窗外的麻雀\n"
+
+    Path("songs.txt").write_bytes(Path("my songs.zip").read_bytes())  # a zip by another name:
+    with pytest.raises(CorpusError, match=r"\(unzip -p songs\.txt .* > songs\.txt\.txt\)"):
+        reading.read_text("songs.txt")                # not written over by the command
+    Path("lyrics.txt").mkdir()                        # nor is a directory
+    Path("lyrics.txt", "晴天.md").write_text("故事的小黄花\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"\(cat lyrics\.txt/\*\.md > lyrics\.txt\.txt\)"):
+        reading.read_text("lyrics.txt")
+
+    with zipfile.ZipFile("mixed.zip", "w") as z:     # text and a picture: no one glob
+        z.writestr("a.md", "歌\n")
+        z.writestr("b", "歌\n")
+        z.writestr("cover.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF")
+    with pytest.raises(CorpusError, match=r"found a\.md, b, cover\.jpg; its files are text: "
+                                          r"unpack it, join them into one \.txt file and give "
+                                          r"that$"):
+        reading.read_text("mixed.zip")
+    with zipfile.ZipFile("pictures.zip", "w") as z:  # no text: no hint
+        z.writestr("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF")
+        z.writestr("b.csv", "a,b\n")
+    with pytest.raises(CorpusError, match=r"found a\.jpg, b\.csv$"):
+        reading.read_text("pictures.zip")
 
 
 def test_a_directory_without_text_or_with_a_bad_file(tmp_path):
