@@ -30,7 +30,9 @@ layers unless they change them.
 Also reported: sampling latency (microseconds per generated character, batch 1), the peak
 resident memory of a training run (a subprocess), the throughput of `jaylyrics launch` with
 1 and 2 data-parallel workers, the time of `jaylyrics --help` and of `jaylyrics eval` of the
-validation split (start-up included), and last, each of issue #4's targets, met or not.
+validation split (start-up included), and last, each of issue #4's targets, met or not. The
+first line names the CPU; the FLOP bound is given at the issue's one-core rate (197 GFLOP/s, its
+machine's) and at this machine's own, measured on one thread in a fresh process.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -47,6 +50,7 @@ import numpy as np
 
 from jaylyrics import config, counted, model, optim, train
 from jaylyrics.backend import SETTINGS, autograd, mx, nd
+from jaylyrics.machine import usable_cores
 
 N, T, H = 32, 35, 256
 CTX = mx.cpu()
@@ -315,6 +319,51 @@ def peak_rss_mb(V, kind="gru", iters=20, impl="jaylyrics"):
     return int(out.splitlines()[-1]) / 1024
 
 
+def flop_bound(gflops: float, V: int) -> float:
+    """Characters per second that `gflops` of matrix products allow for the vanilla RNN: 6·H·V +
+    6·H² FLOPs a character (forward and backward of the output layer and of the recurrence)."""
+    return gflops * 1e9 / (6 * H * V + 6 * H * H)
+
+
+def sgemm_gflops_here(V: int, repeats: int = 20) -> float:
+    """GFLOP/s of the output layer's product as training runs it (`FullyConnected`, oneDNN):
+    the (N·T, H) states by the (V, H) weight; the median of `repeats`."""
+    rng = np.random.RandomState(0)
+    X = nd.array(rng.normal(size=(N * T, H)), ctx=CTX)
+    W = nd.array(rng.normal(size=(V, H)), ctx=CTX)
+    nd.FullyConnected(X, W, num_hidden=V, no_bias=True).wait_to_read()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        nd.FullyConnected(X, W, num_hidden=V, no_bias=True).wait_to_read()
+        seconds.append(time.perf_counter() - start)
+    return 2 * N * T * H * V / statistics.median(seconds) / 1e9
+
+
+def one_core_sgemm_gflops(V: int) -> float:
+    """`sgemm_gflops_here` in a fresh process with one OpenMP thread: this machine's one-core
+    rate, which the issue's FLOP bound takes as 197 GFLOP/s (its machine's)."""
+    code = (f"import sys; sys.argv=['x']; import benchmarks.throughput as b; "
+            f"print(b.sgemm_gflops_here({V}))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root,
+                         text=True, env=dict(os.environ, OMP_NUM_THREADS="1")).stdout
+    return float(out.splitlines()[-1])
+
+
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name as Linux gives it, with how many CPUs this process may use (the
+    numbers above are this machine's: the issue's come from another CPU)."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name") and ":" in line), name)
+    except OSError:
+        pass
+    return f"{name or 'an unknown CPU'}, {counted(usable_cores(), 'CPU')}"
+
+
 def command_seconds(args: list[str], repeats: int = 5) -> float:
     """Median wall-clock seconds of the `jaylyrics` command with `args`, start-up included, run
     from the project root as a user runs it (the console script beside this Python, if there
@@ -411,13 +460,16 @@ def main():
 
     where = f"{processes} process{'es' if processes > 1 else ''} x {rounds} rounds"
     chosen = ", ".join(f"{k}={v}" for k, v in SETTINGS.items()) or "none: MXNet's defaults or yours"
-    print(f"under the MXNet settings jaylyrics chooses ({chosen}) | under MXNet's defaults; "
-          f"chars/s, median of {where}", file=sys.stderr)
+    cpu = cpu_name()
+    print(f"on {cpu}; under the MXNet settings jaylyrics chooses ({chosen}) | under MXNet's "
+          f"defaults; chars/s, median of {where}", file=sys.stderr)
     print(f"{'V':>5} {'model':>5} {'jaylyrics':>10} {'tutorial':>9} {'fused':>9} "
           f"{'vs tutorial':>11} {'vs fused':>9} | {'jaylyrics':>10} {'fused':>9} {'vs fused':>9}"
           f" | jaylyrics vs fused at MXNet's defaults", file=sys.stderr)
     ratios = {}
-    bound = {V: 197e9 / (6 * H * V + 6 * H * H) for V in Vs}       # FLOP bound, one core
+    bound = {V: flop_bound(197, V) for V in Vs}           # the issue's FLOP bound, one core
+    gflops = one_core_sgemm_gflops(max(Vs))
+    own = {V: flop_bound(gflops, V) for V in Vs}          # this machine's
     for V in Vs:
         floors = []
         for kind in ["rnn", "gru", "lstm"]:
@@ -445,6 +497,11 @@ def main():
               f"{speed[('fused', 'rnn', V, 'jaylyrics')] / bound[V]:.2f} (at MXNet's defaults: "
               f"{speed[('jaylyrics', 'rnn', V, 'mxnet_defaults')] / bound[V]:.2f} and "
               f"{speed[('fused', 'rnn', V, 'mxnet_defaults')] / bound[V]:.2f})", file=sys.stderr)
+        ratios[f"rnn_fraction_of_measured_bound_V{V}"] = speed[("jaylyrics", "rnn", V, "jaylyrics")] / own[V]
+        print(f"      at this machine's own one-core rate ({gflops:.0f} GFLOP/s, the output layer's "
+              f"product on one thread): {own[V]:,.0f} chars/s; jaylyrics rnn "
+              f"{ratios[f'rnn_fraction_of_measured_bound_V{V}']:.2f} of it, fused rnn "
+              f"{speed[('fused', 'rnn', V, 'jaylyrics')] / own[V]:.2f}", file=sys.stderr)
     dist = [{"workers": n, "chars_per_s": distributed_chars_per_s(n)} for n in (1, 2)]
     print("data-parallel (launch, dist_sync, gru 256, global batch 32): " + ", ".join(
         f"{counted(d['workers'], 'worker')} {d['chars_per_s']:,.0f} chars/s" for d in dist) +
@@ -470,7 +527,8 @@ def main():
         print(json.dumps({"train": results, "ratios": ratios, "sample_us_per_char": us,
                           "sample_us_per_char_one_blas_thread": us_one,
                           "peak_rss_mb": rss, "peak_rss_mb_fused": rss_fused,
-                          "distributed": dist, **seconds, "targets": met}))
+                          "distributed": dist, **seconds, "targets": met, "cpu": cpu,
+                          "sgemm_gflops_one_core": gflops}))
 
 
 if __name__ == "__main__":

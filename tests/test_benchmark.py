@@ -53,6 +53,21 @@ def test_the_targets_of_issue_4_are_judged_from_the_ratios():
     assert not bench.targets({}, {"eval_s": 3.1})["eval_s"]["met"]
 
 
+def test_the_flop_bound_is_the_issues_at_its_rate_and_this_machines_at_its_own(tmp_path):
+    """The issue: "about 45,000 characters/s at V = 2583 (6·H·V + 6·H² FLOPs per character at
+    ~197 GFLOP/s)". The benchmark also measures this machine's one-core product rate (a fresh
+    process, one OpenMP thread) and names the CPU, as /proc/cpuinfo does."""
+    assert round(bench.flop_bound(197, 2583), -3) == 45_000
+    assert bench.flop_bound(98.5, 2583) == pytest.approx(bench.flop_bound(197, 2583) / 2)
+    assert 1 < bench.one_core_sgemm_gflops(40) < 10_000          # GFLOP/s, of a small product
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 7B13\n")
+    assert bench.cpu_name(str(info)).startswith("AMD EPYC 7B13, ")
+    assert bench.cpu_name(str(info)).endswith(" CPUs") or bench.cpu_name(str(info)).endswith(" CPU")
+    assert bench.cpu_name(str(tmp_path / "none")) != ""              # not Linux: platform's name
+
+
 def test_the_commands_are_timed_as_a_user_runs_them():
     """--help and eval of the val split (a checkpoint of the default model, written for it), each
     a fresh process; the times themselves are not judged here (these machines are noisy)."""
