@@ -222,7 +222,8 @@ def _how_to_join(directory: Path, files: list[Path]) -> str:
     what, pattern = _join_pattern([f.name for f in files], [f.name for f in text])
     if pattern is None or any(f.parent != directory for f in text):
         return f"; {what} are text: join them into one .txt file and give that"
-    command = f"cat {shlex.quote(str(directory))}/{pattern} > {_beside(directory)}"
+    glob = "*" + (shlex.quote(pattern[1:]) if pattern != "*" else "")    # (*'.m d' for .m d)
+    command = f"cat {shlex.quote(str(directory))}/{glob} > {_beside(directory)}"
     return f"; {what} are text: join them into one ({command}) and give that"
 
 
@@ -259,12 +260,14 @@ def _joinable(name: str) -> bool:
 
 def _join_pattern(names: list[str], text: list[str]) -> tuple[str, str | None]:
     """(what to call them, the glob that takes them) for the files `text` among `names`: "its
-    .md files" and *.md when they share a suffix and are all the files with it; "its files" and
-    * when they are all the files; else no glob."""
+    .md files" and *.md when they share a suffix and are all the files with it (and the suffix
+    has no character a glob reads otherwise: .[1]); "its files" and * when they are all the
+    files; else no glob."""
     suffixes = {PurePosixPath(n).suffix for n in text}
     suffix = suffixes.pop() if len(suffixes) == 1 else ""
     what = f"its {suffix} files" if suffix else "its files"
-    if suffix and all(n in text for n in names if PurePosixPath(n).suffix == suffix):
+    if suffix and not any(c in suffix for c in "*?[]\\") \
+            and all(n in text for n in names if PurePosixPath(n).suffix == suffix):
         return what, f"*{suffix}"                  # (the glob takes these, and only these)
     return what, "*" if len(text) == len(names) else None
 

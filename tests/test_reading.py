@@ -501,6 +501,23 @@ def test_an_archive_of_text_by_other_names_is_told_how_to_join_it(tmp_path, monk
     with pytest.raises(CorpusError, match=r"\(cat lyrics\.txt/\*\.md > lyrics\.txt\.txt\)"):
         reading.read_text("lyrics.txt")
 
+    # a suffix a glob would read otherwise (found by fuzzing: unzip matched no file), and one
+    # with a space (cat was given two words): all the files, and the suffix quoted
+    with zipfile.ZipFile("odd.zip", "w") as z:
+        z.writestr("?.[x]", "歌\n")
+        z.writestr("??.[x]", "歌\n")
+    with pytest.raises(CorpusError, match=re.escape("(unzip -p odd.zip '*' > odd.txt)")):
+        reading.read_text("odd.zip")
+    Path("spaced").mkdir()
+    Path("spaced", "a.m d").write_text("歌\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=re.escape("(cat spaced/*'.m d' > spaced.txt)")):
+        reading.read_text("spaced")
+    if shutil.which("unzip"):
+        subprocess.run(["bash", "-c", "unzip -p odd.zip '*' > odd.txt"], check=True)
+        assert reading.read_text("odd.txt") == "歌\n歌\n"
+    subprocess.run(["bash", "-c", "cat spaced/*'.m d' > spaced.txt"], check=True)
+    assert reading.read_text("spaced.txt") == "歌\n"
+
     with zipfile.ZipFile("mixed.zip", "w") as z:     # text and a picture: no one glob
         z.writestr("a.md", "歌\n")
         z.writestr("b", "歌\n")
