@@ -19,6 +19,7 @@ import lzma
 import os
 import re
 import shlex
+import sys
 import tarfile
 import unicodedata
 import zipfile
@@ -231,8 +232,9 @@ def _how_to_join_archive(path: Path, archive: str, names: list[str], peek, left_
                          ) -> str:
     """`_how_to_join` for a zip or tar archive (`archive`) of its files `names` (which `peek`
     gives the first 8,001 bytes of), which holds no .txt file: a command that writes the files'
-    texts one after the other into a .txt file beside it (unzip -p, GNU tar's -O), leaving out
-    `left_out`, the hidden and macOS files the reader leaves out too; else ""."""
+    texts one after the other into a .txt file beside it (unzip -p; tar -O, as GNU tar takes it,
+    or on macOS and the BSDs as bsdtar does), leaving out `left_out`, the hidden and macOS files
+    the reader leaves out too; else ""."""
     names = names[:50]
     text = [n for n in names if _joinable(n) and _starts_like_text(peek(n), f"{path}:{n}")]
     if not text:
@@ -246,7 +248,11 @@ def _how_to_join_archive(path: Path, archive: str, names: list[str], peek, left_
         skip = [shlex.quote(x) for x in ("__MACOSX/*", ".*")
                 if any(fnmatch.fnmatchcase(n, x) for n in skipped)]
         command = f"unzip -p {given} {quoted}" + (f" -x {' '.join(skip)}" if skip else "")
-    else:               # (an --exclude matches a name's leading components; * matches a /)
+    elif sys.platform.startswith(("darwin", "freebsd", "openbsd", "netbsd")):
+        # bsdtar, their tar: no --wildcards (names are patterns), options before the names
+        skip = " --exclude '.*' --exclude '*/.*' --exclude __MACOSX" if skipped else ""
+        command = f"tar -xOf {given}{skip} {quoted}"
+    else:       # GNU tar (an --exclude matches a name's leading components; * matches a /)
         command = f"tar -xOf {given} --wildcards {quoted}"
         command += " --exclude='.[!/]*' --exclude=__MACOSX" if skipped else ""
     return f"; {what} are text: join them into one ({command} > {_beside(path)}) and give that"
