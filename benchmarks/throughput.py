@@ -294,15 +294,21 @@ def sampling_latency(V, kind="gru", chars=300, repeats=5):
     return statistics.median(times)
 
 
+def last_line_of(code: str, env: dict | None = None) -> str:
+    """The last line that Python `code` prints, run in a fresh process from the project root
+    with `env` added to the environment (what a process reads once, as it loads: thread counts)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root,
+                         text=True, env=dict(os.environ, **(env or {}))).stdout
+    return out.splitlines()[-1]
+
+
 def sampling_latency_apart(V, env: dict, chars=300, repeats=5) -> float:
     """`sampling_latency` in a fresh process with `env` added to its environment: NumPy's
     OpenBLAS reads OPENBLAS_NUM_THREADS once, as it loads."""
     code = (f"import sys; sys.argv=['x']; import benchmarks.throughput as b; "
             f"print(b.sampling_latency({V}, chars={chars}, repeats={repeats}))")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root,
-                         text=True, env=dict(os.environ, **env)).stdout
-    return float(out.splitlines()[-1])
+    return float(last_line_of(code, env))
 
 
 def peak_rss_mb(V, kind="gru", iters=20, impl="jaylyrics"):
@@ -313,10 +319,7 @@ def peak_rss_mb(V, kind="gru", iters=20, impl="jaylyrics"):
             f"import numpy as np, resource; s=b.IMPLS[{impl!r}]({kind!r}, {V}); r=np.random.RandomState(0); "
             f"X=nd.array(r.randint(0,{V},({N},{T}))); [s(X, X) for _ in range({iters})]; nd.waitall(); "
             f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root,
-                         text=True).stdout
-    return int(out.splitlines()[-1]) / 1024
+    return int(last_line_of(code)) / 1024
 
 
 def flop_bound(gflops: float, V: int) -> float:
@@ -345,10 +348,7 @@ def one_core_sgemm_gflops(V: int) -> float:
     rate, which the issue's FLOP bound takes as 197 GFLOP/s (its machine's)."""
     code = (f"import sys; sys.argv=['x']; import benchmarks.throughput as b; "
             f"print(b.sgemm_gflops_here({V}))")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=root,
-                         text=True, env=dict(os.environ, OMP_NUM_THREADS="1")).stdout
-    return float(out.splitlines()[-1])
+    return float(last_line_of(code, {"OMP_NUM_THREADS": "1"}))
 
 
 def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
