@@ -331,11 +331,14 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     file."""
     try:
         with zipfile.ZipFile(path) as z:
-            files = [i.filename for i in z.infolist()
-                     if i.filename and not i.is_dir()]        # (a damaged name can be empty)
-            left_out = [n for n in files if n.startswith(("__MACOSX/", "."))]
-            members = {n: _member_name(z.getinfo(n), encoding) for n in files
-                       if not n.startswith(("__MACOSX/", "."))}
+            members, left_out = {}, []
+            for i in z.infolist():
+                if not i.filename or i.is_dir():      # (a damaged name can be empty)
+                    continue
+                if i.filename.startswith(("__MACOSX/", ".")):
+                    left_out.append(i.filename)
+                else:
+                    members[i.filename] = _member_name(i, encoding)
             chosen = _chosen(path, members, "zip", lambda n: z.open(n).read(8001), left_out)
             return [(f"{path}:{members[n]}", z.read(n)) for n in chosen]
     except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
