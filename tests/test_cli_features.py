@@ -72,6 +72,9 @@ def test_sample_interactive_writes_for_each_typed_prefix(in_tiny_run):
     assert result.stdout == "".join(alone)
     assert "Error: the prefix has 1 character not in the model's vocabulary: '★'" in result.stderr
     assert "Traceback" not in result.stderr
+    quiet = run_cli("sample", "-i", "-q", "--length", "12", input="分★\n分开\n")
+    assert quiet.stdout == alone[0] and "Error: the prefix has 1 character not in the model's " \
+        "vocabulary: '★'" in quiet.stderr          # (-q leaves out progress, not mistakes)
     # --prefix first, then the typed ones; --next for each
     both = run_cli("sample", "-i", "--prefix", "分开", "--next", "3", input="不分开\n\n")
     assert both.stdout == run_cli("sample", "--prefix", "分开", "--next", "3").stdout + \

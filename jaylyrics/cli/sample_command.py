@@ -245,13 +245,13 @@ def _ask_for_prefixes(as_read, write) -> None:
                                  "(\\n types a line break; Enter alone asks for a line of "
                                  "their own); Ctrl-D or exit ends")
             prefix = as_read(prefix)
-        except InputError as e:
-            log(f"Error: {e}")
+        except InputError as e:                       # (said with -q too: not progress)
+            log(f"Error: {e}", level=0)
             continue
         try:
             write(prefix)
         except InputError as e:           # (an empty line, for a model with no line start)
-            log(f"Error: {e}")
+            log(f"Error: {e}", level=0)
         except KeyboardInterrupt:                     # (what was written ends its line)
             log("(stopped)")
 
