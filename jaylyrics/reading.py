@@ -62,6 +62,17 @@ DOCUMENTS = {".doc": "a Word document", ".docx": "a Word document", ".pdf": "a P
              ".odt": "an OpenDocument text", ".rtf": "an RTF document",
              ".pages": "a Pages document",
              ".epub": "an EPUB book", ".xls": "a spreadsheet", ".xlsx": "a spreadsheet"}
+# The same by content, for one saved or renamed as .txt or .zip: a file's first bytes, and, in a
+# zip of a document's parts with no text file, the part that names the document (Office's, the
+# mimetype of OpenDocument and EPUB).
+MAGIC = {b"%PDF-": "a PDF", b"{\\rtf": "an RTF document",
+         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "a Word, Excel or PowerPoint file of before 2007"}
+PARTS = {"word/document.xml": "a Word document", "xl/workbook.xml": "a spreadsheet",
+         "ppt/presentation.xml": "a PowerPoint presentation",
+         "Index/Document.iwa": "a Pages document"}
+MIMETYPES = {"application/epub+zip": "an EPUB book",
+             "application/vnd.oasis.opendocument.text": "an OpenDocument text",
+             "application/vnd.oasis.opendocument.spreadsheet": "a spreadsheet"}
 
 
 def read_files(path: str | Path, key: str = "data.corpus", encoding: str = "utf-8",
@@ -114,9 +125,7 @@ def read_each(path: str | Path, key: str, encoding: str, lrc_in_txt: bool = True
                     "package: run from a checkout of it (pip install -e .), or give lyrics of "
                     "your own")
         raise CorpusError(f"{path}: no such file{where}; {key} expects {EXPECTED}{hint}")
-    if path.suffix.lower() in DOCUMENTS:
-        raise CorpusError(f"{path}: {DOCUMENTS[path.suffix.lower()]}, not plain text; save it as "
-                          "plain text (UTF-8, .txt) first")
+    not_a_document(path)
     _not_one_of_ours(path, key)
     try:
         if path.is_dir():
@@ -162,6 +171,34 @@ def _not_one_of_ours(path: Path, key: str) -> None:
         if sections and sections <= set(SECTIONS):
             raise CorpusError(f"{path}: a config, not lyrics ({key} expects {EXPECTED}); a "
                               f"config goes with --config {given}")
+
+
+def not_a_document(path: Path) -> None:
+    """A CorpusError for a document given as lyrics: by its name (DOCUMENTS), or a zip of a
+    document's parts with no text file (PARTS, MIMETYPES: a .docx saved or renamed as .txt or
+    .zip). A file's first bytes are checked as it is decoded (MAGIC: a PDF named .txt)."""
+    if not path.is_file():                  # (missing, a directory: what reads it says so)
+        return
+    kind = DOCUMENTS.get(path.suffix.lower())
+    if not kind and zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+                if not any(map(is_text_name, names)):
+                    kind = next((PARTS[n] for n in names if n in PARTS), None) or (
+                        "mimetype" in names and MIMETYPES.get(z.read("mimetype")[:60].decode(
+                            "ascii", "replace").strip()))
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError,
+                UnicodeDecodeError):                 # (damaged: what reads it says so)
+            return
+        kind = kind and f"{kind} (by its content)"
+    if kind:
+        raise _document(path, kind)
+
+
+def _document(where, kind: str) -> CorpusError:
+    return CorpusError(f"{where}: {kind}, not plain text; save it as plain text (UTF-8, .txt) "
+                       "first")
 
 
 def join(files: list[tuple[str, str]]) -> str:
@@ -575,6 +612,9 @@ def _decode(data: bytes, where: str, encoding: str, setting: str) -> tuple[str, 
         except UnicodeDecodeError as e:
             raise CorpusError(f"{where}: starts as UTF-16 but is not ({e.reason}); expected UTF-8 "
                               "text") from None
+    kind = next((kind for magic, kind in MAGIC.items() if data.startswith(magic)), None)
+    if kind:
+        raise _document(where, f"{kind} (by its content)")
     nul = data.find(b"\x00")
     if nul >= 0:
         raise CorpusError(f"{where}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")

@@ -293,7 +293,11 @@ def test_sample_from_a_prefix_file(in_tiny_run, tmp_path):
         z.write(tmp_path / "verse.txt", "verse.txt")
     with tarfile.open(tmp_path / "verses.tgz", "w:gz") as tar:
         tar.add(tmp_path / "verse.txt", "verse.txt")
+    with zipfile.ZipFile(tmp_path / "verse.docx", "w") as z:   # (it said "a zip archive ...")
+        z.writestr("word/document.xml", "<w:t>分开</w:t>")
     for args, message in (
+            (["--prefix-file", tmp_path / "verse.docx"], "verse.docx: a Word document, not plain "
+                                                         "text; save it as plain text"),
             (["--prefix-file", tmp_path / "verses.zip"], "verses.zip: a zip archive; a prefix is "
                                                          "one text: unpack it and give one of its "
                                                          "files"),

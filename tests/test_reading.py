@@ -73,6 +73,61 @@ def test_a_document_is_said_to_be_one(tmp_path, name, kind):
         reading.read_text(path)
 
 
+def _zip(path, members: dict) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+_WORD = {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:t>晴天</w:t>", "_rels/.rels": ""}
+
+
+@pytest.mark.parametrize("name, members, kind", [
+    ("song.txt", _WORD, "a Word document"), ("song.zip", _WORD, "a Word document"),
+    ("table.txt", {"xl/workbook.xml": "<x/>", "xl/sheet1.xml": "<x/>"}, "a spreadsheet"),
+    ("slides.zip", {"ppt/presentation.xml": "<x/>"}, "a PowerPoint presentation"),
+    ("song.zip", {"mimetype": "application/vnd.oasis.opendocument.text", "content.xml": "<x/>"},
+     "an OpenDocument text"),
+    ("book.zip", {"mimetype": "application/epub+zip", "OEBPS/ch1.xhtml": "<p>晴天</p>"},
+     "an EPUB book"),
+    ("song.txt", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "a PDF"),
+    ("song.txt", b"{\\rtf1\\ansi\\deff0 {\\fonttbl {\\f0 Times;}}\\f0 \\u26228?\n\\par\n}\n",
+     "an RTF document"),
+    ("song.txt", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504),
+     "a Word, Excel or PowerPoint file of before 2007"),
+])
+def test_a_document_saved_or_renamed_as_text_or_zip_is_said_to_be_one(tmp_path, name, members,
+                                                                      kind):
+    """A Word file saved as song.txt was "expected .txt files (or a single file) in the zip,
+    found word/document.xml, ...; its files are text: unpack it, join them", a PDF "looks binary
+    (NUL byte ...)", an RTF file was read as lyrics: each is named for what it is, by its content,
+    for the corpus, --text and --prefix-file alike."""
+    path = tmp_path / name
+    if isinstance(members, dict):
+        _zip(path, members)
+        also = reading.not_a_document                  # (what --prefix-file checks first)
+    else:
+        path.write_bytes(members)
+        also = lambda path: reading.file_text(path.read_bytes(), str(path))  # noqa: E731
+    message = rf"{name}: {kind} \(by its content\), not plain text; save it as plain text"
+    for read in (reading.read_text, also):
+        with pytest.raises(CorpusError, match=message):
+            read(path)
+
+
+def test_lyrics_beside_a_document_part_are_read_and_a_pdf_inside_a_zip_is_named(tmp_path):
+    """A zip with text files is lyrics whatever else it holds (a part name alone is no Word
+    document); a member named .txt that is a PDF is named as the zip's member."""
+    lyrics = _zip(tmp_path / "songs.zip", {**_WORD, "晴天.txt": "故事的小黄花\n"})
+    assert reading.read_text(lyrics) == "故事的小黄花\n"
+    odd = _zip(tmp_path / "odd.zip", {"mimetype": "application/x-lyrics", "a.txt": "晴天\n"})
+    assert reading.read_text(odd) == "晴天\n"
+    pdf = _zip(tmp_path / "pdfs.zip", {"晴天.txt": b"%PDF-1.7\n"})
+    with pytest.raises(CorpusError, match=r"pdfs\.zip:晴天\.txt: a PDF \(by its content\)"):
+        reading.read_text(pdf)
+
+
 def test_a_run_or_a_config_given_as_the_corpus_says_where_it_goes(tmp_path, monkeypatch):
     """--set data.corpus=runs/default read its samples.txt as the lyrics ("the training text (951
     characters) is too short for one batch"), data.corpus=configs/default.yaml its YAML: each

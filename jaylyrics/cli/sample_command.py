@@ -267,6 +267,8 @@ def _read_prefix_file(path: Path, data_cfg) -> str:
     data.lrc_in_txt a timed .txt file's), or standard input's for -; not empty."""
     from jaylyrics import InputError, reading
 
+    if str(path) != "-":
+        reading.not_a_document(path)                     # (a .docx is a zip too)
     archive = reading.archive_kind(path) if str(path) != "-" else ""
     if archive:
         raise InputError(f"--prefix-file {path}: {archive}; a prefix is one text: unpack it and "
