@@ -266,8 +266,10 @@ def _may_exist(path: Path) -> bool:
 
 
 def _model_name(model) -> str:
-    """A model section of a config as `runs` shows it: gru 1x256."""
-    model = model if isinstance(model, dict) else {}
+    """A model section of a config as `runs` shows it: gru 1x256; ? for none (a sidecar emptied
+    to {})."""
+    if not isinstance(model, dict) or not model:
+        return "?"
     return f"{model.get('type', '?')} {model.get('num_layers', 1)}x{model.get('hidden_size', '?')}"
 
 

@@ -1015,14 +1015,17 @@ def test_runs_and_train_read_a_damaged_sidecar_without_a_traceback(in_tiny_run, 
 
 
 def test_runs_lists_a_run_whose_only_sidecar_is_an_empty_object(tmp_path):
-    """A last.json emptied to `{}` and no best.json: listed (with what little it says), not a
-    KeyError from the table."""
+    """A last.json emptied to `{}` and no best.json: listed (with what little it says: its
+    model as ?, not "? 1x?"), not a KeyError from the table; a new training there is refused."""
     run = tmp_path / "runs" / "hurt"
     run.mkdir(parents=True)
     (run / "last.json").write_text("{}", encoding="utf-8")
     listed = run_cli("runs", "--dir", tmp_path / "runs")
     assert listed.exit_code == 0 and "Traceback" not in listed.output, listed.output
-    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["hurt"]
+    assert [line.split()[:2] for line in listed.stdout.splitlines()[1:]] == [["hurt", "?"]]
+    assert_clean_error(run_cli("train", "--config", TINY, "--set", f"data.corpus={ZIP}",
+                               "--set", f"train.out_dir={run}", "--dry-run"),
+                       f"train.out_dir {run} already holds a trained run (0 epochs): continue it")
 
 
 def test_a_run_in_its_first_epoch_or_unreadable_is_listed_and_not_trained_over(in_tiny_run,

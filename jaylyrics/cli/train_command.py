@@ -355,7 +355,8 @@ def _refuse_a_trained_run(run_dir: Path, kvstore: str | None) -> None:
         raise InputError(f"train.out_dir {run_dir} already holds a trained run whose checkpoint "
                          "files (best.json, last.json) cannot be read: train into another "
                          "directory (--set train.out_dir=DIR), or pass --overwrite to replace it")
-    what = f"{counted(held['epochs'], 'epoch')} of {held['model']}"
+    what = counted(held["epochs"], "epoch") + (f" of {held['model']}" if held["model"] != "?"
+                                               else "")
     if held["best"] is not None:
         what += f", best {held['metric']} perplexity {held['best']:.2f}"
     raise InputError(f"train.out_dir {run_dir} already holds a trained run ({what}): continue it "
