@@ -4,7 +4,8 @@ Each role is a process of this Python with the DMLC_* variables that MXNet's par
 (ps-lite) reads: the scheduler and servers only `import mxnet` (which, for those roles, serves
 until the workers finish); the workers run `jaylyrics train ... --kvstore dist_sync`. Everything
 listens on 127.0.0.1 at free ports, ascending in launch order, so that worker i is rank i. Their
-output is prefixed with the role and index. When a worker fails, or on Ctrl-C, every process is
+output goes to stderr, prefixed with the role and index, but for the results that worker 0 (rank
+0) prints on stdout, which stay launch's own. When a worker fails, or on Ctrl-C, every process is
 stopped; nothing is left running. No MXNet here.
 """
 
@@ -54,17 +55,17 @@ def role_env(role: str, port: int, num_workers: int, num_servers: int, host: str
     return env
 
 
-def _pipe(proc: subprocess.Popen, prefix: str, sink, errors: set) -> threading.Thread:
-    """Copy the process's output to `sink`, each line after [prefix]; an error or a note another
-    process has said already (every worker checks a --resume alike, reads the same edited
-    config.yaml) is not said again."""
+def _pipe(stream, prefix: str | None, sink, errors: set) -> threading.Thread:
+    """Copy a process's output, `stream`, to `sink`, each line after [prefix]; an error or a note
+    another process has said already (every worker checks a --resume alike, reads the same edited
+    config.yaml) is not said again. With no prefix, as it is (worker 0's results)."""
     def copy():
-        for line in proc.stdout:
-            if line.startswith(("Error: ", "note: ")):
+        for line in stream:
+            if prefix is not None and line.startswith(("Error: ", "note: ")):
                 if line in errors:
                     continue
                 errors.add(line)
-            sink.write(f"[{prefix}] {line}")
+            sink.write(line if prefix is None else f"[{prefix}] {line}")
             sink.flush()
     thread = threading.Thread(target=copy, daemon=True)
     thread.start()
@@ -90,8 +91,10 @@ def worker_args(train_args: list[str]) -> list[str]:
 
 
 def run(num_workers: int, num_servers: int, train_args: list[str], timeout: float | None = None,
-        sink=None, cwd=None) -> int:
-    """Start everything, wait for the workers, stop the rest. Returns the exit code of the run:
+        sink=None, cwd=None, out=None) -> int:
+    """Start everything, wait for the workers, stop the rest. Every process's output goes to
+    `sink` (stderr), prefixed, but for worker 0's standard output, its results (the summary, or
+    --json's object), which go to `out` (stdout) as they are. Returns the exit code of the run:
     0 when every worker succeeded, else the first failure's (130 on Ctrl-C)."""
     if num_workers < 1 or num_servers < 1:
         raise JaylyricsError("launch needs at least one worker (-n) and one server (-s)")
@@ -106,10 +109,10 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     if train_args[0] != "train":
         raise JaylyricsError("launch runs training: jaylyrics launch -n 2 -- train [OPTIONS]")
     args = worker_args(train_args)
-    sink = sink or sys.stderr
+    sink, out = sink or sys.stderr, out or sys.stdout
     python = sys.executable
     if not any(a == "--resume" or a.startswith("--resume=") for a in args):
-        code = _check_first(python, args, num_workers, num_servers, sink, cwd)
+        code = _check_first(python, args, num_workers, num_servers, sink, cwd, out)
         if code is not None:
             return code
     port, *node_ports = free_ports(1 + num_servers + num_workers)
@@ -117,13 +120,16 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
     procs: list[tuple[str, subprocess.Popen]] = []
     threads, errors = [], set()
 
-    def start(name, role, command, node_port=None):
+    def start(name, role, command, node_port=None, results=False):
         env = role_env(role, port, num_workers, num_servers, node_port=node_port)
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, cwd=cwd,
-                                start_new_session=True)
+                                stderr=subprocess.PIPE if results else subprocess.STDOUT,
+                                text=True, cwd=cwd, start_new_session=True)
         procs.append((name, proc))
-        threads.append(_pipe(proc, name, sink, errors))
+        threads.append(_pipe(proc.stdout, None if results else name, out if results else sink,
+                             errors))
+        if results:
+            threads.append(_pipe(proc.stderr, name, sink, errors))
 
     def stop_on_signal(signum, frame):   # `kill`, `timeout`, a hang-up: clean up like Ctrl-C
         if hangup.is_hangup(signum):
@@ -142,7 +148,7 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
             start(f"server {i}", "server", serve, node_ports[i])
         for i in range(num_workers):       # worker i, rank i: their ports ascend as they do
             start(f"worker {i}", "worker", [python, "-m", "jaylyrics", *args],
-                  node_ports[num_servers + i])
+                  node_ports[num_servers + i], results=i == 0)
             workers.append(procs[-1])
         deadline = time.time() + timeout if timeout is not None else math.inf
         while True:
@@ -176,7 +182,7 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
 
 
 def _check_first(python: str, args: list[str], num_workers: int, num_servers: int, sink,
-                 cwd) -> int | None:
+                 cwd, out) -> int | None:
     """The workers' `train --dry-run`, once, before any process starts: a mistake in the config,
     the corpus or the run directory is said once (not by every worker), with train's exit code.
     With --dry-run given, its plan is all launch prints (0). None: go on and start them. (A
@@ -192,7 +198,7 @@ def _check_first(python: str, args: list[str], num_workers: int, num_servers: in
     if check.returncode == 0 and not dry:
         return None
     if dry:
-        sys.stdout.write(check.stdout)
+        out.write(check.stdout)
     sink.write(check.stderr)
     return check.returncode
 

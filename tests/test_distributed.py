@@ -104,6 +104,10 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices
     two = jaylyrics("launch", "-n", "2", "--timeout", "240", "--", "train", *COMMON, *devices,
                     "--set", "train.batch_size=16", "--set", "train.out_dir=runs/two", cwd=tmp_path)
     assert two.returncode == 0, two.stderr
+    # rank 0's results on launch's stdout, as train prints them (they went to stderr, prefixed;
+    # its train perplexity is of its own rows, so not the single process's)
+    assert re.fullmatch(r"best train perplexity [0-9.]+ at epoch 2; checkpoints in runs/two "
+                        r"\([0-9]+ s\)\n", two.stdout), two.stdout
     if devices:
         assert two.stderr.count("device: CPU, CPU 1") == 2, two.stderr
     assert "[worker 0]" in two.stderr and "[worker 1]" in two.stderr
@@ -127,12 +131,15 @@ def test_two_workers_of_batch_16_equal_one_process_of_batch_32(tmp_path, devices
                                 "train longer, resume with --set train.epochs=N (N > 2)")
         edited = tmp_path / "runs" / "two" / "config.yaml"        # each worker reads the edit
         edited.write_text(edited.read_text().replace("epochs: 2", "epochs: 3"))
-        more = jaylyrics("launch", "-n", "2", "--", "train", "--resume", "runs/two", cwd=tmp_path)
+        more = jaylyrics("launch", "-n", "2", "--", "train", "--resume", "runs/two", "--json",
+                         cwd=tmp_path)
         notes = [line for line in more.stderr.splitlines() if "edited since" in line]
         assert more.returncode == 0 and len(notes) == 1, more.stderr
         assert notes[0].endswith("] note: runs/two/config.yaml was edited since the run was saved: "
                                  "resuming with its train.epochs 3")
         assert "epoch   3" in more.stderr
+        summary = json.loads(more.stdout.splitlines()[-1])       # --json: the last line of stdout
+        assert summary["epochs"] == 3 and summary["run_dir"] == "runs/two" and summary["rank0"]
 
 
 def test_a_killed_worker_stops_the_whole_run(tmp_path):
@@ -243,7 +250,7 @@ def test_launch_gives_the_workers_ascending_ports_so_that_worker_i_is_rank_i(mon
     class Finished:                              # a process that has run and exited with 0
         def __init__(self, command, env, **popen):
             started.append((env["DMLC_ROLE"], env["DMLC_PS_ROOT_PORT"], env.get("PORT")))
-            self.stdout = iter(())
+            self.stdout = self.stderr = iter(())
 
         def poll(self, timeout=None):
             return 0

@@ -32,6 +32,7 @@ def launch_command(workers, servers, timeout, train_args):
 
     given = {"-q", "--quiet", "-v", "--verbose"} & set(train_args)     # (train's own wins)
     args = list(train_args) + ([] if given else {0: ["-q"], 1: [], 2: ["-v"]}[VERBOSITY["level"]])
-    code = launch.run(workers, servers, args, timeout, sink=click.get_text_stream("stderr"))
+    code = launch.run(workers, servers, args, timeout, sink=click.get_text_stream("stderr"),
+                      out=click.get_text_stream("stdout"))
     if code:
         sys.exit(code)
