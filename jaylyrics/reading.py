@@ -188,9 +188,9 @@ def not_a_document(path: Path) -> None:
                     kind = next((PARTS[n] for n in names if n in PARTS), None) or (
                         "mimetype" in names and MIMETYPES.get(z.read("mimetype")[:60].decode(
                             "ascii", "replace").strip()))
-        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError,
-                UnicodeDecodeError):                 # (damaged: what reads it says so)
-            return
+        except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError,
+                RuntimeError, UnicodeDecodeError):   # (damaged: what reads it says so; Python
+            return                                   # 3.9 seeks before the start: OSError)
         kind = kind and f"{kind} (by its content)"
     if kind:
         raise _document(path, kind)
