@@ -126,10 +126,11 @@ def run(num_workers: int, num_servers: int, train_args: list[str], timeout: floa
                                 stderr=subprocess.PIPE if results else subprocess.STDOUT,
                                 text=True, cwd=cwd, start_new_session=True)
         procs.append((name, proc))
-        threads.append(_pipe(proc.stdout, None if results else name, out if results else sink,
-                             errors))
-        if results:
-            threads.append(_pipe(proc.stderr, name, sink, errors))
+        if results:            # worker 0: its stdout is launch's, as it is; its stderr prefixed
+            threads.extend([_pipe(proc.stdout, None, out, errors),
+                            _pipe(proc.stderr, name, sink, errors)])
+        else:
+            threads.append(_pipe(proc.stdout, name, sink, errors))
 
     def stop_on_signal(signum, frame):   # `kill`, `timeout`, a hang-up: clean up like Ctrl-C
         if hangup.is_hangup(signum):

@@ -188,9 +188,8 @@ def not_a_document(path: Path) -> None:
                     kind = next((PARTS[n] for n in names if n in PARTS), None) or (
                         "mimetype" in names and MIMETYPES.get(z.read("mimetype")[:60].decode(
                             "ascii", "replace").strip()))
-        except (OSError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError,
-                RuntimeError, UnicodeDecodeError):   # (damaged: what reads it says so; Python
-            return                                   # 3.9 seeks before the start: OSError)
+        except (OSError, UnicodeDecodeError, *_ZIP_DAMAGE):  # (damaged: what reads it says
+            return                                   # so; Python 3.9 seeks before the start)
         kind = kind and f"{kind} (by its content)"
     if kind:
         raise _document(path, kind)
@@ -363,6 +362,11 @@ def _first_visit(path: Path, walked: set) -> bool:
     return True
 
 
+# What zipfile raises for a damaged zip (zlib: a member's data; NotImplementedError: its header)
+# or an encrypted one (RuntimeError).
+_ZIP_DAMAGE = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError)
+
+
 def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
     """(path:member, bytes) of the zip's .txt and .lrc files in name order, or of its only
     file."""
@@ -378,8 +382,7 @@ def _read_zip(path: Path, encoding: str = "utf-8") -> list[tuple[str, bytes]]:
                     members[i.filename] = _member_name(i, encoding)
             chosen = _chosen(path, members, "zip", lambda n: z.open(n).read(8001), left_out)
             return [(f"{path}:{members[n]}", z.read(n)) for n in chosen]
-    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError) as e:
-        # damaged (zlib: a member's data; NotImplementedError: its header), or encrypted
+    except _ZIP_DAMAGE as e:
         raise CorpusError(f"{path}: cannot read this zip file ({e}); expected an intact zip "
                           "without a password") from None
     except UnicodeDecodeError:        # a header's name marked UTF-8 that is not: damaged

@@ -269,10 +269,10 @@ def _read_prefix_file(path: Path, data_cfg) -> str:
 
     if str(path) != "-":
         reading.not_a_document(path)                     # (a .docx is a zip too)
-    archive = reading.archive_kind(path) if str(path) != "-" else ""
-    if archive:
-        raise InputError(f"--prefix-file {path}: {archive}; a prefix is one text: unpack it and "
-                         "give one of its files")
+        archive = reading.archive_kind(path)
+        if archive:
+            raise InputError(f"--prefix-file {path}: {archive}; a prefix is one text: unpack it "
+                             "and give one of its files")
     if str(path) == "-":
         text = stdin_text("--prefix-file -")
     else:
